@@ -1,0 +1,88 @@
+//! The one error type of the HTTP layer: 4xx with a message a user can act
+//! on, 5xx opaque to the client and logged in full.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, detail) = match &self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            ApiError::Internal(m) => {
+                tracing::error!(error = %m, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the drover log".to_string(),
+                )
+            }
+        };
+        // Airflow's API answers errors as {"detail": ...}.
+        (status, axum::Json(json!({ "detail": detail, "status": status.as_u16() }))).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        ApiError::BadRequest(format!("invalid JSON body: {}", r.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::BadRequest(format!("invalid path: {}", r.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest(format!("invalid query string: {}", r.body_text()))
+    }
+}
+
+impl From<drover_store::StoreError> for ApiError {
+    fn from(e: drover_store::StoreError) -> Self {
+        match e {
+            drover_store::StoreError::NotFound(m) => ApiError::NotFound(m),
+            e => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<drover_scheduler::TriggerError> for ApiError {
+    fn from(e: drover_scheduler::TriggerError) -> Self {
+        use drover_scheduler::TriggerError as T;
+        match e {
+            T::UnknownDag(_) => ApiError::NotFound(e.to_string()),
+            T::BadConf(_) => ApiError::BadRequest(e.to_string()),
+            T::Exists { .. } => ApiError::Conflict(e.to_string()),
+            T::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<drover_scheduler::ControlError> for ApiError {
+    fn from(e: drover_scheduler::ControlError) -> Self {
+        use drover_scheduler::ControlError as C;
+        match e {
+            C::NotFound(m) => ApiError::NotFound(m),
+            C::Conflict(m) => ApiError::Conflict(m),
+            C::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}

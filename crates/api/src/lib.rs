@@ -1,0 +1,22 @@
+//! drover's HTTP API: paths and JSON field names follow Airflow's stable REST
+//! API v2 where both have the concept, so Airflow clients and habits carry
+//! over; drover-only data (drivers and their state history) rides along in
+//! the same style.
+//!
+//! `app(state)` returns the whole router, so tests drive it with
+//! `tower::ServiceExt::oneshot` and the binary serves it with axum.
+
+mod error;
+mod models;
+mod routes;
+
+pub use error::ApiError;
+pub use routes::app;
+
+use drover_scheduler::SchedulerHandle;
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub scheduler: SchedulerHandle,
+}

@@ -1,0 +1,399 @@
+//! Response bodies, shaped like Airflow's REST API v2.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use drover_dag::Dag;
+use drover_store::{DagRow, DriverEventRow, RunRow, TaskInstanceRow, TryRow};
+
+#[derive(Serialize)]
+pub struct Tag {
+    pub name: String,
+    pub dag_id: String,
+}
+
+#[derive(Serialize)]
+pub struct DagResponse {
+    pub dag_id: String,
+    pub dag_display_name: String,
+    pub description: Option<String>,
+    pub fileloc: String,
+    pub is_paused: bool,
+    pub is_stale: bool,
+    pub has_import_errors: bool,
+    pub timetable_summary: Option<String>,
+    pub timetable_description: Option<String>,
+    pub max_active_runs: Option<u32>,
+    pub max_active_tasks: u32,
+    pub max_consecutive_failed_dag_runs: u32,
+    pub has_task_concurrency_limits: bool,
+    pub next_dagrun_logical_date: Option<DateTime<Utc>>,
+    pub next_dagrun_run_after: Option<DateTime<Utc>>,
+    pub last_parsed_time: Option<DateTime<Utc>>,
+    pub last_expired: Option<DateTime<Utc>>,
+    pub bundle_name: Option<String>,
+    pub bundle_version: Option<String>,
+    pub relative_fileloc: Option<String>,
+    pub file_token: String,
+    pub owners: Vec<String>,
+    pub tags: Vec<Tag>,
+    /// drover: the task ids in order, with their dependencies and backends.
+    pub tasks: Vec<TaskSummary>,
+    pub params: serde_json::Value,
+}
+
+#[derive(Serialize)]
+pub struct TaskSummary {
+    pub task_id: String,
+    pub backend: String,
+    pub deploy_mode: String,
+    pub depends_on: Vec<String>,
+}
+
+impl DagResponse {
+    pub fn new(row: &DagRow, dag: Option<&Dag>) -> DagResponse {
+        let next = dag.and_then(|d| {
+            d.schedule
+                .next_after(row.last_scheduled_at.unwrap_or_else(Utc::now).max(Utc::now()), d.timezone)
+        });
+        DagResponse {
+            dag_id: row.dag_id.clone(),
+            dag_display_name: row.dag_id.clone(),
+            description: row.description.clone(),
+            fileloc: row.file.clone(),
+            is_paused: row.is_paused,
+            is_stale: !row.is_active,
+            has_import_errors: false,
+            timetable_summary: row.schedule.clone(),
+            timetable_description: row.schedule.clone(),
+            max_active_runs: dag.map(|d| d.max_active_runs),
+            max_active_tasks: 16,
+            max_consecutive_failed_dag_runs: 0,
+            has_task_concurrency_limits: false,
+            next_dagrun_logical_date: next,
+            next_dagrun_run_after: next,
+            last_parsed_time: Some(row.updated_at),
+            last_expired: None,
+            bundle_name: Some("dags-folder".into()),
+            bundle_version: None,
+            relative_fileloc: std::path::Path::new(&row.file)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned()),
+            file_token: row.source_hash.clone(),
+            owners: vec!["drover".into()],
+            tags: dag
+                .map(|d| {
+                    d.tags
+                        .iter()
+                        .map(|t| Tag {
+                            name: t.clone(),
+                            dag_id: d.id.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            tasks: dag
+                .map(|d| {
+                    d.tasks
+                        .iter()
+                        .map(|t| TaskSummary {
+                            task_id: t.id.clone(),
+                            backend: t.backend.clone(),
+                            deploy_mode: t.application.deploy_mode.to_string(),
+                            depends_on: t.depends_on.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            params: dag
+                .map(|d| serde_json::to_value(&d.params).unwrap_or_default())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct DagCollection {
+    pub dags: Vec<DagResponse>,
+    pub total_entries: usize,
+}
+
+#[derive(Serialize)]
+pub struct DagRunResponse {
+    pub dag_run_id: String,
+    pub dag_id: String,
+    pub dag_display_name: String,
+    pub logical_date: Option<DateTime<Utc>>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub duration: Option<f64>,
+    pub data_interval_start: Option<DateTime<Utc>>,
+    pub data_interval_end: Option<DateTime<Utc>>,
+    pub run_after: DateTime<Utc>,
+    pub last_scheduling_decision: Option<DateTime<Utc>>,
+    pub run_type: String,
+    pub state: String,
+    pub triggered_by: Option<String>,
+    pub conf: serde_json::Value,
+    pub note: Option<String>,
+    pub dag_versions: Vec<serde_json::Value>,
+    pub bundle_version: Option<String>,
+    /// drover: the params the run resolved from defaults and conf.
+    pub params: serde_json::Value,
+}
+
+impl From<&RunRow> for DagRunResponse {
+    fn from(r: &RunRow) -> Self {
+        DagRunResponse {
+            dag_run_id: r.run_id.clone(),
+            dag_id: r.dag_id.clone(),
+            dag_display_name: r.dag_id.clone(),
+            logical_date: Some(r.logical_date),
+            queued_at: Some(r.created_at),
+            start_date: r.start_date,
+            end_date: r.end_date,
+            duration: duration(r.start_date, r.end_date),
+            data_interval_start: Some(r.logical_date),
+            data_interval_end: Some(r.logical_date),
+            run_after: r.logical_date,
+            last_scheduling_decision: None,
+            run_type: r.run_type.clone(),
+            state: r.state.to_string(),
+            triggered_by: Some(if r.run_type == "manual" { "rest_api" } else { "timetable" }.into()),
+            conf: r.conf.0.clone(),
+            note: None,
+            dag_versions: Vec::new(),
+            bundle_version: None,
+            params: r.params.0.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct DagRunCollection {
+    pub dag_runs: Vec<DagRunResponse>,
+    pub total_entries: i64,
+}
+
+/// POST /api/v2/dags/{dag_id}/dagRuns, as Airflow's TriggerDAGRunPostBody.
+/// The data interval, run_after and note are accepted for compatibility with
+/// Airflow clients; drover's runs have no data interval of their own.
+#[derive(Deserialize, Default)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerBody {
+    #[serde(default)]
+    pub dag_run_id: Option<String>,
+    #[serde(default)]
+    pub logical_date: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub data_interval_start: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub data_interval_end: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub run_after: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub conf: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DagPatchBody {
+    pub is_paused: bool,
+}
+
+#[derive(Serialize)]
+pub struct TaskInstanceResponse {
+    pub id: String,
+    pub task_id: String,
+    pub dag_id: String,
+    pub dag_run_id: String,
+    pub dag_display_name: String,
+    pub map_index: i64,
+    pub logical_date: Option<DateTime<Utc>>,
+    pub run_after: DateTime<Utc>,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub duration: Option<f64>,
+    pub state: Option<String>,
+    pub try_number: i64,
+    pub max_tries: i64,
+    pub task_display_name: String,
+    pub hostname: Option<String>,
+    pub unixname: Option<String>,
+    pub pool: String,
+    pub pool_slots: i64,
+    pub queue: Option<String>,
+    pub priority_weight: Option<i64>,
+    pub operator: Option<String>,
+    pub operator_name: Option<String>,
+    pub queued_when: Option<DateTime<Utc>>,
+    pub scheduled_when: Option<DateTime<Utc>>,
+    pub pid: Option<i64>,
+    pub executor: Option<String>,
+    pub executor_config: String,
+    pub note: Option<String>,
+    pub rendered_map_index: Option<String>,
+    pub rendered_fields: serde_json::Value,
+    pub trigger: Option<serde_json::Value>,
+    pub triggerer_job: Option<serde_json::Value>,
+    pub dag_version: Option<serde_json::Value>,
+    /// drover: the latest try's driver.
+    pub driver: Option<DriverResponse>,
+}
+
+impl TaskInstanceResponse {
+    pub fn new(run: &RunRow, ti: &TaskInstanceRow, last: Option<&TryRow>) -> Self {
+        TaskInstanceResponse {
+            id: format!("{}", ti.id),
+            task_id: ti.task_id.clone(),
+            dag_id: run.dag_id.clone(),
+            dag_run_id: run.run_id.clone(),
+            dag_display_name: run.dag_id.clone(),
+            map_index: -1,
+            logical_date: Some(run.logical_date),
+            run_after: run.logical_date,
+            start_date: ti.start_date,
+            end_date: ti.end_date,
+            duration: duration(ti.start_date, ti.end_date),
+            state: (ti.state != drover_store::TiState::None).then(|| ti.state.to_string()),
+            try_number: ti.try_number,
+            // Airflow counts retries, not tries.
+            max_tries: ti.max_tries - 1,
+            task_display_name: ti.task_id.clone(),
+            hostname: None,
+            unixname: None,
+            pool: "default_pool".into(),
+            pool_slots: 1,
+            queue: None,
+            priority_weight: None,
+            operator: Some("SparkApplication".into()),
+            operator_name: Some("SparkApplication".into()),
+            queued_when: None,
+            scheduled_when: None,
+            pid: last.and_then(|t| t.pid),
+            executor: last.map(|t| t.backend.clone()),
+            executor_config: "{}".into(),
+            note: None,
+            rendered_map_index: None,
+            rendered_fields: last
+                .and_then(|t| t.application.as_ref().map(|a| a.0.clone()))
+                .unwrap_or_else(|| serde_json::json!({})),
+            trigger: None,
+            triggerer_job: None,
+            dag_version: None,
+            driver: last.map(|t| DriverResponse::new(t, Vec::new())),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TaskInstanceCollection {
+    pub task_instances: Vec<TaskInstanceResponse>,
+    pub total_entries: usize,
+}
+
+/// drover: one try's driver record.
+#[derive(Serialize)]
+pub struct DriverResponse {
+    pub state: String,
+    pub raw_state: Option<String>,
+    pub deploy_mode: String,
+    pub backend: String,
+    pub cluster_id: Option<String>,
+    pub cluster_attempt: Option<i64>,
+    pub location: Option<String>,
+    pub tracking_url: Option<String>,
+    pub submission_key: String,
+    pub message: Option<String>,
+    pub history: Vec<DriverEventResponse>,
+}
+
+#[derive(Serialize)]
+pub struct DriverEventResponse {
+    pub at: DateTime<Utc>,
+    pub state: String,
+    pub raw_state: Option<String>,
+    pub attempt: Option<i64>,
+    pub message: Option<String>,
+}
+
+impl DriverResponse {
+    pub fn new(t: &TryRow, events: Vec<DriverEventRow>) -> Self {
+        DriverResponse {
+            state: t.driver_state.to_string(),
+            raw_state: t.raw_state.clone(),
+            deploy_mode: t.deploy_mode.clone(),
+            backend: t.backend.clone(),
+            cluster_id: t.cluster_id.clone(),
+            cluster_attempt: t.cluster_attempt,
+            location: t.location.clone(),
+            tracking_url: t.tracking_url.clone(),
+            submission_key: t.submission_key.clone(),
+            message: t.message.clone(),
+            history: events
+                .into_iter()
+                .map(|e| DriverEventResponse {
+                    at: e.at,
+                    state: e.state.to_string(),
+                    raw_state: e.raw_state,
+                    attempt: e.attempt,
+                    message: e.message,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One try, as Airflow's TaskInstanceHistoryResponse plus the driver.
+#[derive(Serialize)]
+pub struct TryResponse {
+    pub task_id: String,
+    pub dag_id: String,
+    pub dag_run_id: String,
+    pub map_index: i64,
+    pub try_number: i64,
+    pub state: String,
+    pub start_date: DateTime<Utc>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub duration: Option<f64>,
+    pub executor: String,
+    pub driver: DriverResponse,
+}
+
+#[derive(Serialize)]
+pub struct TryCollection {
+    pub task_instances: Vec<TryResponse>,
+    pub total_entries: usize,
+}
+
+#[derive(Serialize)]
+pub struct ImportErrorResponse {
+    pub import_error_id: usize,
+    pub timestamp: DateTime<Utc>,
+    pub filename: String,
+    pub bundle_name: String,
+    pub stack_trace: String,
+}
+
+#[derive(Serialize)]
+pub struct ImportErrorCollection {
+    pub import_errors: Vec<ImportErrorResponse>,
+    pub total_entries: usize,
+}
+
+#[derive(Serialize)]
+pub struct LogResponse {
+    pub content: String,
+    pub continuation_token: Option<String>,
+}
+
+pub fn duration(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Option<f64> {
+    match (start, end) {
+        (Some(s), Some(e)) => Some((e - s).num_milliseconds() as f64 / 1000.0),
+        _ => None,
+    }
+}

@@ -1,0 +1,138 @@
+//! Commands that talk to a running drover over its HTTP API.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+fn base(server: &str) -> String {
+    server.trim_end_matches('/').to_string()
+}
+
+/// Sends a request and turns an API error into a readable one.
+async fn call(req: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
+    let resp = req.send().await.with_context(|| format!("cannot reach drover to {what}"))?;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let detail = body.get("detail").and_then(Value::as_str).unwrap_or("no details");
+        bail!("cannot {what}: {status}: {detail}");
+    }
+    Ok(body)
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("-")
+}
+
+pub async fn list_dags(server: &str) -> anyhow::Result<ExitCode> {
+    let http = reqwest::Client::new();
+    let body = call(http.get(format!("{}/api/v2/dags", base(server))), "list DAGs").await?;
+    println!("{:<28} {:<16} {:<7} file", "dag_id", "schedule", "paused");
+    for d in body["dags"].as_array().into_iter().flatten() {
+        println!(
+            "{:<28} {:<16} {:<7} {}",
+            s(d, "dag_id"),
+            d.get("timetable_summary").and_then(Value::as_str).unwrap_or("none"),
+            d["is_paused"].as_bool().unwrap_or(false),
+            s(d, "fileloc")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn trigger(server: &str, dag_id: &str, conf: Option<&str>, wait: bool) -> anyhow::Result<ExitCode> {
+    let conf: Value = match conf {
+        Some(text) => serde_json::from_str(text).context("--conf is not valid JSON")?,
+        None => Value::Object(Default::default()),
+    };
+    if !conf.is_object() {
+        bail!("--conf must be a JSON object, like '{{\"input\": \"x\"}}'");
+    }
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v2/dags/{dag_id}/dagRuns", base(server));
+    let run = call(
+        http.post(&url).json(&serde_json::json!({ "conf": conf, "logical_date": null })),
+        &format!("trigger DAG `{dag_id}`"),
+    )
+    .await?;
+    let run_id = s(&run, "dag_run_id").to_string();
+    println!("{run_id}");
+    if !wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Client side only: the CLI asks the API until the run ends.
+    let run_url = format!("{url}/{}", urlencode(&run_id));
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let run = call(http.get(&run_url), "read the run").await?;
+        match s(&run, "state") {
+            "success" => {
+                eprintln!("run {run_id}: success");
+                return Ok(ExitCode::SUCCESS);
+            }
+            "failed" => {
+                eprintln!("run {run_id}: failed (see `drover runs show {dag_id} {run_id}`)");
+                return Ok(ExitCode::from(1));
+            }
+            _ => {}
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+pub async fn show_run(server: &str, dag_id: &str, run_id: &str) -> anyhow::Result<ExitCode> {
+    let http = reqwest::Client::new();
+    let run_url = format!("{}/api/v2/dags/{dag_id}/dagRuns/{}", base(server), urlencode(run_id));
+    let run = call(http.get(&run_url), "read the run").await?;
+    println!("run {}  dag {}  state {}", s(&run, "dag_run_id"), s(&run, "dag_id"), s(&run, "state"));
+    println!("conf {}", run["conf"]);
+    let tis = call(http.get(format!("{run_url}/taskInstances")), "read the task instances").await?;
+    for ti in tis["task_instances"].as_array().into_iter().flatten() {
+        let task = s(ti, "task_id");
+        println!(
+            "\ntask {task}  state {}  tries {}",
+            ti.get("state").and_then(Value::as_str).unwrap_or("none"),
+            ti["try_number"]
+        );
+        let tries = call(
+            http.get(format!("{run_url}/taskInstances/{}/tries", urlencode(task))),
+            "read the tries",
+        )
+        .await?;
+        for t in tries["task_instances"].as_array().into_iter().flatten() {
+            let d = &t["driver"];
+            println!(
+                "  try {}  {}  driver {} ({} on {}) id {}  {}",
+                t["try_number"],
+                s(t, "state"),
+                s(d, "state"),
+                s(d, "deploy_mode"),
+                s(d, "backend"),
+                s(d, "cluster_id"),
+                d.get("message").and_then(Value::as_str).unwrap_or("")
+            );
+            for e in d["history"].as_array().into_iter().flatten() {
+                println!(
+                    "      {}  {:<13} {}",
+                    s(e, "at"),
+                    s(e, "state"),
+                    e.get("raw_state").and_then(Value::as_str).unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run ids carry `:` and `+`; keep path segments intact.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

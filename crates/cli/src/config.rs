@@ -1,0 +1,163 @@
+//! drover's config file and the backends it describes.
+//!
+//! ```toml
+//! [backends.prod]
+//! plugin = "spark-standalone"
+//! settings = { master = "spark://spark-master:7077", rest_url = "http://spark-master:6066" }
+//! allowed_hosts = ["spark-master:6066"]
+//! ```
+//!
+//! Without a config file drover uses its embedded defaults: a backend named
+//! `local` on the stand-in cluster that `drover standalone` starts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use drover_plugin_host::config::SettingValue;
+use drover_plugin_host::{BackendConfig, BackendSet, Limits, PluginHost};
+
+/// Where local commands find DAGs and backends.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LocalArgs {
+    /// The DAG folder.
+    #[arg(long, env = "DROVER_DAGS", default_value = "dags")]
+    pub dags: PathBuf,
+    /// A drover config file with [backends.NAME] tables.
+    #[arg(long, env = "DROVER_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub backends: BTreeMap<String, BackendConfig>,
+}
+
+pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Where the stand-in cluster answers, for the embedded `local` backend.
+pub struct StandIn {
+    pub rest_url: String,
+    pub master_url: String,
+    /// Command line of the client-mode spark-submit.
+    pub spark_submit: String,
+}
+
+/// The embedded backends, with the config file's on top (same name wins).
+pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMap<String, BackendConfig> {
+    let text = |s: &str| SettingValue::Text(s.to_string());
+    let mut out = BTreeMap::new();
+    out.insert(
+        "local".to_string(),
+        BackendConfig {
+            plugin: "spark-standalone".into(),
+            settings: BTreeMap::from([
+                ("master".to_string(), text(&stand_in.master_url)),
+                ("rest_url".to_string(), text(&stand_in.rest_url)),
+                ("master_ui_url".to_string(), text(&stand_in.rest_url)),
+                ("spark_submit".to_string(), text(&stand_in.spark_submit)),
+            ]),
+            secret_env: BTreeMap::new(),
+            allowed_hosts: None,
+        },
+    );
+    if let Some(f) = file {
+        out.extend(f.backends.clone());
+    }
+    out
+}
+
+/// The plugin host with its compile cache under `home`.
+pub fn plugin_host(home: Option<&Path>) -> anyhow::Result<PluginHost> {
+    Ok(PluginHost::new(Limits::default(), home.map(|h| h.join("plugin-cache")))?)
+}
+
+pub async fn backends(host: &PluginHost, configs: &BTreeMap<String, BackendConfig>) -> anyhow::Result<BackendSet> {
+    let (set, errors) = BackendSet::build(host, configs, |var| std::env::var(var).ok()).await;
+    if !errors.is_empty() {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        bail!("the backend configuration has problems:\n{}", all.join("\n"));
+    }
+    Ok(set)
+}
+
+/// Backends for commands that only read DAG files: the embedded `local`
+/// backend points nowhere, since validation makes no network calls.
+async fn offline_backends(local: &LocalArgs) -> anyhow::Result<BackendSet> {
+    let file = local.config.as_deref().map(load).transpose()?;
+    let stand_in = StandIn {
+        rest_url: "http://127.0.0.1:6066".into(),
+        master_url: "spark://127.0.0.1:7077".into(),
+        spark_submit: "spark-submit".into(),
+    };
+    let host = plugin_host(None)?;
+    backends(&host, &backend_configs(&stand_in, file.as_ref())).await
+}
+
+/// Loads DAG files through the backends' plugins, on a blocking thread.
+async fn load_dags(paths: Vec<PathBuf>, set: BackendSet) -> drover_dag::DirLoad {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let catalog = set.catalog(handle);
+        let mut all = drover_dag::DirLoad::default();
+        for p in paths {
+            if p.is_dir() {
+                let d = drover_dag::load_dir(&p, &catalog);
+                all.dags.extend(d.dags);
+                all.errors.extend(d.errors);
+            } else {
+                match drover_dag::load_file(&p, &catalog) {
+                    Ok(d) => all.dags.push(d),
+                    Err(e) => all.errors.push(e),
+                }
+            }
+        }
+        all
+    })
+    .await
+    .expect("DAG loading panicked")
+}
+
+pub async fn validate(local: &LocalArgs, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let set = offline_backends(local).await?;
+    let paths = if paths.is_empty() { vec![local.dags.clone()] } else { paths.to_vec() };
+    let loaded = load_dags(paths, set).await;
+    for d in &loaded.dags {
+        println!("ok    {} ({}, {} tasks)", d.id, d.file.display(), d.tasks.len());
+    }
+    for e in &loaded.errors {
+        eprintln!("{e}");
+    }
+    if loaded.errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{} file(s) with errors", loaded.errors.len());
+        Ok(ExitCode::from(1))
+    }
+}
+
+pub async fn list_local(local: &LocalArgs) -> anyhow::Result<ExitCode> {
+    let set = offline_backends(local).await?;
+    let loaded = load_dags(vec![local.dags.clone()], set).await;
+    println!("{:<28} {:<16} {:>5}  file", "dag_id", "schedule", "tasks");
+    for d in &loaded.dags {
+        let schedule = match &d.schedule {
+            drover_dag::Schedule::Manual => "none".to_string(),
+            drover_dag::Schedule::Cron { expr, .. } => expr.clone(),
+        };
+        println!("{:<28} {:<16} {:>5}  {}", d.id, schedule, d.tasks.len(), d.file.display());
+    }
+    for e in &loaded.errors {
+        eprintln!("broken: {}", e.file.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,144 @@
+//! The `drover` command: the only crate that wires the others together.
+//!
+//! Subcommands live here, not in `main.rs`, so tests can drive them. The
+//! all-in-one `standalone` mode is a library function ([`standalone::start`])
+//! that end-to-end tests call in-process.
+
+mod client;
+pub mod config;
+pub mod standalone;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "drover", version, about = "Runs Spark-style applications on schedules, on any cluster manager")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything in one process: a local stand-in cluster, the scheduler,
+    /// the HTTP API and UI, with state in SQLite under the home directory.
+    Standalone(standalone::Options),
+    /// Work with DAG files.
+    #[command(subcommand)]
+    Dags(DagsCommand),
+    /// Inspect DAG runs on a running instance.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// A local stand-in for spark-submit (client mode): runs the application
+    /// as a local process. The stand-in cluster's client-mode backend uses it.
+    #[command(name = "spark-submit", hide = true, disable_help_flag = true)]
+    SparkSubmit {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServerArg {
+    /// URL of a running drover.
+    #[arg(long, env = "DROVER_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DagsCommand {
+    /// List DAGs: from a running instance with --server, else from the files.
+    List {
+        #[arg(long, env = "DROVER_SERVER")]
+        server: Option<String>,
+        #[command(flatten)]
+        local: config::LocalArgs,
+    },
+    /// Check DAG files and print every problem; exit 1 if any file is broken.
+    Validate {
+        /// Files or folders (default: the DAG folder).
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        local: config::LocalArgs,
+    },
+    /// Start a run; prints its run id.
+    Trigger {
+        dag_id: String,
+        /// Run configuration, a JSON object checked against the DAG's params.
+        #[arg(long)]
+        conf: Option<String>,
+        /// Wait for the run to end; exit 0 on success, 1 on failure.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// A run's tasks, their tries and their drivers.
+    Show {
+        dag_id: String,
+        run_id: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Standalone(opts) => {
+            init_logging();
+            standalone::run(opts).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dags(DagsCommand::List { server, local }) => match server {
+            Some(url) => client::list_dags(&url).await,
+            None => config::list_local(&local).await,
+        },
+        Command::Dags(DagsCommand::Validate { paths, local }) => config::validate(&local, &paths).await,
+        Command::Dags(DagsCommand::Trigger {
+            dag_id,
+            conf,
+            wait,
+            server,
+        }) => client::trigger(&server.server, &dag_id, conf.as_deref(), wait).await,
+        Command::Runs(RunsCommand::Show {
+            dag_id,
+            run_id,
+            server,
+        }) => client::show_run(&server.server, &dag_id, &run_id).await,
+        Command::SparkSubmit { args } => {
+            let code = drover_devcluster::spark_submit(args).await?;
+            Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DROVER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

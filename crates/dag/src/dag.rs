@@ -1,0 +1,244 @@
+//! The checked DAG: what the scheduler, API and CLI work with.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::application::ApplicationTemplate;
+use crate::params::{ParamError, ParamSpec};
+use crate::schedule::Schedule;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub backend: String,
+    pub application: ApplicationTemplate,
+    pub depends_on: Vec<String>,
+    pub retries: u32,
+    #[serde(with = "duration_text")]
+    pub retry_delay: Duration,
+    pub retry_exponential_backoff: bool,
+    #[serde(with = "duration_text")]
+    pub max_retry_delay: Duration,
+    #[serde(with = "optional_duration_text")]
+    pub timeout: Option<Duration>,
+}
+
+impl Task {
+    /// Delay before try `next_try` (2 = first retry; 0 and 1 wait nothing). With backoff:
+    /// `retry_delay * 2^(next_try - 2)`, capped by `max_retry_delay`.
+    pub fn retry_delay_before(&self, next_try: u32) -> Duration {
+        if next_try < 2 {
+            return Duration::ZERO;
+        }
+        if !self.retry_exponential_backoff {
+            return self.retry_delay;
+        }
+        1u32.checked_shl(next_try - 2)
+            .and_then(|factor| self.retry_delay.checked_mul(factor))
+            .map_or(self.max_retry_delay, |delay| {
+                delay.min(self.max_retry_delay)
+            })
+    }
+}
+
+/// A validated DAG. Only `parse_str`, `load_file` and `load_dir` make one, so holding a `Dag`
+/// means every check in this crate passed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dag {
+    pub id: String,
+    pub file: PathBuf,
+    pub description: Option<String>,
+    pub schedule: Schedule,
+    #[serde(serialize_with = "tz_name")]
+    pub timezone: Tz,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub catchup: bool,
+    pub max_active_runs: u32,
+    pub tags: Vec<String>,
+    pub params: BTreeMap<String, ParamSpec>,
+    /// Topologically ordered; ties keep file order.
+    pub tasks: Vec<Task>,
+    /// Hex SHA-256 of the file's bytes, to tell whether a DAG changed.
+    pub source_hash: String,
+    /// The file's text, kept with each run so a run finishes with the
+    /// definition it started with, even across a restart.
+    #[serde(skip)]
+    pub source: String,
+    /// Where the id is written, for errors about this DAG as a whole (duplicate ids).
+    /// Private, which also keeps `Dag` from being built outside this crate.
+    #[serde(skip)]
+    pub(crate) id_position: (usize, usize),
+}
+
+impl Dag {
+    pub fn task(&self, id: &str) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.id == id)
+    }
+
+    /// Tasks that depend directly on `id`, in topological order.
+    pub fn downstream(&self, id: &str) -> Vec<&str> {
+        self.tasks
+            .iter()
+            .filter(|t| t.depends_on.iter().any(|d| d == id))
+            .map(|t| t.id.as_str())
+            .collect()
+    }
+
+    /// Checks a trigger's conf against the declared params (type, enum, bounds, required) and
+    /// returns the resolved params: defaults overlaid by conf values for declared params.
+    /// Undeclared conf keys do not become params; templates reach them through `conf`.
+    /// On failure, every problem is returned, each naming its param.
+    pub fn resolve_params(
+        &self,
+        conf: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Vec<ParamError>> {
+        let mut resolved = serde_json::Map::new();
+        let mut errors = Vec::new();
+        for (name, spec) in &self.params {
+            match conf.get(name) {
+                Some(value) => {
+                    let problems = spec.problems(value);
+                    if problems.is_empty() {
+                        resolved.insert(name.clone(), value.clone());
+                    }
+                    errors.extend(problems.into_iter().map(|message| ParamError {
+                        field: name.clone(),
+                        message,
+                    }));
+                }
+                None if spec.required => errors.push(ParamError {
+                    field: name.clone(),
+                    message: "is required but missing from the trigger's conf".to_string(),
+                }),
+                None => {
+                    if let Some(default) = &spec.default {
+                        resolved.insert(name.clone(), default.clone());
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(resolved)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn tz_name<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(tz.name())
+}
+
+/// Durations as humantime text ("1m 30s"), readable in the API and in stored JSON.
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+mod optional_duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&humantime::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| humantime::parse_duration(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::application::{DeployMode, Resources};
+
+    fn task(delay_secs: u64, backoff: bool, max_secs: u64) -> Task {
+        Task {
+            id: "t".into(),
+            backend: "local".into(),
+            application: ApplicationTemplate {
+                name: "t".into(),
+                resource: "/app.jar".into(),
+                main_class: None,
+                args: vec![],
+                conf: BTreeMap::new(),
+                deploy_mode: DeployMode::Client,
+                driver: Resources::default(),
+                executor: Resources::default(),
+                jars: vec![],
+                files: vec![],
+                py_files: vec![],
+                env: BTreeMap::new(),
+            },
+            depends_on: vec![],
+            retries: 5,
+            retry_delay: Duration::from_secs(delay_secs),
+            retry_exponential_backoff: backoff,
+            max_retry_delay: Duration::from_secs(max_secs),
+            timeout: None,
+        }
+    }
+
+    #[test]
+    fn retry_delay_is_constant_without_backoff() {
+        let t = task(5, false, 60);
+        assert_eq!(t.retry_delay_before(2), Duration::from_secs(5));
+        assert_eq!(t.retry_delay_before(6), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn retry_delay_doubles_with_backoff_from_the_first_retry() {
+        let t = task(5, true, 3600);
+        assert_eq!(t.retry_delay_before(2), Duration::from_secs(5));
+        assert_eq!(t.retry_delay_before(3), Duration::from_secs(10));
+        assert_eq!(t.retry_delay_before(4), Duration::from_secs(20));
+    }
+
+    #[test]
+    fn retry_delay_with_backoff_is_capped_by_max_retry_delay() {
+        let t = task(5, true, 30);
+        assert_eq!(t.retry_delay_before(5), Duration::from_secs(30));
+        // 2^200 overflows every integer type; the cap still applies.
+        assert_eq!(t.retry_delay_before(200), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn first_try_waits_nothing() {
+        assert_eq!(task(5, true, 30).retry_delay_before(1), Duration::ZERO);
+    }
+
+    #[test]
+    fn task_round_trips_through_json_with_readable_durations() {
+        let t = Task {
+            timeout: Some(Duration::from_secs(90)),
+            ..task(5, true, 30)
+        };
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json["retry_delay"], "5s");
+        assert_eq!(json["timeout"], "1m 30s");
+        assert_eq!(serde_json::from_value::<Task>(json).unwrap(), t);
+    }
+}

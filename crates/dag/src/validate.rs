@@ -1,0 +1,975 @@
+//! `DagFile` -> `Dag`: every check that needs meaning, each problem pointed at its value.
+//!
+//! Checks keep going after a failure so one pass reports everything; a value that failed is
+//! simply left out of what follows (a task with an unknown backend is not also reported for
+//! its deploy mode).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde_spanned::Spanned;
+use sha2::{Digest, Sha256};
+
+use crate::application::{ApplicationTemplate, Backends, DeployMode, Resources};
+use crate::dag::{Dag, Task};
+use crate::diagnostic::{Diags, Span, closest, suggest};
+use crate::params::{ParamKind, ParamSpec, describe};
+use crate::schedule::{SCHEDULE_HINT, Schedule};
+use crate::schema::{
+    AppFile, DagFile, DefaultsFile, ParamFile, ResourcesFile, TaskFile, TaskSettings,
+};
+use crate::template::Checker;
+
+const DEFAULT_MAX_ACTIVE_RUNS: u32 = 16;
+const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+const DURATION_HINT: &str = "write a duration like \"30s\", \"5m\" or \"1h 30m\"";
+const MEMORY_HINT: &str = "write memory like \"512m\", \"2g\" or a number of MiB";
+
+pub(crate) fn check(
+    file: DagFile,
+    path: &Path,
+    source: &str,
+    backends: &dyn Backends,
+    d: &mut Diags,
+) -> Option<Dag> {
+    let id = match &file.id {
+        None => {
+            d.error(
+                0..0,
+                "missing required key \"id\"",
+                Some("add `id = \"my_dag\"` at the top of the file".into()),
+            );
+            None
+        }
+        Some(id) => check_id(id, "DAG", d).then(|| id.get_ref().clone()),
+    };
+    let timezone = file
+        .timezone
+        .as_ref()
+        .map_or(Some(Tz::UTC), |tz| check_timezone(tz, d));
+    let schedule = match &file.schedule {
+        None => Some(Schedule::Manual),
+        Some(s) => match Schedule::parse(s.get_ref()) {
+            Ok(schedule) => Some(schedule),
+            Err(e) => {
+                d.error(s.span(), e.to_string(), Some(SCHEDULE_HINT.to_string()));
+                None
+            }
+        },
+    };
+    let tz = timezone.unwrap_or(Tz::UTC);
+    let start_date = file
+        .start_date
+        .as_ref()
+        .and_then(|s| parse_date(s, "start_date", tz, d));
+    let end_date = file
+        .end_date
+        .as_ref()
+        .and_then(|s| parse_date(s, "end_date", tz, d));
+    if let (Some(start), Some(end), Some(end_text)) = (start_date, end_date, &file.end_date)
+        && end < start
+    {
+        d.error(end_text.span(), "end_date is before start_date", None);
+    }
+    if let (Some(s), None, Some(Schedule::Cron { .. })) =
+        (&file.schedule, &file.start_date, &schedule)
+    {
+        d.error(
+            s.span(),
+            "a schedule needs a start_date",
+            Some(
+                "add `start_date = \"2026-01-01\"`, or use `schedule = \"none\"` for manual runs"
+                    .into(),
+            ),
+        );
+    }
+    let max_active_runs = match &file.max_active_runs {
+        Some(n) if *n.get_ref() == 0 => {
+            d.error(n.span(), "max_active_runs must be at least 1", None);
+            DEFAULT_MAX_ACTIVE_RUNS
+        }
+        Some(n) => *n.get_ref(),
+        None => DEFAULT_MAX_ACTIVE_RUNS,
+    };
+    let params: BTreeMap<String, ParamSpec> = file
+        .params
+        .iter()
+        .filter_map(|p| check_param(p, d).map(|spec| (p.name.get_ref().clone(), spec)))
+        .collect();
+
+    let dag_id = id.clone().unwrap_or_default();
+    let checker = Checker::new(&dag_id, &params);
+    let dir = absolute_dir(path);
+    let defaults = Defaults::check(&file.defaults, &checker, d);
+    if file.tasks.is_empty() {
+        d.error(
+            0..0,
+            "the DAG has no tasks",
+            Some("add a [[tasks]] table".into()),
+        );
+    }
+    let scope = Scope {
+        dag_id: &dag_id,
+        defaults: &defaults,
+        dir: &dir,
+        checker: &checker,
+        backends,
+    };
+    let tasks: Vec<Option<Task>> = file
+        .tasks
+        .iter()
+        .map(|t| check_task(t, &scope, d))
+        .collect();
+    let order = check_graph(&file.tasks, d);
+
+    let (Some(id), Some(timezone), Some(schedule), Some(order)) = (id, timezone, schedule, order)
+    else {
+        return None;
+    };
+    if !d.is_empty() {
+        return None;
+    }
+    let mut tasks = tasks;
+    let tasks = order
+        .into_iter()
+        .map(|i| tasks[i].take())
+        .collect::<Option<Vec<Task>>>()?;
+    let id_position = file
+        .id
+        .as_ref()
+        .map_or((1, 1), |s| d.position(s.span().start));
+    Some(Dag {
+        id,
+        file: path.to_path_buf(),
+        description: file.description.map(Spanned::into_inner),
+        schedule,
+        timezone,
+        start_date,
+        end_date,
+        catchup: file.catchup.is_some_and(|c| *c.get_ref()),
+        max_active_runs,
+        tags: file.tags.into_iter().map(Spanned::into_inner).collect(),
+        params,
+        tasks,
+        source_hash: Sha256::digest(source.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        source: source.to_string(),
+        id_position,
+    })
+}
+
+fn check_id(id: &Spanned<String>, what: &str, d: &mut Diags) -> bool {
+    let s = id.get_ref();
+    let ok = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !ok {
+        d.error(
+            id.span(),
+            format!("invalid {what} id \"{s}\""),
+            Some("ids use only letters, digits, '_', '.' and '-'".into()),
+        );
+    }
+    ok
+}
+
+fn check_timezone(tz: &Spanned<String>, d: &mut Diags) -> Option<Tz> {
+    match tz.get_ref().parse::<Tz>() {
+        Ok(tz) => Some(tz),
+        Err(_) => {
+            let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
+            let hint = match closest(tz.get_ref(), names) {
+                Some(name) => format!("did you mean \"{name}\"?"),
+                None => "use an IANA timezone name like \"UTC\" or \"Europe/Paris\"".to_string(),
+            };
+            d.error(
+                tz.span(),
+                format!("unknown timezone \"{}\"", tz.get_ref()),
+                Some(hint),
+            );
+            None
+        }
+    }
+}
+
+/// A date (midnight), an RFC 3339 datetime, or a datetime without offset read in `tz`.
+fn parse_date(s: &Spanned<String>, key: &str, tz: Tz, d: &mut Diags) -> Option<DateTime<Utc>> {
+    let text = s.get_ref().trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Some(dt.with_timezone(&Utc));
+    }
+    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S"))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|day| day.and_hms_opt(0, 0, 0))
+        });
+    let Some(local) = local else {
+        d.error(
+            s.span(),
+            format!("invalid {key} \"{text}\""),
+            Some("write a date like \"2026-01-01\", \"2026-01-01T06:00:00\" (in the DAG's timezone) or RFC 3339".into()),
+        );
+        return None;
+    };
+    match tz.from_local_datetime(&local).earliest() {
+        Some(dt) => Some(dt.with_timezone(&Utc)),
+        None => {
+            d.error(
+                s.span(),
+                format!(
+                    "{key} \"{text}\" does not exist in {} (a clock change skips it)",
+                    tz.name()
+                ),
+                None,
+            );
+            None
+        }
+    }
+}
+
+fn check_param(p: &ParamFile, d: &mut Diags) -> Option<ParamSpec> {
+    let name = p.name.get_ref();
+    let mut ok = true;
+    let declared = match &p.kind {
+        None => None,
+        Some(kind) => match kind.get_ref().parse::<ParamKind>() {
+            Ok(kind) => Some(kind),
+            Err(message) => {
+                d.error(
+                    kind.span(),
+                    message,
+                    Some(suggest(kind.get_ref(), &ParamKind::NAMES, "types")),
+                );
+                return None;
+            }
+        },
+    };
+    let kind = declared.or_else(|| p.default.as_ref().and_then(|v| ParamKind::of(v.get_ref())));
+    let numeric = matches!(kind, Some(ParamKind::Integer | ParamKind::Number));
+    for bound in [&p.minimum, &p.maximum].into_iter().flatten() {
+        if !numeric {
+            d.error(
+                bound.span(),
+                format!("param \"{name}\" has bounds but is not an integer or number"),
+                None,
+            );
+            ok = false;
+        }
+    }
+    if let Some(values) = &p.enum_values {
+        if values.get_ref().is_empty() {
+            d.error(
+                values.span(),
+                format!("param \"{name}\" has an empty enum"),
+                None,
+            );
+            ok = false;
+        }
+        if let Some(kind) = declared {
+            for v in values
+                .get_ref()
+                .iter()
+                .filter(|v| !kind.accepts(v.get_ref()))
+            {
+                d.error(
+                    v.span(),
+                    format!(
+                        "enum value of param \"{name}\" is {}, not {kind}",
+                        describe(v.get_ref())
+                    ),
+                    None,
+                );
+                ok = false;
+            }
+        }
+    }
+    let required = match (&p.required, &p.default) {
+        (Some(r), Some(_)) if *r.get_ref() => {
+            d.error(
+                r.span(),
+                format!("param \"{name}\" is required but has a default"),
+                Some("a param with a default is optional; drop one of them".into()),
+            );
+            ok = false;
+            true
+        }
+        (Some(r), _) => *r.get_ref(),
+        (None, default) => default.is_none(),
+    };
+    let spec = ParamSpec {
+        default: p.default.as_ref().map(|v| v.get_ref().clone()),
+        kind,
+        description: p.description.as_ref().map(|s| s.get_ref().clone()),
+        required,
+        enum_values: p
+            .enum_values
+            .as_ref()
+            .map(|v| v.get_ref().iter().map(|v| v.get_ref().clone()).collect()),
+        minimum: p.minimum.as_ref().map(|v| *v.get_ref()),
+        maximum: p.maximum.as_ref().map(|v| *v.get_ref()),
+    };
+    if let Some(default) = &p.default {
+        for problem in spec.problems(default.get_ref()) {
+            d.error(
+                default.span(),
+                format!("default of param \"{name}\": {problem}"),
+                None,
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(spec)
+}
+
+fn duration(s: &Spanned<String>, key: &str, d: &mut Diags) -> Option<Duration> {
+    humantime::parse_duration(s.get_ref())
+        .map_err(|e| {
+            d.error(
+                s.span(),
+                format!("invalid duration \"{}\" for {key}: {e}", s.get_ref()),
+                Some(DURATION_HINT.into()),
+            )
+        })
+        .ok()
+}
+
+fn deploy_mode(s: &Spanned<String>, d: &mut Diags) -> Option<DeployMode> {
+    s.get_ref()
+        .parse::<DeployMode>()
+        .map_err(|e| {
+            let names = DeployMode::ALL.map(DeployMode::as_str);
+            d.error(
+                s.span(),
+                e.to_string(),
+                Some(suggest(s.get_ref(), &names, "deploy modes")),
+            );
+        })
+        .ok()
+}
+
+/// Memory as Spark writes it: "512m", "2g", "1t", or a bare number of MiB.
+fn parse_memory(text: &str) -> Result<u32, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let lower = lower
+        .strip_suffix('b')
+        .filter(|s| s.ends_with(['k', 'm', 'g', 't']))
+        .unwrap_or(&lower);
+    let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => lower.split_at(i),
+        None => (lower, ""),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid memory \"{text}\""))?;
+    let mib = match unit {
+        "" | "m" => Some(n),
+        "g" => n.checked_mul(1024),
+        "t" => n.checked_mul(1024 * 1024),
+        "k" if n.is_multiple_of(1024) => Some(n / 1024),
+        "k" => return Err(format!("memory \"{text}\" is not a whole number of MiB")),
+        _ => return Err(format!("invalid memory \"{text}\"")),
+    };
+    match mib.and_then(|m| u32::try_from(m).ok()) {
+        Some(0) => Err("memory must be more than 0".to_string()),
+        Some(m) => Ok(m),
+        None => Err(format!("memory \"{text}\" is too large")),
+    }
+}
+
+fn resources(r: Option<&ResourcesFile>, d: &mut Diags) -> Resources {
+    let Some(r) = r else {
+        return Resources::default();
+    };
+    let memory_mb = r.memory.as_ref().and_then(|m| {
+        parse_memory(m.get_ref())
+            .map_err(|e| d.error(m.span(), e, Some(MEMORY_HINT.into())))
+            .ok()
+    });
+    Resources {
+        memory_mb,
+        cores: r.cores.as_ref().map(|c| *c.get_ref()),
+        instances: r.instances.as_ref().map(|c| *c.get_ref()),
+    }
+}
+
+/// `[defaults]`, checked once so a bad default is reported once, not per task.
+struct Defaults<'f> {
+    file: &'f DefaultsFile,
+    retry_delay: Option<Duration>,
+    max_retry_delay: Option<Duration>,
+    timeout: Option<Duration>,
+    deploy_mode: Option<DeployMode>,
+}
+
+impl<'f> Defaults<'f> {
+    fn check(file: &'f DefaultsFile, checker: &Checker, d: &mut Diags) -> Self {
+        let s = &file.settings;
+        for (_, value) in &file.conf {
+            check_template(value, "task", checker, d);
+        }
+        Defaults {
+            file,
+            retry_delay: s
+                .retry_delay
+                .as_ref()
+                .and_then(|v| duration(v, "retry_delay", d)),
+            max_retry_delay: s
+                .max_retry_delay
+                .as_ref()
+                .and_then(|v| duration(v, "max_retry_delay", d)),
+            timeout: s.timeout.as_ref().and_then(|v| duration(v, "timeout", d)),
+            deploy_mode: file.deploy_mode.as_ref().and_then(|v| deploy_mode(v, d)),
+        }
+    }
+}
+
+fn check_template(s: &Spanned<String>, task_id: &str, checker: &Checker, d: &mut Diags) {
+    let Some(problem) = checker.check(task_id, s.get_ref()) else {
+        return;
+    };
+    let span = s.span();
+    // Point inside the string when the file spells it verbatim (no escapes, one line).
+    let literal = d.src().get(span.clone()).unwrap_or_default();
+    let verbatim =
+        literal.len() == s.get_ref().len() + 2 && &literal[1..literal.len() - 1] == s.get_ref();
+    let start = match problem.offset {
+        Some(offset) if verbatim => span.start + 1 + offset,
+        _ => span.start,
+    };
+    d.error(start..start, problem.message, problem.hint);
+}
+
+/// What every task is checked against.
+struct Scope<'a> {
+    dag_id: &'a str,
+    defaults: &'a Defaults<'a>,
+    dir: &'a Path,
+    checker: &'a Checker,
+    backends: &'a dyn Backends,
+}
+
+fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
+    let (defaults, backends) = (scope.defaults, scope.backends);
+    let id = match &t.id {
+        None => {
+            d.error(t.span.clone(), "task is missing required key \"id\"", None);
+            None
+        }
+        Some(id) => check_id(id, "task", d).then(|| id.get_ref().clone()),
+    };
+    let task_id = id.clone().unwrap_or_default();
+    let label = t.id.as_ref().map_or_else(
+        || "a task".to_string(),
+        |id| format!("task \"{}\"", id.get_ref()),
+    );
+    let s: &TaskSettings = &t.settings;
+    let retry_delay = match &s.retry_delay {
+        Some(v) => duration(v, "retry_delay", d),
+        None => Some(defaults.retry_delay.unwrap_or(DEFAULT_RETRY_DELAY)),
+    };
+    let max_retry_delay = match &s.max_retry_delay {
+        Some(v) => duration(v, "max_retry_delay", d),
+        None => Some(defaults.max_retry_delay.unwrap_or(DEFAULT_MAX_RETRY_DELAY)),
+    };
+    // Outer `None`: the task's own timeout did not parse.
+    let timeout = match &s.timeout {
+        Some(v) => duration(v, "timeout", d).map(Some),
+        None => Some(defaults.timeout),
+    };
+
+    let backend = s
+        .backend
+        .as_ref()
+        .or(defaults.file.settings.backend.as_ref());
+    let names = backends.names();
+    let modes = match backend {
+        None => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            d.error(
+                t.span.clone(),
+                format!("{label} has no backend"),
+                Some(format!(
+                    "set `backend` on the task or in [defaults]; {}",
+                    list_or_none(&names, "known backends")
+                )),
+            );
+            None
+        }
+        Some(b) => match backends.deploy_modes(b.get_ref()) {
+            Some(modes) => Some(modes),
+            None => {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                d.error(
+                    b.span(),
+                    format!("unknown backend \"{}\"", b.get_ref()),
+                    Some(suggest(b.get_ref(), &names, "known backends")),
+                );
+                None
+            }
+        },
+    };
+
+    let app = match &t.application {
+        None => {
+            d.error(
+                t.span.clone(),
+                format!("{label} has no application"),
+                Some("add a [tasks.application] table with at least `resource`".into()),
+            );
+            None
+        }
+        Some(app) => check_app(app, &task_id, &label, modes.as_deref(), scope, d),
+    };
+    if let (Some(app_file), Some(app), Some(backend), Some(modes)) =
+        (&t.application, &app, backend, &modes)
+        && modes.contains(&app.deploy_mode)
+    {
+        for problem in backends.check_application(backend.get_ref(), app) {
+            let span = app_field_span(app_file, defaults.file, &problem.field);
+            let hint = (!problem.hint.is_empty()).then_some(problem.hint);
+            d.error(span, problem.message, hint);
+        }
+    }
+    let mut depends_on: Vec<String> = Vec::new();
+    for dep in &t.depends_on {
+        if !depends_on.contains(dep.get_ref()) {
+            depends_on.push(dep.get_ref().clone());
+        }
+    }
+    Some(Task {
+        id: id?,
+        backend: backend?.get_ref().clone(),
+        application: app?,
+        depends_on,
+        retries: s
+            .retries
+            .as_ref()
+            .or(defaults.file.settings.retries.as_ref())
+            .map_or(0, |r| *r.get_ref()),
+        retry_delay: retry_delay?,
+        retry_exponential_backoff: s
+            .retry_exponential_backoff
+            .as_ref()
+            .or(defaults.file.settings.retry_exponential_backoff.as_ref())
+            .is_some_and(|b| *b.get_ref()),
+        max_retry_delay: max_retry_delay?,
+        timeout: timeout?,
+    })
+}
+
+fn list_or_none(names: &[&str], what: &str) -> String {
+    if names.is_empty() {
+        format!("there are no {what}")
+    } else {
+        format!("{what}: {}", names.join(", "))
+    }
+}
+
+fn check_app(
+    app: &AppFile,
+    task_id: &str,
+    label: &str,
+    modes: Option<&[DeployMode]>,
+    scope: &Scope,
+    d: &mut Diags,
+) -> Option<ApplicationTemplate> {
+    let (dag_id, defaults, dir) = (scope.dag_id, scope.defaults, scope.dir);
+    let mut templates: Vec<&Spanned<String>> = Vec::new();
+    templates.extend(&app.name);
+    templates.extend(&app.resource);
+    templates.extend(&app.main_class);
+    templates.extend(&app.args);
+    templates.extend(app.conf.iter().map(|(_, v)| v));
+    templates.extend(&app.jars);
+    templates.extend(&app.files);
+    templates.extend(&app.py_files);
+    templates.extend(app.env.iter().map(|(_, v)| v));
+    for s in templates {
+        check_template(s, task_id, scope.checker, d);
+    }
+
+    if app.resource.is_none() {
+        d.error(
+            app.span.clone(),
+            format!("the application of {label} is missing required key \"resource\""),
+            Some("set `resource` to the main jar, .py script or executable".into()),
+        );
+    }
+    let explicit_mode = match &app.deploy_mode {
+        Some(m) => deploy_mode(m, d).map(|mode| (mode, Some(m))),
+        None => defaults
+            .deploy_mode
+            .map(|mode| (mode, defaults.file.deploy_mode.as_ref())),
+    };
+    let mode = match (explicit_mode, modes) {
+        (Some((mode, written)), Some(modes)) => {
+            if !modes.contains(&mode)
+                && let Some(written) = written
+            {
+                let supported: Vec<&str> = modes.iter().map(|m| m.as_str()).collect();
+                d.error(
+                    written.span(),
+                    format!("the backend of {label} does not support deploy mode \"{mode}\""),
+                    Some(format!("supported: {}", supported.join(", "))),
+                );
+            }
+            mode
+        }
+        (Some((mode, _)), None) => mode,
+        // Unset: client when the backend can, else whatever it can.
+        (None, Some(modes)) if !modes.contains(&DeployMode::Client) => {
+            modes.first().copied().unwrap_or(DeployMode::Client)
+        }
+        (None, _) => DeployMode::Client,
+    };
+    if app
+        .deploy_mode
+        .as_ref()
+        .is_some_and(|m| m.get_ref().parse::<DeployMode>().is_err())
+    {
+        return None;
+    }
+
+    let mut conf: BTreeMap<String, String> = defaults
+        .file
+        .conf
+        .iter()
+        .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone()))
+        .collect();
+    conf.extend(
+        app.conf
+            .iter()
+            .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone())),
+    );
+    let paths = |items: &[Spanned<String>]| {
+        items
+            .iter()
+            .map(|s| resolve_path(s.get_ref(), dir))
+            .collect::<Vec<_>>()
+    };
+    let driver = resources(app.driver.as_ref(), d);
+    let executor = resources(app.executor.as_ref(), d);
+    Some(ApplicationTemplate {
+        name: app
+            .name
+            .as_ref()
+            .map_or_else(|| format!("{dag_id}.{task_id}"), |n| n.get_ref().clone()),
+        resource: resolve_path(app.resource.as_ref()?.get_ref(), dir),
+        main_class: app.main_class.as_ref().map(|m| m.get_ref().clone()),
+        args: app.args.iter().map(|a| a.get_ref().clone()).collect(),
+        conf,
+        deploy_mode: mode,
+        driver,
+        executor,
+        jars: paths(&app.jars),
+        files: paths(&app.files),
+        py_files: paths(&app.py_files),
+        env: app
+            .env
+            .iter()
+            .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone()))
+            .collect(),
+    })
+}
+
+/// Where a plugin's `field` is written: the value of that key in the task's application
+/// (or in `[defaults]` when inherited from there), else the application table itself.
+fn app_field_span(app: &AppFile, defaults: &DefaultsFile, field: &str) -> Span {
+    let mut spans: HashMap<String, Span> = HashMap::new();
+    let mut put = |key: String, s: Option<&Spanned<String>>| {
+        if let Some(s) = s {
+            spans.entry(key).or_insert(s.span());
+        }
+    };
+    put("name".into(), app.name.as_ref());
+    put("resource".into(), app.resource.as_ref());
+    put("main_class".into(), app.main_class.as_ref());
+    put(
+        "deploy_mode".into(),
+        app.deploy_mode.as_ref().or(defaults.deploy_mode.as_ref()),
+    );
+    for (key, items) in [
+        ("args", &app.args),
+        ("jars", &app.jars),
+        ("files", &app.files),
+        ("py_files", &app.py_files),
+    ] {
+        put(key.into(), items.first());
+        for (i, item) in items.iter().enumerate() {
+            put(format!("{key}[{i}]"), Some(item));
+        }
+    }
+    for (key, entries) in [
+        ("conf", &app.conf),
+        ("conf", &defaults.conf),
+        ("env", &app.env),
+    ] {
+        for (k, v) in entries {
+            put(format!("{key}.{}", k.get_ref()), Some(v));
+        }
+    }
+    for (key, r) in [("driver", &app.driver), ("executor", &app.executor)] {
+        if let Some(r) = r {
+            spans.insert(key.into(), r.span.clone());
+            if let Some(m) = &r.memory {
+                spans.insert(format!("{key}.memory"), m.span());
+            }
+            for (sub, v) in [("cores", &r.cores), ("instances", &r.instances)] {
+                if let Some(v) = v {
+                    spans.insert(format!("{key}.{sub}"), v.span());
+                }
+            }
+        }
+    }
+    let mut field = field;
+    loop {
+        if let Some(span) = spans.get(field) {
+            return span.clone();
+        }
+        match field.rfind(['.', '[']) {
+            Some(i) => field = &field[..i],
+            None => return app.span.clone(),
+        }
+    }
+}
+
+fn absolute_dir(path: &Path) -> PathBuf {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    // `absolute` keeps "./"; drop it so paths read cleanly.
+    dir.components().collect()
+}
+
+/// Relative local paths resolve against the DAG file's directory; URIs stay as written,
+/// except relative `file:` ones. Strings starting with a template are left to the template.
+fn resolve_path(p: &str, dir: &Path) -> String {
+    if p.starts_with('{') || p.starts_with('/') {
+        return p.to_string();
+    }
+    if let Some(rest) = p.strip_prefix("file:") {
+        return if rest.starts_with('/') {
+            p.to_string()
+        } else {
+            format!("file:{}", dir.join(rest).display())
+        };
+    }
+    let has_scheme = p.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.len() > 1
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
+    });
+    if has_scheme {
+        p.to_string()
+    } else {
+        dir.join(p).display().to_string()
+    }
+}
+
+/// Dependency checks and the topological order (indices into `tasks`), `None` if the graph
+/// is broken.
+fn check_graph(tasks: &[TaskFile], d: &mut Diags) -> Option<Vec<usize>> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut broken = false;
+    for (i, t) in tasks.iter().enumerate() {
+        let Some(id) = &t.id else {
+            broken = true;
+            continue;
+        };
+        if let Some(&first) = index.get(id.get_ref().as_str()) {
+            let line = tasks[first]
+                .id
+                .as_ref()
+                .map_or(0, |f| d.line_of(f.span().start));
+            d.error(
+                id.span(),
+                format!("duplicate task id \"{}\"", id.get_ref()),
+                Some(format!("first defined on line {line}")),
+            );
+            broken = true;
+        } else {
+            index.insert(id.get_ref(), i);
+        }
+    }
+    let names: Vec<&str> = tasks
+        .iter()
+        .filter_map(|t| t.id.as_ref().map(|id| id.get_ref().as_str()))
+        .collect();
+    // upstream[i]: (task index, span of the depends_on entry naming it)
+    let mut upstream: Vec<Vec<(usize, Span)>> = vec![Vec::new(); tasks.len()];
+    for (i, t) in tasks.iter().enumerate() {
+        let me = t.id.as_ref().map(|id| id.get_ref().as_str());
+        for dep in &t.depends_on {
+            if Some(dep.get_ref().as_str()) == me {
+                d.error(
+                    dep.span(),
+                    format!("task \"{}\" depends on itself", dep.get_ref()),
+                    None,
+                );
+                broken = true;
+            } else if let Some(&j) = index.get(dep.get_ref().as_str()) {
+                if !upstream[i].iter().any(|(k, _)| *k == j) {
+                    upstream[i].push((j, dep.span()));
+                }
+            } else {
+                d.error(
+                    dep.span(),
+                    format!(
+                        "task \"{}\" depends on unknown task \"{}\"",
+                        me.unwrap_or("?"),
+                        dep.get_ref()
+                    ),
+                    Some(suggest(dep.get_ref(), &names, "tasks")),
+                );
+                broken = true;
+            }
+        }
+    }
+    // Only first definitions take part in the graph.
+    let live: Vec<bool> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.id.as_ref()
+                .is_some_and(|id| index.get(id.get_ref().as_str()) == Some(&i))
+        })
+        .collect();
+    let mut downstream: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
+    for (i, ups) in upstream.iter().enumerate().filter(|(i, _)| live[*i]) {
+        for (j, _) in ups {
+            downstream[*j].push(i);
+        }
+    }
+    for cycle in find_cycles(&downstream, &live) {
+        let name = |i: usize| tasks[i].id.as_ref().map_or("?", |id| id.get_ref().as_str());
+        let path: Vec<&str> = cycle
+            .iter()
+            .map(|&i| name(i))
+            .chain([name(cycle[0])])
+            .collect();
+        // Point at the second task's depends_on entry naming the first.
+        let (from, to) = (cycle[0], cycle[1 % cycle.len()]);
+        let span = upstream[to]
+            .iter()
+            .find(|(j, _)| *j == from)
+            .map_or(tasks[to].span.clone(), |(_, s)| s.clone());
+        d.error(
+            span,
+            format!("cycle: {}", path.join(" -> ")),
+            Some("\"a -> b\" means b depends on a; remove one of these dependencies".into()),
+        );
+        broken = true;
+    }
+    if broken {
+        return None;
+    }
+    // Kahn's algorithm, always taking the earliest ready task in file order.
+    let mut waiting: Vec<usize> = upstream.iter().map(Vec::len).collect();
+    let mut ready: BTreeSet<usize> = (0..tasks.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut order = Vec::with_capacity(tasks.len());
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for &j in &downstream[i] {
+            waiting[j] -= 1;
+            if waiting[j] == 0 {
+                ready.insert(j);
+            }
+        }
+    }
+    (order.len() == tasks.len()).then_some(order)
+}
+
+/// One cycle per back edge found by a depth-first walk, each rotated to start at its earliest
+/// task in file order, each reported once.
+fn find_cycles(downstream: &[Vec<usize>], live: &[bool]) -> Vec<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    fn visit(
+        i: usize,
+        g: &[Vec<usize>],
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+        out: &mut Vec<Vec<usize>>,
+    ) {
+        marks[i] = Mark::Active;
+        stack.push(i);
+        for &j in &g[i] {
+            match marks[j] {
+                Mark::New => visit(j, g, marks, stack, out),
+                Mark::Active => {
+                    let start = stack.iter().position(|&k| k == j).unwrap_or(0);
+                    let mut cycle = stack[start..].to_vec();
+                    let min = cycle
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, k)| **k)
+                        .map_or(0, |(p, _)| p);
+                    cycle.rotate_left(min);
+                    if !out.contains(&cycle) {
+                        out.push(cycle);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        stack.pop();
+        marks[i] = Mark::Done;
+    }
+    let mut marks = vec![Mark::New; downstream.len()];
+    let mut out = Vec::new();
+    for i in 0..downstream.len() {
+        if live[i] && marks[i] == Mark::New {
+            visit(i, downstream, &mut marks, &mut Vec::new(), &mut out);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_accepts_spark_units_and_bare_mib() {
+        assert_eq!(parse_memory("512m"), Ok(512));
+        assert_eq!(parse_memory("2g"), Ok(2048));
+        assert_eq!(parse_memory("2GB"), Ok(2048));
+        assert_eq!(parse_memory("2048"), Ok(2048));
+        assert_eq!(parse_memory("1t"), Ok(1024 * 1024));
+        assert!(parse_memory("lots").is_err());
+        assert!(parse_memory("1.5g").is_err());
+        assert!(parse_memory("0").is_err());
+    }
+
+    #[test]
+    fn resolves_relative_paths_and_keeps_uris() {
+        let dir = Path::new("/dags");
+        assert_eq!(resolve_path("apps/x.py", dir), "/dags/apps/x.py");
+        assert_eq!(resolve_path("/abs/x.jar", dir), "/abs/x.jar");
+        assert_eq!(resolve_path("s3://bucket/x.jar", dir), "s3://bucket/x.jar");
+        assert_eq!(resolve_path("local:/opt/x.jar", dir), "local:/opt/x.jar");
+        assert_eq!(
+            resolve_path("file:apps/x.jar", dir),
+            "file:/dags/apps/x.jar"
+        );
+        assert_eq!(resolve_path("file:///abs/x.jar", dir), "file:///abs/x.jar");
+        assert_eq!(resolve_path("{{ params.jar }}", dir), "{{ params.jar }}");
+    }
+}

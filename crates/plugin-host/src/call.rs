@@ -1,0 +1,329 @@
+//! One call into a plugin: a fresh store, limits, and the translation of
+//! whatever happened into a [`CallError`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::{self, BackendPre, DriverStatus, Info, LogChunk, PluginError, Problem, Submitted};
+use crate::engine::{Plugin, Shared};
+use crate::error::CallError;
+use crate::policy::{HostRule, Policy};
+
+/// Extra wall-clock time past the epoch deadline before the host gives up on
+/// a call that is blocked in a host function (a hung HTTP request).
+const GRACE: Duration = Duration::from_secs(1);
+
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    policy: Policy,
+    limiter: MemoryCap,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.policy,
+        }
+    }
+}
+
+/// Refuses growth past the cap and remembers that it did, so the host can
+/// tell "out of memory" from any other crash.
+struct MemoryCap {
+    max: usize,
+    hit: Arc<AtomicBool>,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.hit.store(true, Ordering::Relaxed);
+            wasmtime::bail!("memory limit of {} MiB exceeded", self.max >> 20);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// What the host learns about a call besides its result.
+struct Probe {
+    stderr: MemoryOutputPipe,
+    denied: Arc<Mutex<Vec<String>>>,
+    out_of_memory: Arc<AtomicBool>,
+    timed_out: Arc<AtomicBool>,
+}
+
+struct Scope<'a> {
+    shared: &'a Shared,
+    plugin: &'a str,
+    backend: &'a str,
+}
+
+impl Scope<'_> {
+    fn store(&self, allowed: Arc<Vec<HostRule>>) -> (Store<HostState>, Probe) {
+        let limits = self.shared.limits;
+        let stderr = MemoryOutputPipe::new(16 * 1024);
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let probe = Probe {
+            stderr,
+            denied: Arc::default(),
+            out_of_memory: Arc::default(),
+            timed_out: Arc::default(),
+        };
+        let state = HostState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            policy: Policy {
+                allowed,
+                timeout: limits.call_timeout,
+                denied: probe.denied.clone(),
+            },
+            limiter: MemoryCap {
+                max: limits.memory_bytes,
+                hit: probe.out_of_memory.clone(),
+            },
+        };
+        let mut store = Store::new(&self.shared.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let deadline = Instant::now() + limits.call_timeout;
+        let timed_out = probe.timed_out.clone();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                timed_out.store(true, Ordering::Relaxed);
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Yield every tick: a spinning guest never blocks the runtime.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        (store, probe)
+    }
+
+    fn finish<R>(
+        &self,
+        call: &'static str,
+        out: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+        probe: Probe,
+    ) -> Result<R, CallError> {
+        let plugin = self.plugin.to_string();
+        match out {
+            Ok(Ok(r)) => Ok(r),
+            Err(_) => Err(CallError::TimedOut {
+                plugin,
+                call,
+                after: self.shared.limits.call_timeout,
+            }),
+            Ok(Err(_)) if probe.timed_out.load(Ordering::Relaxed) => Err(CallError::TimedOut {
+                plugin,
+                call,
+                after: self.shared.limits.call_timeout,
+            }),
+            Ok(Err(_)) if probe.out_of_memory.load(Ordering::Relaxed) => {
+                Err(CallError::OutOfMemory {
+                    plugin,
+                    call,
+                    limit_mb: self.shared.limits.memory_bytes >> 20,
+                })
+            }
+            Ok(Err(e)) => Err(CallError::Trapped {
+                plugin,
+                call,
+                message: format!("{e:#}"),
+                stderr: String::from_utf8_lossy(&probe.stderr.contents()).into_owned(),
+            }),
+        }
+    }
+
+    /// A plugin error after a denied request is the denial, told plainly.
+    fn flatten<T>(
+        &self,
+        r: Result<Result<T, PluginError>, CallError>,
+        denied: &Mutex<Vec<String>>,
+    ) -> Result<T, CallError> {
+        match r? {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if let Some(host) = denied.lock().expect("denied list").first() {
+                    return Err(CallError::Denied {
+                        plugin: self.plugin.to_string(),
+                        backend: self.backend.to_string(),
+                        host: host.clone(),
+                    });
+                }
+                Err(CallError::Plugin(e))
+            }
+        }
+    }
+}
+
+/// Runs `$method` on a fresh instance under the call's limits.
+macro_rules! invoke {
+    ($scope:expr, $pre:expr, $allowed:expr, $call:literal, $method:ident ( $($arg:expr),* )) => {{
+        let scope = $scope;
+        let (mut store, probe) = scope.store($allowed);
+        let fut = async {
+            let instance = $pre.instantiate_async(&mut store).await?;
+            instance.$method(&mut store, $($arg),*).await
+        };
+        let out = tokio::time::timeout(scope.shared.limits.call_timeout + GRACE, fut).await;
+        drop(store);
+        let denied = probe.denied.clone();
+        (scope.finish($call, out, probe), denied)
+    }};
+}
+
+pub(crate) async fn call_describe(
+    shared: &Shared,
+    label: &str,
+    pre: &BackendPre<HostState>,
+) -> Result<Info, CallError> {
+    let scope = Scope {
+        shared,
+        plugin: label,
+        backend: "-",
+    };
+    let (r, _) = invoke!(&scope, pre, Arc::new(Vec::new()), "describe", call_describe());
+    r
+}
+
+/// A configured backend: a plugin, its settings and the hosts it may reach.
+/// Cheap to clone; every call runs in a fresh sandbox.
+#[derive(Clone)]
+pub struct Backend {
+    name: String,
+    plugin: Arc<Plugin>,
+    settings: Arc<Vec<(String, String)>>,
+    allowed: Arc<Vec<HostRule>>,
+    host: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Settings may hold secrets: never print them.
+        f.debug_struct("Backend")
+            .field("name", &self.name)
+            .field("plugin", &self.plugin.info.name)
+            .field("allowed_hosts", &self.allowed)
+            .finish()
+    }
+}
+
+impl Backend {
+    pub(crate) fn new(
+        host: Arc<Shared>,
+        name: String,
+        plugin: Arc<Plugin>,
+        settings: Vec<(String, String)>,
+        allowed: Vec<HostRule>,
+    ) -> Backend {
+        Backend {
+            name,
+            plugin,
+            settings: Arc::new(settings),
+            allowed: Arc::new(allowed),
+            host,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    pub fn allowed_hosts(&self) -> Vec<String> {
+        self.allowed.iter().map(ToString::to_string).collect()
+    }
+
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            shared: &self.host,
+            plugin: &self.plugin.label,
+            backend: &self.name,
+        }
+    }
+
+    /// Problems the cluster would refuse the application for.
+    pub async fn validate(&self, app: &bindings::Application) -> Result<Vec<Problem>, CallError> {
+        let scope = self.scope();
+        let (r, _) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "validate",
+            call_validate(&self.settings, app));
+        r
+    }
+
+    pub async fn submit(&self, key: &str, app: &bindings::Application) -> Result<Submitted, CallError> {
+        let scope = self.scope();
+        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "submit",
+            call_submit(&self.settings, key, app));
+        scope.flatten(r, &denied)
+    }
+
+    pub async fn status(&self, id: &str) -> Result<DriverStatus, CallError> {
+        let scope = self.scope();
+        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "status",
+            call_status(&self.settings, id));
+        scope.flatten(r, &denied)
+    }
+
+    pub async fn kill(&self, id: &str) -> Result<(), CallError> {
+        let scope = self.scope();
+        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "kill",
+            call_kill(&self.settings, id));
+        scope.flatten(r, &denied)
+    }
+
+    pub async fn logs(
+        &self,
+        id: &str,
+        stream: &str,
+        offset: u64,
+        max_bytes: u32,
+    ) -> Result<LogChunk, CallError> {
+        let scope = self.scope();
+        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "logs",
+            call_logs(&self.settings, id, stream, offset, max_bytes));
+        scope.flatten(r, &denied)
+    }
+}

@@ -1,0 +1,270 @@
+//! The engine, the compile cache and the limits every call runs under.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::bindings::{BackendPre, Info};
+use crate::call::{HostState, call_describe};
+use crate::error::HostError;
+
+/// What every plugin call may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall-clock budget of one call, HTTP requests included.
+    pub call_timeout: Duration,
+    /// Linear memory cap per instance.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            call_timeout: Duration::from_secs(30),
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// How often the engine's epoch advances; a runaway guest is noticed within this.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Loads and compiles plugins. One per process; cheap to clone.
+#[derive(Clone)]
+pub struct PluginHost {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) limits: Limits,
+    cache_dir: Option<PathBuf>,
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+}
+
+/// A compiled plugin, ready to instantiate. Shared by every backend using it.
+pub struct Plugin {
+    pub(crate) label: String,
+    pub(crate) pre: BackendPre<HostState>,
+    pub(crate) info: Info,
+    digest: String,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.info.name)
+            .field("version", &self.info.version)
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+impl Plugin {
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+
+    /// sha256 of the component bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+impl PluginHost {
+    /// `cache_dir` keeps compiled artifacts across restarts (drover owns it).
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, HostError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(|e| HostError::Engine(e.to_string()))?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+
+        // The epoch ticker: a plain thread, so a guest spinning on a tokio
+        // worker cannot starve it. It stops when the last engine clone is gone.
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("drover-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                HostError::Engine(format!("cannot create plugin cache {}: {e}", dir.display()))
+            })?;
+        }
+        Ok(PluginHost {
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                limits,
+                cache_dir,
+                loaded: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.shared.limits
+    }
+
+    /// Compiles (or takes from cache) a plugin and asks it to describe itself.
+    /// The same bytes are compiled once per process.
+    pub async fn load(&self, label: &str, wasm: &[u8]) -> Result<Arc<Plugin>, HostError> {
+        let digest = hex::encode(Sha256::digest(wasm));
+        if let Some(p) = self.shared.loaded.lock().expect("plugin map").get(&digest) {
+            return Ok(p.clone());
+        }
+        let shared = self.shared.clone();
+        let owned = wasm.to_vec();
+        let key = digest.clone();
+        let label_owned = label.to_string();
+        let component = tokio::task::spawn_blocking(move || {
+            compile_cached(&shared.engine, shared.cache_dir.as_deref(), &key, &owned)
+        })
+        .await
+        .map_err(|e| HostError::Engine(e.to_string()))?
+        .map_err(|reason| HostError::Invalid {
+            plugin: label_owned.clone(),
+            reason,
+        })?;
+
+        let pre = self
+            .shared
+            .linker
+            .instantiate_pre(&component)
+            .and_then(BackendPre::new)
+            .map_err(|e| HostError::Invalid {
+                plugin: label.to_string(),
+                reason: format!("{e:#}"),
+            })?;
+        let info = call_describe(&self.shared, label, &pre)
+            .await
+            .map_err(|e| HostError::Describe {
+                plugin: label.to_string(),
+                source: Box::new(e),
+            })?;
+        let plugin = Arc::new(Plugin {
+            label: label.to_string(),
+            pre,
+            info,
+            digest: digest.clone(),
+        });
+        self.shared
+            .loaded
+            .lock()
+            .expect("plugin map")
+            .insert(digest, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// A backend over an already loaded plugin, with explicit settings and
+    /// allowed hosts (`host` or `host:port`). The config file path goes
+    /// through [`crate::BackendSet::build`] instead.
+    pub fn backend(
+        &self,
+        name: &str,
+        plugin: Arc<Plugin>,
+        settings: Vec<(String, String)>,
+        allowed_hosts: &[&str],
+    ) -> Result<crate::Backend, String> {
+        let allowed = allowed_hosts
+            .iter()
+            .map(|h| crate::policy::HostRule::parse(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::Backend::new(self.shared.clone(), name.to_string(), plugin, settings, allowed))
+    }
+
+    /// Loads a plugin by bundled name or by path to a `.wasm` component.
+    pub async fn load_named(&self, name_or_path: &str) -> Result<Arc<Plugin>, HostError> {
+        if let Some(bytes) = crate::bundled::lookup(name_or_path) {
+            return self.load(name_or_path, bytes).await;
+        }
+        let path = Path::new(name_or_path);
+        if path.extension().is_some_and(|e| e == "wasm") {
+            let bytes = tokio::fs::read(path).await.map_err(|e| HostError::Invalid {
+                plugin: name_or_path.to_string(),
+                reason: format!("cannot read {}: {e}", path.display()),
+            })?;
+            return self.load(name_or_path, &bytes).await;
+        }
+        Err(HostError::Invalid {
+            plugin: name_or_path.to_string(),
+            reason: format!(
+                "no bundled plugin has this name (bundled: {}) and it is not a path to a .wasm file",
+                crate::bundled::NAMES.join(", ")
+            ),
+        })
+    }
+}
+
+/// Compiles a component, or deserializes the artifact a previous run left in
+/// `cache_dir`. Artifacts are keyed by content hash and wasmtime version;
+/// anything unreadable is recompiled and rewritten.
+fn compile_cached(
+    engine: &Engine,
+    cache_dir: Option<&Path>,
+    digest: &str,
+    wasm: &[u8],
+) -> Result<Component, String> {
+    let artifact = cache_dir.map(|d| {
+        d.join(format!(
+            "{digest}-{:016x}.cwasm",
+            engine_fingerprint(engine)
+        ))
+    });
+    if let Some(path) = &artifact
+        && path.exists()
+    {
+        match deserialize_artifact(engine, path) {
+            Ok(c) => return Ok(c),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "stale plugin artifact; recompiling"),
+        }
+    }
+    let component = Component::new(engine, wasm).map_err(|e| format!("{e:#}"))?;
+    if let Some(path) = &artifact {
+        match component.serialize() {
+            Ok(bytes) => {
+                let tmp = path.with_extension("tmp");
+                if let Err(e) = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot write plugin artifact");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot serialize plugin artifact"),
+        }
+    }
+    Ok(component)
+}
+
+/// Changes with the wasmtime version, the target and the engine settings.
+fn engine_fingerprint(engine: &Engine) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    h.finish()
+}
+
+#[allow(unsafe_code)]
+fn deserialize_artifact(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: the artifact was written by `compile_cached` into a directory
+    // drover owns, under a name that carries the wasmtime version; wasmtime
+    // itself rejects artifacts from other versions or engine settings.
+    unsafe { Component::deserialize_file(engine, path) }
+}

@@ -1,0 +1,141 @@
+//! Where a plugin may send HTTP requests.
+//!
+//! The host checks every outgoing request against the backend's allowed
+//! hosts before anything leaves the process, and clamps the request's
+//! timeouts to the call's budget (wasmtime's default is 600 s).
+//!
+//! Hosts are matched by name, as the plugin wrote them in the URL: a name that
+//! resolves to another address is not re-checked at connect time, so list
+//! names you trust.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// One allowed destination: `host` (any port) or `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRule {
+    host: String,
+    port: Option<u16>,
+}
+
+impl HostRule {
+    /// Parses `host`, `host:port`, `[v6]:port` or a URL (its host and port).
+    pub fn parse(s: &str) -> Result<HostRule, String> {
+        let s = s.trim();
+        if s.contains("://") {
+            let uri: http::Uri = s.parse().map_err(|e| format!("`{s}` is not a URL: {e}"))?;
+            let host = uri.host().ok_or_else(|| format!("`{s}` has no host"))?;
+            let port = uri.port_u16().or(match uri.scheme_str() {
+                Some("https") => Some(443),
+                Some("http") => Some(80),
+                _ => None,
+            });
+            return Ok(HostRule {
+                host: host.trim_matches(['[', ']']).to_ascii_lowercase(),
+                port,
+            });
+        }
+        let authority: http::uri::Authority = s
+            .parse()
+            .map_err(|e| format!("`{s}` is not a host or host:port: {e}"))?;
+        Ok(HostRule {
+            host: authority.host().trim_matches(['[', ']']).to_ascii_lowercase(),
+            port: authority.port_u16(),
+        })
+    }
+
+    fn allows(&self, host: &str, port: u16) -> bool {
+        self.host == host && self.port.is_none_or(|p| p == port)
+    }
+}
+
+impl std::fmt::Display for HostRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}:{p}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+/// The per-call HTTP hooks: allowlist and timeout clamp. Records what it
+/// denied so the host can say which host was refused.
+pub(crate) struct Policy {
+    pub(crate) allowed: Arc<Vec<HostRule>>,
+    pub(crate) timeout: Duration,
+    pub(crate) denied: Arc<Mutex<Vec<String>>>,
+}
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for Policy {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> ResponseFuture {
+        drop(fut);
+        let uri = request.uri();
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase();
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        if !self.allowed.iter().any(|r| r.allows(&host, port)) {
+            self.denied
+                .lock()
+                .expect("denied list")
+                .push(format!("{host}:{port}"));
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        let clamp = |t: Option<Duration>| Some(t.map_or(self.timeout, |t| t.min(self.timeout)));
+        let options = options.unwrap_or_default();
+        let options = RequestOptions {
+            connect_timeout: clamp(options.connect_timeout),
+            first_byte_timeout: clamp(options.first_byte_timeout),
+            between_bytes_timeout: clamp(options.between_bytes_timeout),
+        };
+        Box::new(async move {
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                res.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_rules_match_host_and_port() {
+        let r = HostRule::parse("127.0.0.1:6066").unwrap();
+        assert!(r.allows("127.0.0.1", 6066));
+        assert!(!r.allows("127.0.0.1", 6067));
+        let any = HostRule::parse("Spark-Master.example").unwrap();
+        assert!(any.allows("spark-master.example", 1234));
+        let url = HostRule::parse("https://emr.example.com/x").unwrap();
+        assert_eq!(url.to_string(), "emr.example.com:443");
+    }
+}

@@ -1,0 +1,775 @@
+//! The scheduler loop: every decision about runs and task instances.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use drover_dag::{Dag, RenderContext, Schedule};
+use drover_plugin_host::BackendSet;
+use drover_store::{
+    DagRow, DriverState, DriverUpdate, FinishTry, NewRun, NewTry, RunRow, RunState, Store,
+    StoreError, TaskInstanceRow, TiState, TryRow, TryState,
+};
+
+use crate::driver::{Outcome, TryJob};
+use crate::handle::{Change, ControlError, SchedulerHandle, TriggerError, TriggerRequest};
+use crate::{Config, loader};
+
+/// At most this many catch-up runs are created per DAG per wake-up.
+const CATCHUP_BATCH: usize = 1000;
+
+pub(crate) enum Msg {
+    Trigger {
+        dag_id: String,
+        req: TriggerRequest,
+        reply: oneshot::Sender<Result<RunRow, TriggerError>>,
+    },
+    TryDone {
+        try_id: i64,
+        outcome: Outcome,
+    },
+    KillTask {
+        dag_id: String,
+        run_id: String,
+        task_id: String,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    SetPaused {
+        dag_id: String,
+        paused: bool,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    Reload,
+    ReloadNow {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+struct RunCtx {
+    row: RunRow,
+    dag: Arc<Dag>,
+    tis: BTreeMap<String, TaskInstanceRow>,
+}
+
+struct LiveTry {
+    run_pk: i64,
+    task_id: String,
+    try_number: i64,
+    cancel: CancellationToken,
+}
+
+struct Core {
+    cfg: Config,
+    store: Store,
+    backends: BackendSet,
+    dags: Arc<RwLock<BTreeMap<String, Arc<Dag>>>>,
+    dag_rows: HashMap<String, DagRow>,
+    next_cron: HashMap<String, DateTime<Utc>>,
+    runs: BTreeMap<i64, RunCtx>,
+    tries: HashMap<i64, LiveTry>,
+    dirty: BTreeSet<i64>,
+    tx: mpsc::UnboundedSender<Msg>,
+    changes: broadcast::Sender<Change>,
+}
+
+/// Loads the DAGs, re-attaches to whatever the last process left running,
+/// and starts the loop. The loop ends when `cancel` fires; cluster-mode
+/// drivers keep running on their clusters and are re-attached next start.
+pub async fn start(
+    cfg: Config,
+    store: Store,
+    backends: BackendSet,
+    cancel: CancellationToken,
+) -> Result<(SchedulerHandle, JoinHandle<()>), StoreError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (changes, _) = broadcast::channel(1024);
+    let mut core = Core {
+        cfg: cfg.clone(),
+        store: store.clone(),
+        backends: backends.clone(),
+        dags: Arc::default(),
+        dag_rows: HashMap::new(),
+        next_cron: HashMap::new(),
+        runs: BTreeMap::new(),
+        tries: HashMap::new(),
+        dirty: BTreeSet::new(),
+        tx: tx.clone(),
+        changes: changes.clone(),
+    };
+    core.reload().await?;
+    core.recover().await?;
+    let watcher = if cfg.watch {
+        match loader::watch(&cfg.dags_dir, tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!(dir = %cfg.dags_dir.display(), error = %e, "cannot watch the DAG folder; changes need a restart");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let handle = SchedulerHandle {
+        tx,
+        store,
+        dags: core.dags.clone(),
+        backends,
+        changes,
+        logs_dir: cfg.logs_dir.clone(),
+    };
+    let task = tokio::spawn(async move {
+        let _watcher = watcher;
+        core.run(rx, cancel).await;
+    });
+    Ok((handle, task))
+}
+
+impl Core {
+    async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Msg>, cancel: CancellationToken) {
+        loop {
+            if let Err(e) = self.step().await {
+                error!(error = %e, "scheduler step failed");
+            }
+            let wake = self.next_wake();
+            let sleep = async {
+                match wake {
+                    Some(t) => tokio::time::sleep((t - Utc::now()).to_std().unwrap_or_default()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                msg = rx.recv() => match msg {
+                    Some(m) => {
+                        if let Err(e) = self.handle(m).await {
+                            error!(error = %e, "scheduler event failed");
+                        }
+                        // Take whatever else already arrived before deciding.
+                        while let Ok(m) = rx.try_recv() {
+                            if let Err(e) = self.handle(m).await {
+                                error!(error = %e, "scheduler event failed");
+                            }
+                        }
+                    }
+                    None => break,
+                },
+                _ = sleep => {
+                    // Due retries live in runs: look at all of them.
+                    self.dirty.extend(self.runs.keys().copied());
+                }
+            }
+        }
+        info!("scheduler stopped");
+    }
+
+    /// Creates due cron runs and advances every run something happened to.
+    async fn step(&mut self) -> Result<(), StoreError> {
+        self.schedule_cron().await?;
+        while let Some(run_pk) = self.dirty.pop_first() {
+            self.advance(run_pk).await?;
+        }
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Option<DateTime<Utc>> {
+        let retries = self
+            .runs
+            .values()
+            .flat_map(|r| r.tis.values())
+            .filter(|ti| ti.state == TiState::UpForRetry)
+            .filter_map(|ti| ti.next_try_at);
+        retries.chain(self.next_cron.values().copied()).min()
+    }
+
+    fn emit(&self, c: Change) {
+        let _ = self.changes.send(c);
+    }
+
+    async fn handle(&mut self, msg: Msg) -> Result<(), StoreError> {
+        match msg {
+            Msg::Trigger { dag_id, req, reply } => {
+                let r = self.trigger(&dag_id, req).await;
+                let _ = reply.send(r);
+            }
+            Msg::TryDone { try_id, outcome } => self.try_done(try_id, outcome).await?,
+            Msg::KillTask {
+                dag_id,
+                run_id,
+                task_id,
+                reply,
+            } => {
+                let _ = reply.send(self.kill_task(&dag_id, &run_id, &task_id));
+            }
+            Msg::SetPaused {
+                dag_id,
+                paused,
+                reply,
+            } => {
+                let r = match self.store.set_paused(&dag_id, paused).await {
+                    Ok(()) => {
+                        if let Some(row) = self.dag_rows.get_mut(&dag_id) {
+                            row.is_paused = paused;
+                        }
+                        self.next_cron.remove(&dag_id);
+                        self.emit(Change::Dags);
+                        Ok(())
+                    }
+                    Err(StoreError::NotFound(what)) => Err(ControlError::NotFound(what)),
+                    Err(e) => Err(ControlError::Internal(e.to_string())),
+                };
+                let _ = reply.send(r);
+            }
+            Msg::Reload => self.reload().await?,
+            Msg::ReloadNow { reply } => {
+                self.reload().await?;
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn reload(&mut self) -> Result<(), StoreError> {
+        let loaded = loader::load_dir(&self.cfg.dags_dir, &self.backends).await;
+        loader::record(&self.store, &loaded).await?;
+        *self.dags.write().expect("dag map") = loaded.dags;
+        self.dag_rows = self
+            .store
+            .list_dags()
+            .await?
+            .into_iter()
+            .map(|r| (r.dag_id.clone(), r))
+            .collect();
+        self.next_cron.clear();
+        // A DAG whose max_active_runs grew may start queued runs.
+        self.dirty.extend(self.runs.keys().copied());
+        self.emit(Change::Dags);
+        Ok(())
+    }
+
+    /// Reads back the runs and tries a previous process left open.
+    async fn recover(&mut self) -> Result<(), StoreError> {
+        let open = self
+            .store
+            .runs_in_state(&[RunState::Queued, RunState::Running])
+            .await?;
+        for row in open {
+            let current = self.dags.read().expect("dag map").get(&row.dag_id).cloned();
+            let dag = match current {
+                Some(d) if d.source_hash == row.dag_hash => d,
+                _ => {
+                    let file = self
+                        .dag_rows
+                        .get(&row.dag_id)
+                        .map(|r| r.file.clone())
+                        .unwrap_or_else(|| format!("{}.toml", row.dag_id));
+                    match loader::parse_snapshot(file.into(), row.dag_snapshot.clone(), &self.backends).await {
+                        Ok(d) => Arc::new(d),
+                        Err(e) => {
+                            error!(dag_id = %row.dag_id, run_id = %row.run_id, "cannot rebuild the DAG of an open run; marking it failed:\n{e}");
+                            self.store.set_run_state(row.id, RunState::Failed).await?;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let tis = self
+                .store
+                .task_instances(row.id)
+                .await?
+                .into_iter()
+                .map(|t| (t.task_id.clone(), t))
+                .collect();
+            self.dirty.insert(row.id);
+            self.runs.insert(row.id, RunCtx { row, dag, tis });
+        }
+
+        for t in self.store.open_tries().await? {
+            let Some((run_pk, task_id)) = self.locate(t.ti) else {
+                warn!(try_id = t.id, "open try of a closed run; closing it");
+                self.store
+                    .update_driver(t.id, &DriverUpdate::state(DriverState::Lost).message("its run had already ended"))
+                    .await?;
+                continue;
+            };
+            let live = LiveTry {
+                run_pk,
+                task_id,
+                try_number: t.try_number,
+                cancel: CancellationToken::new(),
+            };
+            let reattach = t.deploy_mode != "client" && t.cluster_id.is_some();
+            if reattach {
+                self.spawn_try(&t, live, t.cluster_id.clone());
+            } else {
+                let why = if t.deploy_mode == "client" && t.cluster_id.is_none() && t.pid.is_some() {
+                    "drover restarted; the client-mode driver died with it"
+                } else {
+                    "drover restarted before the cluster confirmed the submission"
+                };
+                info!(try_id = t.id, reason = why, "try lost on restart");
+                self.store
+                    .update_driver(t.id, &DriverUpdate::state(DriverState::Lost).message(why))
+                    .await?;
+                self.tries.insert(t.id, live);
+                self.try_done(
+                    t.id,
+                    Outcome::Failed {
+                        message: why.into(),
+                        final_: false,
+                    },
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn locate(&self, ti: i64) -> Option<(i64, String)> {
+        self.runs.iter().find_map(|(pk, r)| {
+            r.tis
+                .values()
+                .find(|t| t.id == ti)
+                .map(|t| (*pk, t.task_id.clone()))
+        })
+    }
+
+    async fn schedule_cron(&mut self) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let dags: Vec<Arc<Dag>> = self.dags.read().expect("dag map").values().cloned().collect();
+        for dag in dags {
+            if matches!(dag.schedule, Schedule::Manual) {
+                continue;
+            }
+            if self.next_cron.get(&dag.id).is_some_and(|t| *t > now) {
+                continue;
+            }
+            let Some(row) = self.dag_rows.get(&dag.id) else { continue };
+            if row.is_paused {
+                self.next_cron.remove(&dag.id);
+                continue;
+            }
+            let Some(start) = dag.start_date else { continue };
+            let base = row
+                .last_scheduled_at
+                .unwrap_or(start - chrono::Duration::nanoseconds(1));
+            let mut due = Vec::new();
+            let mut t = dag.schedule.next_after(base, dag.timezone);
+            while let Some(at) = t {
+                if at > now || dag.end_date.is_some_and(|e| at > e) || due.len() >= CATCHUP_BATCH {
+                    break;
+                }
+                due.push(at);
+                t = dag.schedule.next_after(at, dag.timezone);
+            }
+            if !dag.catchup && due.len() > 1 {
+                due = vec![*due.last().expect("non-empty")];
+            }
+            for at in due {
+                let params = match dag.resolve_params(&serde_json::Map::new()) {
+                    Ok(p) => p,
+                    Err(errors) => {
+                        warn!(dag_id = %dag.id, "scheduled run skipped: params need values: {errors:?}");
+                        break;
+                    }
+                };
+                let run_id = format!("scheduled__{}", at.to_rfc3339());
+                match self
+                    .create_run(&dag, &run_id, "scheduled", at, serde_json::Map::new(), params, Some(at))
+                    .await
+                {
+                    Ok(_) | Err(StoreError::RunExists { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                if let Some(r) = self.dag_rows.get_mut(&dag.id) {
+                    r.last_scheduled_at = Some(at);
+                }
+            }
+            match t {
+                Some(next) if dag.end_date.is_none_or(|e| next <= e) => {
+                    self.next_cron.insert(dag.id.clone(), next);
+                }
+                _ => {
+                    self.next_cron.remove(&dag.id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn create_run(
+        &mut self,
+        dag: &Arc<Dag>,
+        run_id: &str,
+        run_type: &str,
+        logical_date: DateTime<Utc>,
+        conf: serde_json::Map<String, serde_json::Value>,
+        params: serde_json::Map<String, serde_json::Value>,
+        schedule_position: Option<DateTime<Utc>>,
+    ) -> Result<RunRow, StoreError> {
+        let conf = serde_json::Value::Object(conf);
+        let params = serde_json::Value::Object(params);
+        let row = self
+            .store
+            .create_run(&NewRun {
+                dag_id: &dag.id,
+                run_id,
+                run_type,
+                logical_date,
+                conf: &conf,
+                params: &params,
+                dag_hash: &dag.source_hash,
+                dag_snapshot: &dag.source,
+                tasks: dag
+                    .tasks
+                    .iter()
+                    .map(|t| (t.id.clone(), i64::from(t.retries) + 1))
+                    .collect(),
+                schedule_position,
+            })
+            .await?;
+        info!(dag_id = %dag.id, run_id = %row.run_id, run_type, "run created");
+        let tis = self
+            .store
+            .task_instances(row.id)
+            .await?
+            .into_iter()
+            .map(|t| (t.task_id.clone(), t))
+            .collect();
+        self.dirty.insert(row.id);
+        self.emit(Change::Run {
+            dag_id: dag.id.clone(),
+            run_id: row.run_id.clone(),
+            state: row.state.to_string(),
+        });
+        self.runs.insert(
+            row.id,
+            RunCtx {
+                row: row.clone(),
+                dag: dag.clone(),
+                tis,
+            },
+        );
+        Ok(row)
+    }
+
+    async fn trigger(&mut self, dag_id: &str, req: TriggerRequest) -> Result<RunRow, TriggerError> {
+        let dag = self
+            .dags
+            .read()
+            .expect("dag map")
+            .get(dag_id)
+            .cloned()
+            .ok_or_else(|| TriggerError::UnknownDag(dag_id.to_string()))?;
+        let params = dag.resolve_params(&req.conf).map_err(TriggerError::BadConf)?;
+        let logical = req.logical_date.unwrap_or_else(Utc::now);
+        let run_id = req
+            .run_id
+            .unwrap_or_else(|| format!("manual__{}", logical.to_rfc3339()));
+        match self
+            .create_run(&dag, &run_id, "manual", logical, req.conf, params, None)
+            .await
+        {
+            Ok(row) => Ok(row),
+            Err(StoreError::RunExists { dag_id, run_id }) => Err(TriggerError::Exists { dag_id, run_id }),
+            Err(e) => Err(TriggerError::Internal(e.to_string())),
+        }
+    }
+
+    fn kill_task(&mut self, dag_id: &str, run_id: &str, task_id: &str) -> Result<(), ControlError> {
+        let live = self.tries.values().find(|l| {
+            l.task_id == task_id
+                && self
+                    .runs
+                    .get(&l.run_pk)
+                    .is_some_and(|r| r.row.dag_id == dag_id && r.row.run_id == run_id)
+        });
+        match live {
+            Some(l) => {
+                l.cancel.cancel();
+                Ok(())
+            }
+            None => Err(ControlError::Conflict(format!(
+                "task `{task_id}` of run `{run_id}` in DAG `{dag_id}` has no running try to kill"
+            ))),
+        }
+    }
+
+    async fn set_ti(&mut self, run_pk: i64, task_id: &str, state: TiState) -> Result<(), StoreError> {
+        let Some(ctx) = self.runs.get_mut(&run_pk) else { return Ok(()) };
+        let Some(ti) = ctx.tis.get_mut(task_id) else { return Ok(()) };
+        self.store.set_ti_state(ti.id, state).await?;
+        ti.state = state;
+        ti.next_try_at = None;
+        let change = Change::Task {
+            dag_id: ctx.row.dag_id.clone(),
+            run_id: ctx.row.run_id.clone(),
+            task_id: task_id.to_string(),
+            state: state.to_string(),
+            try_number: ti.try_number,
+        };
+        self.emit(change);
+        Ok(())
+    }
+
+    /// Moves one run forward: start it if its DAG has room, start every task
+    /// whose upstream succeeded, mark the downstream of failures, retry what
+    /// is due, and end the run when every task has ended.
+    async fn advance(&mut self, run_pk: i64) -> Result<(), StoreError> {
+        let Some(ctx) = self.runs.get(&run_pk) else { return Ok(()) };
+        let dag = ctx.dag.clone();
+        if ctx.row.state == RunState::Queued {
+            let active = self
+                .runs
+                .values()
+                .filter(|r| r.row.dag_id == dag.id && r.row.state == RunState::Running)
+                .count();
+            let limit = self
+                .dags
+                .read()
+                .expect("dag map")
+                .get(&dag.id)
+                .map_or(dag.max_active_runs, |d| d.max_active_runs);
+            if active >= limit as usize {
+                return Ok(());
+            }
+            self.store.set_run_state(run_pk, RunState::Running).await?;
+            let ctx = self.runs.get_mut(&run_pk).expect("run");
+            ctx.row.state = RunState::Running;
+            let change = Change::Run {
+                dag_id: dag.id.clone(),
+                run_id: ctx.row.run_id.clone(),
+                state: "running".into(),
+            };
+            self.emit(change);
+        }
+
+        let now = Utc::now();
+        for task in &dag.tasks {
+            let ctx = self.runs.get(&run_pk).expect("run");
+            let ti = &ctx.tis[&task.id];
+            match ti.state {
+                TiState::None => {
+                    let deps: Vec<TiState> = task.depends_on.iter().map(|d| ctx.tis[d].state).collect();
+                    if deps.iter().any(|s| matches!(s, TiState::Failed | TiState::UpstreamFailed)) {
+                        self.set_ti(run_pk, &task.id, TiState::UpstreamFailed).await?;
+                    } else if deps.iter().all(|s| *s == TiState::Success) {
+                        self.start_try(run_pk, task, 1).await?;
+                    }
+                }
+                TiState::UpForRetry if ti.next_try_at.is_none_or(|t| t <= now) => {
+                    let next = ti.try_number + 1;
+                    self.start_try(run_pk, task, next).await?;
+                }
+                _ => {}
+            }
+        }
+
+        let ctx = self.runs.get(&run_pk).expect("run");
+        if ctx.tis.values().all(|t| t.state.is_terminal()) {
+            let state = if ctx.tis.values().all(|t| t.state == TiState::Success) {
+                RunState::Success
+            } else {
+                RunState::Failed
+            };
+            self.store.set_run_state(run_pk, state).await?;
+            let ctx = self.runs.remove(&run_pk).expect("run");
+            info!(dag_id = %ctx.row.dag_id, run_id = %ctx.row.run_id, state = %state, "run finished");
+            self.emit(Change::Run {
+                dag_id: ctx.row.dag_id.clone(),
+                run_id: ctx.row.run_id.clone(),
+                state: state.to_string(),
+            });
+            // Queued runs of the same DAG may start now.
+            let waiting: Vec<i64> = self
+                .runs
+                .iter()
+                .filter(|(_, r)| r.row.dag_id == ctx.row.dag_id && r.row.state == RunState::Queued)
+                .map(|(pk, _)| *pk)
+                .collect();
+            self.dirty.extend(waiting);
+        }
+        Ok(())
+    }
+
+    /// Commits a new try (the driver's intent, with its submission key) and
+    /// only then hands it to a driver task.
+    async fn start_try(&mut self, run_pk: i64, task: &drover_dag::Task, try_number: i64) -> Result<(), StoreError> {
+        let ctx = self.runs.get(&run_pk).expect("run");
+        let ti = ctx.tis[&task.id].clone();
+        let render = RenderContext {
+            dag_id: ctx.row.dag_id.clone(),
+            task_id: task.id.clone(),
+            run_id: ctx.row.run_id.clone(),
+            logical_date: ctx.row.logical_date,
+            try_number: u32::try_from(try_number).unwrap_or(u32::MAX),
+            params: ctx.row.params.0.as_object().cloned().unwrap_or_default(),
+            conf: ctx.row.conf.0.as_object().cloned().unwrap_or_default(),
+        };
+        let key = format!("drover-{}", uuid::Uuid::new_v4().simple());
+        let deadline = task
+            .timeout
+            .and_then(|t| chrono::Duration::from_std(t).ok())
+            .map(|t| Utc::now() + t);
+        let backend = self.backends.get(&task.backend).cloned();
+        let rendered = task.application.render(&render);
+        let app_json = rendered.as_ref().ok().and_then(|a| serde_json::to_value(a).ok());
+        let try_row = self
+            .store
+            .begin_try(&NewTry {
+                ti: ti.id,
+                try_number,
+                backend: &task.backend,
+                deploy_mode: &task.application.deploy_mode.to_string(),
+                submission_key: &key,
+                application: app_json.as_ref(),
+                deadline_at: deadline,
+                message: None,
+            })
+            .await?;
+        {
+            let ctx = self.runs.get_mut(&run_pk).expect("run");
+            let ti = ctx.tis.get_mut(&task.id).expect("ti");
+            ti.state = TiState::Running;
+            ti.try_number = try_number;
+            ti.next_try_at = None;
+            let change = Change::Task {
+                dag_id: ctx.row.dag_id.clone(),
+                run_id: ctx.row.run_id.clone(),
+                task_id: task.id.clone(),
+                state: "running".into(),
+                try_number,
+            };
+            self.emit(change);
+        }
+        let live = LiveTry {
+            run_pk,
+            task_id: task.id.clone(),
+            try_number,
+            cancel: CancellationToken::new(),
+        };
+        let failure = match (&rendered, &backend) {
+            (Err(e), _) => Some(format!("cannot render the application: {e}")),
+            (_, None) => Some(format!("backend `{}` is not configured", task.backend)),
+            _ => None,
+        };
+        if let Some(message) = failure {
+            self.store
+                .update_driver(try_row.id, &DriverUpdate::state(DriverState::SubmitFailed).message(&message))
+                .await?;
+            self.tries.insert(try_row.id, live);
+            return self
+                .try_done(try_row.id, Outcome::Failed { message, final_: true })
+                .await;
+        }
+        self.spawn_try(&try_row, live, None);
+        Ok(())
+    }
+
+    fn spawn_try(&mut self, t: &TryRow, live: LiveTry, resume: Option<String>) {
+        let ctx = &self.runs[&live.run_pk];
+        let task = ctx.dag.task(&live.task_id);
+        let app = t
+            .application
+            .as_ref()
+            .and_then(|j| serde_json::from_value::<drover_dag::Application>(j.0.clone()).ok());
+        let backend = self.backends.get(&t.backend).cloned();
+        let (Some(app), Some(backend)) = (app, backend) else {
+            let message = format!("cannot resume try {}: its application or backend `{}` is gone", t.id, t.backend);
+            let _ = self.tx.send(Msg::TryDone {
+                try_id: t.id,
+                outcome: Outcome::Failed { message, final_: true },
+            });
+            self.tries.insert(t.id, live);
+            return;
+        };
+        let log_path = self
+            .cfg
+            .logs_dir
+            .join(sanitize(&ctx.row.dag_id))
+            .join(sanitize(&ctx.row.run_id))
+            .join(sanitize(&live.task_id))
+            .join(format!("try-{}.log", live.try_number));
+        let job = TryJob {
+            try_id: t.id,
+            key: t.submission_key.clone(),
+            backend,
+            app: drover_plugin_host::convert::application(&app),
+            deadline: t.deadline_at,
+            timeout_text: task
+                .and_then(|t| t.timeout)
+                .map(|d| humantime::format_duration(d).to_string())
+                .unwrap_or_default(),
+            cancel: live.cancel.clone(),
+            store: self.store.clone(),
+            log_path,
+            poll: self.cfg.poll,
+            resume,
+            done: self.tx.clone(),
+        };
+        self.tries.insert(t.id, live);
+        tokio::spawn(job.run());
+    }
+
+    /// Ends a try: success, a retry after the task's delay, or failure for
+    /// good; then the run moves on at once.
+    async fn try_done(&mut self, try_id: i64, outcome: Outcome) -> Result<(), StoreError> {
+        let Some(live) = self.tries.remove(&try_id) else { return Ok(()) };
+        let Some(ctx) = self.runs.get(&live.run_pk) else { return Ok(()) };
+        let ti = ctx.tis[&live.task_id].clone();
+        let task = ctx.dag.task(&live.task_id);
+        let (try_state, ti_state, next_try_at, message) = match &outcome {
+            Outcome::Succeeded => (TryState::Success, TiState::Success, None, None),
+            Outcome::Failed { message, final_ } => {
+                if !final_ && live.try_number < ti.max_tries {
+                    let delay = task
+                        .map(|t| t.retry_delay_before(u32::try_from(live.try_number + 1).unwrap_or(u32::MAX)))
+                        .unwrap_or_default();
+                    let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    (TryState::Failed, TiState::UpForRetry, Some(at), Some(message.as_str()))
+                } else {
+                    (TryState::Failed, TiState::Failed, None, Some(message.as_str()))
+                }
+            }
+        };
+        self.store
+            .finish_try(&FinishTry {
+                try_id,
+                ti: ti.id,
+                try_state,
+                ti_state,
+                next_try_at,
+                message,
+            })
+            .await?;
+        info!(dag_id = %ctx.row.dag_id, run_id = %ctx.row.run_id, task = %live.task_id,
+              try_number = live.try_number, state = %ti_state, message = message.unwrap_or(""), "try ended");
+        let ctx = self.runs.get_mut(&live.run_pk).expect("run");
+        let ti = ctx.tis.get_mut(&live.task_id).expect("ti");
+        ti.state = ti_state;
+        ti.next_try_at = next_try_at;
+        let change = Change::Task {
+            dag_id: ctx.row.dag_id.clone(),
+            run_id: ctx.row.run_id.clone(),
+            task_id: live.task_id.clone(),
+            state: ti_state.to_string(),
+            try_number: live.try_number,
+        };
+        self.emit(change);
+        self.dirty.insert(live.run_pk);
+        Ok(())
+    }
+}
+
+/// Path-safe form of an id (run ids carry colons and plus signs).
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .collect()
+}

@@ -1,0 +1,151 @@
+//! The scheduler as the API and CLI see it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use drover_dag::{Dag, ParamError};
+use drover_plugin_host::BackendSet;
+use drover_store::{RunRow, Store};
+
+use crate::core::Msg;
+
+/// What a trigger asks for; everything optional, as in Airflow's API.
+#[derive(Debug, Clone, Default)]
+pub struct TriggerRequest {
+    pub conf: serde_json::Map<String, serde_json::Value>,
+    pub logical_date: Option<DateTime<Utc>>,
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("DAG `{0}` not found")]
+    UnknownDag(String),
+    #[error("conf does not match the DAG's params: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    BadConf(Vec<ParamError>),
+    #[error("a run `{run_id}` already exists for DAG `{dag_id}`")]
+    Exists { dag_id: String, run_id: String },
+    #[error("scheduler unavailable: {0}")]
+    Internal(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("scheduler unavailable: {0}")]
+    Internal(String),
+}
+
+/// A state change, for live views and waiting clients.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    Run {
+        dag_id: String,
+        run_id: String,
+        state: String,
+    },
+    Task {
+        dag_id: String,
+        run_id: String,
+        task_id: String,
+        state: String,
+        try_number: i64,
+    },
+    Dags,
+}
+
+/// Cheap to clone; talks to the scheduler loop.
+#[derive(Clone)]
+pub struct SchedulerHandle {
+    pub(crate) tx: mpsc::UnboundedSender<Msg>,
+    pub(crate) store: Store,
+    pub(crate) dags: Arc<RwLock<BTreeMap<String, Arc<Dag>>>>,
+    pub(crate) backends: BackendSet,
+    pub(crate) changes: broadcast::Sender<Change>,
+    pub(crate) logs_dir: std::path::PathBuf,
+}
+
+impl SchedulerHandle {
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn backends(&self) -> &BackendSet {
+        &self.backends
+    }
+
+    pub fn logs_dir(&self) -> &std::path::Path {
+        &self.logs_dir
+    }
+
+    /// DAGs as currently loaded, by id.
+    pub fn dags(&self) -> Vec<Arc<Dag>> {
+        self.dags.read().expect("dag map").values().cloned().collect()
+    }
+
+    pub fn dag(&self, id: &str) -> Option<Arc<Dag>> {
+        self.dags.read().expect("dag map").get(id).cloned()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    /// Creates a manual run; the conf is checked against the DAG's params.
+    pub async fn trigger(&self, dag_id: &str, req: TriggerRequest) -> Result<RunRow, TriggerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Trigger {
+                dag_id: dag_id.to_string(),
+                req,
+                reply,
+            })
+            .map_err(|_| TriggerError::Internal("the scheduler has stopped".into()))?;
+        rx.await
+            .map_err(|_| TriggerError::Internal("the scheduler has stopped".into()))?
+    }
+
+    /// Kills the running try of a task (its driver through the cluster's API).
+    pub async fn kill_task(&self, dag_id: &str, run_id: &str, task_id: &str) -> Result<(), ControlError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::KillTask {
+                dag_id: dag_id.to_string(),
+                run_id: run_id.to_string(),
+                task_id: task_id.to_string(),
+                reply,
+            })
+            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?;
+        rx.await
+            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?
+    }
+
+    pub async fn set_paused(&self, dag_id: &str, paused: bool) -> Result<(), ControlError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::SetPaused {
+                dag_id: dag_id.to_string(),
+                paused,
+                reply,
+            })
+            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?;
+        rx.await
+            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?
+    }
+
+    /// Re-reads the DAG folder now (the watcher does this on its own).
+    pub async fn reload(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::ReloadNow { reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}

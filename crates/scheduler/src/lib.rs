@@ -1,0 +1,36 @@
+//! The scheduler: turns DAG files into runs, runs into tries, tries into
+//! drivers on clusters, and follows every driver to its end.
+//!
+//! One loop ([`core`]) owns all scheduling decisions and is woken by events:
+//! a trigger, a driver's end, a changed DAG file, or the next due time (a
+//! cron tick or a retry). Nothing in it sleeps-and-polls. Each try's driver is
+//! its own task ([`driver`]) that submits through the backend's plugin and
+//! tracks the driver, committing what it learns before reporting back.
+//!
+//! Durability rule: every transition is committed to the [`drover_store`]
+//! before it is acted on. A restarted scheduler reads the open runs and tries
+//! back and re-attaches to cluster-mode drivers by the id it stored.
+
+mod core;
+mod driver;
+mod handle;
+mod loader;
+mod process;
+
+pub use driver::PollPolicy;
+pub use handle::{Change, ControlError, SchedulerHandle, TriggerError, TriggerRequest};
+
+use std::path::PathBuf;
+
+/// Where the scheduler finds DAGs and puts driver logs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dags_dir: PathBuf,
+    /// Client-mode driver output: `<logs_dir>/<dag>/<run>/<task>/try-<n>.log`.
+    pub logs_dir: PathBuf,
+    /// Pick up changed, added and removed DAG files without a restart.
+    pub watch: bool,
+    pub poll: PollPolicy,
+}
+
+pub use crate::core::start;

@@ -1,0 +1,466 @@
+//! drover's durable state in SQLite.
+//!
+//! The scheduler commits every transition here before it acts on it (submits,
+//! kills, starts a downstream task), so a process killed at any instant comes
+//! back to exactly the state it had promised. The store knows nothing about
+//! scheduling rules: it offers the transitions as single transactions and the
+//! rows to read back.
+//!
+//! Queries are checked at run time by the tests in this crate rather than at
+//! compile time, so building needs no database.
+
+mod rows;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::types::Json;
+use sqlx::{SqlitePool, Sqlite, Transaction};
+
+pub use rows::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a run `{run_id}` already exists for DAG `{dag_id}`")]
+    RunExists { dag_id: String, run_id: String },
+    #[error("{0} not found")]
+    NotFound(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file, in WAL mode, and applies
+    /// the embedded migrations.
+    pub async fn open(path: &Path) -> Result<Store> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a commit survives a process crash (kill -9);
+            // only an OS crash may lose the last transactions.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// A private in-memory database, for tests.
+    pub async fn memory() -> Result<Store> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- DAGs -------------------------------------------------------------
+
+    /// Records a loaded DAG file; keeps its paused flag and schedule position.
+    pub async fn upsert_dag(&self, d: &DagUpsert<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dags (dag_id, file, source_hash, description, schedule, is_active, updated_at)
+             VALUES (?, ?, ?, ?, ?, 1, ?)
+             ON CONFLICT (dag_id) DO UPDATE SET file = excluded.file, source_hash = excluded.source_hash,
+               description = excluded.description, schedule = excluded.schedule, is_active = 1,
+               updated_at = excluded.updated_at",
+        )
+        .bind(d.dag_id)
+        .bind(d.file)
+        .bind(d.source_hash)
+        .bind(d.description)
+        .bind(d.schedule)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks every DAG not in `present` as inactive (its file is gone).
+    pub async fn deactivate_others(&self, present: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let all: Vec<(String,)> = sqlx::query_as("SELECT dag_id FROM dags WHERE is_active = 1")
+            .fetch_all(&mut *tx)
+            .await?;
+        for (id,) in all.into_iter().filter(|(id,)| !present.contains(id)) {
+            sqlx::query("UPDATE dags SET is_active = 0, updated_at = ? WHERE dag_id = ?")
+                .bind(Utc::now())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the list of files that failed to load.
+    pub async fn set_import_errors(&self, errors: &[(String, String)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM import_errors").execute(&mut *tx).await?;
+        for (file, message) in errors {
+            sqlx::query("INSERT INTO import_errors (file, message, updated_at) VALUES (?, ?, ?)")
+                .bind(file)
+                .bind(message)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn import_errors(&self) -> Result<Vec<ImportErrorRow>> {
+        Ok(sqlx::query_as("SELECT * FROM import_errors ORDER BY file")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn list_dags(&self) -> Result<Vec<DagRow>> {
+        Ok(sqlx::query_as("SELECT * FROM dags ORDER BY dag_id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn get_dag(&self, dag_id: &str) -> Result<Option<DagRow>> {
+        Ok(sqlx::query_as("SELECT * FROM dags WHERE dag_id = ?")
+            .bind(dag_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn set_paused(&self, dag_id: &str, paused: bool) -> Result<()> {
+        let r = sqlx::query("UPDATE dags SET is_paused = ?, updated_at = ? WHERE dag_id = ?")
+            .bind(paused)
+            .bind(Utc::now())
+            .bind(dag_id)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("DAG `{dag_id}`")));
+        }
+        Ok(())
+    }
+
+    // ---- runs -------------------------------------------------------------
+
+    /// Creates a run and all its task instances (state none) in one
+    /// transaction; for a scheduled run it also moves the DAG's schedule
+    /// position, so a crash can neither lose nor repeat a cron tick.
+    pub async fn create_run(&self, new: &NewRun<'_>) -> Result<RunRow> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, state, conf, params, dag_hash, dag_snapshot, created_at)
+             VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) ON CONFLICT (dag_id, run_id) DO NOTHING",
+        )
+        .bind(new.dag_id)
+        .bind(new.run_id)
+        .bind(new.run_type)
+        .bind(new.logical_date)
+        .bind(Json(new.conf))
+        .bind(Json(new.params))
+        .bind(new.dag_hash)
+        .bind(new.dag_snapshot)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::RunExists {
+                dag_id: new.dag_id.to_string(),
+                run_id: new.run_id.to_string(),
+            });
+        }
+        let run_pk = inserted.last_insert_rowid();
+        for (task_id, max_tries) in &new.tasks {
+            sqlx::query("INSERT INTO task_instances (run, task_id, state, max_tries) VALUES (?, ?, 'none', ?)")
+                .bind(run_pk)
+                .bind(task_id)
+                .bind(*max_tries)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(at) = new.schedule_position {
+            sqlx::query("UPDATE dags SET last_scheduled_at = ? WHERE dag_id = ?")
+                .bind(at)
+                .bind(new.dag_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row = run_by_pk(&mut tx, run_pk).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    pub async fn set_run_state(&self, run_pk: i64, state: RunState) -> Result<()> {
+        let now = Utc::now();
+        sqlx::query(
+            "UPDATE dag_runs SET state = ?,
+               start_date = CASE WHEN ? = 'running' AND start_date IS NULL THEN ? ELSE start_date END,
+               end_date = CASE WHEN ? IN ('success', 'failed') THEN ? ELSE end_date END
+             WHERE id = ?",
+        )
+        .bind(state)
+        .bind(state)
+        .bind(now)
+        .bind(state)
+        .bind(now)
+        .bind(run_pk)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn runs_in_state(&self, states: &[RunState]) -> Result<Vec<RunRow>> {
+        let mut out = Vec::new();
+        for s in states {
+            let mut rows: Vec<RunRow> =
+                sqlx::query_as("SELECT * FROM dag_runs WHERE state = ? ORDER BY logical_date, id")
+                    .bind(*s)
+                    .fetch_all(&self.pool)
+                    .await?;
+            out.append(&mut rows);
+        }
+        out.sort_by_key(|r| (r.logical_date, r.id));
+        Ok(out)
+    }
+
+    /// Newest first.
+    pub async fn list_runs(&self, dag_id: &str, limit: i64, offset: i64) -> Result<Vec<RunRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM dag_runs WHERE dag_id = ? ORDER BY logical_date DESC, id DESC LIMIT ? OFFSET ?",
+        )
+        .bind(dag_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn count_runs(&self, dag_id: &str) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM dag_runs WHERE dag_id = ?")
+            .bind(dag_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
+    pub async fn get_run(&self, dag_id: &str, run_id: &str) -> Result<Option<RunRow>> {
+        Ok(sqlx::query_as("SELECT * FROM dag_runs WHERE dag_id = ? AND run_id = ?")
+            .bind(dag_id)
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn get_run_by_pk(&self, run_pk: i64) -> Result<RunRow> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(sqlx::query_as("SELECT * FROM dag_runs WHERE id = ?")
+            .bind(run_pk)
+            .fetch_one(&mut *conn)
+            .await?)
+    }
+
+    // ---- task instances ----------------------------------------------------
+
+    pub async fn task_instances(&self, run_pk: i64) -> Result<Vec<TaskInstanceRow>> {
+        Ok(sqlx::query_as("SELECT * FROM task_instances WHERE run = ? ORDER BY id")
+            .bind(run_pk)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Sets a task instance's state (end_date for terminal ones).
+    pub async fn set_ti_state(&self, ti: i64, state: TiState) -> Result<()> {
+        let end = state.is_terminal().then(Utc::now);
+        sqlx::query("UPDATE task_instances SET state = ?, end_date = COALESCE(?, end_date), next_try_at = NULL WHERE id = ?")
+            .bind(state)
+            .bind(end)
+            .bind(ti)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- tries and drivers -------------------------------------------------
+
+    /// Records the intent to submit: a try with its submission key and the
+    /// driver in `pending`. Committed before the plugin is called.
+    pub async fn begin_try(&self, t: &NewTry<'_>) -> Result<TryRow> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let id = sqlx::query(
+            "INSERT INTO task_tries (ti, try_number, state, backend, deploy_mode, submission_key, application,
+               driver_state, started_at, deadline_at)
+             VALUES (?, ?, 'running', ?, ?, ?, ?, 'pending', ?, ?)",
+        )
+        .bind(t.ti)
+        .bind(t.try_number)
+        .bind(t.backend)
+        .bind(t.deploy_mode)
+        .bind(t.submission_key)
+        .bind(t.application.map(Json))
+        .bind(now)
+        .bind(t.deadline_at)
+        .execute(&mut *tx)
+        .await?
+        .last_insert_rowid();
+        add_event(&mut tx, id, now, DriverState::Pending, None, None, t.message).await?;
+        sqlx::query(
+            "UPDATE task_instances SET state = 'running', try_number = ?, next_try_at = NULL,
+               start_date = COALESCE(start_date, ?), end_date = NULL WHERE id = ?",
+        )
+        .bind(t.try_number)
+        .bind(now)
+        .bind(t.ti)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query_as("SELECT * FROM task_tries WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Records what is known about a try's driver; appends to its history
+    /// when the state, the cluster's raw state or its attempt changed.
+    /// Returns whether anything in the history changed.
+    pub async fn update_driver(&self, try_id: i64, u: &DriverUpdate) -> Result<bool> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let cur: TryRow = sqlx::query_as("SELECT * FROM task_tries WHERE id = ?")
+            .bind(try_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let changed = cur.driver_state != u.state
+            || (u.raw_state.is_some() && cur.raw_state.as_deref() != u.raw_state.as_deref())
+            || (u.attempt.is_some() && cur.cluster_attempt != u.attempt);
+        sqlx::query(
+            "UPDATE task_tries SET driver_state = ?, raw_state = COALESCE(?, raw_state),
+               cluster_id = COALESCE(?, cluster_id), cluster_attempt = COALESCE(?, cluster_attempt),
+               location = COALESCE(?, location), tracking_url = COALESCE(?, tracking_url),
+               pid = COALESCE(?, pid), log_path = COALESCE(?, log_path), message = COALESCE(?, message)
+             WHERE id = ?",
+        )
+        .bind(u.state)
+        .bind(u.raw_state.as_deref())
+        .bind(u.cluster_id.as_deref())
+        .bind(u.attempt)
+        .bind(u.location.as_deref())
+        .bind(u.tracking_url.as_deref())
+        .bind(u.pid)
+        .bind(u.log_path.as_deref())
+        .bind(u.message.as_deref())
+        .bind(try_id)
+        .execute(&mut *tx)
+        .await?;
+        if changed {
+            add_event(&mut tx, try_id, now, u.state, u.raw_state.as_deref(), u.attempt, u.message.as_deref()).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Ends a try and moves its task instance on, in one transaction.
+    pub async fn finish_try(&self, f: &FinishTry<'_>) -> Result<()> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE task_tries SET state = ?, ended_at = ?, message = COALESCE(?, message) WHERE id = ?")
+            .bind(f.try_state)
+            .bind(now)
+            .bind(f.message)
+            .bind(f.try_id)
+            .execute(&mut *tx)
+            .await?;
+        let end = f.ti_state.is_terminal().then_some(now);
+        sqlx::query("UPDATE task_instances SET state = ?, next_try_at = ?, end_date = ? WHERE id = ?")
+            .bind(f.ti_state)
+            .bind(f.next_try_at)
+            .bind(end)
+            .bind(f.ti)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Tries still open: what a restarted scheduler must re-attach to.
+    pub async fn open_tries(&self) -> Result<Vec<TryRow>> {
+        Ok(sqlx::query_as("SELECT * FROM task_tries WHERE state = 'running' ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn tries(&self, ti: i64) -> Result<Vec<TryRow>> {
+        Ok(sqlx::query_as("SELECT * FROM task_tries WHERE ti = ? ORDER BY try_number")
+            .bind(ti)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn get_try(&self, try_id: i64) -> Result<TryRow> {
+        Ok(sqlx::query_as("SELECT * FROM task_tries WHERE id = ?")
+            .bind(try_id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn driver_events(&self, try_id: i64) -> Result<Vec<DriverEventRow>> {
+        Ok(sqlx::query_as("SELECT * FROM driver_events WHERE try = ? ORDER BY id")
+            .bind(try_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
+
+async fn run_by_pk(tx: &mut Transaction<'_, Sqlite>, run_pk: i64) -> Result<RunRow> {
+    Ok(sqlx::query_as("SELECT * FROM dag_runs WHERE id = ?")
+        .bind(run_pk)
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
+async fn add_event(
+    tx: &mut Transaction<'_, Sqlite>,
+    try_id: i64,
+    at: DateTime<Utc>,
+    state: DriverState,
+    raw: Option<&str>,
+    attempt: Option<i64>,
+    message: Option<&str>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO driver_events (try, at, state, raw_state, attempt, message) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(try_id)
+        .bind(at)
+        .bind(state)
+        .bind(raw)
+        .bind(attempt)
+        .bind(message)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

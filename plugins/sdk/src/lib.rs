@@ -1,0 +1,125 @@
+//! The guest side of drover's plugin contract, shared by every cluster-manager plugin.
+//!
+//! A plugin is a `cdylib` built for `wasm32-wasip2` that implements
+//! [`bindings::Guest`] and calls [`export!`]. The WIT lives with the host
+//! (`crates/plugin-host/wit`), so host and guests cannot drift apart: this crate
+//! only generates the guest bindings from it.
+//!
+//! Besides the bindings, this crate holds what every plugin needs and what is
+//! easy to get subtly wrong: HTTP over `wasi:http` with errors mapped onto
+//! [`PluginError`] ([`http`]), typed access to the backend's settings
+//! ([`settings`]), and the spark-submit command line and Spark properties an
+//! [`Application`] stands for ([`spark`]). Everything except the HTTP transport
+//! is plain Rust, so `cargo test` on the host target covers it.
+//!
+//! ```ignore
+//! use drover_plugin_sdk::bindings::Guest;
+//! struct MyPlugin;
+//! impl Guest for MyPlugin { /* describe, validate, submit, status, kill, logs */ }
+//! drover_plugin_sdk::export!(MyPlugin);
+//! ```
+
+pub mod http;
+pub mod settings;
+pub mod spark;
+
+/// Bindings generated from `crates/plugin-host/wit/plugin.wit` (world `backend`).
+///
+/// The world's types are at this module's root (`bindings::Application`,
+/// `bindings::PluginError`, ...); the trait to implement is [`bindings::Guest`].
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../crates/plugin-host/wit",
+        world: "backend",
+        pub_export_macro: true,
+        default_bindings_module: "drover_plugin_sdk::bindings",
+        additional_derives: [PartialEq],
+    });
+
+    // The types interface, under a shorter name, for what the world does not `use`.
+    pub use self::drover::plugin::types;
+}
+
+pub use bindings::export;
+pub use bindings::types::{
+    Application, ConfigKey, DeployMode, DriverPhase, DriverStatus, Info, LocalLaunch, LogChunk,
+    PluginError, Problem, Resources, Submitted,
+};
+pub use settings::Settings;
+
+impl PluginError {
+    /// The message, whatever the variant.
+    pub fn message(&self) -> &str {
+        match self {
+            PluginError::Invalid(m)
+            | PluginError::Unavailable(m)
+            | PluginError::Rejected(m)
+            | PluginError::Protocol(m)
+            | PluginError::NotFound(m)
+            | PluginError::Unsupported(m) => m,
+        }
+    }
+}
+
+impl DeployMode {
+    /// The name spark-submit and the DAG file use: "client", "cluster", "service".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployMode::Client => "client",
+            DeployMode::Cluster => "cluster",
+            DeployMode::Service => "service",
+        }
+    }
+}
+
+impl Problem {
+    pub fn new(
+        field: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Problem {
+            field: field.into(),
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+impl ConfigKey {
+    /// A non-secret key.
+    pub fn new(name: &str, description: &str, required: bool) -> Self {
+        ConfigKey {
+            name: name.to_string(),
+            description: description.to_string(),
+            required,
+            secret: false,
+        }
+    }
+}
+
+/// `s` cut to at most `max` bytes (on a char boundary), with "…" when cut: for
+/// quoting a server's reply in an error message without flooding it.
+pub fn excerpt(s: &str, max: usize) -> String {
+    let s = s.trim();
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_cuts_on_a_char_boundary() {
+        assert_eq!(excerpt("  short  ", 10), "short");
+        assert_eq!(excerpt("ééé", 3), "é…");
+    }
+}

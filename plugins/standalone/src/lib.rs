@@ -1,0 +1,186 @@
+//! drover's Spark standalone plugin: submits drivers through the master's REST
+//! submission server (cluster mode) or hands the host a spark-submit command
+//! (client mode), and tracks, kills and reads logs of cluster-mode drivers.
+//!
+//! The wire format lives in [`rest`], the log endpoint in [`logs`]; both are
+//! pure functions over bytes and JSON so they are tested on the host target.
+//! This file only wires them to `wasi:http` through the SDK.
+
+pub mod logs;
+pub mod rest;
+pub mod validate;
+
+use drover_plugin_sdk::bindings::Guest;
+use drover_plugin_sdk::http::{self, Method};
+use drover_plugin_sdk::spark::spark_submit_command;
+use drover_plugin_sdk::{
+    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem,
+    Settings, Submitted,
+};
+
+use crate::rest::RestResponse;
+
+/// The Spark property that carries drover's submission key on the driver.
+pub const SUBMISSION_KEY_PROPERTY: &str = "spark.drover.submissionKey";
+
+pub struct Standalone;
+
+impl Guest for Standalone {
+    fn describe() -> Info {
+        Info {
+            name: "spark-standalone".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            deploy_modes: vec![DeployMode::Client, DeployMode::Cluster],
+            config_keys: vec![
+                ConfigKey::new("master", "The master's URL, spark://host:7077.", true),
+                ConfigKey::new(
+                    "rest_url",
+                    "The master's REST submission server, http://host:6066 \
+                     (spark.master.rest.enabled=true); required for cluster mode.",
+                    false,
+                ),
+                ConfigKey::new(
+                    "spark_submit",
+                    "The client-mode command, split on whitespace; default \"spark-submit\".",
+                    false,
+                ),
+                ConfigKey::new(
+                    "master_ui_url",
+                    "The master's web UI, http://host:8080; enables driver logs \
+                     (the workers' UIs must be allowed hosts too).",
+                    false,
+                ),
+                ConfigKey::new(
+                    "spark_version",
+                    "clientSparkVersion sent with REST submissions; default \"4.0.0\".",
+                    false,
+                ),
+                ConfigKey::new(
+                    "supervise",
+                    "Have the master relaunch a failed cluster-mode driver \
+                     (spark.driver.supervise); default false.",
+                    false,
+                ),
+            ],
+        }
+    }
+
+    fn validate(settings: Vec<(String, String)>, app: Application) -> Vec<Problem> {
+        validate::problems(&Settings::new(settings), &app)
+    }
+
+    fn submit(
+        settings: Vec<(String, String)>,
+        key: String,
+        app: Application,
+    ) -> Result<Submitted, PluginError> {
+        let settings = Settings::new(settings);
+        let master = settings.require("master")?;
+        match app.deploy_mode {
+            DeployMode::Client => {
+                let spark_submit = settings.get_or("spark_submit", "spark-submit");
+                let key = [(SUBMISSION_KEY_PROPERTY.to_string(), key)];
+                Ok(Submitted::Local(spark_submit_command(
+                    spark_submit,
+                    master,
+                    "client",
+                    &app,
+                    &key,
+                )))
+            }
+            DeployMode::Cluster => {
+                let rest_url = rest_url(&settings)?;
+                let request = rest::create_request(&settings, master, &key, &app)?;
+                let url = http::join(rest_url, "/v1/submissions/create");
+                let reply = http::request(
+                    Method::Post,
+                    &url,
+                    &[("content-type", "application/json;charset=UTF-8")],
+                    Some(serde_json::to_vec(&request).map_err(|e| {
+                        PluginError::Invalid(format!("cannot encode the submission: {e}"))
+                    })?),
+                )?;
+                let parsed: RestResponse = reply.json(&url)?;
+                rest::submission_id(reply.status, parsed).map(Submitted::Cluster)
+            }
+            DeployMode::Service => Err(PluginError::Invalid(validate::SERVICE_MODE.into())),
+        }
+    }
+
+    fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
+        status(&Settings::new(settings), &id).map(|(status, _)| status)
+    }
+
+    fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
+        let settings = Settings::new(settings);
+        let url = http::join(
+            rest_url(&settings)?,
+            &format!("/v1/submissions/kill/{}", http::encode_component(&id)),
+        );
+        let reply = http::request(Method::Post, &url, &[], None)?;
+        let parsed: RestResponse = reply.json(&url)?;
+        match rest::kill_outcome(reply.status, parsed) {
+            Ok(()) => Ok(()),
+            // The master says no when the driver is already gone; find out which.
+            Err(refused) => match status(&settings, &id) {
+                Ok((s, _)) if rest::is_terminal(s.phase) => Ok(()),
+                Err(PluginError::NotFound(m)) => Err(PluginError::NotFound(m)),
+                _ => Err(refused),
+            },
+        }
+    }
+
+    fn logs(
+        settings: Vec<(String, String)>,
+        id: String,
+        stream: String,
+        offset: u64,
+        max_bytes: u32,
+    ) -> Result<LogChunk, PluginError> {
+        let settings = Settings::new(settings);
+        let Some(ui) = settings.get("master_ui_url") else {
+            return Err(PluginError::Unsupported(
+                "set master_ui_url to read driver logs".into(),
+            ));
+        };
+        logs::check_stream(&stream)?;
+        let (_, raw) = status(&settings, &id)?;
+        let Some(worker_id) = raw.worker_id.filter(|w| !w.is_empty()) else {
+            // Not placed on a worker yet: nothing to read so far.
+            return Ok(LogChunk {
+                data: Vec::new(),
+                next_offset: offset,
+                total: None,
+            });
+        };
+        let master_url = http::join(ui, "/json/");
+        let master: serde_json::Value = http::get_json(&master_url)?;
+        let worker_ui = logs::worker_ui(&master, &worker_id, &master_url)?;
+        let url = logs::log_url(&worker_ui, &id, &stream, offset, max_bytes);
+        let reply = http::request(Method::Get, &url, &[], None)?;
+        if !reply.is_success() {
+            return Err(reply.unparsed_error(&url, "not a log page"));
+        }
+        logs::parse_log_page(&reply.body, &url)
+    }
+}
+
+fn rest_url(settings: &Settings) -> Result<&str, PluginError> {
+    let url = settings.require("rest_url")?;
+    http::parse_url(url)?;
+    Ok(url)
+}
+
+/// The driver's status, and the reply it came from (for the worker id).
+fn status(settings: &Settings, id: &str) -> Result<(DriverStatus, RestResponse), PluginError> {
+    let url = http::join(
+        rest_url(settings)?,
+        &format!("/v1/submissions/status/{}", http::encode_component(id)),
+    );
+    let reply = http::request(Method::Get, &url, &[("accept", "application/json")], None)?;
+    let parsed: RestResponse = reply.json(&url)?;
+    let status = rest::driver_status(id, reply.status, &parsed)?;
+    Ok((status, parsed))
+}
+
+drover_plugin_sdk::export!(Standalone);

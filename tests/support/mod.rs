@@ -1,0 +1,5 @@
+//! Shared helpers for drover's end-to-end tests (`mod support;` in tests/*.rs).
+// Each test target uses only part of the support code.
+#![allow(dead_code)]
+
+pub mod spark;
