@@ -2,4 +2,5 @@
 // Each test target uses only part of the support code.
 #![allow(dead_code)]
 
+pub mod drover;
 pub mod spark;

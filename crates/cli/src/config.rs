@@ -76,9 +76,9 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
     out
 }
 
-/// The plugin host with its compile cache under `home`.
-pub fn plugin_host(home: Option<&Path>) -> anyhow::Result<PluginHost> {
-    Ok(PluginHost::new(Limits::default(), home.map(|h| h.join("plugin-cache")))?)
+/// The plugin host, with its compile cache in `cache` when given.
+pub fn plugin_host(cache: Option<&Path>) -> anyhow::Result<PluginHost> {
+    Ok(PluginHost::new(Limits::default(), cache.map(Path::to_path_buf))?)
 }
 
 pub async fn backends(host: &PluginHost, configs: &BTreeMap<String, BackendConfig>) -> anyhow::Result<BackendSet> {

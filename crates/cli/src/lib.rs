@@ -89,6 +89,18 @@ pub enum RunsCommand {
     },
 }
 
+/// The whole `drover` binary: parse, run, map the outcome to an exit code
+/// (2 for errors, so `dags validate` and `trigger --wait` own 0 and 1).
+pub fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

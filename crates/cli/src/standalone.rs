@@ -37,6 +37,9 @@ pub struct Options {
     /// (default: this binary's own local spark-submit).
     #[arg(long, hide = true)]
     pub spark_submit: Option<String>,
+    /// Where compiled plugins are cached (default: under the home directory).
+    #[arg(long, hide = true)]
+    pub plugin_cache: Option<PathBuf>,
 }
 
 /// A running all-in-one drover.
@@ -90,7 +93,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
         master_url: cluster.master_url(),
         spark_submit,
     };
-    let host = config::plugin_host(Some(&home))?;
+    let host = config::plugin_host(Some(&opts.plugin_cache.clone().unwrap_or_else(|| home.join("plugin-cache"))))?;
     let backends = config::backends(&host, &config::backend_configs(&stand_in, file.as_ref())).await?;
 
     let store = drover_store::Store::open(&home.join("drover.db"))

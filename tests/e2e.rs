@@ -1,0 +1,195 @@
+//! End to end: the example DAGs through the WASM standalone plugin and the
+//! stand-in cluster, the CLI, and the API's answers to bad requests.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+use support::drover::{Api, repo_dags, script, start, write};
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+#[tokio::test]
+async fn example_dags_succeed_in_both_deploy_modes() {
+    let home = tempfile::tempdir().unwrap();
+    let d = start(home.path(), &repo_dags(), None).await.expect("drover starts");
+    let api = Api::new(&d);
+
+    let run = api.trigger("wordcount_client", json!({"top": 2})).await.unwrap();
+    assert_eq!(api.wait_run("wordcount_client", &run, DEADLINE).await.unwrap(), "success");
+    let tries = api.tries("wordcount_client", &run, "count").await.unwrap();
+    let driver = &tries[0]["driver"];
+    assert_eq!(driver["deploy_mode"], "client");
+    assert_eq!(driver["state"], "succeeded");
+    // The client-mode driver's output is captured to the task's log.
+    let log = api.log("wordcount_client", &run, "count", 1).await.unwrap();
+    assert!(log.contains(r#""top": [["the", "#), "log: {log}");
+    assert!(log.contains(&run), "the run id reached the app through a template: {log}");
+
+    let run = api.trigger("line_stats_cluster", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("line_stats_cluster", &run, DEADLINE).await.unwrap(), "success");
+    for task in ["stats", "check"] {
+        let tries = api.tries("line_stats_cluster", &run, task).await.unwrap();
+        assert_eq!(tries.len(), 1, "{task} ran once");
+        let driver = &tries[0]["driver"];
+        assert_eq!(driver["deploy_mode"], "cluster");
+        assert_eq!(driver["raw_state"], "FINISHED");
+        let id = driver["cluster_id"].as_str().expect("cluster id");
+        assert!(id.starts_with("driver-"), "{id}");
+        let states: Vec<&str> = driver["history"].as_array().unwrap().iter().map(|e| e["state"].as_str().unwrap()).collect();
+        assert_eq!(states.first(), Some(&"pending"));
+        assert_eq!(states.last(), Some(&"succeeded"));
+        assert!(states.contains(&"submitted"), "{states:?}");
+    }
+    // Cluster-mode driver logs come through the plugin from the cluster.
+    let log = api.log("line_stats_cluster", &run, "stats", 1).await.unwrap();
+    assert!(log.contains(r#""lines": 5"#), "log: {log}");
+    // Exactly one submission per cluster-mode task on the cluster.
+    let subs = d.cluster.submissions();
+    assert_eq!(subs.iter().filter(|s| s.app_name.starts_with("line_stats_cluster")).count(), 2, "{subs:?}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_application_is_retried_then_fails_the_run() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    script(dags.path(), "boom", "#!/bin/sh\necho \"try $1 failing\" >&2\nexit 3\n");
+    write(
+        dags.path(),
+        "flaky.toml",
+        r#"
+id = "flaky"
+[defaults]
+backend = "local"
+[[tasks]]
+id = "boom"
+retries = 2
+retry_delay = "100ms"
+[tasks.application]
+resource = "boom"
+main_class = "Boom"
+deploy_mode = "cluster"
+args = ["{{ try_number }}"]
+[[tasks]]
+id = "after"
+depends_on = ["boom"]
+[tasks.application]
+resource = "boom"
+deploy_mode = "client"
+"#,
+    );
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let run = api.trigger("flaky", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("flaky", &run, DEADLINE).await.unwrap(), "failed");
+
+    let tis = api.task_instances("flaky", &run).await.unwrap();
+    assert_eq!(tis["boom"]["state"], "failed");
+    assert_eq!(tis["boom"]["try_number"], 3);
+    assert_eq!(tis["after"]["state"], "upstream_failed");
+    let tries = api.tries("flaky", &run, "boom").await.unwrap();
+    assert_eq!(tries.len(), 3);
+    for (i, t) in tries.iter().enumerate() {
+        assert_eq!(t["state"], "failed");
+        assert_eq!(t["driver"]["raw_state"], "FAILED");
+        let log = api.log("flaky", &run, "boom", i as i64 + 1).await.unwrap();
+        assert!(log.contains(&format!("try {} failing", i + 1)), "try {} log: {log}", i + 1);
+    }
+    // Three tries, three distinct submissions, each with its own key.
+    let keys: std::collections::BTreeSet<String> =
+        tries.iter().map(|t| t["driver"]["submission_key"].as_str().unwrap().to_string()).collect();
+    assert_eq!(keys.len(), 3);
+    let subs = d.cluster.submissions();
+    assert_eq!(subs.len(), 3, "{subs:?}");
+    assert!(subs.iter().all(|s| s.submission_key.as_ref().is_some_and(|k| keys.contains(k))), "{subs:?}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_file_in_dags_validates_through_the_real_plugin() {
+    let home = tempfile::tempdir().unwrap();
+    let d = start(home.path(), &repo_dags(), None).await.unwrap();
+    let api = Api::new(&d);
+    let errors = api.get("/api/v2/importErrors").await.unwrap();
+    assert_eq!(errors["total_entries"], 0, "{errors:#}");
+    let files: Vec<_> = std::fs::read_dir(repo_dags())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        .collect();
+    let dags = api.get("/api/v2/dags").await.unwrap();
+    assert_eq!(dags["total_entries"], files.len(), "one DAG per file: {dags:#}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_4xx_that_says_what_is_wrong() {
+    let home = tempfile::tempdir().unwrap();
+    let d = start(home.path(), &repo_dags(), None).await.unwrap();
+    let http = reqwest::Client::new();
+    let base = d.api_url();
+    let post = |path: &str, body: &'static str| {
+        http.post(format!("{base}{path}")).header("content-type", "application/json").body(body).send()
+    };
+    let cases = [
+        (post("/api/v2/dags/wordcount_client/dagRuns", "{\"conf\":").await.unwrap(), 400, "invalid JSON"),
+        (post("/api/v2/dags/wordcount_client/dagRuns", r#"{"conf":{"top":"many"}}"#).await.unwrap(), 400, "top"),
+        (post("/api/v2/dags/wordcount_client/dagRuns", r#"{"conf":{},"colour":1}"#).await.unwrap(), 400, "colour"),
+        (post("/api/v2/dags/no_such_dag/dagRuns", "{}").await.unwrap(), 404, "no_such_dag"),
+        (http.get(format!("{base}/api/v2/dags/wordcount_client/dagRuns/nope")).send().await.unwrap(), 404, "nope"),
+        (http.get(format!("{base}/api/v2/nowhere")).send().await.unwrap(), 404, "/api/v2"),
+        (
+            http.post(format!("{base}/api/v2/dags/wordcount_client/dagRuns"))
+                .header("content-type", "application/json")
+                .body(vec![b' '; 2 << 20])
+                .send()
+                .await
+                .unwrap(),
+            413,
+            "",
+        ),
+    ];
+    for (resp, status, needle) in cases {
+        let code = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        assert_eq!(code, status, "{text}");
+        assert!(text.contains(needle), "expected {needle:?} in {text}");
+    }
+    d.shutdown().await;
+}
+
+fn drover_cli(args: &[&str], dags: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_drover-cli-under-test"))
+        .args(args)
+        .env("DROVER_DAGS", dags)
+        .output()
+        .expect("run drover")
+}
+
+#[test]
+fn cli_validate_reports_every_error_with_file_line_and_hint_and_exits_1() {
+    let dags = tempfile::tempdir().unwrap();
+    write(dags.path(), "good.toml", "id = \"good\"\n[[tasks]]\nid = \"a\"\nbackend = \"local\"\n[tasks.application]\nresource = \"/bin/true\"\n");
+    write(
+        dags.path(),
+        "bad.toml",
+        "id = \"bad\"\n[[tasks]]\nid = \"a\"\nbackend = \"nowhere\"\ndepends_on = [\"b\"]\n[tasks.application]\nresource = \"x.py\"\n",
+    );
+    let out = drover_cli(&["dags", "validate"], dags.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("ok    good"), "{stdout}");
+    assert!(stderr.contains("bad.toml:4:"), "unknown backend with its line: {stderr}");
+    assert!(stderr.contains("nowhere"), "{stderr}");
+    assert!(stderr.contains("bad.toml:5:"), "unknown dependency with its line: {stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+
+    std::fs::remove_file(dags.path().join("bad.toml")).unwrap();
+    let out = drover_cli(&["dags", "validate"], dags.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}

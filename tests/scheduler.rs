@@ -1,0 +1,3 @@
+//! Scheduler behaviour through the whole stack.
+
+mod support;

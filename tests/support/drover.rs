@@ -1,0 +1,144 @@
+//! A whole drover (stand-in cluster, scheduler, API) in the test process.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+pub use drover::standalone::Running;
+
+/// Where compiled plugins are shared between tests (compiling once per run).
+pub fn plugin_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
+}
+
+/// The repository's dags/ folder.
+pub fn repo_dags() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dags")
+}
+
+/// Starts drover on `dags` with a fresh home in `home`, on free ports, with an
+/// optional config file (extra backends).
+pub async fn start(home: &Path, dags: &Path, config: Option<PathBuf>) -> anyhow::Result<Running> {
+    drover::standalone::start(drover::standalone::Options {
+        home: home.to_path_buf(),
+        dags: dags.to_path_buf(),
+        port: 0,
+        host: "127.0.0.1".parse().unwrap(),
+        config,
+        cluster_port: 0,
+        spark_submit: Some(env!("CARGO_BIN_EXE_drover-spark-submit").to_string()),
+        plugin_cache: Some(plugin_cache()),
+    })
+    .await
+}
+
+/// A small HTTP client for the API, with the waiting the tests need.
+pub struct Api {
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(running: &Running) -> Api {
+        Api { base: running.api_url(), http: reqwest::Client::new() }
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await?;
+        let status = r.status();
+        let body: Value = r.json().await.context("response is not JSON")?;
+        if !status.is_success() {
+            bail!("GET {path}: {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// Triggers a run with `conf`; returns its run id.
+    pub async fn trigger(&self, dag_id: &str, conf: Value) -> anyhow::Result<String> {
+        let r = self
+            .http
+            .post(format!("{}/api/v2/dags/{dag_id}/dagRuns", self.base))
+            .json(&serde_json::json!({ "conf": conf, "logical_date": null }))
+            .send()
+            .await?;
+        let status = r.status();
+        let body: Value = r.json().await?;
+        if !status.is_success() {
+            bail!("trigger {dag_id}: {status}: {body}");
+        }
+        Ok(body["dag_run_id"].as_str().context("no dag_run_id")?.to_string())
+    }
+
+    pub fn run_path(dag_id: &str, run_id: &str) -> String {
+        format!("/api/v2/dags/{dag_id}/dagRuns/{}", encode(run_id))
+    }
+
+    /// Waits (event-paced polling with a generous deadline) until the run
+    /// ends; returns its final state.
+    pub async fn wait_run(&self, dag_id: &str, run_id: &str, deadline: Duration) -> anyhow::Result<String> {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let run = self.get(&Self::run_path(dag_id, run_id)).await?;
+            let state = run["state"].as_str().unwrap_or_default().to_string();
+            if state == "success" || state == "failed" {
+                return Ok(state);
+            }
+            if tokio::time::Instant::now() > until {
+                bail!("run {run_id} of {dag_id} still {state} after {deadline:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Task id -> task instance JSON.
+    pub async fn task_instances(&self, dag_id: &str, run_id: &str) -> anyhow::Result<std::collections::BTreeMap<String, Value>> {
+        let body = self.get(&format!("{}/taskInstances", Self::run_path(dag_id, run_id))).await?;
+        Ok(body["task_instances"]
+            .as_array()
+            .context("no task_instances")?
+            .iter()
+            .map(|t| (t["task_id"].as_str().unwrap_or_default().to_string(), t.clone()))
+            .collect())
+    }
+
+    /// Every try of a task, oldest first, each with its driver and history.
+    pub async fn tries(&self, dag_id: &str, run_id: &str, task_id: &str) -> anyhow::Result<Vec<Value>> {
+        let body = self
+            .get(&format!("{}/taskInstances/{task_id}/tries", Self::run_path(dag_id, run_id)))
+            .await?;
+        Ok(body["task_instances"].as_array().context("no tries")?.clone())
+    }
+
+    pub async fn log(&self, dag_id: &str, run_id: &str, task_id: &str, try_number: i64) -> anyhow::Result<String> {
+        let body = self
+            .get(&format!("{}/taskInstances/{task_id}/logs/{try_number}", Self::run_path(dag_id, run_id)))
+            .await?;
+        Ok(body["content"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Writes a DAG file (and returns its path).
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write test file");
+    p
+}
+
+/// Writes an executable script.
+pub fn script(dir: &Path, name: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = write(dir, name, text);
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p
+}
