@@ -1,0 +1,176 @@
+//! The store's transitions: each one a single committed transaction that a
+//! reopened database reads back as it was.
+
+use chrono::{TimeZone, Utc};
+use drover_store::*;
+use serde_json::json;
+
+fn new_run<'a>(dag: &'a str, run_id: &'a str, conf: &'a serde_json::Value, position: Option<chrono::DateTime<Utc>>) -> NewRun<'a> {
+    NewRun {
+        dag_id: dag,
+        run_id,
+        run_type: "scheduled",
+        logical_date: Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
+        conf,
+        params: conf,
+        dag_hash: "h1",
+        dag_snapshot: "id = \"d\"",
+        tasks: vec![("a".into(), 2), ("b".into(), 1)],
+        schedule_position: position,
+    }
+}
+
+async fn with_dag(store: &Store) {
+    store
+        .upsert_dag(&DagUpsert {
+            dag_id: "d",
+            file: "dags/d.toml",
+            source_hash: "h1",
+            description: None,
+            schedule: Some("@daily"),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_run_is_created_with_all_its_task_instances_and_moves_the_schedule() {
+    let store = Store::memory().await.unwrap();
+    with_dag(&store).await;
+    let at = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+    let conf = json!({});
+    let run = store.create_run(&new_run("d", "scheduled__1", &conf, Some(at))).await.unwrap();
+    assert_eq!(run.state, RunState::Queued);
+    let tis = store.task_instances(run.id).await.unwrap();
+    assert_eq!(tis.iter().map(|t| (t.task_id.as_str(), t.max_tries, t.state)).collect::<Vec<_>>(),
+        vec![("a", 2, TiState::None), ("b", 1, TiState::None)]);
+    assert_eq!(store.get_dag("d").await.unwrap().unwrap().last_scheduled_at, Some(at));
+}
+
+#[tokio::test]
+async fn creating_the_same_run_twice_is_refused_and_changes_nothing() {
+    let store = Store::memory().await.unwrap();
+    with_dag(&store).await;
+    let conf = json!({});
+    store.create_run(&new_run("d", "r", &conf, None)).await.unwrap();
+    let err = store.create_run(&new_run("d", "r", &conf, None)).await.unwrap_err();
+    assert!(matches!(err, StoreError::RunExists { .. }), "{err}");
+    assert_eq!(store.count_runs("d").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_try_records_its_intent_then_every_driver_change_in_order() {
+    let store = Store::memory().await.unwrap();
+    with_dag(&store).await;
+    let conf = json!({});
+    let run = store.create_run(&new_run("d", "r", &conf, None)).await.unwrap();
+    let ti = &store.task_instances(run.id).await.unwrap()[0];
+    let app = json!({"resource": "x"});
+    let t = store
+        .begin_try(&NewTry {
+            ti: ti.id,
+            try_number: 1,
+            backend: "local",
+            deploy_mode: "cluster",
+            submission_key: "key-1",
+            application: Some(&app),
+            deadline_at: None,
+            message: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.driver_state, DriverState::Pending);
+    assert_eq!(store.task_instances(run.id).await.unwrap()[0].state, TiState::Running);
+
+    let mut submitted = DriverUpdate::state(DriverState::Submitted);
+    submitted.cluster_id = Some("driver-1".into());
+    assert!(store.update_driver(t.id, &submitted).await.unwrap());
+    let mut running = DriverUpdate::state(DriverState::Running);
+    running.raw_state = Some("RUNNING".into());
+    assert!(store.update_driver(t.id, &running).await.unwrap());
+    // The same poll answer again is not a new event.
+    assert!(!store.update_driver(t.id, &running).await.unwrap());
+    let mut done = DriverUpdate::state(DriverState::Succeeded);
+    done.raw_state = Some("FINISHED".into());
+    store.update_driver(t.id, &done).await.unwrap();
+
+    let events = store.driver_events(t.id).await.unwrap();
+    let states: Vec<_> = events.iter().map(|e| e.state).collect();
+    assert_eq!(states, vec![DriverState::Pending, DriverState::Submitted, DriverState::Running, DriverState::Succeeded]);
+    assert!(events.windows(2).all(|w| w[0].at <= w[1].at));
+    let t = store.get_try(t.id).await.unwrap();
+    assert_eq!(t.cluster_id.as_deref(), Some("driver-1"), "a later update without an id keeps it");
+    assert_eq!(t.raw_state.as_deref(), Some("FINISHED"));
+
+    store
+        .finish_try(&FinishTry { try_id: t.id, ti: ti.id, try_state: TryState::Success, ti_state: TiState::Success, next_try_at: None, message: None })
+        .await
+        .unwrap();
+    assert!(store.open_tries().await.unwrap().is_empty());
+    assert_eq!(store.task_instances(run.id).await.unwrap()[0].state, TiState::Success);
+}
+
+#[tokio::test]
+async fn submission_keys_are_unique_across_tries() {
+    let store = Store::memory().await.unwrap();
+    with_dag(&store).await;
+    let conf = json!({});
+    let run = store.create_run(&new_run("d", "r", &conf, None)).await.unwrap();
+    let tis = store.task_instances(run.id).await.unwrap();
+    let mk = |ti: i64, n: i64| NewTry {
+        ti,
+        try_number: n,
+        backend: "local",
+        deploy_mode: "client",
+        submission_key: "same-key",
+        application: None,
+        deadline_at: None,
+        message: None,
+    };
+    store.begin_try(&mk(tis[0].id, 1)).await.unwrap();
+    assert!(store.begin_try(&mk(tis[1].id, 1)).await.is_err(), "a key names one submission only");
+}
+
+#[tokio::test]
+async fn everything_committed_is_there_after_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("drover.db");
+    let conf = json!({"x": 1});
+    let (run_pk, try_id) = {
+        let store = Store::open(&path).await.unwrap();
+        with_dag(&store).await;
+        let run = store.create_run(&new_run("d", "r", &conf, None)).await.unwrap();
+        store.set_run_state(run.id, RunState::Running).await.unwrap();
+        let ti = &store.task_instances(run.id).await.unwrap()[0];
+        let t = store
+            .begin_try(&NewTry { ti: ti.id, try_number: 1, backend: "local", deploy_mode: "cluster", submission_key: "k", application: None, deadline_at: None, message: None })
+            .await
+            .unwrap();
+        let mut u = DriverUpdate::state(DriverState::Running);
+        u.cluster_id = Some("driver-7".into());
+        store.update_driver(t.id, &u).await.unwrap();
+        store.close().await;
+        (run.id, t.id)
+    };
+    let store = Store::open(&path).await.unwrap();
+    let run = store.get_run_by_pk(run_pk).await.unwrap();
+    assert_eq!(run.state, RunState::Running);
+    assert!(run.start_date.is_some());
+    assert_eq!(run.conf.0, conf);
+    let open = store.open_tries().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].id, try_id);
+    assert_eq!(open[0].cluster_id.as_deref(), Some("driver-7"), "a restart can re-attach by this id");
+}
+
+#[tokio::test]
+async fn paused_flag_survives_a_reload_of_the_dag_file() {
+    let store = Store::memory().await.unwrap();
+    with_dag(&store).await;
+    store.set_paused("d", true).await.unwrap();
+    with_dag(&store).await;
+    assert!(store.get_dag("d").await.unwrap().unwrap().is_paused);
+    assert!(matches!(store.set_paused("nope", true).await, Err(StoreError::NotFound(_))));
+    store.deactivate_others(&[]).await.unwrap();
+    assert!(!store.get_dag("d").await.unwrap().unwrap().is_active);
+}
