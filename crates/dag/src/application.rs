@@ -60,20 +60,17 @@ pub struct Resources {
 }
 
 /// The application as written, with templates unrendered. Local paths are already absolute.
+/// The same fields as [`Application`]; only [`ApplicationTemplate::render`] turns one into
+/// the other, so a plugin never receives an unrendered template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApplicationTemplate {
-    pub name: String,
-    pub resource: String,
-    pub main_class: Option<String>,
-    pub args: Vec<String>,
-    pub conf: BTreeMap<String, String>,
-    pub deploy_mode: DeployMode,
-    pub driver: Resources,
-    pub executor: Resources,
-    pub jars: Vec<String>,
-    pub files: Vec<String>,
-    pub py_files: Vec<String>,
-    pub env: BTreeMap<String, String>,
+#[serde(transparent)]
+pub struct ApplicationTemplate(pub Application);
+
+impl std::ops::Deref for ApplicationTemplate {
+    type Target = Application;
+    fn deref(&self) -> &Application {
+        &self.0
+    }
 }
 
 /// Rendered, ready for a plugin.

@@ -173,13 +173,13 @@ mod optional_duration_text {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::application::{DeployMode, Resources};
+    use crate::application::{Application, DeployMode, Resources};
 
     fn task(delay_secs: u64, backoff: bool, max_secs: u64) -> Task {
         Task {
             id: "t".into(),
             backend: "local".into(),
-            application: ApplicationTemplate {
+            application: ApplicationTemplate(Application {
                 name: "t".into(),
                 resource: "/app.jar".into(),
                 main_class: None,
@@ -192,7 +192,7 @@ mod tests {
                 files: vec![],
                 py_files: vec![],
                 env: BTreeMap::new(),
-            },
+            }),
             depends_on: vec![],
             retries: 5,
             retry_delay: Duration::from_secs(delay_secs),

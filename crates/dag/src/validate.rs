@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use serde_spanned::Spanned;
 use sha2::{Digest, Sha256};
 
-use crate::application::{ApplicationTemplate, Backends, DeployMode, Resources};
+use crate::application::{Application, ApplicationTemplate, Backends, DeployMode, Resources};
 use crate::dag::{Dag, Task};
 use crate::diagnostic::{Diags, Span, closest, suggest};
 use crate::params::{ParamKind, ParamSpec, describe};
@@ -658,7 +658,7 @@ fn check_app(
     };
     let driver = resources(app.driver.as_ref(), d);
     let executor = resources(app.executor.as_ref(), d);
-    Some(ApplicationTemplate {
+    Some(ApplicationTemplate(Application {
         name: app
             .name
             .as_ref()
@@ -678,7 +678,7 @@ fn check_app(
             .iter()
             .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone()))
             .collect(),
-    })
+    }))
 }
 
 /// Where a plugin's `field` is written: the value of that key in the task's application

@@ -22,34 +22,27 @@ fn pairs(m: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-/// The same fields exist on the template (unrendered, for validation) and the
-/// rendered application (for submission).
-macro_rules! to_wit {
-    ($a:expr) => {
-        Application {
-            name: $a.name.clone(),
-            resource: $a.resource.clone(),
-            main_class: $a.main_class.clone(),
-            args: $a.args.clone(),
-            conf: pairs(&$a.conf),
-            deploy_mode: mode($a.deploy_mode),
-            driver: resources(&$a.driver),
-            executor: resources(&$a.executor),
-            jars: $a.jars.clone(),
-            files: $a.files.clone(),
-            py_files: $a.py_files.clone(),
-            env: pairs(&$a.env),
-        }
-    };
-}
-
+/// A template (unrendered, for validation) as plugins receive it.
 pub fn template(a: &drover_dag::ApplicationTemplate) -> Application {
-    to_wit!(a)
+    application(a)
 }
 
 /// A rendered application, as plugins receive it.
 pub fn application(a: &drover_dag::Application) -> WitApplication {
-    to_wit!(a)
+    Application {
+        name: a.name.clone(),
+        resource: a.resource.clone(),
+        main_class: a.main_class.clone(),
+        args: a.args.clone(),
+        conf: pairs(&a.conf),
+        deploy_mode: mode(a.deploy_mode),
+        driver: resources(&a.driver),
+        executor: resources(&a.executor),
+        jars: a.jars.clone(),
+        files: a.files.clone(),
+        py_files: a.py_files.clone(),
+        env: pairs(&a.env),
+    }
 }
 
 /// The contract's application type, as callers outside this crate name it.

@@ -278,13 +278,7 @@ impl Core {
                     }
                 }
             };
-            let tis = self
-                .store
-                .task_instances(row.id)
-                .await?
-                .into_iter()
-                .map(|t| (t.task_id.clone(), t))
-                .collect();
+            let tis = self.load_tis(row.id).await?;
             self.dirty.insert(row.id);
             self.runs.insert(row.id, RunCtx { row, dag, tis });
         }
@@ -328,6 +322,17 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// A run's task instances by task id.
+    async fn load_tis(&self, run_pk: i64) -> Result<BTreeMap<String, TaskInstanceRow>, StoreError> {
+        Ok(self
+            .store
+            .task_instances(run_pk)
+            .await?
+            .into_iter()
+            .map(|t| (t.task_id.clone(), t))
+            .collect())
     }
 
     fn locate(&self, ti: i64) -> Option<(i64, String)> {
@@ -435,13 +440,7 @@ impl Core {
             })
             .await?;
         info!(dag_id = %dag.id, run_id = %row.run_id, run_type, "run created");
-        let tis = self
-            .store
-            .task_instances(row.id)
-            .await?
-            .into_iter()
-            .map(|t| (t.task_id.clone(), t))
-            .collect();
+        let tis = self.load_tis(row.id).await?;
         self.dirty.insert(row.id);
         self.emit(Change::Run {
             dag_id: dag.id.clone(),
