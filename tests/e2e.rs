@@ -193,3 +193,73 @@ fn cli_validate_reports_every_error_with_file_line_and_hint_and_exits_1() {
     let out = drover_cli(&["dags", "validate"], dags.path());
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Answers every HTTP request with 200 and a body that is not JSON.
+async fn garbage_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = sock.read(&mut buf).await;
+                let body = "<html>not a Spark master</html>";
+                let resp = format!("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_cluster_answering_garbage_fails_the_try_with_a_clear_message_and_nothing_else() {
+    let (addr, server) = garbage_server().await;
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let config = write(
+        home.path(),
+        "drover.toml",
+        &format!(
+            "[backends.garbage]\nplugin = \"spark-standalone\"\nsettings = {{ master = \"spark://{addr}\", rest_url = \"http://{addr}\" }}\n"
+        ),
+    );
+    script(dags.path(), "ok", "#!/bin/sh\nexit 0\n");
+    write(
+        dags.path(),
+        "two.toml",
+        r#"
+id = "two"
+[[tasks]]
+id = "bad"
+backend = "garbage"
+[tasks.application]
+resource = "ok"
+main_class = "Ok"
+deploy_mode = "cluster"
+[[tasks]]
+id = "good"
+backend = "local"
+[tasks.application]
+resource = "ok"
+main_class = "Ok"
+deploy_mode = "cluster"
+"#,
+    );
+    let d = start(home.path(), dags.path(), Some(config)).await.unwrap();
+    let api = Api::new(&d);
+    let run = api.trigger("two", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("two", &run, DEADLINE).await.unwrap(), "failed");
+    let tis = api.task_instances("two", &run).await.unwrap();
+    assert_eq!(tis["good"]["state"], "success", "the healthy backend is unaffected");
+    assert_eq!(tis["bad"]["state"], "failed");
+    let tries = api.tries("two", &run, "bad").await.unwrap();
+    let driver = &tries[0]["driver"];
+    assert_eq!(driver["state"], "submit_failed", "{driver:#}");
+    let message = driver["message"].as_str().unwrap();
+    assert!(message.contains("unexpected"), "{message}");
+    assert!(message.contains(&addr.to_string()), "names the cluster: {message}");
+    d.shutdown().await;
+    server.abort();
+}

@@ -363,10 +363,15 @@ impl Core {
             let base = row
                 .last_scheduled_at
                 .unwrap_or(start - chrono::Duration::nanoseconds(1));
+            // Without catch-up only the latest missed tick runs: look for it
+            // near now instead of walking (and batching) every tick since the
+            // schedule position, which picked a stale tick once more than
+            // CATCHUP_BATCH ticks had passed.
+            let from = if dag.catchup { base } else { latest_tick_window(&dag, base, now) };
             let mut due = Vec::new();
-            let mut t = dag.schedule.next_after(base, dag.timezone);
+            let mut t = dag.schedule.next_after(from, dag.timezone);
             while let Some(at) = t {
-                if at > now || dag.end_date.is_some_and(|e| at > e) || due.len() >= CATCHUP_BATCH {
+                if at > now || dag.end_date.is_some_and(|e| at > e) || (dag.catchup && due.len() >= CATCHUP_BATCH) {
                     break;
                 }
                 due.push(at);
@@ -763,6 +768,24 @@ impl Core {
         self.emit(change);
         self.dirty.insert(live.run_pk);
         Ok(())
+    }
+}
+
+/// Where to start looking for the latest tick after `base` and at or before
+/// `now` (and the end date): the shortest window back from there, doubling
+/// from one second, that holds a tick; `base` if none is shorter.
+fn latest_tick_window(dag: &Dag, base: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let horizon = dag.end_date.map_or(now, |e| e.min(now));
+    let mut window = chrono::Duration::seconds(1);
+    loop {
+        let from = horizon - window;
+        if from <= base {
+            return base;
+        }
+        if dag.schedule.next_after(from, dag.timezone).is_some_and(|t| t <= horizon) {
+            return from;
+        }
+        window = window * 2;
     }
 }
 

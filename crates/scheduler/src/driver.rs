@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use drover_plugin_host::{Backend, CallError, DriverPhase, DriverStatus, PluginError, Submitted};
 use drover_store::{DriverState, DriverUpdate, Store};
@@ -78,9 +78,23 @@ impl TryJob {
         });
     }
 
+    /// Commits what was learned about the driver. The database is the
+    /// record of truth, so a failed commit is retried rather than skipped.
     async fn record(&self, u: DriverUpdate) {
-        if let Err(e) = self.store.update_driver(self.try_id, &u).await {
-            warn!(try_id = self.try_id, error = %e, "cannot record driver state");
+        let mut wait = Duration::from_millis(50);
+        for attempt in 1.. {
+            match self.store.update_driver(self.try_id, &u).await {
+                Ok(_) => return,
+                Err(e) if attempt < 8 => {
+                    warn!(try_id = self.try_id, attempt, error = %e, "cannot record driver state; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    error!(try_id = self.try_id, error = %e, state = %u.state, "giving up recording driver state");
+                    return;
+                }
+            }
         }
     }
 

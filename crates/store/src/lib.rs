@@ -75,6 +75,13 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// A write transaction. IMMEDIATE takes SQLite's write lock up front, so
+    /// a transaction that reads before it writes waits for other writers
+    /// (busy_timeout) instead of failing with SQLITE_BUSY when it upgrades.
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -103,7 +110,7 @@ impl Store {
 
     /// Marks every DAG not in `present` as inactive (its file is gone).
     pub async fn deactivate_others(&self, present: &[String]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let all: Vec<(String,)> = sqlx::query_as("SELECT dag_id FROM dags WHERE is_active = 1")
             .fetch_all(&mut *tx)
             .await?;
@@ -120,7 +127,7 @@ impl Store {
 
     /// Replaces the list of files that failed to load.
     pub async fn set_import_errors(&self, errors: &[(String, String)]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query("DELETE FROM import_errors").execute(&mut *tx).await?;
         for (file, message) in errors {
             sqlx::query("INSERT INTO import_errors (file, message, updated_at) VALUES (?, ?, ?)")
@@ -172,7 +179,7 @@ impl Store {
     /// transaction; for a scheduled run it also moves the DAG's schedule
     /// position, so a crash can neither lose nor repeat a cron tick.
     pub async fn create_run(&self, new: &NewRun<'_>) -> Result<RunRow> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let inserted = sqlx::query(
             "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, state, conf, params, dag_hash, dag_snapshot, created_at)
              VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) ON CONFLICT (dag_id, run_id) DO NOTHING",
@@ -311,7 +318,7 @@ impl Store {
     /// driver in `pending`. Committed before the plugin is called.
     pub async fn begin_try(&self, t: &NewTry<'_>) -> Result<TryRow> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let id = sqlx::query(
             "INSERT INTO task_tries (ti, try_number, state, backend, deploy_mode, submission_key, application,
                driver_state, started_at, deadline_at)
@@ -351,7 +358,7 @@ impl Store {
     /// Returns whether anything in the history changed.
     pub async fn update_driver(&self, try_id: i64, u: &DriverUpdate) -> Result<bool> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let cur: TryRow = sqlx::query_as("SELECT * FROM task_tries WHERE id = ?")
             .bind(try_id)
             .fetch_one(&mut *tx)
@@ -388,7 +395,7 @@ impl Store {
     /// Ends a try and moves its task instance on, in one transaction.
     pub async fn finish_try(&self, f: &FinishTry<'_>) -> Result<()> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query("UPDATE task_tries SET state = ?, ended_at = ?, message = COALESCE(?, message) WHERE id = ?")
             .bind(f.try_state)
             .bind(now)

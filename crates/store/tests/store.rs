@@ -174,3 +174,43 @@ async fn paused_flag_survives_a_reload_of_the_dag_file() {
     store.deactivate_others(&[]).await.unwrap();
     assert!(!store.get_dag("d").await.unwrap().unwrap().is_active);
 }
+
+/// Regression: a deferred transaction that read before writing failed with
+/// SQLITE_BUSY when another connection committed first, and a driver's state
+/// change was lost. Write transactions now take the lock up front.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_driver_updates_are_never_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("drover.db")).await.unwrap();
+    with_dag(&store).await;
+    let conf = json!({});
+    let mut tries = Vec::new();
+    for r in 0..20 {
+        let run_id = format!("r{r}");
+        let run = store.create_run(&new_run("d", &run_id, &conf, None)).await.unwrap();
+        let ti = store.task_instances(run.id).await.unwrap()[0].id;
+        let key = format!("k{r}");
+        let t = store
+            .begin_try(&NewTry { ti, try_number: 1, backend: "local", deploy_mode: "cluster", submission_key: &key, application: None, deadline_at: None, message: None })
+            .await
+            .unwrap();
+        tries.push(t.id);
+    }
+    let mut tasks = Vec::new();
+    for &id in &tries {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for state in [DriverState::Submitted, DriverState::Running, DriverState::Succeeded] {
+                store.update_driver(id, &DriverUpdate::state(state)).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for id in tries {
+        let states: Vec<_> = store.driver_events(id).await.unwrap().into_iter().map(|e| e.state).collect();
+        assert_eq!(states.len(), 4, "try {id}: {states:?}");
+        assert_eq!(store.get_try(id).await.unwrap().driver_state, DriverState::Succeeded);
+    }
+}
