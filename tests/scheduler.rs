@@ -2,8 +2,12 @@
 //! cluster, scheduler, API) per test, each on its own DAG folder.
 //!
 //! Timing assertions are lower bounds (correctness, not speed); waiting is
-//! polling with generous deadlines, never a fixed sleep. Timestamps come from
-//! the store, whose rows carry them typed.
+//! polling with generous deadlines, never a fixed sleep (the one bounded
+//! window is where a test shows that something does *not* happen). Times come
+//! from the store's rows and are compared as epoch milliseconds.
+//!
+//! Not here yet: a restart that re-attaches to a running cluster-mode driver
+//! (the stand-in cluster lives inside `Running` and dies with it).
 
 mod support;
 
@@ -386,6 +390,7 @@ async fn client_mode_driver_past_its_timeout_is_killed_with_its_children() {
     let h = drover(&[("hang_client.toml", &dag), ("hang.sh", HANG_SH)]).await;
     let t = assert_timed_out(&h, "hang_client").await;
 
+    assert!(process_alive(i64::from(std::process::id())), "control: a live process looks alive");
     wait_gone(t.pid.expect("the try recorded its driver's pid"), "spark-submit").await;
     wait_gone(read_pid(&h.scratch.join("driver.pid")), "the application it started").await;
     h.d.shutdown().await;
