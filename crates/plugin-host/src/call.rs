@@ -300,6 +300,14 @@ impl Backend {
         scope.flatten(r, &denied)
     }
 
+    /// The cluster's id for the submission carrying `key`, if any.
+    pub async fn find(&self, key: &str) -> Result<Option<String>, CallError> {
+        let scope = self.scope();
+        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "find",
+            call_find(&self.settings, key));
+        scope.flatten(r, &denied)
+    }
+
     pub async fn status(&self, id: &str) -> Result<DriverStatus, CallError> {
         let scope = self.scope();
         let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "status",

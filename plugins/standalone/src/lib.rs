@@ -69,6 +69,15 @@ impl Guest for Standalone {
         validate::problems(&Settings::new(settings), &app)
     }
 
+    fn find(_settings: Vec<(String, String)>, _key: String) -> Result<Option<String>, PluginError> {
+        // The REST server has no lookup, and the master's JSON view shows no
+        // driver properties (the app's own setAppName even replaces
+        // spark.app.name), so a submission cannot be found by its key.
+        Err(PluginError::Unsupported(
+            "a Spark standalone master keeps no submission property it can be searched by".into(),
+        ))
+    }
+
     fn submit(
         settings: Vec<(String, String)>,
         key: String,

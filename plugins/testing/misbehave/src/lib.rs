@@ -34,6 +34,10 @@ impl Guest for Misbehave {
         Vec::new()
     }
 
+    fn find(_settings: Vec<(String, String)>, _key: String) -> Result<Option<String>, PluginError> {
+        Ok(None)
+    }
+
     fn submit(
         settings: Vec<(String, String)>,
         _key: String,
