@@ -44,7 +44,13 @@ async fn drives_a_real_spark_standalone_cluster_through_drover() -> Result<()> {
     );
 
     let env = Env::new(&home, &cluster, &jar, tmp.path())?;
-    let drover = match start(&tmp.path().join("drover"), &env.dags, Some(env.config.clone())).await {
+    let drover = match start(
+        &tmp.path().join("drover"),
+        &env.dags,
+        Some(env.config.clone()),
+    )
+    .await
+    {
         Ok(d) => d,
         Err(e) => {
             cluster.stop().await;
@@ -63,18 +69,42 @@ async fn drives_a_real_spark_standalone_cluster_through_drover() -> Result<()> {
 
 async fn all_steps(env: &Env, cluster: &SparkCluster, drover: &Running) -> Result<()> {
     let api = Api::new(drover);
-    step("refuses a Python app in cluster mode at load time", refuses_python_in_cluster_mode(env, &api)).await?;
-    step("a missing jar is ERROR on the master and failed in drover", missing_jar_fails_with_the_masters_message(cluster, &api)).await?;
-    step("kill goes through the master's REST API", kill_stops_a_running_cluster_driver(cluster, &api)).await?;
-    step("a cluster-mode Java app succeeds with its log", cluster_mode_java_app_succeeds_with_driver_log(&api)).await?;
-    step("a client-mode PySpark app succeeds with its log", client_mode_pyspark_app_succeeds_with_captured_log(&api)).await?;
+    step(
+        "refuses a Python app in cluster mode at load time",
+        refuses_python_in_cluster_mode(env, &api),
+    )
+    .await?;
+    step(
+        "a missing jar is ERROR on the master and failed in drover",
+        missing_jar_fails_with_the_masters_message(cluster, &api),
+    )
+    .await?;
+    step(
+        "kill goes through the master's REST API",
+        kill_stops_a_running_cluster_driver(cluster, &api),
+    )
+    .await?;
+    step(
+        "a cluster-mode Java app succeeds with its log",
+        cluster_mode_java_app_succeeds_with_driver_log(&api),
+    )
+    .await?;
+    step(
+        "a client-mode PySpark app succeeds with its log",
+        client_mode_pyspark_app_succeeds_with_captured_log(cluster, &api),
+    )
+    .await?;
     Ok(())
 }
 
 async fn step(name: &str, f: impl Future<Output = Result<()>>) -> Result<()> {
     let started = Instant::now();
     let r = f.await.with_context(|| format!("step `{name}`"));
-    eprintln!("step `{name}`: {} in {:.1?}", if r.is_ok() { "ok" } else { "FAILED" }, started.elapsed());
+    eprintln!(
+        "step `{name}`: {} in {:.1?}",
+        if r.is_ok() { "ok" } else { "FAILED" },
+        started.elapsed()
+    );
     r
 }
 
@@ -90,7 +120,10 @@ fn q(s: impl AsRef<str>) -> String {
 }
 
 fn inline_table<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let body: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{} = {}", q(k), q(v))).collect();
+    let body: Vec<String> = pairs
+        .into_iter()
+        .map(|(k, v)| format!("{} = {}", q(k), q(v)))
+        .collect();
     format!("{{ {} }}", body.join(", "))
 }
 
@@ -138,11 +171,27 @@ impl Env {
         let dags = tmp.join("dags");
         std::fs::create_dir_all(&dags)?;
         let jar = jar.display().to_string();
-        let missing = tmp.join("no-such-dir").join("missing-app.jar").display().to_string();
+        let missing = tmp
+            .join("no-such-dir")
+            .join("missing-app.jar")
+            .display()
+            .to_string();
 
-        write(&dags, "java_ok.toml", &cluster_dag("java_ok", &jar, &["ok"], "10m"));
-        write(&dags, "java_sleep.toml", &cluster_dag("java_sleep", &jar, &["sleep", "300"], "10m"));
-        write(&dags, "missing_jar.toml", &cluster_dag("missing_jar", &missing, &["ok"], "5m"));
+        write(
+            &dags,
+            "java_ok.toml",
+            &cluster_dag("java_ok", &jar, &["ok"], "10m"),
+        );
+        write(
+            &dags,
+            "java_sleep.toml",
+            &cluster_dag("java_sleep", &jar, &["sleep", "300"], "10m"),
+        );
+        write(
+            &dags,
+            "missing_jar.toml",
+            &cluster_dag("missing_jar", &missing, &["ok"], "5m"),
+        );
 
         let spark_env = home.env();
         let client_env = inline_table(spark_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -263,44 +312,77 @@ where
 
 async fn refuses_python_in_cluster_mode(env: &Env, api: &Api) -> Result<()> {
     let file = env.dags.join("pyspark_cluster.toml").display().to_string();
-    let error = poll("the import error of pyspark_cluster.toml", Duration::from_secs(30), || async {
-        let body = api.get("/api/v2/importErrors").await?;
-        Ok(body["import_errors"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|e| e["filename"].as_str().is_some_and(|f| f.ends_with("pyspark_cluster.toml")))
-            .cloned())
-    })
+    let error = poll(
+        "the import error of pyspark_cluster.toml",
+        Duration::from_secs(30),
+        || async {
+            let body = api.get("/api/v2/importErrors").await?;
+            Ok(body["import_errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| {
+                    e["filename"]
+                        .as_str()
+                        .is_some_and(|f| f.ends_with("pyspark_cluster.toml"))
+                })
+                .cloned())
+        },
+    )
     .await?;
     let trace = error["stack_trace"].as_str().unwrap_or_default();
-    eprintln!("DEBUG {trace}"); // DEBUG
     ensure!(
         trace.contains("cannot run Python applications in cluster mode"),
         "the import error of {file} does not give the reason: {error}"
     );
     // Only the broken file is refused: the other DAGs on the backend load.
     let dags = api.get("/api/v2/dags").await?;
-    let ids: Vec<&str> = dags["dags"].as_array().into_iter().flatten().filter_map(|d| d["dag_id"].as_str()).collect();
+    let ids: Vec<&str> = dags["dags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["dag_id"].as_str())
+        .collect();
     for id in ["java_ok", "java_sleep", "missing_jar", "pyspark_client"] {
-        ensure!(ids.contains(&id), "DAG {id} did not load: {ids:?}; errors: {}", api.get("/api/v2/importErrors").await?);
+        ensure!(
+            ids.contains(&id),
+            "DAG {id} did not load: {ids:?}; errors: {}",
+            api.get("/api/v2/importErrors").await?
+        );
     }
-    ensure!(!ids.contains(&"pyspark_cluster"), "the refused DAG is listed: {ids:?}");
+    ensure!(
+        !ids.contains(&"pyspark_cluster"),
+        "the refused DAG is listed: {ids:?}"
+    );
     Ok(())
 }
 
-async fn missing_jar_fails_with_the_masters_message(cluster: &SparkCluster, api: &Api) -> Result<()> {
+async fn missing_jar_fails_with_the_masters_message(
+    cluster: &SparkCluster,
+    api: &Api,
+) -> Result<()> {
     let run = api.trigger("missing_jar", json!({})).await?;
     let state = api.wait_run("missing_jar", &run, RUN_DEADLINE).await?;
     let t = last_try(api, "missing_jar", &run, "driver").await?;
     ensure!(state == "failed", "run {run} ended {state}: {t}");
     let d = &t["driver"];
-    eprintln!("DEBUG {t:#}"); // DEBUG
-    ensure!(d["state"] == "failed", "drover's driver state is not failed: {d}");
-    ensure!(d["raw_state"] == "ERROR", "the master's state is not ERROR: {d}");
+    ensure!(
+        d["state"] == "failed",
+        "drover's driver state is not failed: {d}"
+    );
+    ensure!(
+        d["raw_state"] == "ERROR",
+        "the master's state is not ERROR: {d}"
+    );
     let message = d["message"].as_str().unwrap_or_default();
-    ensure!(message.contains("NoSuchFileException"), "the message lacks the master's exception: {d}");
-    ensure!(message.contains("missing-app.jar"), "the message does not name the jar: {d}");
+    ensure!(
+        message.contains("NoSuchFileException"),
+        "the message lacks the master's exception: {d}"
+    );
+    ensure!(
+        message.contains("missing-app.jar"),
+        "the message does not name the jar: {d}"
+    );
 
     let id = d["cluster_id"].as_str().context("no cluster id")?;
     let real = master_status(cluster, id).await?;
@@ -315,40 +397,79 @@ async fn kill_stops_a_running_cluster_driver(cluster: &SparkCluster, api: &Api) 
         let t = last_try(api, dag, &run, "driver").await.ok();
         let d = t.as_ref().map(|t| &t["driver"]);
         match d.map(|d| (d["state"].as_str().unwrap_or_default(), d)) {
-            Some(("running", d)) => Ok(Some(d["cluster_id"].as_str().unwrap_or_default().to_string())),
-            Some((s, d)) if ["failed", "killed", "lost", "submit_failed", "succeeded"].contains(&s) => {
+            Some(("running", d)) => Ok(Some(
+                d["cluster_id"].as_str().unwrap_or_default().to_string(),
+            )),
+            Some((s, d))
+                if ["failed", "killed", "lost", "submit_failed", "succeeded"].contains(&s) =>
+            {
                 bail!("the driver ended before it was killed: {d}")
             }
             _ => Ok(None),
         }
     })
     .await?;
-    ensure!(id.starts_with("driver-"), "not a standalone driver id: {id:?}");
+    ensure!(
+        id.starts_with("driver-"),
+        "not a standalone driver id: {id:?}"
+    );
     // Up in the app, not just placed on a worker: what a kill usually meets.
-    poll("the app to start sleeping", Duration::from_secs(120), || async {
-        Ok(cluster.driver_log(&id, "stdout").contains("drover-test-app sleeping").then_some(()))
-    })
+    poll(
+        "the app to start sleeping",
+        Duration::from_secs(120),
+        || async {
+            Ok(cluster
+                .driver_log(&id, "stdout")
+                .contains("drover-test-app sleeping")
+                .then_some(()))
+        },
+    )
     .await?;
 
     // The log of a driver still running comes through drover too.
-    let try_number = last_try(api, dag, &run, "driver").await?["try_number"].as_i64().context("no try_number")?;
+    let try_number = last_try(api, dag, &run, "driver").await?["try_number"]
+        .as_i64()
+        .context("no try_number")?;
     let log = api.log(dag, &run, "driver", try_number).await?;
-    ensure!(log.contains("drover-test-app sleeping 300"), "the running driver's log through drover:\n{log}");
+    ensure!(
+        log.contains("drover-test-app sleeping 300"),
+        "the running driver's log through drover:\n{log}"
+    );
 
-    let url = format!("{}{}/taskInstances/driver/kill", api.base, Api::run_path(dag, &run));
+    let url = format!(
+        "{}{}/taskInstances/driver/kill",
+        api.base,
+        Api::run_path(dag, &run)
+    );
     let reply = reqwest::Client::new().post(&url).send().await?;
-    ensure!(reply.status().is_success(), "POST {url}: {} {}", reply.status(), reply.text().await?);
+    ensure!(
+        reply.status().is_success(),
+        "POST {url}: {} {}",
+        reply.status(),
+        reply.text().await?
+    );
     let killed_at = Instant::now();
 
     let state = api.wait_run(dag, &run, Duration::from_secs(60)).await?;
     let t = last_try(api, dag, &run, "driver").await?;
-    ensure!(state == "failed", "run {run} ended {state} after the kill: {t}");
+    ensure!(
+        state == "failed",
+        "run {run} ended {state} after the kill: {t}"
+    );
     ensure!(!t["end_date"].is_null(), "the try has not ended: {t}");
     let d = &t["driver"];
-    eprintln!("DEBUG {t:#}"); // DEBUG
-    ensure!(d["state"] == "killed", "drover's driver state is not killed: {d}");
-    ensure!(d["raw_state"] == "KILLED", "drover did not see the master confirm: {d}");
-    eprintln!("kill confirmed {:.1?} after the request", killed_at.elapsed());
+    ensure!(
+        d["state"] == "killed",
+        "drover's driver state is not killed: {d}"
+    );
+    ensure!(
+        d["raw_state"] == "KILLED",
+        "drover did not see the master confirm: {d}"
+    );
+    eprintln!(
+        "kill confirmed {:.1?} after the request",
+        killed_at.elapsed()
+    );
 
     let real = master_status(cluster, &id).await?;
     ensure!(real["driverState"] == "KILLED", "the master reports {real}");
@@ -357,9 +478,11 @@ async fn kill_stops_a_running_cluster_driver(cluster: &SparkCluster, api: &Api) 
     ensure!(tries.len() == 1, "a killed task was tried again: {tries:?}");
     // The worker took the driver's JVM and its executor down with the app:
     // only the master and worker daemons are left in their process groups.
-    poll("the killed driver's processes to exit", Duration::from_secs(30), || async {
-        Ok((cluster.process_ids().len() <= 2).then_some(()))
-    })
+    poll(
+        "the killed driver's processes to exit",
+        Duration::from_secs(30),
+        || async { Ok((cluster.process_ids().len() <= 2).then_some(())) },
+    )
     .await
     .with_context(|| format!("processes left: {:?}", cluster.process_ids()))?;
     Ok(())
@@ -372,35 +495,68 @@ async fn cluster_mode_java_app_succeeds_with_driver_log(api: &Api) -> Result<()>
     let t = last_try(api, dag, &run, "driver").await?;
     ensure!(state == "success", "run {run} ended {state}: {t}");
     let d = &t["driver"];
-    eprintln!("DEBUG {t:#}"); // DEBUG
     let id = d["cluster_id"].as_str().unwrap_or_default();
     ensure!(id.starts_with("driver-"), "no standalone driver id: {d}");
-    ensure!(d["deploy_mode"] == "cluster" && d["backend"] == BACKEND, "{d}");
-    ensure!(d["state"] == "succeeded" && d["raw_state"] == "FINISHED", "{d}");
+    ensure!(
+        d["deploy_mode"] == "cluster" && d["backend"] == BACKEND,
+        "{d}"
+    );
+    ensure!(
+        d["state"] == "succeeded" && d["raw_state"] == "FINISHED",
+        "{d}"
+    );
     let history = history_states(d);
     ensure!(
-        history.iter().skip_while(|s| *s == "pending").collect::<Vec<_>>() == ["submitted", "running", "succeeded"],
+        history
+            .iter()
+            .skip_while(|s| *s == "pending")
+            .collect::<Vec<_>>()
+            == ["submitted", "running", "succeeded"],
         "driver history {history:?}: {d}"
     );
 
     let try_number = t["try_number"].as_i64().context("no try_number")?;
     let log = api.log(dag, &run, "driver", try_number).await?;
-    eprintln!("DEBUG LOG {log}"); // DEBUG
-    ensure!(log.contains("drover-test-app result=499500"), "the driver log through drover lacks the result:\n{log}");
+    ensure!(
+        log.contains("drover-test-app result=499500"),
+        "the driver log through drover lacks the result:\n{log}"
+    );
     Ok(())
 }
 
-async fn client_mode_pyspark_app_succeeds_with_captured_log(api: &Api) -> Result<()> {
+async fn client_mode_pyspark_app_succeeds_with_captured_log(
+    cluster: &SparkCluster,
+    api: &Api,
+) -> Result<()> {
     let dag = "pyspark_client";
     let run = api.trigger(dag, json!({})).await?;
     let state = api.wait_run(dag, &run, RUN_DEADLINE).await?;
     let t = last_try(api, dag, &run, "count").await?;
     let try_number = t["try_number"].as_i64().context("no try_number")?;
     let log = api.log(dag, &run, "count", try_number).await?;
-    ensure!(state == "success", "run {run} ended {state}: {t}\nlog:\n{log}");
+    ensure!(
+        state == "success",
+        "run {run} ended {state}: {t}\nlog:\n{log}"
+    );
     let d = &t["driver"];
-    eprintln!("DEBUG {t:#}"); // DEBUG
-    ensure!(d["deploy_mode"] == "client" && d["state"] == "succeeded", "{d}");
-    ensure!(log.contains("count=11"), "the captured log lacks the count:\n{log}");
+    ensure!(
+        d["deploy_mode"] == "client" && d["state"] == "succeeded",
+        "{d}"
+    );
+    ensure!(
+        log.contains("count=11"),
+        "the captured log lacks the count:\n{log}"
+    );
+    // The job ran on the real cluster, not in a local-mode fallback.
+    let master = cluster.master_json().await?;
+    let apps = master["completedapps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        apps.iter()
+            .any(|a| a["name"] == "drover-pyspark-count" && a["state"] == "FINISHED"),
+        "the master did not see the client-mode app finish: {apps:?}"
+    );
     Ok(())
 }

@@ -208,11 +208,7 @@ impl TryJob {
             StopReason::Killed => "killed by request".to_string(),
         };
         info!(try_id = self.try_id, cluster_id = %id, reason = %why, "killing driver");
-        if let Err(e) = self.backend.kill(id).await
-            && !e.is_not_found()
-        {
-            warn!(try_id = self.try_id, cluster_id = %id, error = %e, "kill call failed");
-        }
+        let mut kill_error = self.send_kill(id).await;
         // Confirm: the driver must reach a terminal state on the cluster.
         let mut confirmed = None;
         let mut wait = Duration::from_millis(50);
@@ -228,17 +224,35 @@ impl TryJob {
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(1));
+            // One failed kill call must not leave the driver running on the
+            // cluster while drover records it killed: send it again.
+            if kill_error.is_some() {
+                kill_error = self.send_kill(id).await;
+            }
         }
         let mut u = DriverUpdate::state(DriverState::Killed).message(&why);
         if let Some(st) = &confirmed {
             u.raw_state = Some(st.raw_state.clone());
         } else {
-            u.message = Some(format!("{why}; the cluster did not confirm the kill within 30 s"));
+            let last = kill_error.map(|e| format!(" (last kill call: {e})")).unwrap_or_default();
+            u.message = Some(format!("{why}; the cluster did not confirm the kill within 30 s{last}"));
         }
         self.record(u).await;
         Outcome::Failed {
             message: why,
             final_: reason == StopReason::Killed,
+        }
+    }
+
+    /// Asks the cluster to kill the driver; the error, unless the cluster
+    /// no longer knows it (nothing left to kill).
+    async fn send_kill(&self, id: &str) -> Option<CallError> {
+        match self.backend.kill(id).await {
+            Err(e) if !e.is_not_found() => {
+                warn!(try_id = self.try_id, cluster_id = %id, error = %e, "kill call failed");
+                Some(e)
+            }
+            _ => None,
         }
     }
 
