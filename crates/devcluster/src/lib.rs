@@ -13,17 +13,21 @@
 //!   process group, parent-death signal, SIGTERM-then-SIGKILL). Every stand-in's
 //!   driver runner and the local `spark-submit` shim ([`submit`]) share it, so
 //!   client and cluster mode run an application the same way.
-//! - Each cluster manager gets its own module with its own router; today that is
+//! - Each cluster manager gets its own module with its own state and router:
 //!   [`standalone`] (Spark standalone's REST master, master JSON view, and worker
-//!   log page). YARN-, Kubernetes- and EMR-Serverless-shaped stand-ins are meant to
-//!   sit beside it and reuse [`process`].
+//!   log page), [`yarn`] (the ResourceManager REST API), [`kubernetes`] (core/v1
+//!   pods and discovery) and [`serverless`] (EMR Serverless job runs). Their
+//!   paths do not overlap, so they share one server, and they share one
+//!   [`process::Spawner`].
 //! - One [`DevCluster`] serves everything from one axum server on one port and
 //!   owns every driver it started: [`DevCluster::shutdown`] (or, best-effort,
 //!   dropping it) kills them all, and on Linux the kernel kills them if the
 //!   hosting process dies.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,11 +37,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub mod kubernetes;
 pub mod process;
+pub mod serverless;
 pub mod standalone;
 pub mod submit;
+pub mod yarn;
 
 pub use submit::spark_submit;
+
+use process::Spawner;
 
 /// How to start a [`DevCluster`].
 #[derive(Debug, Clone)]
@@ -67,18 +76,43 @@ impl Default for DevClusterConfig {
 /// so tests can assert that a submission happened exactly once.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SubmissionRecord {
+    /// Which stand-in took it: `spark-standalone`, `yarn`, `kubernetes`, `emr-serverless`.
+    pub manager: &'static str,
     pub submission_id: String,
     pub app_name: String,
-    /// The `spark.drover.submissionKey` Spark property, if the submitter set one.
+    /// drover's submission key as the submitter put it on the submission
+    /// (Spark property, application tag, pod label, client token).
     pub submission_key: Option<String>,
     pub received_at: DateTime<Utc>,
+}
+
+/// What every stand-in gets from the [`DevCluster`] that hosts it.
+pub(crate) struct Context {
+    /// The one server's address (all stand-ins share it; their paths differ).
+    pub addr: SocketAddr,
+    /// This stand-in's own work directory.
+    pub work_dir: PathBuf,
+    /// The one thread that spawns every driver process (see [`process::Spawner`]).
+    pub spawner: Arc<Spawner>,
+    pub cancel: CancellationToken,
+}
+
+/// What the [`DevCluster`] needs from each stand-in cluster manager.
+pub(crate) trait StandIn: Send + Sync + 'static {
+    fn submissions(&self) -> Vec<SubmissionRecord>;
+    /// Kill every driver and wait until all are reaped.
+    fn shutdown(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    /// Best-effort synchronous kill for `Drop`.
+    fn kill_now(&self);
 }
 
 /// A running stand-in cluster. Drop kills its drivers best-effort; prefer
 /// [`DevCluster::shutdown`], which waits for them to be gone.
 pub struct DevCluster {
     addr: SocketAddr,
-    master: Arc<standalone::Master>,
+    work_dir: PathBuf,
+    stand_ins: Vec<Arc<dyn StandIn>>,
+    spawner: Arc<Spawner>,
     cancel: CancellationToken,
     server: Option<JoinHandle<()>>,
 }
@@ -94,9 +128,18 @@ impl DevCluster {
             .await
             .with_context(|| format!("binding {}", cfg.bind))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        let spawner = process::Spawner::start(tokio::runtime::Handle::current())
-            .context("starting the driver spawner thread")?;
+        let spawner = Arc::new(
+            Spawner::start(tokio::runtime::Handle::current())
+                .context("starting the driver spawner thread")?,
+        );
         let cancel = CancellationToken::new();
+        let context = |dir: &str| Context {
+            addr,
+            work_dir: work_dir.join(dir),
+            spawner: spawner.clone(),
+            cancel: cancel.child_token(),
+        };
+        // Spark standalone keeps the top-level work dir (`<work_dir>/<driverId>`).
         let master = Arc::new(standalone::Master::new(
             standalone::MasterConfig {
                 addr,
@@ -104,10 +147,17 @@ impl DevCluster {
                 worker_cores: cfg.worker_cores,
                 worker_memory_mb: cfg.worker_memory_mb,
             },
-            spawner,
+            spawner.clone(),
             cancel.child_token(),
         ));
-        let app = standalone::router(master.clone());
+        let (yarn, yarn_routes) = yarn::start(&context("yarn"))?;
+        let (k8s, k8s_routes) = kubernetes::start(&context("kubernetes"))?;
+        let (emr, emr_routes) = serverless::start(&context("emr-serverless"))?;
+        // The stand-ins' paths do not overlap, so one server serves them all.
+        let app = standalone::router(master.clone())
+            .merge(yarn_routes)
+            .merge(k8s_routes)
+            .merge(emr_routes);
         let stop = cancel.clone();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
@@ -116,15 +166,20 @@ impl DevCluster {
             }
         });
         info!(%addr, work_dir = %work_dir.display(), "devcluster listening");
+        let master: Arc<dyn StandIn> = master;
         Ok(Self {
             addr,
-            master,
+            work_dir,
+            stand_ins: vec![master, yarn, k8s, emr],
+            spawner,
             cancel,
             server: Some(server),
         })
     }
 
-    /// The REST submission server, e.g. `http://127.0.0.1:6066`.
+    /// The base URL every stand-in API answers on, e.g. `http://127.0.0.1:6066`:
+    /// Spark's REST submission server, YARN's `/ws/v1/cluster`, Kubernetes'
+    /// `/api/v1`, and EMR Serverless' `/applications`.
     pub fn rest_url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -139,21 +194,28 @@ impl DevCluster {
         self.addr
     }
 
-    /// The directory holding `<driverId>/stdout|stderr`.
+    /// The directory holding `<driverId>/stdout|stderr` (Spark standalone's
+    /// drivers; the other stand-ins use subfolders named after themselves).
     pub fn work_dir(&self) -> &Path {
-        self.master.work_dir()
+        &self.work_dir
     }
 
-    /// Every create ever accepted, oldest first.
+    /// Every submission any stand-in ever accepted, oldest first.
     pub fn submissions(&self) -> Vec<SubmissionRecord> {
-        self.master.submissions()
+        let mut all: Vec<SubmissionRecord> =
+            self.stand_ins.iter().flat_map(|s| s.submissions()).collect();
+        all.sort_by_key(|s| s.received_at);
+        all
     }
 
     /// Stop serving, kill every running driver's process group (SIGTERM, SIGKILL
     /// after 5 s) and wait until they are reaped.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
-        self.master.shutdown().await;
+        for s in &self.stand_ins {
+            s.shutdown().await;
+        }
+        self.spawner.stop();
         if let Some(mut server) = self.server.take() {
             // Graceful shutdown waits for open keep-alive connections; do not let a
             // client that never hangs up hold the shutdown forever.
@@ -172,7 +234,11 @@ impl Drop for DevCluster {
     fn drop(&mut self) {
         if self.server.is_some() {
             self.cancel.cancel();
-            self.master.kill_now();
+            for s in &self.stand_ins {
+                s.kill_now();
+            }
+            // Stopping the spawner thread also fires the drivers' parent-death signal.
+            self.spawner.stop();
         }
     }
 }

@@ -156,13 +156,13 @@ pub struct Master {
     cfg: MasterConfig,
     worker_id: String,
     state: Mutex<MasterState>,
-    spawner: Spawner,
+    spawner: Arc<Spawner>,
     drivers: TaskTracker,
     cancel: CancellationToken,
 }
 
 impl Master {
-    pub(crate) fn new(cfg: MasterConfig, spawner: Spawner, cancel: CancellationToken) -> Self {
+    pub(crate) fn new(cfg: MasterConfig, spawner: Arc<Spawner>, cancel: CancellationToken) -> Self {
         let worker_id = format!(
             "worker-{}-{}-{}",
             Local::now().format("%Y%m%d%H%M%S"),
@@ -177,10 +177,6 @@ impl Master {
             drivers: TaskTracker::new(),
             cancel,
         }
-    }
-
-    pub(crate) fn work_dir(&self) -> &Path {
-        &self.cfg.work_dir
     }
 
     pub(crate) fn submissions(&self) -> Vec<SubmissionRecord> {
@@ -205,7 +201,6 @@ impl Master {
         self.cancel.cancel();
         self.drivers.close();
         self.drivers.wait().await;
-        self.spawner.stop();
     }
 
     /// Best-effort synchronous kill for `Drop`: SIGKILL every running driver's group.
@@ -214,8 +209,6 @@ impl Master {
         for pid in self.lock().active.iter().filter_map(|d| d.pid) {
             process::kill_group_now(pid);
         }
-        // Stopping the spawner thread also fires the drivers' parent-death signal.
-        self.spawner.stop();
     }
 
     fn register(self: &Arc<Self>, desc: DriverDesc) -> String {
@@ -229,6 +222,7 @@ impl Master {
             );
             st.next_driver_number += 1;
             st.submissions.push(SubmissionRecord {
+                manager: "spark-standalone",
                 submission_id: id.clone(),
                 app_name: desc
                     .spark_properties
@@ -1197,5 +1191,19 @@ mod jackson {
                             \"none\" : { },\n  \"objects\" : [ {\n    \"a\" : 1\n  } ]\n}";
             assert_eq!(super::to_string(&value), expected);
         }
+    }
+}
+
+impl crate::StandIn for Master {
+    fn submissions(&self) -> Vec<SubmissionRecord> {
+        Master::submissions(self)
+    }
+
+    fn shutdown(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(Master::shutdown(self))
+    }
+
+    fn kill_now(&self) {
+        Master::kill_now(self)
     }
 }

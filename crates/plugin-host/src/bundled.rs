@@ -5,6 +5,16 @@
 pub const SPARK_STANDALONE: &[u8] =
     include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/spark_standalone.wasm"));
 
+/// The YARN plugin (ResourceManager REST API + spark-submit client mode).
+pub const YARN: &[u8] = include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/yarn.wasm"));
+
+/// The Kubernetes plugin (driver pods through the Kubernetes API).
+pub const KUBERNETES: &[u8] = include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/kubernetes.wasm"));
+
+/// The serverless plugin (EMR Serverless job runs, SigV4-signed).
+pub const EMR_SERVERLESS: &[u8] =
+    include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/emr_serverless.wasm"));
+
 /// A deliberately broken plugin (traps, loops, hogs memory, calls forbidden
 /// hosts) that the host's tests use to prove the sandbox holds.
 #[doc(hidden)]
@@ -14,9 +24,12 @@ pub const MISBEHAVE: &[u8] = include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "
 pub fn lookup(name: &str) -> Option<&'static [u8]> {
     match name {
         "spark-standalone" => Some(SPARK_STANDALONE),
+        "yarn" => Some(YARN),
+        "kubernetes" => Some(KUBERNETES),
+        "emr-serverless" => Some(EMR_SERVERLESS),
         _ => None,
     }
 }
 
 /// Names of the bundled plugins, for hints.
-pub const NAMES: &[&str] = &["spark-standalone"];
+pub const NAMES: &[&str] = &["spark-standalone", "yarn", "kubernetes", "emr-serverless"];
