@@ -136,6 +136,12 @@ struct ShapeResult {
     /// trigger answered -> first task pending, and last pending - first pending.
     dispatch_spread: Vec<f64>,
     peak_rss_mb: Option<f64>,
+    /// CPU of this process (all threads) and of its reaped children (the
+    /// drivers, spark-submit), per task, in ms.
+    cpu_per_task: f64,
+    child_cpu_per_task: f64,
+    /// This process's CPU over the shape's wall time: 2.0 is both cores busy.
+    cores_busy: f64,
 }
 
 fn ms(micros: i64) -> f64 {
@@ -170,6 +176,16 @@ fn rss_mb(pid: &str) -> anyhow::Result<(f64, f64)> {
         Ok(kb / 1024.0)
     };
     Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// (own, reaped children's) CPU time of this process so far, in ms.
+fn cpu_ms() -> anyhow::Result<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the parenthesised command name; utime is field 14 overall.
+    let rest = stat.rsplit_once(')').context("bad /proc/self/stat")?.1;
+    let f: Vec<f64> = rest.split_whitespace().skip(11).take(4).map(|x| x.parse().unwrap_or(0.0)).collect();
+    // Clock ticks are 100 Hz on Linux.
+    Ok(((f[0] + f[1]) * 10.0, (f[2] + f[3]) * 10.0))
 }
 
 /// Resets this process's peak RSS (VmHWM), so each shape gets its own peak.
@@ -235,6 +251,7 @@ async fn timeline(store: &Store, dag_id: &str, run_id: &str) -> anyhow::Result<B
 async fn measure(d: &Running, api: &Api, shape: &Shape, repeats: usize) -> anyhow::Result<ShapeResult> {
     let mut r = ShapeResult::default();
     let peak_resettable = reset_peak_rss();
+    let (cpu0, child0) = cpu_ms()?;
     for _ in 0..repeats {
         let run = run_once(d, api, shape).await?;
         r.walls.push(run.wall);
@@ -256,6 +273,11 @@ async fn measure(d: &Running, api: &Api, shape: &Shape, repeats: usize) -> anyho
         let last = run.tasks.values().map(|t| t.pending).max().expect("tasks");
         r.dispatch_spread.push(ms(last - first));
     }
+    let (cpu1, child1) = cpu_ms()?;
+    let tasks = (shape.tasks.len() * repeats) as f64;
+    r.cpu_per_task = (cpu1 - cpu0) / tasks;
+    r.child_cpu_per_task = (child1 - child0) / tasks;
+    r.cores_busy = (cpu1 - cpu0) / 1000.0 / r.walls.iter().map(Duration::as_secs_f64).sum::<f64>();
     if peak_resettable {
         r.peak_rss_mb = Some(rss_mb("self")?.1);
     }
@@ -400,17 +422,20 @@ fn print_report(
         );
     }
     println!("\n### Where a task's time goes (p50 / p95, ms)\n");
-    println!("| shape | pending→launched (submit / spawn) | launched→succeeded (polling / process) | succeeded→loop commits end | dispatch spread (first→last pending) |");
-    println!("|---|---|---|---|---|");
+    println!("| shape | pending→launched (submit / spawn) | launched→succeeded (polling / process) | succeeded→loop commits end | first→last pending | drover CPU / task | children CPU / task | cores busy |");
+    println!("|---|---|---|---|---:|---:|---:|---:|");
     for (s, r) in shapes.iter().zip(results) {
         let pair = |v: &[f64]| format!("{} / {}", f(percentile(v, 50.0)), f(percentile(v, 95.0)));
         println!(
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.2} |",
             s.label,
             pair(&r.launch),
             pair(&r.track),
             pair(&r.gap_to_loop),
             f(percentile(&r.dispatch_spread, 50.0)),
+            r.cpu_per_task,
+            r.child_cpu_per_task,
+            r.cores_busy,
         );
     }
     println!("\n### Memory (MiB)\n");

@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod drover;
+pub mod peers;
 pub mod spark;

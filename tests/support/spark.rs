@@ -144,7 +144,7 @@ pub fn spark_home() -> Result<SparkHome> {
     Ok(SparkHome { home, python })
 }
 
-fn default_venv() -> PathBuf {
+pub fn default_venv() -> PathBuf {
     let cache = match std::env::var_os("DROVER_CI_CACHE") {
         Some(c) if !c.is_empty() => PathBuf::from(c),
         _ => {

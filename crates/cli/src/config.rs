@@ -52,28 +52,64 @@ pub struct StandIn {
     pub spark_submit: String,
 }
 
-/// The embedded backends, with the config file's on top (same name wins).
+/// The environment variable the embedded `serverless` backend reads its
+/// secret from; `drover standalone` answers it with the stand-in's secret
+/// when the environment does not set it.
+pub const STAND_IN_SECRET_ENV: &str = "DROVER_STANDIN_SECRET_ACCESS_KEY";
+
+/// The embedded backends, one per stand-in cluster manager, with the config
+/// file's on top (same name wins).
 pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMap<String, BackendConfig> {
     let text = |s: &str| SettingValue::Text(s.to_string());
-    let mut out = BTreeMap::new();
-    out.insert(
-        "local".to_string(),
-        BackendConfig {
-            plugin: "spark-standalone".into(),
-            settings: BTreeMap::from([
-                ("master".to_string(), text(&stand_in.master_url)),
-                ("rest_url".to_string(), text(&stand_in.rest_url)),
-                ("master_ui_url".to_string(), text(&stand_in.rest_url)),
-                ("spark_submit".to_string(), text(&stand_in.spark_submit)),
-            ]),
-            secret_env: BTreeMap::new(),
-            allowed_hosts: None,
-        },
-    );
+    let backend = |plugin: &str, settings: &[(&str, &str)], secret_env: &[(&str, &str)]| BackendConfig {
+        plugin: plugin.into(),
+        settings: settings.iter().map(|(k, v)| (k.to_string(), text(v))).collect(),
+        secret_env: secret_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        allowed_hosts: None,
+    };
+    let url = stand_in.rest_url.as_str();
+    let submit = stand_in.spark_submit.as_str();
+    let mut out = BTreeMap::from([
+        (
+            "local".to_string(),
+            backend(
+                "spark-standalone",
+                &[("master", &stand_in.master_url), ("rest_url", url), ("master_ui_url", url), ("spark_submit", submit)],
+                &[],
+            ),
+        ),
+        ("yarn".to_string(), backend("yarn", &[("rm_url", url), ("spark_submit", submit)], &[])),
+        (
+            "k8s".to_string(),
+            backend("kubernetes", &[("api_url", url), ("namespace", "default"), ("spark_submit", submit)], &[]),
+        ),
+        (
+            "serverless".to_string(),
+            backend(
+                "emr-serverless",
+                &[
+                    ("endpoint", url),
+                    ("region", drover_devcluster::serverless::REGION),
+                    ("application_id", drover_devcluster::serverless::APPLICATION_ID),
+                    ("execution_role_arn", "arn:aws:iam::123456789012:role/drover-stand-in"),
+                    ("access_key_id", drover_devcluster::serverless::ACCESS_KEY_ID),
+                ],
+                &[("secret_access_key", STAND_IN_SECRET_ENV)],
+            ),
+        ),
+    ]);
     if let Some(f) = file {
         out.extend(f.backends.clone());
     }
     out
+}
+
+/// Environment lookups for backend secrets: the process environment, and the
+/// stand-in's own secret for the embedded serverless backend.
+pub fn env_with_stand_in(var: &str) -> Option<String> {
+    std::env::var(var).ok().or_else(|| {
+        (var == STAND_IN_SECRET_ENV).then(|| drover_devcluster::serverless::SECRET_ACCESS_KEY.to_string())
+    })
 }
 
 /// The plugin host, with its compile cache in `cache` when given.
@@ -82,7 +118,7 @@ pub fn plugin_host(cache: Option<&Path>) -> anyhow::Result<PluginHost> {
 }
 
 pub async fn backends(host: &PluginHost, configs: &BTreeMap<String, BackendConfig>) -> anyhow::Result<BackendSet> {
-    let (set, errors) = BackendSet::build(host, configs, |var| std::env::var(var).ok()).await;
+    let (set, errors) = BackendSet::build(host, configs, env_with_stand_in).await;
     if !errors.is_empty() {
         let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
         bail!("the backend configuration has problems:\n{}", all.join("\n"));

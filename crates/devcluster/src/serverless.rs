@@ -8,6 +8,15 @@ use axum::Router;
 
 use crate::{Context, StandIn, SubmissionRecord};
 
+/// The access key id the stand-in accepts (a local stand-in, not a real credential).
+pub const ACCESS_KEY_ID: &str = "DROVERSTANDINKEY";
+/// The secret the stand-in checks SigV4 signatures against.
+pub const SECRET_ACCESS_KEY: &str = "drover-stand-in-secret-access-key";
+/// The one application the stand-in starts with.
+pub const APPLICATION_ID: &str = "00fdroverstandin";
+/// The region the stand-in signs for.
+pub const REGION: &str = "us-east-1";
+
 struct Stub;
 
 impl StandIn for Stub {

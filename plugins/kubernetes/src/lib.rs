@@ -2,10 +2,14 @@
 
 use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::{
-    Application, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem, Submitted,
+    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem, Submitted,
 };
 
 pub struct Plugin;
+
+fn secret(name: &str, description: &str) -> ConfigKey {
+    ConfigKey { name: name.into(), description: description.into(), required: false, secret: true }
+}
 
 fn not_yet() -> PluginError {
     PluginError::Unsupported("the kubernetes plugin is not built yet".into())
@@ -17,7 +21,16 @@ impl Guest for Plugin {
             name: "kubernetes".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             deploy_modes: vec![DeployMode::Client, DeployMode::Cluster],
-            config_keys: vec![],
+            config_keys: vec![
+                ConfigKey::new("api_url", "The Kubernetes API server, https://host:6443.", true),
+                ConfigKey::new("namespace", "Namespace of the driver pods; default \"default\".", false),
+                secret("token", "Bearer token (a service account token)."),
+                ConfigKey::new("image", "Spark container image of the driver.", false),
+                ConfigKey::new("service_account", "Service account of the driver pod.", false),
+                ConfigKey::new("spark_submit", "The client-mode command, split on whitespace; default \"spark-submit\".", false),
+                ConfigKey::new("driver_pod_template", "JSON pod template merged into driver pods.", false),
+                ConfigKey::new("executor_pod_template", "JSON pod template for executor pods.", false),
+            ],
         }
     }
 

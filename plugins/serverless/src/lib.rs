@@ -2,10 +2,14 @@
 
 use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::{
-    Application, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem, Submitted,
+    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem, Submitted,
 };
 
 pub struct Plugin;
+
+fn secret(name: &str, description: &str) -> ConfigKey {
+    ConfigKey { name: name.into(), description: description.into(), required: false, secret: true }
+}
 
 fn not_yet() -> PluginError {
     PluginError::Unsupported("the emr-serverless plugin is not built yet".into())
@@ -16,8 +20,17 @@ impl Guest for Plugin {
         Info {
             name: "emr-serverless".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            deploy_modes: vec![DeployMode::Client, DeployMode::Cluster],
-            config_keys: vec![],
+            deploy_modes: vec![DeployMode::Service],
+            config_keys: vec![
+                ConfigKey::new("endpoint", "The service endpoint, https://emr-serverless.REGION.amazonaws.com.", true),
+                ConfigKey::new("region", "AWS region, e.g. us-east-1.", true),
+                ConfigKey::new("application_id", "The EMR Serverless application to run on.", true),
+                ConfigKey::new("execution_role_arn", "IAM role the job runs as.", true),
+                ConfigKey::new("access_key_id", "AWS access key id.", true),
+                secret("secret_access_key", "AWS secret access key."),
+                secret("session_token", "AWS session token, for temporary credentials."),
+                ConfigKey::new("max_attempts", "retryPolicy.maxAttempts of each job run; default 1.", false),
+            ],
         }
     }
 

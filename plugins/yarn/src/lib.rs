@@ -2,7 +2,7 @@
 
 use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::{
-    Application, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem, Submitted,
+    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem, Submitted,
 };
 
 pub struct Plugin;
@@ -17,7 +17,13 @@ impl Guest for Plugin {
             name: "yarn".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             deploy_modes: vec![DeployMode::Client, DeployMode::Cluster],
-            config_keys: vec![],
+            config_keys: vec![
+                ConfigKey::new("rm_url", "The ResourceManager's web address, http://rm:8088.", true),
+                ConfigKey::new("queue", "YARN queue; default \"default\".", false),
+                ConfigKey::new("max_app_attempts", "ApplicationMaster attempts YARN may make; default 2.", false),
+                ConfigKey::new("spark_submit", "The client-mode command, split on whitespace; default \"spark-submit\".", false),
+                ConfigKey::new("user", "The user submitting (user.name); optional.", false),
+            ],
         }
     }
 

@@ -1,0 +1,3 @@
+//! The kubernetes backend end to end: plugin, stand-in, and real clients.
+
+mod support;

@@ -1,0 +1,3 @@
+//! The serverless backend end to end: plugin, stand-in, and real clients.
+
+mod support;

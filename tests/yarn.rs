@@ -1,0 +1,3 @@
+//! The yarn backend end to end: plugin, stand-in, and real clients.
+
+mod support;
