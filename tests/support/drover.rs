@@ -22,14 +22,17 @@ pub fn repo_dags() -> PathBuf {
 /// optional config file (extra backends).
 pub async fn start(home: &Path, dags: &Path, config: Option<PathBuf>) -> anyhow::Result<Running> {
     drover::standalone::start(drover::standalone::Options {
-        home: home.to_path_buf(),
-        dags: dags.to_path_buf(),
-        port: 0,
-        host: "127.0.0.1".parse().unwrap(),
+        serve: drover::serve::ServeArgs {
+            home: home.to_path_buf(),
+            dags: dags.to_path_buf(),
+            port: 0,
+            host: "127.0.0.1".parse().unwrap(),
+            plugin_cache: Some(plugin_cache()),
+        },
         config,
         cluster_port: 0,
+        cluster_url: None,
         spark_submit: Some(env!("CARGO_BIN_EXE_drover-spark-submit").to_string()),
-        plugin_cache: Some(plugin_cache()),
     })
     .await
 }
@@ -42,7 +45,11 @@ pub struct Api {
 
 impl Api {
     pub fn new(running: &Running) -> Api {
-        Api { base: running.api_url(), http: reqwest::Client::new() }
+        Api::for_url(&running.api_url())
+    }
+
+    pub fn for_url(base: &str) -> Api {
+        Api { base: base.to_string(), http: reqwest::Client::new() }
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {

@@ -199,6 +199,16 @@ pub struct TriggerBody {
     pub note: Option<String>,
 }
 
+/// PATCH of a DAG run, as Airflow's DAGRunPatchBody.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunPatchBody {
+    pub state: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub note: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DagPatchBody {

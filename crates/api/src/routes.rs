@@ -37,7 +37,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v2/dags", get(list_dags))
         .route("/api/v2/dags/{dag_id}", get(get_dag).patch(patch_dag))
         .route("/api/v2/dags/{dag_id}/dagRuns", get(list_runs).post(trigger))
-        .route("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", get(get_run))
+        .route("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", get(get_run).patch(patch_run))
         .route(
             "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
             get(list_task_instances),
@@ -183,6 +183,23 @@ async fn get_run(
     State(s): State<AppState>,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> Result<Json<DagRunResponse>, ApiError> {
+    Ok(Json(DagRunResponse::from(&find_run(&s, &dag_id, &run_id).await?)))
+}
+
+/// Airflow's "modify a DAG run": drover supports marking it failed, which
+/// kills its running drivers on their clusters.
+async fn patch_run(
+    State(s): State<AppState>,
+    Path((dag_id, run_id)): Path<(String, String)>,
+    Json(body): Json<RunPatchBody>,
+) -> Result<Json<DagRunResponse>, ApiError> {
+    if body.state != "failed" {
+        return Err(ApiError::BadRequest(format!(
+            "state `{}` cannot be set; drover runs can be marked \"failed\" (which kills their drivers)",
+            body.state
+        )));
+    }
+    s.scheduler.fail_run(&dag_id, &run_id).await?;
     Ok(Json(DagRunResponse::from(&find_run(&s, &dag_id, &run_id).await?)))
 }
 

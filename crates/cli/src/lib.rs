@@ -6,6 +6,7 @@
 
 mod client;
 pub mod config;
+pub mod serve;
 pub mod standalone;
 
 use std::path::PathBuf;
@@ -26,6 +27,25 @@ pub enum Command {
     /// Everything in one process: a local stand-in cluster, the scheduler,
     /// the HTTP API and UI, with state in SQLite under the home directory.
     Standalone(standalone::Options),
+    /// The scheduler, HTTP API and UI against the backends of a config file
+    /// (real clusters).
+    Serve {
+        #[command(flatten)]
+        serve: serve::ServeArgs,
+        /// The config file with [backends.NAME] tables.
+        #[arg(long, env = "DROVER_CONFIG")]
+        config: PathBuf,
+    },
+    /// Only the local stand-in cluster (Spark standalone, YARN, Kubernetes and
+    /// EMR Serverless APIs), for `drover standalone --cluster-url`.
+    Devcluster {
+        /// Port of its APIs (0: any free port).
+        #[arg(long, default_value_t = 6066)]
+        port: u16,
+        /// Where drivers run and keep their output.
+        #[arg(long, default_value = ".drover/devcluster")]
+        work_dir: PathBuf,
+    },
     /// Work with DAG files.
     #[command(subcommand)]
     Dags(DagsCommand),
@@ -114,6 +134,29 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Standalone(opts) => {
             init_logging();
             standalone::run(opts).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { serve, config } => {
+            init_logging();
+            let file = config::load(&config)?;
+            let home = serve::prepare_home(&serve)?;
+            let server = serve::start(&serve, home, &file.backends).await?;
+            println!("drover is running: UI and API at {}", server.api_url());
+            serve::until_signal().await?;
+            server.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Devcluster { port, work_dir } => {
+            init_logging();
+            let cluster = drover_devcluster::DevCluster::start(drover_devcluster::DevClusterConfig {
+                bind: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                work_dir,
+                ..Default::default()
+            })
+            .await?;
+            println!("devcluster listening on {}", cluster.rest_url());
+            serve::until_signal().await?;
+            cluster.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dags(DagsCommand::List { server, local }) => match server {

@@ -26,6 +26,10 @@ pub struct Task {
     pub max_retry_delay: Duration,
     #[serde(with = "optional_duration_text")]
     pub timeout: Option<Duration>,
+    /// How long a driver may stay submitted or queued before it counts as
+    /// stuck (e.g. no worker can fit it) and is killed.
+    #[serde(with = "optional_duration_text", default)]
+    pub start_timeout: Option<Duration>,
 }
 
 impl Task {
@@ -199,6 +203,7 @@ mod tests {
             retry_exponential_backoff: backoff,
             max_retry_delay: Duration::from_secs(max_secs),
             timeout: None,
+            start_timeout: None,
         }
     }
 

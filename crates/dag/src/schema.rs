@@ -50,6 +50,7 @@ pub(crate) struct TaskSettings {
     pub retry_exponential_backoff: Option<Spanned<bool>>,
     pub max_retry_delay: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
+    pub start_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -124,6 +125,7 @@ const DEFAULTS_KEYS: &[&str] = &[
     "retry_exponential_backoff",
     "max_retry_delay",
     "timeout",
+    "start_timeout",
     "deploy_mode",
     "conf",
 ];
@@ -136,6 +138,7 @@ const TASK_KEYS: &[&str] = &[
     "retry_exponential_backoff",
     "max_retry_delay",
     "timeout",
+    "start_timeout",
     "application",
 ];
 const APP_KEYS: &[&str] = &[
@@ -512,6 +515,7 @@ fn read_settings(t: &Table<'_, '_>, d: &mut Diags) -> TaskSettings {
         retry_exponential_backoff: t.boolean("retry_exponential_backoff", d),
         max_retry_delay: t.string("max_retry_delay", d),
         timeout: t.string("timeout", d),
+        start_timeout: t.string("start_timeout", d),
     }
 }
 

@@ -407,6 +407,7 @@ struct Defaults<'f> {
     retry_delay: Option<Duration>,
     max_retry_delay: Option<Duration>,
     timeout: Option<Duration>,
+    start_timeout: Option<Duration>,
     deploy_mode: Option<DeployMode>,
 }
 
@@ -427,6 +428,10 @@ impl<'f> Defaults<'f> {
                 .as_ref()
                 .and_then(|v| duration(v, "max_retry_delay", d)),
             timeout: s.timeout.as_ref().and_then(|v| duration(v, "timeout", d)),
+            start_timeout: s
+                .start_timeout
+                .as_ref()
+                .and_then(|v| duration(v, "start_timeout", d)),
             deploy_mode: file.deploy_mode.as_ref().and_then(|v| deploy_mode(v, d)),
         }
     }
@@ -484,6 +489,10 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
     let timeout = match &s.timeout {
         Some(v) => duration(v, "timeout", d).map(Some),
         None => Some(defaults.timeout),
+    };
+    let start_timeout = match &s.start_timeout {
+        Some(v) => duration(v, "start_timeout", d).map(Some),
+        None => Some(defaults.start_timeout),
     };
 
     let backend = s
@@ -563,6 +572,7 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
             .is_some_and(|b| *b.get_ref()),
         max_retry_delay: max_retry_delay?,
         timeout: timeout?,
+        start_timeout: start_timeout?,
     })
 }
 

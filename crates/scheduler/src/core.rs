@@ -16,7 +16,7 @@ use drover_store::{
     StoreError, TaskInstanceRow, TiState, TryRow, TryState,
 };
 
-use crate::driver::{Outcome, TryJob};
+use crate::driver::{Outcome, Resume, TryJob};
 use crate::handle::{Change, ControlError, SchedulerHandle, TriggerError, TriggerRequest};
 use crate::{Config, loader};
 
@@ -44,6 +44,11 @@ pub(crate) enum Msg {
         paused: bool,
         reply: oneshot::Sender<Result<(), ControlError>>,
     },
+    FailRun {
+        dag_id: String,
+        run_id: String,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
     Reload,
     ReloadNow {
         reply: oneshot::Sender<()>,
@@ -54,6 +59,8 @@ struct RunCtx {
     row: RunRow,
     dag: Arc<Dag>,
     tis: BTreeMap<String, TaskInstanceRow>,
+    /// Marked failed by a user: start nothing more, let the kills finish.
+    failing: bool,
 }
 
 struct LiveTry {
@@ -225,6 +232,10 @@ impl Core {
                 };
                 let _ = reply.send(r);
             }
+            Msg::FailRun { dag_id, run_id, reply } => {
+                let r = self.fail_run(&dag_id, &run_id).await;
+                let _ = reply.send(r);
+            }
             Msg::Reload => self.reload().await?,
             Msg::ReloadNow { reply } => {
                 self.reload().await?;
@@ -280,7 +291,7 @@ impl Core {
             };
             let tis = self.load_tis(row.id).await?;
             self.dirty.insert(row.id);
-            self.runs.insert(row.id, RunCtx { row, dag, tis });
+            self.runs.insert(row.id, RunCtx { row, dag, tis, failing: false });
         }
 
         for t in self.store.open_tries().await? {
@@ -297,14 +308,18 @@ impl Core {
                 try_number: t.try_number,
                 cancel: CancellationToken::new(),
             };
-            let reattach = t.deploy_mode != "client" && t.cluster_id.is_some();
-            if reattach {
-                self.spawn_try(&t, live, t.cluster_id.clone());
+            let resume = match (&t.cluster_id, t.deploy_mode.as_str(), t.driver_state) {
+                (Some(id), mode, _) if mode != "client" => Some(Resume::Attach(id.clone())),
+                (None, mode, DriverState::Pending) if mode != "client" => Some(Resume::Find),
+                _ => None,
+            };
+            if let Some(resume) = resume {
+                self.spawn_try(&t, live, resume);
             } else {
-                let why = if t.deploy_mode == "client" && t.cluster_id.is_none() && t.pid.is_some() {
+                let why = if t.deploy_mode == "client" {
                     "drover restarted; the client-mode driver died with it"
                 } else {
-                    "drover restarted before the cluster confirmed the submission"
+                    "drover restarted and the submission's outcome is unknown"
                 };
                 info!(try_id = t.id, reason = why, "try lost on restart");
                 self.store
@@ -458,6 +473,7 @@ impl Core {
                 row: row.clone(),
                 dag: dag.clone(),
                 tis,
+                failing: false,
             },
         );
         Ok(row)
@@ -503,6 +519,41 @@ impl Core {
                 "task `{task_id}` of run `{run_id}` in DAG `{dag_id}` has no running try to kill"
             ))),
         }
+    }
+
+    /// Marks a run failed: kills its running drivers through their clusters
+    /// and skips every task that has not started. The run ends failed once
+    /// the kills are confirmed.
+    async fn fail_run(&mut self, dag_id: &str, run_id: &str) -> Result<(), ControlError> {
+        let Some((&run_pk, ctx)) = self
+            .runs
+            .iter_mut()
+            .find(|(_, r)| r.row.dag_id == dag_id && r.row.run_id == run_id)
+        else {
+            return match self.store.get_run(dag_id, run_id).await {
+                Ok(Some(r)) => Err(ControlError::Conflict(format!("run `{run_id}` already ended {}", r.state))),
+                Ok(None) => Err(ControlError::NotFound(format!("DAG run `{run_id}` of DAG `{dag_id}`"))),
+                Err(e) => Err(ControlError::Internal(e.to_string())),
+            };
+        };
+        ctx.failing = true;
+        let waiting: Vec<String> = ctx
+            .tis
+            .values()
+            .filter(|t| matches!(t.state, TiState::None | TiState::UpForRetry))
+            .map(|t| t.task_id.clone())
+            .collect();
+        for live in self.tries.values().filter(|l| l.run_pk == run_pk) {
+            live.cancel.cancel();
+        }
+        for task_id in waiting {
+            self.set_ti(run_pk, &task_id, TiState::Skipped)
+                .await
+                .map_err(|e| ControlError::Internal(e.to_string()))?;
+        }
+        info!(dag_id, run_id, "run marked failed");
+        self.dirty.insert(run_pk);
+        Ok(())
     }
 
     async fn set_ti(&mut self, run_pk: i64, task_id: &str, state: TiState) -> Result<(), StoreError> {
@@ -555,7 +606,8 @@ impl Core {
         }
 
         let now = Utc::now();
-        for task in &dag.tasks {
+        let failing = self.runs.get(&run_pk).is_some_and(|r| r.failing);
+        for task in dag.tasks.iter().filter(|_| !failing) {
             let ctx = self.runs.get(&run_pk).expect("run");
             let ti = &ctx.tis[&task.id];
             match ti.state {
@@ -672,11 +724,11 @@ impl Core {
                 .try_done(try_row.id, Outcome::Failed { message, final_: true })
                 .await;
         }
-        self.spawn_try(&try_row, live, None);
+        self.spawn_try(&try_row, live, Resume::Submit);
         Ok(())
     }
 
-    fn spawn_try(&mut self, t: &TryRow, live: LiveTry, resume: Option<String>) {
+    fn spawn_try(&mut self, t: &TryRow, live: LiveTry, resume: Resume) {
         let ctx = &self.runs[&live.run_pk];
         let task = ctx.dag.task(&live.task_id);
         let app = t
@@ -710,6 +762,7 @@ impl Core {
                 .and_then(|t| t.timeout)
                 .map(|d| humantime::format_duration(d).to_string())
                 .unwrap_or_default(),
+            start_timeout: task.and_then(|t| t.start_timeout),
             cancel: live.cancel.clone(),
             store: self.store.clone(),
             log_path,

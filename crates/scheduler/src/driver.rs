@@ -26,11 +26,26 @@ pub(crate) enum Outcome {
     Failed { message: String, final_: bool },
 }
 
-/// Why a try is being stopped from outside.
+/// Why a try is being stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StopReason {
     TimedOut,
+    /// The driver never left submitted/queued within the task's start timeout.
+    NeverStarted,
     Killed,
+}
+
+/// How a try job begins.
+#[derive(Debug, Clone)]
+pub(crate) enum Resume {
+    /// A new try: submit.
+    Submit,
+    /// After a restart, the cluster's id is known: follow it.
+    Attach(String),
+    /// After a restart between committing the intent and recording the
+    /// cluster's answer: ask the cluster for the submission by its key before
+    /// submitting, so nothing is submitted twice.
+    Find,
 }
 
 /// Polling cadence for cluster-mode drivers: quick right after submission
@@ -60,12 +75,12 @@ pub(crate) struct TryJob {
     pub app: drover_plugin_host::convert::WitApplication,
     pub deadline: Option<DateTime<Utc>>,
     pub timeout_text: String,
+    pub start_timeout: Option<Duration>,
     pub cancel: CancellationToken,
     pub store: Store,
     pub log_path: PathBuf,
     pub poll: PollPolicy,
-    /// Re-attach to this cluster id instead of submitting.
-    pub resume: Option<String>,
+    pub resume: Resume,
     pub done: mpsc::UnboundedSender<Msg>,
 }
 
@@ -100,39 +115,95 @@ impl TryJob {
 
     async fn drive(&self) -> Outcome {
         let submitted = match &self.resume {
-            Some(id) => {
+            Resume::Attach(id) => {
                 info!(try_id = self.try_id, cluster_id = %id, backend = %self.backend.name(), "re-attaching to driver");
-                Submitted::Cluster(id.clone())
+                return self.track(id).await;
             }
-            None => {
-                let r = tokio::select! {
-                    r = self.backend.submit(&self.key, &self.app) => r,
-                    _ = self.cancel.cancelled() => {
-                        self.record(DriverUpdate::state(DriverState::Killed).message("killed before submission finished")).await;
-                        return Outcome::Failed { message: "killed".into(), final_: true };
-                    }
-                };
-                match r {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let final_ = is_config_error(&e);
-                        let message = format!("submission failed: {e}");
-                        self.record(DriverUpdate::state(DriverState::SubmitFailed).message(&message)).await;
-                        return Outcome::Failed { message, final_ };
-                    }
+            Resume::Find => match self.find().await {
+                Ok(Some(id)) => {
+                    info!(try_id = self.try_id, cluster_id = %id, "found the submission by its key; re-attaching");
+                    let mut u = DriverUpdate::state(DriverState::Submitted)
+                        .message("found on the cluster by its submission key after a restart");
+                    u.cluster_id = Some(id.clone());
+                    self.record(u).await;
+                    return self.track(&id).await;
                 }
-            }
+                Ok(None) => {
+                    info!(try_id = self.try_id, "the cluster never received this try; submitting it now");
+                    self.submit().await
+                }
+                Err(message) => {
+                    self.record(DriverUpdate::state(DriverState::Lost).message(&message)).await;
+                    return Outcome::Failed { message, final_: false };
+                }
+            },
+            Resume::Submit => self.submit().await,
+        };
+        let submitted = match submitted {
+            Ok(s) => s,
+            Err(outcome) => return outcome,
         };
         match submitted {
             Submitted::Cluster(id) => {
-                if self.resume.is_none() {
-                    let mut u = DriverUpdate::state(DriverState::Submitted);
-                    u.cluster_id = Some(id.clone());
-                    self.record(u).await;
-                }
+                let mut u = DriverUpdate::state(DriverState::Submitted);
+                u.cluster_id = Some(id.clone());
+                self.record(u).await;
                 self.track(&id).await
             }
             Submitted::Local(launch) => self.run_local(&launch).await,
+        }
+    }
+
+    async fn submit(&self) -> Result<Submitted, Outcome> {
+        let r = tokio::select! {
+            r = self.backend.submit(&self.key, &self.app) => r,
+            _ = self.cancel.cancelled() => {
+                self.record(DriverUpdate::state(DriverState::Killed).message("killed before submission finished")).await;
+                return Err(Outcome::Failed { message: "killed".into(), final_: true });
+            }
+        };
+        match r {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let message = format!("submission failed: {e}");
+                self.record(DriverUpdate::state(DriverState::SubmitFailed).message(&message)).await;
+                Err(Outcome::Failed { message, final_: is_config_error(&e) })
+            }
+        }
+    }
+
+    /// Asks the cluster for the submission carrying this try's key. A few
+    /// attempts ride out a cluster that is briefly unreachable.
+    async fn find(&self) -> Result<Option<String>, String> {
+        let mut wait = Duration::from_millis(200);
+        let mut last = String::new();
+        for _ in 0..5 {
+            match self.backend.find(&self.key).await {
+                Ok(found) => return Ok(found),
+                Err(CallError::Plugin(PluginError::Unsupported(why))) => {
+                    return Err(format!(
+                        "drover restarted before the cluster confirmed this submission, and backend `{}` cannot look \
+                         submissions up by key ({why}); the try is recorded lost rather than risk submitting it twice",
+                        self.backend.name()
+                    ));
+                }
+                Err(e) if e.is_retryable() => last = e.to_string(),
+                Err(e) => return Err(format!("cannot look the submission up by its key: {e}")),
+            }
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
+        Err(format!("cannot look the submission up by its key: {last}"))
+    }
+
+    fn why(&self, reason: StopReason) -> String {
+        match reason {
+            StopReason::TimedOut => format!("timed out after {}", self.timeout_text),
+            StopReason::NeverStarted => format!(
+                "start timeout: the driver did not start running within {}, e.g. no worker can fit it",
+                self.start_timeout.map(|t| humantime::format_duration(t).to_string()).unwrap_or_default()
+            ),
+            StopReason::Killed => "killed by request".to_string(),
         }
     }
 
@@ -162,9 +233,11 @@ impl TryJob {
         let mut interval = self.poll.first;
         let mut errors = 0u32;
         let mut last: Option<(DriverState, String, Option<u32>)> = None;
+        // Until the driver is seen running, it may only wait this long.
+        let mut start_by = self.start_timeout.map(|t| tokio::time::Instant::now() + t);
         loop {
             tokio::select! {
-                reason = &mut stop => return self.stop_cluster(id, reason).await,
+                reason = &mut stop => return self.stop_cluster(id, reason, None).await,
                 _ = tokio::time::sleep(interval) => {}
             }
             interval = (interval * 3 / 2).min(self.poll.max);
@@ -180,6 +253,16 @@ impl TryJob {
                     }
                     if let Some(outcome) = terminal_outcome(state, &st) {
                         return outcome;
+                    }
+                    if state == DriverState::Running {
+                        start_by = None;
+                    } else if start_by.is_some_and(|t| tokio::time::Instant::now() >= t) {
+                        let detail = format!(
+                            "the cluster still said {}{}",
+                            st.raw_state,
+                            st.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+                        );
+                        return self.stop_cluster(id, StopReason::NeverStarted, Some(detail)).await;
                     }
                 }
                 Err(e) if e.is_not_found() => {
@@ -202,11 +285,11 @@ impl TryJob {
 
     /// Kills a cluster-mode driver through the cluster's API and waits until
     /// the cluster confirms it ended.
-    async fn stop_cluster(&self, id: &str, reason: StopReason) -> Outcome {
-        let why = match reason {
-            StopReason::TimedOut => format!("timed out after {}", self.timeout_text),
-            StopReason::Killed => "killed by request".to_string(),
-        };
+    async fn stop_cluster(&self, id: &str, reason: StopReason, detail: Option<String>) -> Outcome {
+        let mut why = self.why(reason);
+        if let Some(d) = detail {
+            why = format!("{why}: {d}");
+        }
         info!(try_id = self.try_id, cluster_id = %id, reason = %why, "killing driver");
         let mut kill_error = self.send_kill(id).await;
         // Confirm: the driver must reach a terminal state on the cluster.
@@ -288,10 +371,7 @@ impl TryJob {
                 if ok { Outcome::Succeeded } else { Outcome::Failed { message: format!("driver failed: {text}"), final_: false } }
             }
             reason = stop => {
-                let why = match reason {
-                    StopReason::TimedOut => format!("timed out after {}", self.timeout_text),
-                    StopReason::Killed => "killed by request".to_string(),
-                };
+                let why = self.why(reason);
                 process::kill_group(&mut child, Duration::from_secs(5)).await;
                 let mut u = DriverUpdate::state(DriverState::Killed).message(&why);
                 u.raw_state = Some("PROCESS_KILLED".into());

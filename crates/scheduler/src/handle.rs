@@ -128,6 +128,21 @@ impl SchedulerHandle {
             .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?
     }
 
+    /// Marks a run failed: its running drivers are killed on their clusters
+    /// and the tasks that have not started are skipped.
+    pub async fn fail_run(&self, dag_id: &str, run_id: &str) -> Result<(), ControlError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::FailRun {
+                dag_id: dag_id.to_string(),
+                run_id: run_id.to_string(),
+                reply,
+            })
+            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?;
+        rx.await
+            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?
+    }
+
     pub async fn set_paused(&self, dag_id: &str, paused: bool) -> Result<(), ControlError> {
         let (reply, rx) = oneshot::channel();
         self.tx

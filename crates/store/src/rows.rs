@@ -42,7 +42,7 @@ text_enum!(
 );
 
 text_enum!(
-    /// A task instance's state, as Airflow names it.
+    /// A task instance's state, as Airflow names it (skipped: never ran, its run was marked failed first).
     TiState {
         None = "none",
         Queued = "queued",
@@ -51,6 +51,7 @@ text_enum!(
         Success = "success",
         Failed = "failed",
         UpstreamFailed = "upstream_failed",
+        Skipped = "skipped",
     }
 );
 
@@ -83,7 +84,7 @@ impl RunState {
 
 impl TiState {
     pub fn is_terminal(self) -> bool {
-        matches!(self, TiState::Success | TiState::Failed | TiState::UpstreamFailed)
+        matches!(self, TiState::Success | TiState::Failed | TiState::UpstreamFailed | TiState::Skipped)
     }
 }
 

@@ -1,0 +1,246 @@
+//! The driver lifecycle across restarts and kills: a cluster-mode driver
+//! outlives drover and is re-attached; a submission whose answer was never
+//! recorded is not submitted twice; a driver that never starts is stopped by
+//! its start timeout; a run marked failed kills its drivers.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::drover::{Api, script, write};
+
+use drover::config::{self, StandIn};
+use drover::serve::{self, ServeArgs, Server};
+use drover_devcluster::{DevCluster, DevClusterConfig};
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// A stand-in cluster that lives apart from any drover, so drover can stop
+/// and start again while drivers keep running on it.
+async fn cluster(home: &Path) -> DevCluster {
+    DevCluster::start(DevClusterConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        work_dir: home.join("cluster"),
+        ..DevClusterConfig::default()
+    })
+    .await
+    .expect("stand-in starts")
+}
+
+async fn serve_on(cluster: &DevCluster, home: &Path, dags: &Path) -> Server {
+    let args = ServeArgs {
+        home: home.join("drover"),
+        dags: dags.to_path_buf(),
+        port: 0,
+        host: "127.0.0.1".parse().unwrap(),
+        plugin_cache: Some(support::drover::plugin_cache()),
+    };
+    let stand_in = StandIn {
+        rest_url: cluster.rest_url(),
+        master_url: cluster.master_url(),
+        spark_submit: env!("CARGO_BIN_EXE_drover-spark-submit").to_string(),
+    };
+    let backends = config::backend_configs(&stand_in, None);
+    serve::start(&args, serve::prepare_home(&args).unwrap(), &backends).await.expect("drover starts")
+}
+
+fn api(s: &Server) -> Api {
+    Api::for_url(&s.api_url())
+}
+
+/// A cluster-mode task that runs until the file `release` appears.
+fn gated_dag(dags: &Path, gate: &Path) {
+    script(
+        dags,
+        "gated",
+        &format!("#!/bin/sh\nwhile [ ! -e {} ]; do sleep 0.1; done\necho released\n", gate.display()),
+    );
+    write(
+        dags,
+        "gated.toml",
+        r#"
+id = "gated"
+[[tasks]]
+id = "wait"
+backend = "local"
+retries = 1
+retry_delay = "100ms"
+[tasks.application]
+resource = "gated"
+main_class = "Gated"
+deploy_mode = "cluster"
+[[tasks]]
+id = "after"
+backend = "local"
+depends_on = ["wait"]
+[tasks.application]
+resource = "gated"
+main_class = "Gated"
+deploy_mode = "cluster"
+"#,
+    );
+}
+
+async fn wait_driver(api: &Api, dag: &str, run: &str, task: &str, state: &str) -> Value {
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let tis = api.task_instances(dag, run).await.unwrap();
+        if tis[task]["driver"]["state"] == state {
+            return tis[task].clone();
+        }
+        assert!(tokio::time::Instant::now() < until, "{task} never reached {state}: {:#}", tis[task]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_drover_reattaches_to_a_running_cluster_mode_driver_without_resubmitting() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let gate = home.path().join("release");
+    gated_dag(dags.path(), &gate);
+    let cluster = cluster(home.path()).await;
+
+    let first = serve_on(&cluster, home.path(), dags.path()).await;
+    let run = api(&first).trigger("gated", json!({})).await.unwrap();
+    let ti = wait_driver(&api(&first), "gated", &run, "wait", "running").await;
+    let cluster_id = ti["driver"]["cluster_id"].as_str().unwrap().to_string();
+    first.shutdown().await;
+
+    // drover is gone; the driver is not.
+    std::fs::write(&gate, "").unwrap();
+    let second = serve_on(&cluster, home.path(), dags.path()).await;
+    let api = api(&second);
+    assert_eq!(api.wait_run("gated", &run, DEADLINE).await.unwrap(), "success");
+    let tries = api.tries("gated", &run, "wait").await.unwrap();
+    assert_eq!(tries.len(), 1, "re-attached, not retried: {tries:#?}");
+    assert_eq!(tries[0]["driver"]["cluster_id"], cluster_id.as_str());
+    assert_eq!(tries[0]["driver"]["raw_state"], "FINISHED");
+    let subs = cluster.submissions();
+    assert_eq!(subs.len(), 2, "one submission per task, none repeated: {subs:#?}");
+    second.shutdown().await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_submission_whose_answer_was_never_recorded_is_not_submitted_again() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let gate = home.path().join("release");
+    gated_dag(dags.path(), &gate);
+    let cluster = cluster(home.path()).await;
+
+    let first = serve_on(&cluster, home.path(), dags.path()).await;
+    let run = api(&first).trigger("gated", json!({})).await.unwrap();
+    wait_driver(&api(&first), "gated", &run, "wait", "running").await;
+    first.shutdown().await;
+
+    // Rewind the record to the instant after the intent was committed and
+    // before the cluster's answer was: as if drover had been killed there.
+    let db = home.path().join("drover/drover.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    sqlx::query("UPDATE task_tries SET cluster_id = NULL, driver_state = 'pending', raw_state = NULL WHERE state = 'running'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    std::fs::write(&gate, "").unwrap();
+    let second = serve_on(&cluster, home.path(), dags.path()).await;
+    let api = api(&second);
+    api.wait_run("gated", &run, DEADLINE).await.unwrap();
+    let tries = api.tries("gated", &run, "wait").await.unwrap();
+    // Spark standalone cannot look a submission up by its key: the in-doubt
+    // try is recorded lost (saying why) instead of being submitted again.
+    let first_try = &tries[0]["driver"];
+    assert_eq!(first_try["state"], "lost", "{first_try:#}");
+    assert!(first_try["message"].as_str().unwrap().contains("cannot look submissions up by key"), "{first_try:#}");
+    let subs = cluster.submissions();
+    let keys: Vec<_> = subs.iter().filter_map(|s| s.submission_key.clone()).collect();
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(keys.len(), unique.len(), "no key was submitted twice: {subs:#?}");
+    assert!(keys.contains(&first_try["submission_key"].as_str().unwrap().to_string()));
+    second.shutdown().await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_driver_that_never_starts_is_killed_by_its_start_timeout() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    script(dags.path(), "ok", "#!/bin/sh\nexit 0\n");
+    write(
+        dags.path(),
+        "huge.toml",
+        r#"
+id = "huge"
+[[tasks]]
+id = "big"
+backend = "local"
+start_timeout = "1s"
+[tasks.application]
+resource = "ok"
+main_class = "Ok"
+deploy_mode = "cluster"
+driver = { memory = "512g", cores = 1 }
+"#,
+    );
+    let d = support::drover::start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let run = api.trigger("huge", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("huge", &run, DEADLINE).await.unwrap(), "failed");
+    let tries = api.tries("huge", &run, "big").await.unwrap();
+    let driver = &tries[0]["driver"];
+    assert_eq!(driver["state"], "killed");
+    let message = tries[0]["driver"]["message"].as_str().unwrap();
+    assert!(message.contains("start timeout"), "{message}");
+    assert!(message.contains("SUBMITTED"), "names the state it was stuck in: {message}");
+    let id = driver["cluster_id"].as_str().unwrap();
+    let status: Value = reqwest::get(format!("{}/v1/submissions/status/{id}", d.cluster.rest_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["driverState"], "KILLED", "killed on the cluster too: {status:#}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_run_marked_failed_kills_its_drivers_and_skips_the_rest() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let gate = home.path().join("never");
+    gated_dag(dags.path(), &gate);
+    let d = support::drover::start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let run = api.trigger("gated", json!({})).await.unwrap();
+    let ti = wait_driver(&api, "gated", &run, "wait", "running").await;
+    let id = ti["driver"]["cluster_id"].as_str().unwrap().to_string();
+
+    let resp = reqwest::Client::new()
+        .patch(format!("{}{}", d.api_url(), Api::run_path("gated", &run)))
+        .json(&json!({"state": "failed"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    assert_eq!(api.wait_run("gated", &run, DEADLINE).await.unwrap(), "failed");
+    let tis = api.task_instances("gated", &run).await.unwrap();
+    assert_eq!(tis["wait"]["state"], "failed");
+    assert_eq!(tis["wait"]["driver"]["state"], "killed");
+    assert_eq!(tis["after"]["state"], "skipped");
+    assert_eq!(api.tries("gated", &run, "wait").await.unwrap().len(), 1, "a killed run is not retried");
+    let status: Value = reqwest::get(format!("{}/v1/submissions/status/{id}", d.cluster.rest_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["driverState"], "KILLED");
+    d.shutdown().await;
+}
