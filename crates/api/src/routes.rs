@@ -275,12 +275,30 @@ async fn list_tries(
     }))
 }
 
-/// Client-mode output from the file drover captured; cluster-mode driver
-/// logs through the backend's plugin (stdout, then stderr).
+#[derive(Deserialize)]
+struct LogQuery {
+    /// `stdout` or `stderr` (cluster-mode drivers; client-mode output is one file).
+    stream: Option<String>,
+    /// Read from this byte offset (the previous answer's continuation_token).
+    offset: Option<u64>,
+    #[serde(default = "default_log_bytes")]
+    max_bytes: u32,
+}
+
+fn default_log_bytes() -> u32 {
+    1 << 20
+}
+
+/// A try's driver log. Client-mode output comes from the file drover
+/// captured; cluster-mode logs from the cluster through the backend's plugin.
+/// Without `offset`, the whole log (both streams); with it, one stream from
+/// there on, and `continuation_token` is the offset to ask for next.
 async fn get_log(
     State(s): State<AppState>,
     Path((dag_id, run_id, task_id, try_number)): Path<(String, String, String, i64)>,
+    query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<LogResponse>, ApiError> {
+    let Query(q) = query?;
     let run = find_run(&s, &dag_id, &run_id).await?;
     let ti = find_ti(&s, &run, &task_id).await?;
     let t = s
@@ -291,25 +309,39 @@ async fn get_log(
         .into_iter()
         .find(|t| t.try_number == try_number)
         .ok_or_else(|| ApiError::NotFound(format!("task `{task_id}` has no try {try_number}")))?;
+    let stream = q.stream.as_deref().unwrap_or("stdout");
+    if !matches!(stream, "stdout" | "stderr") {
+        return Err(ApiError::BadRequest(format!("stream `{stream}` is neither stdout nor stderr")));
+    }
+    let offset = q.offset.unwrap_or(0);
     if let Some(path) = &t.log_path {
-        let content = tokio::fs::read(path)
-            .await
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+        let bytes = tokio::fs::read(path).await.unwrap_or_default();
+        let from = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+        let to = from.saturating_add(q.max_bytes as usize).min(bytes.len());
         return Ok(Json(LogResponse {
-            content,
-            continuation_token: None,
+            content: String::from_utf8_lossy(&bytes[from..to]).into_owned(),
+            continuation_token: Some(to.to_string()),
         }));
     }
     let (Some(id), Some(backend)) = (&t.cluster_id, s.scheduler.backends().get(&t.backend)) else {
         return Ok(Json(LogResponse {
             content: String::new(),
-            continuation_token: None,
+            continuation_token: Some(offset.to_string()),
         }));
     };
+    if q.offset.is_some() {
+        let chunk = backend
+            .logs(id, stream, offset, q.max_bytes)
+            .await
+            .map_err(|e| ApiError::Conflict(format!("the driver's log is not available: {e}")))?;
+        return Ok(Json(LogResponse {
+            content: String::from_utf8_lossy(&chunk.data).into_owned(),
+            continuation_token: Some(chunk.next_offset.to_string()),
+        }));
+    }
     let mut content = String::new();
     for stream in ["stdout", "stderr"] {
-        match backend.logs(id, stream, 0, 1 << 20).await {
+        match backend.logs(id, stream, 0, q.max_bytes).await {
             Ok(chunk) => {
                 content.push_str(&format!("==== driver {stream} ====\n"));
                 content.push_str(&String::from_utf8_lossy(&chunk.data));

@@ -127,6 +127,69 @@ pub async fn show_run(server: &str, dag_id: &str, run_id: &str) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints a try's driver log; with `follow`, keeps printing what the driver
+/// writes until the try has ended and nothing new comes.
+pub async fn logs(
+    server: &str,
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    try_number: Option<i64>,
+    follow: bool,
+    stream: &str,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let http = reqwest::Client::new();
+    let ti_url = format!(
+        "{}/api/v2/dags/{dag_id}/dagRuns/{}/taskInstances/{}",
+        base(server),
+        urlencode(run_id),
+        urlencode(task_id)
+    );
+    let try_number = match try_number {
+        Some(n) => n,
+        None => match call(http.get(&ti_url), "read the task instance").await?["try_number"].as_i64() {
+            Some(n) if n > 0 => n,
+            _ => bail!("task `{task_id}` has not started a try yet"),
+        },
+    };
+    let mut offset: u64 = 0;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        // Whether the try had ended before this read: then this read is the last.
+        let ended = !follow || {
+            let tries = call(http.get(format!("{ti_url}/tries")), "read the tries").await?;
+            tries["task_instances"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["try_number"].as_i64() == Some(try_number))
+                .is_some_and(|t| t["state"] != "running")
+        };
+        let chunk = call(
+            http.get(format!("{ti_url}/logs/{try_number}"))
+                .query(&[("stream", stream), ("offset", &offset.to_string())]),
+            "read the log",
+        )
+        .await?;
+        let content = chunk["content"].as_str().unwrap_or_default();
+        print!("{content}");
+        std::io::stdout().flush()?;
+        let next = chunk["continuation_token"].as_str().and_then(|t| t.parse().ok()).unwrap_or(offset);
+        let advanced = next > offset;
+        offset = next;
+        if ended && !advanced {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !advanced {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        } else {
+            delay = Duration::from_millis(200);
+        }
+    }
+}
+
 /// Run ids carry `:` and `+`; keep path segments intact.
 fn urlencode(s: &str) -> String {
     s.bytes()

@@ -52,6 +52,9 @@ pub enum Command {
     /// Inspect DAG runs on a running instance.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Task instances on a running instance.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
     /// A local stand-in for spark-submit (client mode): runs the application
     /// as a local process. The stand-in cluster's client-mode backend uses it.
     #[command(name = "spark-submit", hide = true, disable_help_flag = true)]
@@ -111,6 +114,27 @@ pub enum RunsCommand {
 
 /// The whole `drover` binary: parse, run, map the outcome to an exit code
 /// (2 for errors, so `dags validate` and `trigger --wait` own 0 and 1).
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// A try's driver log (client-mode output, or the cluster's driver log).
+    Logs {
+        dag_id: String,
+        run_id: String,
+        task_id: String,
+        /// Which try (default: the latest).
+        #[arg(long = "try")]
+        try_number: Option<i64>,
+        /// Keep printing new output until the try ends.
+        #[arg(long)]
+        follow: bool,
+        /// For cluster-mode drivers: stdout or stderr.
+        #[arg(long, default_value = "stdout")]
+        stream: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
 pub fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -175,6 +199,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             run_id,
             server,
         }) => client::show_run(&server.server, &dag_id, &run_id).await,
+        Command::Tasks(TasksCommand::Logs {
+            dag_id,
+            run_id,
+            task_id,
+            try_number,
+            follow,
+            stream,
+            server,
+        }) => client::logs(&server.server, &dag_id, &run_id, &task_id, try_number, follow, &stream).await,
         Command::SparkSubmit { args } => {
             let code = drover_devcluster::spark_submit(args).await?;
             Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))

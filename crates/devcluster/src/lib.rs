@@ -111,7 +111,7 @@ pub(crate) trait StandIn: Send + Sync + 'static {
 pub struct DevCluster {
     addr: SocketAddr,
     work_dir: PathBuf,
-    stand_ins: Vec<Arc<dyn StandIn>>,
+    stand_ins: Arc<[Arc<dyn StandIn>]>,
     spawner: Arc<Spawner>,
     cancel: CancellationToken,
     server: Option<JoinHandle<()>>,
@@ -153,11 +153,14 @@ impl DevCluster {
         let (yarn, yarn_routes) = yarn::start(&context("yarn"))?;
         let (k8s, k8s_routes) = kubernetes::start(&context("kubernetes"))?;
         let (emr, emr_routes) = serverless::start(&context("emr-serverless"))?;
+        let master_dyn: Arc<dyn StandIn> = master.clone();
+        let stand_ins: Arc<[Arc<dyn StandIn>]> = Arc::from(vec![master_dyn, yarn, k8s, emr]);
         // The stand-ins' paths do not overlap, so one server serves them all.
         let app = standalone::router(master.clone())
             .merge(yarn_routes)
             .merge(k8s_routes)
-            .merge(emr_routes);
+            .merge(emr_routes)
+            .merge(introspection(stand_ins.clone()));
         let stop = cancel.clone();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
@@ -166,11 +169,10 @@ impl DevCluster {
             }
         });
         info!(%addr, work_dir = %work_dir.display(), "devcluster listening");
-        let master: Arc<dyn StandIn> = master;
         Ok(Self {
             addr,
             work_dir,
-            stand_ins: vec![master, yarn, k8s, emr],
+            stand_ins,
             spawner,
             cancel,
             server: Some(server),
@@ -202,17 +204,14 @@ impl DevCluster {
 
     /// Every submission any stand-in ever accepted, oldest first.
     pub fn submissions(&self) -> Vec<SubmissionRecord> {
-        let mut all: Vec<SubmissionRecord> =
-            self.stand_ins.iter().flat_map(|s| s.submissions()).collect();
-        all.sort_by_key(|s| s.received_at);
-        all
+        all_submissions(&self.stand_ins)
     }
 
     /// Stop serving, kill every running driver's process group (SIGTERM, SIGKILL
     /// after 5 s) and wait until they are reaped.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
-        for s in &self.stand_ins {
+        for s in self.stand_ins.iter() {
             s.shutdown().await;
         }
         self.spawner.stop();
@@ -230,11 +229,29 @@ impl DevCluster {
     }
 }
 
+fn all_submissions(stand_ins: &[Arc<dyn StandIn>]) -> Vec<SubmissionRecord> {
+    let mut all: Vec<SubmissionRecord> = stand_ins.iter().flat_map(|s| s.submissions()).collect();
+    all.sort_by_key(|s| s.received_at);
+    all
+}
+
+/// The stand-in's own view, for tests that run it as a separate process:
+/// `GET /devcluster/submissions` lists every submission ever accepted.
+fn introspection(stand_ins: Arc<[Arc<dyn StandIn>]>) -> axum::Router {
+    axum::Router::new().route(
+        "/devcluster/submissions",
+        axum::routing::get(move || {
+            let stand_ins = stand_ins.clone();
+            async move { axum::Json(all_submissions(&stand_ins)) }
+        }),
+    )
+}
+
 impl Drop for DevCluster {
     fn drop(&mut self) {
         if self.server.is_some() {
             self.cancel.cancel();
-            for s in &self.stand_ins {
+            for s in self.stand_ins.iter() {
                 s.kill_now();
             }
             // Stopping the spawner thread also fires the drivers' parent-death signal.

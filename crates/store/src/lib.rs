@@ -38,7 +38,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads: several connections, so the API never waits on a write.
     pool: SqlitePool,
+    /// Writes: one connection. Writers queue here in order instead of
+    /// contending for SQLite's write lock (whose busy handler sleeps).
+    writer: SqlitePool,
 }
 
 impl Store {
@@ -54,12 +58,16 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations").run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, writer })
     }
 
     /// A private in-memory database, for tests.
@@ -72,17 +80,19 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        // One in-memory database lives on one connection: reads and writes share it.
+        Ok(Store { writer: pool.clone(), pool })
     }
 
     /// A write transaction. IMMEDIATE takes SQLite's write lock up front, so
     /// a transaction that reads before it writes waits for other writers
     /// (busy_timeout) instead of failing with SQLITE_BUSY when it upgrades.
     async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -103,7 +113,7 @@ impl Store {
         .bind(d.description)
         .bind(d.schedule)
         .bind(Utc::now())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -165,7 +175,7 @@ impl Store {
             .bind(paused)
             .bind(Utc::now())
             .bind(dag_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("DAG `{dag_id}`")));
@@ -236,7 +246,7 @@ impl Store {
         .bind(state)
         .bind(now)
         .bind(run_pk)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -307,7 +317,7 @@ impl Store {
             .bind(state)
             .bind(end)
             .bind(ti)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
