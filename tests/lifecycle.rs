@@ -244,3 +244,39 @@ async fn a_run_marked_failed_kills_its_drivers_and_skips_the_rest() {
     assert_eq!(status["driverState"], "KILLED");
     d.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_restarted_cluster_that_forgot_its_drivers_is_not_mistaken_for_them() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let gate = home.path().join("release");
+    gated_dag(dags.path(), &gate);
+    let old = cluster(home.path()).await;
+    let addr = old.addr();
+    let d = serve_on(&old, home.path(), dags.path()).await;
+    let api = api(&d);
+    let run = api.trigger("gated", json!({})).await.unwrap();
+    wait_driver(&api, "gated", &run, "wait", "running").await;
+
+    // The master restarts on the same address and knows nothing of before.
+    old.shutdown().await;
+    let new = DevCluster::start(DevClusterConfig {
+        bind: addr,
+        work_dir: home.path().join("cluster2"),
+        ..DevClusterConfig::default()
+    })
+    .await
+    .expect("the restarted stand-in binds the same address");
+    std::fs::write(&gate, "").unwrap();
+
+    assert_eq!(api.wait_run("gated", &run, DEADLINE).await.unwrap(), "success");
+    let tries = api.tries("gated", &run, "wait").await.unwrap();
+    assert_eq!(tries.len(), 2, "{tries:#?}");
+    let first = &tries[0]["driver"];
+    assert_eq!(first["state"], "lost", "{first:#}");
+    assert!(first["message"].as_str().unwrap().contains("no longer knows"), "{first:#}");
+    assert_eq!(tries[1]["driver"]["state"], "succeeded");
+    assert_eq!(new.submissions().len(), 2, "the retry and the downstream task, on the new master");
+    d.shutdown().await;
+    new.shutdown().await;
+}

@@ -18,6 +18,12 @@ use drover_store::{DriverState, DriverUpdate, Store};
 use crate::core::Msg;
 use crate::process;
 
+/// How long drover keeps asking a cluster to kill a driver and checking
+/// that it did, before it says it could not confirm.
+const KILL_CONFIRM_WINDOW: Duration = Duration::from_secs(120);
+/// A kill the cluster accepted but did not act on is sent again this often.
+const KILL_RESEND: Duration = Duration::from_secs(10);
+
 /// How a try ended, as the loop needs it to decide what comes next.
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
@@ -235,6 +241,8 @@ impl TryJob {
         let mut last: Option<(DriverState, String, Option<u32>)> = None;
         // Until the driver is seen running, it may only wait this long.
         let mut start_by = self.start_timeout.map(|t| tokio::time::Instant::now() + t);
+        // The cluster attempt in which the driver was last seen running.
+        let mut running_in: Option<Option<u32>> = None;
         loop {
             tokio::select! {
                 reason = &mut stop => return self.stop_cluster(id, reason, None).await,
@@ -245,6 +253,23 @@ impl TryJob {
                 Ok(st) => {
                     errors = 0;
                     let state = map_phase(st.phase);
+                    // A driver seen running cannot be waiting to start again in
+                    // the same cluster attempt: the id now names another driver
+                    // (a restarted standalone master hands out ids from -0000).
+                    if matches!(state, DriverState::Submitted | DriverState::Queued)
+                        && running_in.is_some_and(|a| a == st.attempt)
+                    {
+                        let message = format!(
+                            "the cluster reports {} for {id}, which was already running: it has forgotten this \
+                             driver and the id now names another one",
+                            st.raw_state
+                        );
+                        self.record(DriverUpdate::state(DriverState::Lost).message(&message)).await;
+                        return Outcome::Failed { message, final_: false };
+                    }
+                    if state == DriverState::Running {
+                        running_in = Some(st.attempt);
+                    }
                     let seen = (state, st.raw_state.clone(), st.attempt);
                     if last.as_ref() != Some(&seen) {
                         debug!(try_id = self.try_id, cluster_id = %id, raw = %st.raw_state, "driver state");
@@ -291,35 +316,48 @@ impl TryJob {
             why = format!("{why}: {d}");
         }
         info!(try_id = self.try_id, cluster_id = %id, reason = %why, "killing driver");
+        // Confirm: the driver must reach a terminal state on the cluster (or
+        // be gone from it). Until then the kill is sent again now and then: a
+        // lost request must not leave the driver running.
         let mut kill_error = self.send_kill(id).await;
-        // Confirm: the driver must reach a terminal state on the cluster.
-        let mut confirmed = None;
+        let mut confirmed: Option<Option<String>> = None;
         let mut wait = Duration::from_millis(50);
-        let until = tokio::time::Instant::now() + Duration::from_secs(30);
-        while tokio::time::Instant::now() < until {
+        let started = tokio::time::Instant::now();
+        let mut last_kill = started;
+        while started.elapsed() < KILL_CONFIRM_WINDOW {
             match self.backend.status(id).await {
                 Ok(st) if map_phase(st.phase).is_terminal() => {
-                    confirmed = Some(st);
+                    confirmed = Some(Some(st.raw_state));
                     break;
                 }
-                Err(e) if e.is_not_found() => break,
+                Err(e) if e.is_not_found() => {
+                    confirmed = Some(None);
+                    break;
+                }
                 _ => {}
             }
             tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(1));
-            // One failed kill call must not leave the driver running on the
-            // cluster while drover records it killed: send it again.
-            if kill_error.is_some() {
+            wait = (wait * 2).min(Duration::from_secs(2));
+            if kill_error.is_some() || last_kill.elapsed() >= KILL_RESEND {
                 kill_error = self.send_kill(id).await;
+                last_kill = tokio::time::Instant::now();
             }
         }
-        let mut u = DriverUpdate::state(DriverState::Killed).message(&why);
-        if let Some(st) = &confirmed {
-            u.raw_state = Some(st.raw_state.clone());
-        } else {
-            let last = kill_error.map(|e| format!(" (last kill call: {e})")).unwrap_or_default();
-            u.message = Some(format!("{why}; the cluster did not confirm the kill within 30 s{last}"));
-        }
+        let u = match confirmed {
+            Some(raw) => {
+                let mut u = DriverUpdate::state(DriverState::Killed).message(&why);
+                u.raw_state = raw;
+                u
+            }
+            None => {
+                let last = kill_error.map(|e| format!("; last kill call: {e}")).unwrap_or_default();
+                error!(try_id = self.try_id, cluster_id = %id, "the cluster did not confirm the kill");
+                DriverUpdate::state(DriverState::Unknown).message(format!(
+                    "{why}; the cluster has not confirmed the kill within {}, so the driver may still be running{last}",
+                    humantime::format_duration(KILL_CONFIRM_WINDOW)
+                ))
+            }
+        };
         self.record(u).await;
         Outcome::Failed {
             message: why,
