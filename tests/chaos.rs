@@ -23,7 +23,7 @@ const KILLS: usize = 10;
 const DEADLINE: Duration = Duration::from_secs(300);
 
 /// (backend, deploy mode) of the tasks, round robin.
-const KINDS: &[(&str, &str)] = &[("local", "cluster"), ("local", "client")];
+const KINDS: &[(&str, &str)] = &[("local", "cluster"), ("local", "client"), ("yarn", "cluster"), ("yarn", "client")];
 
 /// A small deterministic generator: the seed is printed, so a failing run
 /// can be replayed with DROVER_CHAOS_SEED.
