@@ -66,6 +66,8 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
         settings: settings.iter().map(|(k, v)| (k.to_string(), text(v))).collect(),
         secret_env: secret_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         allowed_hosts: None,
+        // The stand-in is local: no need to spare it.
+        max_calls_per_second: 0,
     };
     let url = stand_in.rest_url.as_str();
     let submit = stand_in.spark_submit.as_str();

@@ -226,6 +226,33 @@ pub(crate) async fn call_describe(
     r
 }
 
+/// Spaces a backend's calls so drover never sends a cluster more than
+/// `per_second` requests a second, however many drivers it follows.
+struct RateLimit {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl RateLimit {
+    fn new(per_second: u32) -> Option<RateLimit> {
+        (per_second > 0).then(|| RateLimit {
+            interval: Duration::from_secs(1) / per_second,
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        })
+    }
+
+    /// Waits for this call's slot.
+    async fn acquire(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
 /// A configured backend: a plugin, its settings and the hosts it may reach.
 /// Cheap to clone; every call runs in a fresh sandbox.
 #[derive(Clone)]
@@ -235,6 +262,7 @@ pub struct Backend {
     settings: Arc<Vec<(String, String)>>,
     allowed: Arc<Vec<HostRule>>,
     host: Arc<Shared>,
+    limit: Option<Arc<RateLimit>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -255,6 +283,7 @@ impl Backend {
         plugin: Arc<Plugin>,
         settings: Vec<(String, String)>,
         allowed: Vec<HostRule>,
+        max_calls_per_second: u32,
     ) -> Backend {
         Backend {
             name,
@@ -262,6 +291,14 @@ impl Backend {
             settings: Arc::new(settings),
             allowed: Arc::new(allowed),
             host,
+            limit: RateLimit::new(max_calls_per_second).map(Arc::new),
+        }
+    }
+
+    /// Waits until the backend's rate limit lets one more call through.
+    async fn slot(&self) {
+        if let Some(l) = &self.limit {
+            l.acquire().await;
         }
     }
 
@@ -295,6 +332,7 @@ impl Backend {
 
     pub async fn submit(&self, key: &str, app: &bindings::Application) -> Result<Submitted, CallError> {
         let scope = self.scope();
+        self.slot().await;
         let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "submit",
             call_submit(&self.settings, key, app));
         scope.flatten(r, &denied)
@@ -303,6 +341,7 @@ impl Backend {
     /// The cluster's id for the submission carrying `key`, if any.
     pub async fn find(&self, key: &str) -> Result<Option<String>, CallError> {
         let scope = self.scope();
+        self.slot().await;
         let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "find",
             call_find(&self.settings, key));
         scope.flatten(r, &denied)
@@ -310,6 +349,7 @@ impl Backend {
 
     pub async fn status(&self, id: &str) -> Result<DriverStatus, CallError> {
         let scope = self.scope();
+        self.slot().await;
         let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "status",
             call_status(&self.settings, id));
         scope.flatten(r, &denied)
@@ -317,6 +357,7 @@ impl Backend {
 
     pub async fn kill(&self, id: &str) -> Result<(), CallError> {
         let scope = self.scope();
+        self.slot().await;
         let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "kill",
             call_kill(&self.settings, id));
         scope.flatten(r, &denied)
@@ -330,8 +371,26 @@ impl Backend {
         max_bytes: u32,
     ) -> Result<LogChunk, CallError> {
         let scope = self.scope();
+        self.slot().await;
         let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "logs",
             call_logs(&self.settings, id, stream, offset, max_bytes));
         scope.flatten(r, &denied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limit_spaces_calls_evenly() {
+        let limit = RateLimit::new(10).unwrap();
+        let start = tokio::time::Instant::now();
+        for _ in 0..5 {
+            limit.acquire().await;
+        }
+        // Five calls at ten a second: the fifth goes 400 ms after the first.
+        assert_eq!(start.elapsed(), Duration::from_millis(400));
+        assert!(RateLimit::new(0).is_none(), "0 means no limit");
     }
 }

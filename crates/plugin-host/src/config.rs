@@ -34,6 +34,14 @@ pub struct BackendConfig {
     /// `host` or `host:port` the plugin may reach. Default: the hosts of the
     /// settings whose values are http(s) URLs.
     pub allowed_hosts: Option<Vec<String>>,
+    /// At most this many calls a second to the cluster (submit, status,
+    /// kill, logs, find), however many drivers drover follows. 0: no limit.
+    #[serde(default = "default_rate")]
+    pub max_calls_per_second: u32,
+}
+
+fn default_rate() -> u32 {
+    50
 }
 
 /// Settings are strings on the wire; the file may write them as TOML scalars.
@@ -194,6 +202,7 @@ async fn resolve(
         plugin,
         settings,
         allowed,
+        cfg.max_calls_per_second,
     ))
 }
 

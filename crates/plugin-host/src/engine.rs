@@ -189,7 +189,7 @@ impl PluginHost {
             .iter()
             .map(|h| crate::policy::HostRule::parse(h))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(crate::Backend::new(self.shared.clone(), name.to_string(), plugin, settings, allowed))
+        Ok(crate::Backend::new(self.shared.clone(), name.to_string(), plugin, settings, allowed, 0))
     }
 
     /// Loads a plugin by bundled name or by path to a `.wasm` component.
