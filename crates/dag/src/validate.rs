@@ -540,12 +540,31 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
     };
     if let (Some(app_file), Some(app), Some(backend), Some(modes)) =
         (&t.application, &app, backend, &modes)
-        && modes.contains(&app.deploy_mode)
     {
-        for problem in backends.check_application(backend.get_ref(), app) {
-            let span = app_field_span(app_file, defaults.file, &problem.field);
-            let hint = (!problem.hint.is_empty()).then_some(problem.hint);
-            d.error(span, problem.message, hint);
+        let problems = backends.check_application(backend.get_ref(), app);
+        if modes.contains(&app.deploy_mode) {
+            for problem in problems {
+                let span = app_field_span(app_file, defaults.file, &problem.field);
+                let hint = (!problem.hint.is_empty()).then_some(problem.hint);
+                d.error(span, problem.message, hint);
+            }
+        } else {
+            // Unsupported: the plugin's own reason when it gives one (e.g. a
+            // serverless service decides where the driver runs), else the list.
+            let span = app_field_span(app_file, defaults.file, "deploy_mode");
+            let supported: Vec<&str> = modes.iter().map(|m| m.as_str()).collect();
+            let generic = format!(
+                "the backend of {label} does not support deploy mode \"{}\"",
+                app.deploy_mode
+            );
+            match problems.into_iter().find(|p| p.field == "deploy_mode") {
+                Some(p) => d.error(
+                    span,
+                    format!("{generic}: {}", p.message),
+                    Some(if p.hint.is_empty() { format!("supported: {}", supported.join(", ")) } else { p.hint }),
+                ),
+                None => d.error(span, generic, Some(format!("supported: {}", supported.join(", ")))),
+            }
         }
     }
     let mut depends_on: Vec<String> = Vec::new();
@@ -620,21 +639,10 @@ fn check_app(
             .deploy_mode
             .map(|mode| (mode, defaults.file.deploy_mode.as_ref())),
     };
+    // A mode the backend does not support is reported by `check_task`, which
+    // can ask the backend's plugin why.
     let mode = match (explicit_mode, modes) {
-        (Some((mode, written)), Some(modes)) => {
-            if !modes.contains(&mode)
-                && let Some(written) = written
-            {
-                let supported: Vec<&str> = modes.iter().map(|m| m.as_str()).collect();
-                d.error(
-                    written.span(),
-                    format!("the backend of {label} does not support deploy mode \"{mode}\""),
-                    Some(format!("supported: {}", supported.join(", "))),
-                );
-            }
-            mode
-        }
-        (Some((mode, _)), None) => mode,
+        (Some((mode, _)), _) => mode,
         // Unset: client when the backend can, else whatever it can.
         (None, Some(modes)) if !modes.contains(&DeployMode::Client) => {
             modes.first().copied().unwrap_or(DeployMode::Client)
