@@ -1,18 +1,48 @@
-//! drover's emr-serverless plugin: not built yet; describes itself and refuses the rest.
+//! drover's EMR Serverless plugin: starts, tracks and cancels job runs through
+//! the service's REST API (StartJobRun, GetJobRun, CancelJobRun, ListJobRuns),
+//! every request signed with AWS Signature V4.
+//!
+//! The service decides where the driver runs, so the only deploy mode is
+//! `service`. drover's submission key is the job run's clientToken (a repeated
+//! StartJobRun returns the same run) and a tag (what [`find`](Guest::find)
+//! searches by). The service's own retries (`retryPolicy.maxAttempts`) show as
+//! the driver's cluster-level attempt.
+//!
+//! The wire format lives in [`api`], signing in [`sigv4`], load-time checks in
+//! [`validate`]; all are pure and tested on the host target. This file only
+//! wires them to `wasi:http` through the SDK.
+
+pub mod api;
+pub mod sigv4;
+pub mod validate;
+
+use std::time::SystemTime;
 
 use drover_plugin_sdk::bindings::Guest;
+use drover_plugin_sdk::http::{self, Method};
 use drover_plugin_sdk::{
-    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem, Submitted,
+    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem,
+    Settings, Submitted,
 };
+use serde::de::DeserializeOwned;
+
+use crate::api::{GetJobRunResponse, ListJobRunsResponse, RunOptions, StartJobRunResponse};
+use crate::sigv4::Credentials;
+
+/// How many job runs `find` inspects (newest first) before it answers "none".
+/// The clientToken still keeps a resubmission with the same key from
+/// starting a second run.
+pub const FIND_LIMIT: usize = 50;
 
 pub struct Plugin;
 
 fn secret(name: &str, description: &str) -> ConfigKey {
-    ConfigKey { name: name.into(), description: description.into(), required: false, secret: true }
-}
-
-fn not_yet() -> PluginError {
-    PluginError::Unsupported("the emr-serverless plugin is not built yet".into())
+    ConfigKey {
+        name: name.into(),
+        description: description.into(),
+        required: false,
+        secret: true,
+    }
 }
 
 impl Guest for Plugin {
@@ -22,40 +52,266 @@ impl Guest for Plugin {
             version: env!("CARGO_PKG_VERSION").into(),
             deploy_modes: vec![DeployMode::Service],
             config_keys: vec![
-                ConfigKey::new("endpoint", "The service endpoint, https://emr-serverless.REGION.amazonaws.com.", true),
+                ConfigKey::new(
+                    "endpoint",
+                    "The service endpoint, https://emr-serverless.REGION.amazonaws.com. \
+                     An endpoint on this machine (127.0.0.1, localhost) may read local job files.",
+                    true,
+                ),
                 ConfigKey::new("region", "AWS region, e.g. us-east-1.", true),
-                ConfigKey::new("application_id", "The EMR Serverless application to run on.", true),
+                ConfigKey::new(
+                    "application_id",
+                    "The EMR Serverless application to run on.",
+                    true,
+                ),
                 ConfigKey::new("execution_role_arn", "IAM role the job runs as.", true),
                 ConfigKey::new("access_key_id", "AWS access key id.", true),
-                secret("secret_access_key", "AWS secret access key."),
-                secret("session_token", "AWS session token, for temporary credentials."),
-                ConfigKey::new("max_attempts", "retryPolicy.maxAttempts of each job run; default 1.", false),
+                secret(
+                    "secret_access_key",
+                    "AWS secret access key (required; give it with secret_env).",
+                ),
+                secret(
+                    "session_token",
+                    "AWS session token, for temporary credentials.",
+                ),
+                ConfigKey::new(
+                    "max_attempts",
+                    "retryPolicy.maxAttempts of each job run, 1 to 10; default: the service's (1).",
+                    false,
+                ),
+                ConfigKey::new(
+                    "execution_timeout_minutes",
+                    "executionTimeoutMinutes of each job run; default: the service's (720).",
+                    false,
+                ),
+                ConfigKey::new(
+                    "log_uri",
+                    "s3:// folder the service writes driver logs to (s3MonitoringConfiguration.logUri).",
+                    false,
+                ),
             ],
         }
     }
 
-    fn validate(_settings: Vec<(String, String)>, _app: Application) -> Vec<Problem> {
-        Vec::new()
+    fn validate(settings: Vec<(String, String)>, app: Application) -> Vec<Problem> {
+        let settings = Settings::new(settings);
+        let mut problems = validate::problems(&settings, &app);
+        if settings.get("secret_access_key").is_none() {
+            problems.push(Problem::new(
+                "settings.secret_access_key",
+                "the backend has no secret_access_key, so no request can be signed",
+                "write secret_env = { secret_access_key = \"VAR_NAME\" } on the backend",
+            ));
+        }
+        problems
     }
 
-    fn submit(_: Vec<(String, String)>, _: String, _: Application) -> Result<Submitted, PluginError> {
-        Err(not_yet())
+    fn submit(
+        settings: Vec<(String, String)>,
+        key: String,
+        app: Application,
+    ) -> Result<Submitted, PluginError> {
+        let settings = Settings::new(settings);
+        if app.deploy_mode != DeployMode::Service {
+            return Err(PluginError::Invalid(format!(
+                "{}: {}",
+                validate::DEPLOY_MODE,
+                validate::DEPLOY_MODE_HINT
+            )));
+        }
+        let client = Client::new(&settings)?;
+        let opts = RunOptions {
+            execution_role_arn: settings.require("execution_role_arn")?.to_string(),
+            max_attempts: validate::positive(
+                &settings,
+                "max_attempts",
+                Some(validate::MAX_ATTEMPTS),
+            )
+            .map_err(PluginError::Invalid)?,
+            execution_timeout_minutes: validate::positive(
+                &settings,
+                "execution_timeout_minutes",
+                None,
+            )
+            .map_err(PluginError::Invalid)?,
+            log_uri: settings.get("log_uri").map(str::to_string),
+        };
+        let request = api::start_job_run_request(&key, &app, &opts);
+        let body = serde_json::to_vec(&request)
+            .map_err(|e| PluginError::Invalid(format!("cannot encode the job run: {e}")))?;
+        let path = format!(
+            "/applications/{}/jobruns",
+            http::encode_component(client.application_id)
+        );
+        let started: StartJobRunResponse = client.call(Method::Post, &path, Some(body))?;
+        Ok(Submitted::Cluster(api::cluster_id(
+            &started.application_id,
+            &started.job_run_id,
+        )))
     }
 
-    fn find(_: Vec<(String, String)>, _: String) -> Result<Option<String>, PluginError> {
-        Err(not_yet())
+    fn find(settings: Vec<(String, String)>, key: String) -> Result<Option<String>, PluginError> {
+        // ListJobRuns shows no tags and there is no lookup by clientToken, so
+        // read the newest job runs' tags one by one, up to FIND_LIMIT.
+        let settings = Settings::new(settings);
+        let client = Client::new(&settings)?;
+        let app = http::encode_component(client.application_id);
+        let mut next: Option<String> = None;
+        let mut seen = 0;
+        loop {
+            let mut path = format!("/applications/{app}/jobruns?maxResults=50");
+            if let Some(token) = &next {
+                path.push_str(&format!("&nextToken={}", http::encode_component(token)));
+            }
+            let page: ListJobRunsResponse = client.call(Method::Get, &path, None)?;
+            for summary in page.job_runs {
+                if seen == FIND_LIMIT {
+                    return Ok(None);
+                }
+                seen += 1;
+                let run = match client.job_run(client.application_id, &summary.id) {
+                    Ok(run) => run,
+                    // Gone between the list and the get: not ours to find.
+                    Err(PluginError::NotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                };
+                let tagged = run
+                    .tags
+                    .as_ref()
+                    .and_then(|t| t.get(api::SUBMISSION_KEY_TAG));
+                if tagged == Some(&key) {
+                    return Ok(Some(api::cluster_id(&run.application_id, &run.job_run_id)));
+                }
+            }
+            match page.next_token.filter(|t| !t.is_empty()) {
+                Some(token) => next = Some(token),
+                None => return Ok(None),
+            }
+        }
     }
 
-    fn status(_: Vec<(String, String)>, _: String) -> Result<DriverStatus, PluginError> {
-        Err(not_yet())
+    fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
+        let settings = Settings::new(settings);
+        let client = Client::new(&settings)?;
+        let (app, run) = api::split_cluster_id(&id, client.application_id)?;
+        Ok(api::driver_status(&client.job_run(app, run)?))
     }
 
-    fn kill(_: Vec<(String, String)>, _: String) -> Result<(), PluginError> {
-        Err(not_yet())
+    fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
+        let settings = Settings::new(settings);
+        let client = Client::new(&settings)?;
+        let (app, run) = api::split_cluster_id(&id, client.application_id)?;
+        let path = format!(
+            "/applications/{}/jobruns/{}",
+            http::encode_component(app),
+            http::encode_component(run)
+        );
+        match client.call::<serde_json::Value>(Method::Delete, &path, None) {
+            Ok(_) => Ok(()),
+            Err(PluginError::NotFound(m)) => Err(PluginError::NotFound(m)),
+            // The service refuses to cancel a run that has already ended.
+            Err(refused) => match client.job_run(app, run) {
+                Ok(r) if api::is_terminal(api::phase(&r.state)) => Ok(()),
+                _ => Err(refused),
+            },
+        }
     }
 
-    fn logs(_: Vec<(String, String)>, _: String, _: String, _: u64, _: u32) -> Result<LogChunk, PluginError> {
-        Err(not_yet())
+    fn logs(
+        _: Vec<(String, String)>,
+        _: String,
+        _: String,
+        _: u64,
+        _: u32,
+    ) -> Result<LogChunk, PluginError> {
+        Err(PluginError::Unsupported(
+            "EMR Serverless has no API for driver logs: it writes them to S3 (set the backend's \
+             log_uri) or CloudWatch, where they can be read"
+                .into(),
+        ))
+    }
+}
+
+/// Signed requests to one backend's endpoint.
+struct Client<'a> {
+    endpoint: &'a str,
+    region: &'a str,
+    application_id: &'a str,
+    credentials: Credentials,
+}
+
+impl<'a> Client<'a> {
+    fn new(settings: &'a Settings) -> Result<Self, PluginError> {
+        let endpoint = settings.require("endpoint")?;
+        http::parse_url(endpoint)?;
+        Ok(Client {
+            endpoint,
+            region: settings.require("region")?,
+            application_id: settings.require("application_id")?,
+            credentials: Credentials {
+                access_key_id: settings.require("access_key_id")?.to_string(),
+                secret_access_key: settings.require("secret_access_key")?.to_string(),
+                session_token: settings.get("session_token").map(str::to_string),
+            },
+        })
+    }
+
+    fn job_run(&self, app: &str, run: &str) -> Result<api::JobRun, PluginError> {
+        let path = format!(
+            "/applications/{}/jobruns/{}",
+            http::encode_component(app),
+            http::encode_component(run)
+        );
+        let reply: GetJobRunResponse = self.call(Method::Get, &path, None)?;
+        Ok(reply.job_run)
+    }
+
+    /// One signed exchange; a 2xx reply parsed as `T`, anything else mapped
+    /// from the AWS error it carries.
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, PluginError> {
+        let url = http::join(self.endpoint, path);
+        let mut headers: Vec<(&str, &str)> = vec![("accept", "application/json")];
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let method_name = match method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
+        };
+        let to_sign = sigv4::Request {
+            method: method_name,
+            url: &url,
+            headers: &headers,
+            body: body.as_deref().unwrap_or_default(),
+        };
+        let signed = sigv4::sign_request(
+            &to_sign,
+            &self.credentials,
+            self.region,
+            sigv4::SERVICE,
+            SystemTime::now(),
+        )?;
+        let mut all = headers.clone();
+        all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let reply = http::request(method, &url, &all, body)?;
+        if reply.is_success() {
+            reply.json(&url)
+        } else {
+            Err(api::error_for(
+                reply.status,
+                reply.header("x-amzn-errortype"),
+                &reply.body,
+                &url,
+            ))
+        }
     }
 }
 

@@ -1,0 +1,565 @@
+//! The EMR Serverless job-run API (restJson1, service `emr-serverless`):
+//! request bodies, reply shapes, state mapping and error mapping, with no I/O.
+
+use std::collections::BTreeMap;
+
+use drover_plugin_sdk::spark::spark_properties;
+use drover_plugin_sdk::{Application, DriverPhase, DriverStatus, PluginError, excerpt};
+use serde::{Deserialize, Serialize};
+
+/// The tag that carries drover's submission key on a job run (the clientToken
+/// carries it too, but the service never shows the token back).
+pub const SUBMISSION_KEY_TAG: &str = "drover-submission-key";
+
+/// The Spark property prefix EMR Serverless reads driver environment variables from.
+pub const DRIVER_ENV_PREFIX: &str = "spark.emr-serverless.driverEnv.";
+
+/// `POST /applications/{applicationId}/jobruns`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StartJobRunRequest {
+    pub client_token: String,
+    pub name: String,
+    pub execution_role_arn: String,
+    pub job_driver: JobDriver,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configuration_overrides: Option<ConfigurationOverrides>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_timeout_minutes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RetryPolicy>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JobDriver {
+    pub spark_submit: SparkSubmit,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SparkSubmit {
+    pub entry_point: String,
+    pub entry_point_arguments: Vec<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub spark_submit_parameters: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigurationOverrides {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub application_configuration: Vec<Configuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitoring_configuration: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Configuration {
+    pub classification: String,
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+}
+
+/// What the backend's settings add to every job run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOptions {
+    pub execution_role_arn: String,
+    pub max_attempts: Option<u32>,
+    pub execution_timeout_minutes: Option<u32>,
+    /// `s3MonitoringConfiguration.logUri`.
+    pub log_uri: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StartJobRunResponse {
+    pub application_id: String,
+    pub job_run_id: String,
+    #[serde(default)]
+    pub arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GetJobRunResponse {
+    pub job_run: JobRun,
+}
+
+/// The fields of `jobRun` this plugin reads; the rest are ignored.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRun {
+    pub application_id: String,
+    pub job_run_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub state: String,
+    #[serde(default)]
+    pub state_details: Option<String>,
+    /// Present where the service retries job runs itself (retryPolicy).
+    #[serde(default)]
+    pub attempt: Option<u32>,
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ListJobRunsResponse {
+    #[serde(default)]
+    pub job_runs: Vec<JobRunSummary>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRunSummary {
+    pub id: String,
+    #[serde(default)]
+    pub application_id: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+/// drover's id for a job run: `applicationId/jobRunId`, so a driver stays
+/// reachable when the backend's application_id setting changes later.
+pub fn cluster_id(application_id: &str, job_run_id: &str) -> String {
+    format!("{application_id}/{job_run_id}")
+}
+
+/// Splits a cluster id into (applicationId, jobRunId); a bare job run id
+/// belongs to `default_application`.
+pub fn split_cluster_id<'a>(
+    id: &'a str,
+    default_application: &'a str,
+) -> Result<(&'a str, &'a str), PluginError> {
+    let (app, run) = id.split_once('/').unwrap_or((default_application, id));
+    if app.is_empty() || run.is_empty() || run.contains('/') {
+        return Err(PluginError::Invalid(format!(
+            "{id:?} is not an EMR Serverless job run id (applicationId/jobRunId)"
+        )));
+    }
+    Ok((app, run))
+}
+
+/// The StartJobRun body for `app`, carrying `key` as clientToken and tag.
+///
+/// Spark properties go into `sparkSubmitParameters` as `--conf k=v`, except
+/// values with whitespace: the service splits that string on whitespace, so
+/// those go into the `spark-defaults` classification, which carries any value.
+pub fn start_job_run_request(
+    key: &str,
+    app: &Application,
+    opts: &RunOptions,
+) -> StartJobRunRequest {
+    let mut props = spark_properties(app);
+    for (k, v) in &app.env {
+        drover_plugin_sdk::spark::set(&mut props, &format!("{DRIVER_ENV_PREFIX}{k}"), v);
+    }
+    let mut words: Vec<String> = Vec::new();
+    if let Some(class) = app.main_class.as_deref().filter(|c| !c.trim().is_empty()) {
+        words.extend(["--class".to_string(), class.to_string()]);
+    }
+    let mut defaults = BTreeMap::new();
+    for (k, v) in props {
+        if v.is_empty() || v.chars().any(char::is_whitespace) || k.chars().any(char::is_whitespace)
+        {
+            defaults.insert(k, v);
+        } else {
+            words.extend(["--conf".to_string(), format!("{k}={v}")]);
+        }
+    }
+    for (flag, list) in [
+        ("--jars", &app.jars),
+        ("--files", &app.files),
+        ("--py-files", &app.py_files),
+    ] {
+        if !list.is_empty() {
+            words.extend([flag.to_string(), list.join(",")]);
+        }
+    }
+    let mut overrides = ConfigurationOverrides::default();
+    if !defaults.is_empty() {
+        overrides.application_configuration.push(Configuration {
+            classification: "spark-defaults".into(),
+            properties: defaults,
+        });
+    }
+    if let Some(uri) = &opts.log_uri {
+        overrides.monitoring_configuration =
+            Some(serde_json::json!({"s3MonitoringConfiguration": {"logUri": uri}}));
+    }
+    StartJobRunRequest {
+        client_token: key.to_string(),
+        name: app.name.clone(),
+        execution_role_arn: opts.execution_role_arn.clone(),
+        job_driver: JobDriver {
+            spark_submit: SparkSubmit {
+                entry_point: app.resource.clone(),
+                entry_point_arguments: app.args.clone(),
+                spark_submit_parameters: words.join(" "),
+            },
+        },
+        configuration_overrides: (overrides != ConfigurationOverrides::default())
+            .then_some(overrides),
+        execution_timeout_minutes: opts.execution_timeout_minutes,
+        retry_policy: opts
+            .max_attempts
+            .map(|max_attempts| RetryPolicy { max_attempts }),
+        tags: BTreeMap::from([(SUBMISSION_KEY_TAG.to_string(), key.to_string())]),
+    }
+}
+
+/// drover's phase for a job-run state. All nine states the service documents
+/// map; a state it adds later is `unknown` (not terminal) rather than an error,
+/// so tracking carries on until the task's timeout decides.
+pub fn phase(state: &str) -> DriverPhase {
+    match state {
+        "SUBMITTED" | "PENDING" => DriverPhase::Submitted,
+        // Waiting for capacity: SCHEDULED (workers being allocated) and QUEUED
+        // (the application's maxConcurrentRuns is reached). Neither is terminal.
+        "SCHEDULED" | "QUEUED" => DriverPhase::Queued,
+        // CANCELLING is not terminal: the driver may still be running.
+        "RUNNING" | "CANCELLING" => DriverPhase::Running,
+        "SUCCESS" => DriverPhase::Succeeded,
+        "FAILED" => DriverPhase::Failed,
+        "CANCELLED" => DriverPhase::Killed,
+        _ => DriverPhase::Unknown,
+    }
+}
+
+pub fn is_terminal(phase: DriverPhase) -> bool {
+    matches!(
+        phase,
+        DriverPhase::Succeeded | DriverPhase::Failed | DriverPhase::Killed | DriverPhase::Lost
+    )
+}
+
+pub fn driver_status(run: &JobRun) -> DriverStatus {
+    let phase = phase(&run.state);
+    let details = run
+        .state_details
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
+    let message = match (run.state.as_str(), details) {
+        (_, Some(d)) => Some(d.to_string()),
+        ("CANCELLING", None) => Some("cancel requested; the job run is stopping".to_string()),
+        (s, None) if phase == DriverPhase::Unknown => {
+            Some(format!("job run state {s:?} is not one this plugin knows"))
+        }
+        _ => None,
+    };
+    DriverStatus {
+        phase,
+        raw_state: run.state.clone(),
+        attempt: run.attempt,
+        location: Some(format!("EMR Serverless application {}", run.application_id)),
+        message,
+        tracking_url: None,
+    }
+}
+
+/// An AWS error reply: `x-amzn-ErrorType` and `{"message"}` (AWS), or
+/// `{"__type", "message"}` (moto, and AWS's awsJson protocols).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct AwsErrorBody {
+    #[serde(rename = "__type", default)]
+    pub type_: Option<String>,
+    #[serde(default, alias = "Message")]
+    pub message: Option<String>,
+}
+
+/// The PluginError for a non-2xx reply. The error type decides, then the status.
+pub fn error_for(
+    status: u16,
+    error_type_header: Option<&str>,
+    body: &[u8],
+    url: &str,
+) -> PluginError {
+    let parsed: AwsErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    // "ResourceNotFoundException:http://internal.amazon.com/…" or "aws.protocoltests#Foo".
+    let kind = error_type_header
+        .or(parsed.type_.as_deref())
+        .map(|t| t.split(':').next().unwrap_or(t))
+        .map(|t| t.rsplit('#').next().unwrap_or(t).trim().to_string())
+        .filter(|t| !t.is_empty());
+    let message = parsed
+        .message
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            if text.trim().is_empty() {
+                "no message".to_string()
+            } else {
+                excerpt(&text, 200)
+            }
+        });
+    let text = match &kind {
+        Some(k) => format!("{url} answered HTTP {status} {k}: {message}"),
+        None => format!("{url} answered HTTP {status}: {message}"),
+    };
+    match kind.as_deref() {
+        Some("ResourceNotFoundException") => PluginError::NotFound(text),
+        // Stays wrong however often it is sent: the request or the settings must change.
+        Some(
+            "ValidationException"
+            | "AccessDeniedException"
+            | "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "SignatureDoesNotMatch"
+            | "IncompleteSignatureException"
+            | "MissingAuthenticationTokenException"
+            | "InvalidClientTokenId"
+            | "ExpiredTokenException",
+        ) => PluginError::Invalid(text),
+        Some(
+            "ThrottlingException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "ServiceQuotaExceededException"
+            | "InternalServerException"
+            | "InternalFailure"
+            | "ServiceUnavailable",
+        ) => PluginError::Unavailable(text),
+        _ => match status {
+            404 => PluginError::NotFound(text),
+            429 | 500..=599 => PluginError::Unavailable(text),
+            401 | 403 => PluginError::Invalid(text),
+            _ => PluginError::Rejected(text),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drover_plugin_sdk::{DeployMode, Resources};
+    use serde_json::json;
+
+    fn app() -> Application {
+        Application {
+            name: "nightly etl".into(),
+            resource: "s3://bucket/jobs/etl.jar".into(),
+            main_class: Some("com.example.Etl".into()),
+            args: vec!["--day".into(), "2026-01-01".into()],
+            conf: vec![
+                ("spark.sql.shuffle.partitions".into(), "8".into()),
+                (
+                    "spark.driver.extraJavaOptions".into(),
+                    "-Xss4m -Dx=y".into(),
+                ),
+            ],
+            deploy_mode: DeployMode::Service,
+            driver: Resources {
+                memory_mb: Some(2048),
+                cores: Some(1),
+                instances: None,
+            },
+            executor: Resources {
+                memory_mb: None,
+                cores: Some(2),
+                instances: Some(3),
+            },
+            jars: vec!["s3://bucket/a.jar".into(), "s3://bucket/b.jar".into()],
+            files: vec![],
+            py_files: vec![],
+            env: vec![("TZ".into(), "UTC".into())],
+        }
+    }
+
+    fn opts() -> RunOptions {
+        RunOptions {
+            execution_role_arn: "arn:aws:iam::123456789012:role/job".into(),
+            max_attempts: Some(2),
+            execution_timeout_minutes: None,
+            log_uri: Some("s3://bucket/logs/".into()),
+        }
+    }
+
+    #[test]
+    fn start_job_run_has_the_exact_wire_shape() {
+        let req = start_job_run_request("drover-k1", &app(), &opts());
+        assert_eq!(
+            serde_json::to_value(&req).unwrap(),
+            json!({
+                "clientToken": "drover-k1",
+                "name": "nightly etl",
+                "executionRoleArn": "arn:aws:iam::123456789012:role/job",
+                "jobDriver": {"sparkSubmit": {
+                    "entryPoint": "s3://bucket/jobs/etl.jar",
+                    "entryPointArguments": ["--day", "2026-01-01"],
+                    "sparkSubmitParameters": "--class com.example.Etl \
+                        --conf spark.sql.shuffle.partitions=8 \
+                        --conf spark.driver.memory=2048m --conf spark.driver.cores=1 \
+                        --conf spark.executor.cores=2 --conf spark.executor.instances=3 \
+                        --conf spark.emr-serverless.driverEnv.TZ=UTC \
+                        --jars s3://bucket/a.jar,s3://bucket/b.jar",
+                }},
+                "configurationOverrides": {
+                    "applicationConfiguration": [{
+                        "classification": "spark-defaults",
+                        "properties": {"spark.driver.extraJavaOptions": "-Xss4m -Dx=y"},
+                    }],
+                    "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": "s3://bucket/logs/"}},
+                },
+                "retryPolicy": {"maxAttempts": 2},
+                "tags": {"drover-submission-key": "drover-k1"},
+            })
+        );
+    }
+
+    #[test]
+    fn a_python_app_without_settings_extras_has_a_minimal_body() {
+        let mut a = app();
+        a.resource = "s3://bucket/job.py".into();
+        a.main_class = None;
+        a.conf.clear();
+        a.driver = Resources {
+            memory_mb: None,
+            cores: None,
+            instances: None,
+        };
+        a.executor = a.driver;
+        a.jars.clear();
+        a.env.clear();
+        a.py_files = vec!["s3://bucket/deps.zip".into()];
+        let opts = RunOptions {
+            execution_role_arn: "r".into(),
+            execution_timeout_minutes: Some(30),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(start_job_run_request("k", &a, &opts)).unwrap();
+        assert_eq!(
+            v["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"],
+            "--py-files s3://bucket/deps.zip"
+        );
+        assert_eq!(v["executionTimeoutMinutes"], 30);
+        assert!(
+            v.get("configurationOverrides").is_none() && v.get("retryPolicy").is_none(),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn maps_all_nine_job_run_states() {
+        let cases = [
+            ("SUBMITTED", DriverPhase::Submitted),
+            ("PENDING", DriverPhase::Submitted),
+            ("SCHEDULED", DriverPhase::Queued),
+            ("QUEUED", DriverPhase::Queued),
+            ("RUNNING", DriverPhase::Running),
+            ("CANCELLING", DriverPhase::Running),
+            ("SUCCESS", DriverPhase::Succeeded),
+            ("FAILED", DriverPhase::Failed),
+            ("CANCELLED", DriverPhase::Killed),
+        ];
+        for (state, expected) in cases {
+            assert_eq!(phase(state), expected, "{state}");
+        }
+        for never_terminal in ["QUEUED", "CANCELLING", "SCHEDULED", "PENDING"] {
+            assert!(!is_terminal(phase(never_terminal)), "{never_terminal}");
+        }
+        assert_eq!(phase("HIBERNATING"), DriverPhase::Unknown);
+    }
+
+    #[test]
+    fn status_carries_attempt_state_and_details() {
+        let reply: GetJobRunResponse = serde_json::from_value(json!({"jobRun": {
+            "applicationId": "00a", "jobRunId": "00j", "name": "n", "state": "FAILED",
+            "stateDetails": "Job failed, exit code 3", "attempt": 2, "createdAt": 1.7e9,
+            "tags": {"drover-submission-key": "k"}}}))
+        .unwrap();
+        let s = driver_status(&reply.job_run);
+        assert_eq!(
+            (s.phase, s.raw_state.as_str(), s.attempt),
+            (DriverPhase::Failed, "FAILED", Some(2))
+        );
+        assert_eq!(s.message.as_deref(), Some("Job failed, exit code 3"));
+        assert_eq!(
+            s.location.as_deref(),
+            Some("EMR Serverless application 00a")
+        );
+        // moto's replies have no attempt.
+        let moto: GetJobRunResponse = serde_json::from_value(
+            json!({"jobRun": {"applicationId": "a", "jobRunId": "j", "state": "SUCCESS"}}),
+        )
+        .unwrap();
+        assert_eq!(driver_status(&moto.job_run).attempt, None);
+    }
+
+    #[test]
+    fn cluster_ids_carry_the_application() {
+        assert_eq!(cluster_id("00a", "00j"), "00a/00j");
+        assert_eq!(split_cluster_id("00a/00j", "dflt").unwrap(), ("00a", "00j"));
+        assert_eq!(split_cluster_id("00j", "dflt").unwrap(), ("dflt", "00j"));
+        assert!(matches!(
+            split_cluster_id("a/b/c", "d"),
+            Err(PluginError::Invalid(_))
+        ));
+        assert!(matches!(
+            split_cluster_id("/j", "d"),
+            Err(PluginError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn aws_errors_map_by_type_then_status() {
+        let aws =
+            |status, ty: Option<&str>, body: &str| error_for(status, ty, body.as_bytes(), "u");
+        // AWS: the header names the type, the body has the message.
+        let e = aws(
+            404,
+            Some("ResourceNotFoundException:http://internal.amazon.com/x"),
+            r#"{"message":"Job run 00j does not exist"}"#,
+        );
+        assert!(
+            matches!(&e, PluginError::NotFound(m) if m.contains("Job run 00j does not exist") && m.contains("ResourceNotFoundException")),
+            "{e:?}"
+        );
+        // moto: 400 with __type in the body.
+        let e = aws(
+            400,
+            None,
+            r#"{"__type":"ResourceNotFoundException","message":"JobRun x does not exist"}"#,
+        );
+        assert!(matches!(e, PluginError::NotFound(_)), "{e:?}");
+        assert!(matches!(
+            aws(400, Some("ValidationException"), r#"{"message":"bad"}"#),
+            PluginError::Invalid(_)
+        ));
+        assert!(matches!(
+            aws(
+                403,
+                Some("InvalidSignatureException"),
+                r#"{"message":"sig"}"#
+            ),
+            PluginError::Invalid(_)
+        ));
+        assert!(matches!(
+            aws(400, Some("ThrottlingException"), "{}"),
+            PluginError::Unavailable(_)
+        ));
+        assert!(
+            matches!(aws(503, None, "<html>busy</html>"), PluginError::Unavailable(m) if m.contains("busy"))
+        );
+        assert!(matches!(
+            aws(409, Some("ConflictException"), r#"{"message":"no"}"#),
+            PluginError::Rejected(_)
+        ));
+        assert!(matches!(aws(404, None, ""), PluginError::NotFound(m) if m.contains("no message")));
+        assert!(matches!(
+            aws(400, Some("aws.protocols#ValidationException"), "{}"),
+            PluginError::Invalid(_)
+        ));
+    }
+}

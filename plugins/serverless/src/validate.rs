@@ -1,0 +1,236 @@
+//! What EMR Serverless would refuse, found at DAG load time without a network call.
+
+use drover_plugin_sdk::http::parse_url;
+use drover_plugin_sdk::{Application, DeployMode, Problem, Settings};
+
+pub const DEPLOY_MODE: &str = "EMR Serverless decides where the driver runs (the service runs it itself), \
+     so a DAG cannot choose client or cluster mode";
+pub const DEPLOY_MODE_HINT: &str = "remove deploy_mode, or set deploy_mode = \"service\"";
+
+/// `retryPolicy.maxAttempts` is 1 to 10 in the service.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if app.deploy_mode != DeployMode::Service {
+        problems.push(Problem::new(
+            "deploy_mode",
+            format!(
+                "{DEPLOY_MODE}; this application asks for {} mode",
+                app.deploy_mode.as_str()
+            ),
+            DEPLOY_MODE_HINT,
+        ));
+    }
+    for key in ["spark.submit.deployMode", "spark.master"] {
+        if app.conf.iter().any(|(k, _)| k == key) {
+            problems.push(Problem::new(
+                format!("conf.{key}"),
+                format!("EMR Serverless sets {key} itself and refuses a job run that sets it"),
+                format!("remove {key} from conf"),
+            ));
+        }
+    }
+    if !reads_local_files(settings) {
+        let listed = [
+            ("jars", &app.jars),
+            ("files", &app.files),
+            ("py_files", &app.py_files),
+        ];
+        let resource = std::iter::once(("resource".to_string(), &app.resource));
+        let others = listed.iter().flat_map(|(field, list)| {
+            list.iter()
+                .enumerate()
+                .map(move |(i, v)| (format!("{field}[{i}]"), v))
+        });
+        for (field, value) in resource.chain(others) {
+            if is_local_path(value) {
+                problems.push(Problem::new(
+                    field,
+                    format!(
+                        "{value} is a path on this machine, which EMR Serverless cannot read: \
+                         the service reads job files from S3 (or its image, local:)"
+                    ),
+                    "upload the file and give its s3:// URI",
+                ));
+            }
+        }
+    }
+    for (key, max) in [
+        ("max_attempts", Some(MAX_ATTEMPTS)),
+        ("execution_timeout_minutes", None),
+    ] {
+        if let Err(message) = positive(settings, key, max) {
+            problems.push(Problem::new(
+                format!("settings.{key}"),
+                message,
+                format!("fix `{key}` in the backend's settings"),
+            ));
+        }
+    }
+    problems
+}
+
+/// A positive whole number setting, at most `max`; `None` when unset.
+pub fn positive(settings: &Settings, key: &str, max: Option<u32>) -> Result<Option<u32>, String> {
+    let Some(v) = settings.get(key) else {
+        return Ok(None);
+    };
+    match v.parse::<u32>() {
+        Ok(n) if n >= 1 && max.is_none_or(|m| n <= m) => Ok(Some(n)),
+        _ => Err(match max {
+            Some(m) => format!(
+                "the backend setting `{key}` must be a whole number from 1 to {m}, not {v:?}"
+            ),
+            None => {
+                format!("the backend setting `{key}` must be a positive whole number, not {v:?}")
+            }
+        }),
+    }
+}
+
+/// An endpoint on this machine (an emulator, drover's stand-in) runs job runs
+/// here and can read local paths; a remote service cannot.
+pub fn reads_local_files(settings: &Settings) -> bool {
+    settings
+        .get("endpoint")
+        .and_then(|e| parse_url(e).ok())
+        .is_some_and(|u| u.host == "localhost" || u.host == "::1" || u.host.starts_with("127."))
+}
+
+/// A plain path or a `file:` URI (anything else names a scheme the service may read).
+fn is_local_path(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    if lower.starts_with("file:") {
+        return true;
+    }
+    match value.split_once(':') {
+        Some((scheme, _)) => {
+            !(scheme.len() > 1
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+        }
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drover_plugin_sdk::Resources;
+
+    fn app(resource: &str, mode: DeployMode) -> Application {
+        let none = Resources {
+            memory_mb: None,
+            cores: None,
+            instances: None,
+        };
+        Application {
+            name: "a".into(),
+            resource: resource.into(),
+            main_class: None,
+            args: vec![],
+            conf: vec![],
+            deploy_mode: mode,
+            driver: none,
+            executor: none,
+            jars: vec![],
+            files: vec![],
+            py_files: vec![],
+            env: vec![],
+        }
+    }
+
+    fn settings(endpoint: &str, extra: &[(&str, &str)]) -> Settings {
+        let mut pairs = vec![("endpoint".to_string(), endpoint.to_string())];
+        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Settings::new(pairs)
+    }
+
+    const AWS: &str = "https://emr-serverless.us-east-1.amazonaws.com";
+
+    #[test]
+    fn accepts_an_s3_entry_point_in_service_mode() {
+        assert_eq!(
+            problems(
+                &settings(AWS, &[]),
+                &app("s3://b/job.py", DeployMode::Service)
+            ),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn rejects_cluster_mode_on_serverless_saying_why() {
+        let p = problems(
+            &settings(AWS, &[]),
+            &app("s3://b/job.jar", DeployMode::Cluster),
+        );
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].field, "deploy_mode");
+        assert!(
+            p[0].message.contains("decides where the driver runs")
+                && p[0].message.contains("cluster"),
+            "{p:?}"
+        );
+        assert_eq!(p[0].hint, DEPLOY_MODE_HINT);
+    }
+
+    #[test]
+    fn rejects_local_paths_for_a_remote_service_but_not_for_a_local_endpoint() {
+        let mut a = app("/home/me/job.py", DeployMode::Service);
+        a.py_files = vec!["s3://b/ok.zip".into(), "file:/tmp/dep.zip".into()];
+        let p = problems(&settings(AWS, &[]), &a);
+        let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["resource", "py_files[1]"]);
+        assert!(p[0].message.contains("cannot read"), "{p:?}");
+        assert_eq!(
+            problems(&settings("http://127.0.0.1:6066", &[]), &a),
+            vec![]
+        );
+        assert_eq!(problems(&settings("http://localhost:1", &[]), &a), vec![]);
+        assert!(
+            problems(
+                &settings(AWS, &[]),
+                &app("local:///opt/job.py", DeployMode::Service)
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn rejects_spark_properties_the_service_owns() {
+        let mut a = app("s3://b/j.py", DeployMode::Service);
+        a.conf = vec![("spark.submit.deployMode".into(), "cluster".into())];
+        let p = problems(&settings(AWS, &[]), &a);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].field, "conf.spark.submit.deployMode");
+    }
+
+    #[test]
+    fn rejects_bad_retry_and_timeout_settings() {
+        let a = app("s3://b/j.py", DeployMode::Service);
+        let p = problems(
+            &settings(
+                AWS,
+                &[("max_attempts", "11"), ("execution_timeout_minutes", "x")],
+            ),
+            &a,
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].message.contains("1 to 10"));
+        assert_eq!(
+            positive(
+                &settings(AWS, &[("max_attempts", "3")]),
+                "max_attempts",
+                Some(10)
+            ),
+            Ok(Some(3))
+        );
+        assert_eq!(
+            positive(&settings(AWS, &[]), "max_attempts", Some(10)),
+            Ok(None)
+        );
+    }
+}
