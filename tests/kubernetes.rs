@@ -1,3 +1,278 @@
-//! The kubernetes backend end to end: plugin, stand-in, and real clients.
+//! The kubernetes backend end to end: drover, the WASM kubernetes plugin and
+//! the stand-in API server, in both deploy modes.
 
 mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::drover::{Api, repo_dags, script, start, write};
+
+const DEADLINE: Duration = Duration::from_secs(120);
+const POLL: Duration = Duration::from_millis(50);
+
+/// One DAG with one task on `backend` running `resource` in `mode`.
+fn dag(dir: &Path, id: &str, backend: &str, mode: &str, resource: &Path, args: &[&str]) {
+    write(
+        dir,
+        &format!("{id}.toml"),
+        &format!(
+            "id = \"{id}\"\n[[tasks]]\nid = \"t\"\nbackend = \"{backend}\"\nretries = 0\n\
+             [tasks.application]\nresource = \"{}\"\ndeploy_mode = \"{mode}\"\nargs = {}\n",
+            resource.display(),
+            json!(args)
+        ),
+    );
+}
+
+async fn pod(cluster_url: &str, id: &str) -> (u16, Value) {
+    let (ns, name) = id.split_once('/').expect("namespace/name");
+    let r = reqwest::get(format!("{cluster_url}/api/v1/namespaces/{ns}/pods/{name}")).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn wait_driver_state(api: &Api, dag: &str, run: &str, state: &str) -> Value {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let tries = api.tries(dag, run, "t").await.unwrap();
+        if let Some(t) = tries.last()
+            && t["driver"]["state"] == state
+        {
+            return t["driver"].clone();
+        }
+        assert!(Instant::now() < until, "driver never {state}: {tries:#?}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn read_pid(path: &Path) -> u32 {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        if let Ok(pid) = std::fs::read_to_string(path).unwrap_or_default().trim().parse() {
+            return pid;
+        }
+        assert!(Instant::now() < until, "{} never written", path.display());
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Running, not a zombie waiting for its new parent to reap it.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+/// Waits (a process in its group may take a moment to die) until `pid` is gone.
+async fn gone(pid: u32) -> bool {
+    let until = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        if Instant::now() > until {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    true
+}
+
+#[tokio::test]
+async fn kubernetes_example_dag_succeeds_in_a_driver_pod() {
+    let home = tempfile::tempdir().unwrap();
+    let d = start(home.path(), &repo_dags(), None).await.expect("drover starts");
+    let api = Api::new(&d);
+    let run = api.trigger("kubernetes_example", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("kubernetes_example", &run, DEADLINE).await.unwrap(), "success");
+    let tries = api.tries("kubernetes_example", &run, "report").await.unwrap();
+    assert_eq!(tries.len(), 1);
+    let driver = &tries[0]["driver"];
+    assert_eq!(driver["deploy_mode"], "cluster");
+    assert_eq!(driver["raw_state"], "Succeeded/Completed");
+    let id = driver["cluster_id"].as_str().unwrap();
+    assert!(id.starts_with("default/kubernetes-example-") && id.ends_with("-driver"), "{id}");
+
+    // The pod as Spark would have made it, carrying drover's key.
+    let (code, p) = pod(&d.cluster.rest_url(), id).await;
+    assert_eq!(code, 200);
+    let labels = &p["metadata"]["labels"];
+    assert_eq!(labels["spark-role"], "driver");
+    assert_eq!(labels["team"], "data");
+    assert!(labels["spark-app-selector"].as_str().unwrap().starts_with("spark-"));
+    assert_eq!(labels["drover.dev/submission-key"], driver["submission_key"]);
+    assert_eq!(p["spec"]["nodeSelector"]["eks.amazonaws.com/capacityType"], "ON_DEMAND");
+    let c = &p["spec"]["containers"][0];
+    assert_eq!(c["name"], "spark-kubernetes-driver");
+    assert_eq!(c["resources"]["limits"]["memory"], "896Mi", "512 MiB + 384 MiB overhead");
+    assert!(c["args"].to_string().contains("spark.kubernetes.executor.node.selector.eks.amazonaws.com/capacityType=SPOT"));
+
+    let log = api.log("kubernetes_example", &run, "report", 1).await.unwrap();
+    assert!(log.contains(r#""lines": 5"#), "log: {log}");
+    assert!(log.contains(r#""pod_ip": "127.0.0.1""#), "the downward API reached the driver: {log}");
+    let subs = d.cluster.submissions();
+    assert_eq!(subs.iter().filter(|s| s.manager == "kubernetes").count(), 1, "{subs:?}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn success_and_failure_in_both_deploy_modes() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let app = script(dags.path(), "app.sh", "#!/bin/sh\necho \"driver says $1\"\nexit \"$2\"\n");
+    for mode in ["client", "cluster"] {
+        dag(dags.path(), &format!("ok_{mode}"), "k8s", mode, &app, &["hi", "0"]);
+        dag(dags.path(), &format!("bad_{mode}"), "k8s", mode, &app, &["bye", "3"]);
+    }
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    for mode in ["client", "cluster"] {
+        let ok = api.trigger(&format!("ok_{mode}"), json!({})).await.unwrap();
+        let bad = api.trigger(&format!("bad_{mode}"), json!({})).await.unwrap();
+        assert_eq!(api.wait_run(&format!("ok_{mode}"), &ok, DEADLINE).await.unwrap(), "success", "{mode}");
+        assert_eq!(api.wait_run(&format!("bad_{mode}"), &bad, DEADLINE).await.unwrap(), "failed", "{mode}");
+        let log = api.log(&format!("ok_{mode}"), &ok, "t", 1).await.unwrap();
+        assert!(log.contains("driver says hi"), "{mode}: {log}");
+        let driver = &api.tries(&format!("bad_{mode}"), &bad, "t").await.unwrap()[0]["driver"];
+        assert_eq!(driver["state"], "failed", "{mode}");
+        if mode == "cluster" {
+            assert_eq!(driver["raw_state"], "Failed/Error");
+            assert!(driver["message"].as_str().unwrap().contains("exited with code 3"), "{driver:#}");
+        }
+    }
+    // Only the cluster-mode tries made pods.
+    let keys: Vec<_> = d.cluster.submissions().into_iter().filter(|s| s.manager == "kubernetes").collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn kill_deletes_the_pod_and_stops_the_driver_in_both_deploy_modes() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let app = script(dags.path(), "sleeper.sh", "#!/bin/sh\necho $$ > \"$1\"\nexec sleep 600\n");
+    for mode in ["client", "cluster"] {
+        let pidfile = dags.path().join(format!("{mode}.pid"));
+        dag(dags.path(), &format!("sleep_{mode}"), "k8s", mode, &app, &[pidfile.to_str().unwrap()]);
+    }
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let http = reqwest::Client::new();
+    for mode in ["client", "cluster"] {
+        let dag_id = format!("sleep_{mode}");
+        let run = api.trigger(&dag_id, json!({})).await.unwrap();
+        let driver = wait_driver_state(&api, &dag_id, &run, "running").await;
+        let pid = read_pid(&dags.path().join(format!("{mode}.pid"))).await;
+        assert!(alive(pid));
+        let r = http
+            .post(format!("{}{}/taskInstances/t/kill", api.base, Api::run_path(&dag_id, &run)))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        assert_eq!(api.wait_run(&dag_id, &run, DEADLINE).await.unwrap(), "failed");
+        let killed = wait_driver_state(&api, &dag_id, &run, "killed").await;
+        assert!(gone(pid).await, "{mode}: the driver process is gone");
+        if mode == "cluster" {
+            let id = driver["cluster_id"].as_str().unwrap();
+            assert_eq!(pod(&d.cluster.rest_url(), id).await.0, 404, "the pod was deleted");
+            assert!(killed["message"].as_str().unwrap().contains("killed by request"), "{killed:#}");
+        }
+    }
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn backend_templates_reach_the_driver_pod_through_the_config_file() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let app = script(dags.path(), "app.sh", "#!/bin/sh\necho placed\n");
+    dag(dags.path(), "placed", "eks", "cluster", &app, &[]);
+    let server = drover_devcluster::kubernetes::ApiServer::start("127.0.0.1:0".parse().unwrap(), &home.path().join("k8s"), None)
+        .await
+        .unwrap();
+    let config = write(
+        home.path(),
+        "drover.toml",
+        &format!(
+            r#"[backends.eks]
+plugin = "kubernetes"
+[backends.eks.settings]
+api_url = "{}"
+namespace = "spark"
+service_account = "spark-driver"
+image = "registry.example/spark:4"
+driver_pod_template = '{{"metadata":{{"labels":{{"capacity":"on-demand"}}}},"spec":{{"nodeSelector":{{"eks.amazonaws.com/capacityType":"ON_DEMAND"}},"containers":[{{"name":"spark-kubernetes-driver"}},{{"name":"sidecar","image":"busybox","command":["sh","-c","echo sidecar"]}}]}}}}'
+executor_pod_template = '{{"spec":{{"nodeSelector":{{"eks.amazonaws.com/capacityType":"SPOT"}}}}}}'
+"#,
+            server.url()
+        ),
+    );
+    let d = start(home.path(), dags.path(), Some(config)).await.unwrap();
+    let api = Api::new(&d);
+    let run = api.trigger("placed", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("placed", &run, DEADLINE).await.unwrap(), "success");
+    let driver = &api.tries("placed", &run, "t").await.unwrap()[0]["driver"];
+    let id = driver["cluster_id"].as_str().unwrap();
+    assert!(id.starts_with("spark/"), "{id}");
+    let (code, p) = pod(&server.url(), id).await;
+    assert_eq!(code, 200);
+    assert_eq!(p["metadata"]["labels"]["capacity"], "on-demand");
+    assert_eq!(p["spec"]["nodeSelector"]["eks.amazonaws.com/capacityType"], "ON_DEMAND");
+    assert_eq!(p["spec"]["serviceAccountName"], "spark-driver");
+    let containers = p["spec"]["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 2, "the template's sidecar is kept");
+    assert_eq!(containers[0]["image"], "registry.example/spark:4");
+    assert!(containers[0]["args"].to_string().contains("spark.kubernetes.executor.node.selector.eks.amazonaws.com/capacityType=SPOT"));
+    assert_eq!(server.submissions().len(), 1);
+    d.shutdown().await;
+    server.shutdown().await;
+}
+
+const TOKEN_ENV: &str = "DROVER_K8S_E2E_TOKEN";
+
+/// Runs [`bearer_token_inner`] in a child test process that has the token in
+/// its environment (drover reads secrets from the environment only, and
+/// setting a variable in this multi-threaded process would race).
+#[test]
+fn the_bearer_token_from_the_environment_reaches_the_api_server() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "bearer_token_inner", "--ignored", "--nocapture"])
+        .env(TOKEN_ENV, "t0ken")
+        .output()
+        .unwrap();
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+#[tokio::test]
+#[ignore = "run by the_bearer_token_from_the_environment_reaches_the_api_server"]
+async fn bearer_token_inner() {
+    let token = std::env::var(TOKEN_ENV).expect("run by the_bearer_token_from_the_environment_reaches_the_api_server");
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let app = script(dags.path(), "app.sh", "#!/bin/sh\nexit 0\n");
+    dag(dags.path(), "secured", "secured", "cluster", &app, &[]);
+    dag(dags.path(), "refused", "wrong", "cluster", &app, &[]);
+    let server = drover_devcluster::kubernetes::ApiServer::start("127.0.0.1:0".parse().unwrap(), &home.path().join("k8s"), Some(token))
+        .await
+        .unwrap();
+    let url = server.url();
+    let config = write(
+        home.path(),
+        "drover.toml",
+        &format!(
+            "[backends.secured]\nplugin = \"kubernetes\"\nsettings = {{ api_url = \"{url}\" }}\nsecret_env = {{ token = \"{TOKEN_ENV}\" }}\n\
+             [backends.wrong]\nplugin = \"kubernetes\"\nsettings = {{ api_url = \"{url}\" }}\n"
+        ),
+    );
+    let d = start(home.path(), dags.path(), Some(config)).await.unwrap();
+    let api = Api::new(&d);
+    let run = api.trigger("secured", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("secured", &run, DEADLINE).await.unwrap(), "success");
+    let run = api.trigger("refused", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("refused", &run, DEADLINE).await.unwrap(), "failed");
+    let driver = &api.tries("refused", &run, "t").await.unwrap()[0]["driver"];
+    assert!(driver["message"].as_str().unwrap().contains("401"), "{driver:#}");
+    assert_eq!(server.submissions().len(), 1);
+    d.shutdown().await;
+    server.shutdown().await;
+}

@@ -1,18 +1,48 @@
-//! drover's kubernetes plugin: not built yet; describes itself and refuses the rest.
+//! drover's Kubernetes plugin: Spark's native Kubernetes submission.
+//!
+//! Cluster mode creates the driver pod the way spark-submit does (see [`pod`])
+//! with one `POST /api/v1/namespaces/{ns}/pods`, then follows it by its id,
+//! `namespace/name`: status from the pod's phase and driver container
+//! ([`status`]), kill by deleting the pod, logs from the pod log endpoint, and
+//! `find` by the submission-key label. Client mode hands the host a
+//! `spark-submit --master k8s://… --deploy-mode client` command.
+//!
+//! Everything but the HTTP calls is pure and tested on the host target; this
+//! file only wires it to `wasi:http` through the SDK.
+
+pub mod pod;
+pub mod status;
+pub mod validate;
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use drover_plugin_sdk::bindings::Guest;
+use drover_plugin_sdk::http::{self, Method, Response};
+use drover_plugin_sdk::spark::spark_submit_command;
 use drover_plugin_sdk::{
-    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem, Submitted,
+    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem,
+    Settings, Submitted,
 };
+use serde_json::Value;
+
+use crate::pod::{
+    DRIVER_CONTAINER, ExecutorTemplate, PodSettings, SUBMISSION_KEY_LABEL, Submission,
+};
+
+/// The Spark property that carries drover's submission key in client mode.
+pub const SUBMISSION_KEY_PROPERTY: &str = "spark.drover.submissionKey";
+/// Kubernetes' own default for `terminationGracePeriodSeconds`.
+const DEFAULT_KILL_GRACE_SECONDS: &str = "30";
 
 pub struct Plugin;
 
 fn secret(name: &str, description: &str) -> ConfigKey {
-    ConfigKey { name: name.into(), description: description.into(), required: false, secret: true }
-}
-
-fn not_yet() -> PluginError {
-    PluginError::Unsupported("the kubernetes plugin is not built yet".into())
+    ConfigKey {
+        name: name.into(),
+        description: description.into(),
+        required: false,
+        secret: true,
+    }
 }
 
 impl Guest for Plugin {
@@ -22,41 +52,340 @@ impl Guest for Plugin {
             version: env!("CARGO_PKG_VERSION").into(),
             deploy_modes: vec![DeployMode::Client, DeployMode::Cluster],
             config_keys: vec![
-                ConfigKey::new("api_url", "The Kubernetes API server, https://host:6443.", true),
-                ConfigKey::new("namespace", "Namespace of the driver pods; default \"default\".", false),
+                ConfigKey::new(
+                    "api_url",
+                    "The Kubernetes API server, https://host:6443.",
+                    true,
+                ),
+                ConfigKey::new(
+                    "namespace",
+                    "Namespace of the driver pods; default \"default\".",
+                    false,
+                ),
                 secret("token", "Bearer token (a service account token)."),
-                ConfigKey::new("image", "Spark container image of the driver.", false),
-                ConfigKey::new("service_account", "Service account of the driver pod.", false),
-                ConfigKey::new("spark_submit", "The client-mode command, split on whitespace; default \"spark-submit\".", false),
-                ConfigKey::new("driver_pod_template", "JSON pod template merged into driver pods.", false),
-                ConfigKey::new("executor_pod_template", "JSON pod template for executor pods.", false),
+                ConfigKey::new(
+                    "image",
+                    "Spark container image of the driver; default apache/spark:4.0.0 \
+                     (spark.kubernetes.container.image in the application's conf wins).",
+                    false,
+                ),
+                ConfigKey::new(
+                    "service_account",
+                    "Service account of the driver pod.",
+                    false,
+                ),
+                ConfigKey::new(
+                    "spark_submit",
+                    "The client-mode command, split on whitespace; default \"spark-submit\".",
+                    false,
+                ),
+                ConfigKey::new(
+                    "driver_pod_template",
+                    "JSON pod template merged into driver pods (Spark's settings win; \
+                     its other containers are kept as sidecars).",
+                    false,
+                ),
+                ConfigKey::new(
+                    "executor_pod_template",
+                    "Executor pod template: inline JSON with metadata.labels, \
+                     metadata.annotations, spec.nodeSelector (passed as \
+                     spark.kubernetes.executor.* properties), or the location of a \
+                     template file the driver reads (spark.kubernetes.executor.podTemplateFile).",
+                    false,
+                ),
+                ConfigKey::new(
+                    "kill_grace_seconds",
+                    "gracePeriodSeconds of the pod deletion that kills a driver; default 30.",
+                    false,
+                ),
             ],
         }
     }
 
-    fn validate(_settings: Vec<(String, String)>, _app: Application) -> Vec<Problem> {
-        Vec::new()
+    fn validate(settings: Vec<(String, String)>, app: Application) -> Vec<Problem> {
+        validate::problems(&Settings::new(settings), &app)
     }
 
-    fn submit(_: Vec<(String, String)>, _: String, _: Application) -> Result<Submitted, PluginError> {
-        Err(not_yet())
+    fn submit(
+        settings: Vec<(String, String)>,
+        key: String,
+        app: Application,
+    ) -> Result<Submitted, PluginError> {
+        let settings = Settings::new(settings);
+        let ps = PodSettings::from_settings(&settings)?;
+        match app.deploy_mode {
+            DeployMode::Client => Ok(Submitted::Local(client_launch(&settings, &ps, &key, &app))),
+            DeployMode::Cluster => {
+                let body = pod::driver_pod(
+                    &ps,
+                    &Submission {
+                        key: &key,
+                        now_ms: now_ms(),
+                    },
+                    &app,
+                )?;
+                let url = http::join(
+                    &ps.api_url,
+                    &format!("/api/v1/namespaces/{}/pods", ps.namespace),
+                );
+                let bytes = serde_json::to_vec(&body).map_err(|e| {
+                    PluginError::Invalid(format!("cannot encode the driver pod: {e}"))
+                })?;
+                let reply = call(&settings, Method::Post, &url, Some(bytes))?;
+                let created: Value = reply.json(&url)?;
+                let name = created
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        PluginError::Protocol(format!(
+                            "{url} created a pod but answered no metadata.name"
+                        ))
+                    })?;
+                Ok(Submitted::Cluster(format!("{}/{name}", ps.namespace)))
+            }
+            DeployMode::Service => Err(PluginError::Invalid(validate::SERVICE_MODE.into())),
+        }
     }
 
-    fn find(_: Vec<(String, String)>, _: String) -> Result<Option<String>, PluginError> {
-        Err(not_yet())
+    fn find(settings: Vec<(String, String)>, key: String) -> Result<Option<String>, PluginError> {
+        let settings = Settings::new(settings);
+        let ps = PodSettings::from_settings(&settings)?;
+        let selector = http::encode_component(&format!("{SUBMISSION_KEY_LABEL}={key}"));
+        let url = http::join(
+            &ps.api_url,
+            &format!(
+                "/api/v1/namespaces/{}/pods?labelSelector={selector}",
+                ps.namespace
+            ),
+        );
+        let list: Value = call(&settings, Method::Get, &url, None)?.json(&url)?;
+        let items = list["items"]
+            .as_array()
+            .ok_or_else(|| PluginError::Protocol(format!("{url} answered no items list")))?;
+        Ok(items
+            .iter()
+            .filter_map(|p| p.pointer("/metadata/name").and_then(Value::as_str))
+            .next()
+            .map(|name| format!("{}/{name}", ps.namespace)))
     }
 
-    fn status(_: Vec<(String, String)>, _: String) -> Result<DriverStatus, PluginError> {
-        Err(not_yet())
+    fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
+        let settings = Settings::new(settings);
+        let ps = PodSettings::from_settings(&settings)?;
+        let (ns, name) = pod::parse_id(&id, &ps.namespace)?;
+        let url = pod_url(&ps, ns, name);
+        match call(&settings, Method::Get, &url, None) {
+            Ok(reply) => Ok(status::driver_status(&reply.json::<Value>(&url)?)),
+            Err(PluginError::NotFound(_)) => Ok(status::not_found_status(
+                &format!("{ns}/{name}"),
+                pod::created_ms(name),
+                now_ms(),
+            )),
+            Err(e) => Err(e),
+        }
     }
 
-    fn kill(_: Vec<(String, String)>, _: String) -> Result<(), PluginError> {
-        Err(not_yet())
+    fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
+        let settings = Settings::new(settings);
+        let ps = PodSettings::from_settings(&settings)?;
+        let (ns, name) = pod::parse_id(&id, &ps.namespace)?;
+        let grace = settings.get_or("kill_grace_seconds", DEFAULT_KILL_GRACE_SECONDS);
+        let grace: u32 = grace.parse().map_err(|_| {
+            PluginError::Invalid(format!(
+                "kill_grace_seconds must be a whole number, not {grace:?}"
+            ))
+        })?;
+        let url = format!("{}?gracePeriodSeconds={grace}", pod_url(&ps, ns, name));
+        // Like kubectl: executors owned by the driver pod go with it.
+        let body = serde_json::json!({
+            "kind": "DeleteOptions", "apiVersion": "v1",
+            "gracePeriodSeconds": grace, "propagationPolicy": "Background",
+        });
+        call(
+            &settings,
+            Method::Delete,
+            &url,
+            Some(body.to_string().into_bytes()),
+        )
+        .map(drop)
     }
 
-    fn logs(_: Vec<(String, String)>, _: String, _: String, _: u64, _: u32) -> Result<LogChunk, PluginError> {
-        Err(not_yet())
+    fn logs(
+        settings: Vec<(String, String)>,
+        id: String,
+        stream: String,
+        offset: u64,
+        max_bytes: u32,
+    ) -> Result<LogChunk, PluginError> {
+        let settings = Settings::new(settings);
+        let ps = PodSettings::from_settings(&settings)?;
+        match stream.as_str() {
+            "stdout" => {}
+            "stderr" => {
+                return Err(PluginError::Unsupported(
+                    "Kubernetes keeps one log per container, stdout and stderr together: \
+                     it is all under stdout"
+                        .into(),
+                ));
+            }
+            other => {
+                return Err(PluginError::Invalid(format!(
+                    "unknown log stream {other:?}"
+                )));
+            }
+        }
+        let (ns, name) = pod::parse_id(&id, &ps.namespace)?;
+        let url = format!(
+            "{}/log?container={DRIVER_CONTAINER}&limitBytes={}",
+            pod_url(&ps, ns, name),
+            status::log_limit(offset, max_bytes)
+        );
+        match call(&settings, Method::Get, &url, None) {
+            Ok(reply) => Ok(status::log_chunk(&reply.body, offset)),
+            // "container … is waiting to start": nothing logged yet.
+            Err(PluginError::Invalid(m)) if m.contains("waiting to start") => Ok(LogChunk {
+                data: Vec::new(),
+                next_offset: offset,
+                total: None,
+            }),
+            Err(e) => Err(e),
+        }
     }
 }
 
+fn pod_url(ps: &PodSettings, ns: &str, name: &str) -> String {
+    http::join(
+        &ps.api_url,
+        &format!(
+            "/api/v1/namespaces/{ns}/pods/{}",
+            http::encode_component(name)
+        ),
+    )
+}
+
+/// One API call with the bearer token; a non-2xx reply becomes the error its
+/// `Status` object says.
+fn call(
+    settings: &Settings,
+    method: Method,
+    url: &str,
+    body: Option<Vec<u8>>,
+) -> Result<Response, PluginError> {
+    let bearer = settings.get("token").map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("accept", "application/json")];
+    if body.is_some() {
+        headers.push(("content-type", "application/json"));
+    }
+    if let Some(b) = &bearer {
+        headers.push(("authorization", b.as_str()));
+    }
+    let reply = http::request(method, url, &headers, body)?;
+    if reply.is_success() {
+        Ok(reply)
+    } else {
+        Err(status::api_error(&reply, url))
+    }
+}
+
+/// Client mode: spark-submit against the API server, the driver local, with the
+/// submission key on the executors as a label.
+fn client_launch(
+    settings: &Settings,
+    ps: &PodSettings,
+    key: &str,
+    app: &Application,
+) -> drover_plugin_sdk::LocalLaunch {
+    let mut extra = vec![
+        (SUBMISSION_KEY_PROPERTY.to_string(), key.to_string()),
+        (
+            "spark.kubernetes.namespace".to_string(),
+            ps.namespace.clone(),
+        ),
+        (
+            format!("spark.kubernetes.executor.label.{SUBMISSION_KEY_LABEL}"),
+            key.to_string(),
+        ),
+    ];
+    if let Some(image) = &ps.image {
+        extra.push(("spark.kubernetes.container.image".into(), image.clone()));
+    }
+    match &ps.executor_template {
+        Some(ExecutorTemplate::File(path)) => extra.push((
+            "spark.kubernetes.executor.podTemplateFile".into(),
+            path.clone(),
+        )),
+        Some(ExecutorTemplate::Properties(props)) => extra.extend(props.iter().cloned()),
+        None => {}
+    }
+    // The application's own conf wins over the backend's defaults.
+    extra.retain(|(k, _)| k == SUBMISSION_KEY_PROPERTY || !app.conf.iter().any(|(c, _)| c == k));
+    let spark_submit = settings.get_or("spark_submit", "spark-submit");
+    spark_submit_command(
+        spark_submit,
+        &format!("k8s://{}", ps.api_url),
+        "client",
+        app,
+        &extra,
+    )
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 drover_plugin_sdk::export!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drover_plugin_sdk::Resources;
+
+    #[test]
+    fn client_mode_is_spark_submit_against_the_api_server() {
+        let settings = Settings::new(vec![
+            ("api_url".into(), "https://k8s:6443/".into()),
+            ("namespace".into(), "jobs".into()),
+            ("spark_submit".into(), "/bin/drover spark-submit".into()),
+        ]);
+        let ps = PodSettings::from_settings(&settings).unwrap();
+        let none = Resources {
+            memory_mb: None,
+            cores: None,
+            instances: None,
+        };
+        let app = Application {
+            name: "a".into(),
+            resource: "/a.py".into(),
+            main_class: None,
+            args: vec!["x".into()],
+            conf: vec![],
+            deploy_mode: DeployMode::Client,
+            driver: none,
+            executor: none,
+            jars: vec![],
+            files: vec![],
+            py_files: vec![],
+            env: vec![],
+        };
+        let launch = client_launch(&settings, &ps, "drover-k1", &app);
+        assert_eq!(launch.program, "/bin/drover");
+        let line = launch.args.join(" ");
+        assert!(
+            line.starts_with("spark-submit --master k8s://https://k8s:6443 --deploy-mode client"),
+            "{line}"
+        );
+        assert!(
+            line.contains("--conf spark.kubernetes.namespace=jobs"),
+            "{line}"
+        );
+        assert!(
+            line.contains(
+                "--conf spark.kubernetes.executor.label.drover.dev/submission-key=drover-k1"
+            ),
+            "{line}"
+        );
+        assert!(line.ends_with("/a.py x"), "{line}");
+    }
+}
