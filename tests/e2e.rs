@@ -54,6 +54,24 @@ async fn example_dags_succeed_in_both_deploy_modes() {
 }
 
 #[tokio::test]
+async fn the_dag_mixing_all_four_backends_succeeds() {
+    let home = tempfile::tempdir().unwrap();
+    let d = start(home.path(), &repo_dags(), None).await.expect("drover starts");
+    let api = Api::new(&d);
+    let run = api.trigger("all_backends", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("all_backends", &run, DEADLINE).await.unwrap(), "success");
+    let tis = api.task_instances("all_backends", &run).await.unwrap();
+    let backend = |t: &str| tis[t]["driver"]["backend"].as_str().unwrap().to_string();
+    assert_eq!(backend("count_standalone"), "local");
+    assert_eq!(backend("stats_yarn"), "yarn");
+    assert_eq!(backend("stats_k8s"), "k8s");
+    assert_eq!(backend("summary_serverless"), "serverless");
+    let managers: std::collections::BTreeSet<&str> = d.cluster.submissions().iter().map(|s| s.manager).collect();
+    assert_eq!(managers, ["emr-serverless", "kubernetes", "yarn"].into_iter().collect(), "client mode submits nothing to the cluster");
+    d.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_failing_application_is_retried_then_fails_the_run() {
     let home = tempfile::tempdir().unwrap();
     let dags = tempfile::tempdir().unwrap();
