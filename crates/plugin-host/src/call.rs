@@ -14,7 +14,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::{self, BackendPre, DriverStatus, Info, LogChunk, PluginError, Problem, Submitted};
 use crate::engine::{Plugin, Shared};
 use crate::error::CallError;
-use crate::policy::{HostRule, Policy};
+use crate::policy::{CaClient, HostRule, Policy};
 
 /// Extra wall-clock time past the epoch deadline before the host gives up on
 /// a call that is blocked in a host function (a hung HTTP request).
@@ -93,7 +93,7 @@ struct Scope<'a> {
 }
 
 impl Scope<'_> {
-    fn store(&self, allowed: Arc<Vec<HostRule>>) -> (Store<HostState>, Probe) {
+    fn store(&self, allowed: Arc<Vec<HostRule>>, ca: Option<CaClient>) -> (Store<HostState>, Probe) {
         let limits = self.shared.limits;
         let stderr = MemoryOutputPipe::new(16 * 1024);
         let wasi = WasiCtx::builder()
@@ -116,6 +116,7 @@ impl Scope<'_> {
                 allowed,
                 timeout: limits.call_timeout,
                 denied: probe.denied.clone(),
+                ca,
             },
             limiter: MemoryCap {
                 max: limits.memory_bytes,
@@ -198,9 +199,9 @@ impl Scope<'_> {
 
 /// Runs `$method` on a fresh instance under the call's limits.
 macro_rules! invoke {
-    ($scope:expr, $pre:expr, $allowed:expr, $call:literal, $method:ident ( $($arg:expr),* )) => {{
+    ($scope:expr, $pre:expr, $allowed:expr, $ca:expr, $call:literal, $method:ident ( $($arg:expr),* )) => {{
         let scope = $scope;
-        let (mut store, probe) = scope.store($allowed);
+        let (mut store, probe) = scope.store($allowed, $ca);
         let fut = async {
             let instance = $pre.instantiate_async(&mut store).await?;
             instance.$method(&mut store, $($arg),*).await
@@ -222,7 +223,7 @@ pub(crate) async fn call_describe(
         plugin: label,
         backend: "-",
     };
-    let (r, _) = invoke!(&scope, pre, Arc::new(Vec::new()), "describe", call_describe());
+    let (r, _) = invoke!(&scope, pre, Arc::new(Vec::new()), None, "describe", call_describe());
     r
 }
 
@@ -263,6 +264,7 @@ pub struct Backend {
     allowed: Arc<Vec<HostRule>>,
     host: Arc<Shared>,
     limit: Option<Arc<RateLimit>>,
+    ca: Option<CaClient>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -284,6 +286,7 @@ impl Backend {
         settings: Vec<(String, String)>,
         allowed: Vec<HostRule>,
         max_calls_per_second: u32,
+        ca: Option<CaClient>,
     ) -> Backend {
         Backend {
             name,
@@ -292,6 +295,7 @@ impl Backend {
             allowed: Arc::new(allowed),
             host,
             limit: RateLimit::new(max_calls_per_second).map(Arc::new),
+            ca,
         }
     }
 
@@ -325,7 +329,7 @@ impl Backend {
     /// Problems the cluster would refuse the application for.
     pub async fn validate(&self, app: &bindings::Application) -> Result<Vec<Problem>, CallError> {
         let scope = self.scope();
-        let (r, _) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "validate",
+        let (r, _) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "validate",
             call_validate(&self.settings, app));
         r
     }
@@ -333,7 +337,7 @@ impl Backend {
     pub async fn submit(&self, key: &str, app: &bindings::Application) -> Result<Submitted, CallError> {
         let scope = self.scope();
         self.slot().await;
-        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "submit",
+        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "submit",
             call_submit(&self.settings, key, app));
         scope.flatten(r, &denied)
     }
@@ -342,7 +346,7 @@ impl Backend {
     pub async fn find(&self, key: &str) -> Result<Option<String>, CallError> {
         let scope = self.scope();
         self.slot().await;
-        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "find",
+        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "find",
             call_find(&self.settings, key));
         scope.flatten(r, &denied)
     }
@@ -350,7 +354,7 @@ impl Backend {
     pub async fn status(&self, id: &str) -> Result<DriverStatus, CallError> {
         let scope = self.scope();
         self.slot().await;
-        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "status",
+        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "status",
             call_status(&self.settings, id));
         scope.flatten(r, &denied)
     }
@@ -358,7 +362,7 @@ impl Backend {
     pub async fn kill(&self, id: &str) -> Result<(), CallError> {
         let scope = self.scope();
         self.slot().await;
-        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "kill",
+        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "kill",
             call_kill(&self.settings, id));
         scope.flatten(r, &denied)
     }
@@ -372,7 +376,7 @@ impl Backend {
     ) -> Result<LogChunk, CallError> {
         let scope = self.scope();
         self.slot().await;
-        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), "logs",
+        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "logs",
             call_logs(&self.settings, id, stream, offset, max_bytes));
         scope.flatten(r, &denied)
     }

@@ -38,6 +38,11 @@ pub struct BackendConfig {
     /// kill, logs, find), however many drivers drover follows. 0: no limit.
     #[serde(default = "default_rate")]
     pub max_calls_per_second: u32,
+    /// PEM file of the CA that signed the cluster's TLS certificate (e.g. a
+    /// Kubernetes API server's); https requests of this backend then trust
+    /// exactly it.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn default_rate() -> u32 {
@@ -193,6 +198,16 @@ async fn resolve(
             .filter_map(|(_, v)| HostRule::parse(v).ok())
             .collect(),
     };
+    let ca = match &cfg.ca_file {
+        Some(path) => match crate::policy::CaClient::from_pem_file(path) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                errors.push(err(e, "point ca_file at the PEM certificate of the cluster's CA"));
+                None
+            }
+        },
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -203,6 +218,7 @@ async fn resolve(
         settings,
         allowed,
         cfg.max_calls_per_second,
+        ca,
     ))
 }
 

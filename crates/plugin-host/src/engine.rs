@@ -178,6 +178,25 @@ impl PluginHost {
     /// A backend over an already loaded plugin, with explicit settings and
     /// allowed hosts (`host` or `host:port`). The config file path goes
     /// through [`crate::BackendSet::build`] instead.
+    pub fn backend_with_ca(
+        &self,
+        name: &str,
+        plugin: Arc<Plugin>,
+        settings: Vec<(String, String)>,
+        allowed_hosts: &[&str],
+        ca_file: &Path,
+    ) -> Result<crate::Backend, String> {
+        let allowed = allowed_hosts
+            .iter()
+            .map(|h| crate::policy::HostRule::parse(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ca = crate::policy::CaClient::from_pem_file(ca_file)?;
+        Ok(crate::Backend::new(self.shared.clone(), name.to_string(), plugin, settings, allowed, 0, Some(ca)))
+    }
+
+    /// A backend over an already loaded plugin, with explicit settings and
+    /// allowed hosts (`host` or `host:port`). The config file path goes
+    /// through [`crate::BackendSet::build`] instead.
     pub fn backend(
         &self,
         name: &str,
@@ -189,7 +208,7 @@ impl PluginHost {
             .iter()
             .map(|h| crate::policy::HostRule::parse(h))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(crate::Backend::new(self.shared.clone(), name.to_string(), plugin, settings, allowed, 0))
+        Ok(crate::Backend::new(self.shared.clone(), name.to_string(), plugin, settings, allowed, 0, None))
     }
 
     /// Loads a plugin by bundled name or by path to a `.wasm` component.

@@ -9,8 +9,13 @@
 //! names you trust.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -62,12 +67,68 @@ impl std::fmt::Display for HostRule {
     }
 }
 
+/// HTTPS to a cluster whose certificate a private CA signed (a Kubernetes API
+/// server, say): trusts exactly the CA certificates of the backend's
+/// `ca_file`. Pooled, so repeated status calls reuse their connections.
+#[derive(Clone)]
+pub(crate) struct CaClient {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, WasiBody>,
+}
+
+impl CaClient {
+    pub(crate) fn from_pem_file(path: &Path) -> Result<CaClient, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("ca_file {} is not PEM certificates: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("ca_file {} holds a certificate rustls refuses: {e}", path.display()))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("ca_file {} holds no certificate", path.display()));
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(CaClient {
+            client: Client::builder(TokioExecutor::new()).build(https),
+        })
+    }
+
+    async fn send(
+        &self,
+        request: http::Request<WasiBody>,
+        timeout: Duration,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
+        let response = tokio::time::timeout(timeout, self.client.request(request))
+            .await
+            .map_err(|_| HttpError::ConnectionReadTimeout)?
+            .map_err(|e| {
+                // Connection and TLS failures (an untrusted certificate) say so.
+                let text = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| format!("{e}: {s}"));
+                HttpError::Connect(std::io::Error::other(text))
+            })?;
+        Ok(response.map(|b| b.map_err(HttpError::from).boxed_unsync()))
+    }
+}
+
 /// The per-call HTTP hooks: allowlist and timeout clamp. Records what it
 /// denied so the host can say which host was refused.
 pub(crate) struct Policy {
     pub(crate) allowed: Arc<Vec<HostRule>>,
     pub(crate) timeout: Duration,
     pub(crate) denied: Arc<Mutex<Vec<String>>>,
+    pub(crate) ca: Option<CaClient>,
 }
 
 type ResponseFuture = Box<
@@ -106,6 +167,16 @@ impl WasiHttpHooks for Policy {
                 .expect("denied list")
                 .push(format!("{host}:{port}"));
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        if let Some(ca) = self.ca.clone().filter(|_| uri.scheme_str() == Some("https")) {
+            let timeout = self.timeout;
+            return Box::new(async move {
+                let response = ca.send(request, timeout).await?;
+                Ok((
+                    response,
+                    Box::new(async { Ok(()) }) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ))
+            });
         }
         let clamp = |t: Option<Duration>| Some(t.map_or(self.timeout, |t| t.min(self.timeout)));
         let options = options.unwrap_or_default();
