@@ -359,6 +359,16 @@ impl Backend {
         scope.flatten(r, &denied)
     }
 
+    /// The status of many drivers in one call where the cluster has a list
+    /// endpoint; `Unsupported` otherwise.
+    pub async fn status_many(&self, ids: &[String]) -> Result<Vec<Option<DriverStatus>>, CallError> {
+        self.slot().await;
+        let scope = self.scope();
+        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "status-many",
+            call_status_many(&self.settings, ids));
+        scope.flatten(r, &denied)
+    }
+
     pub async fn kill(&self, id: &str) -> Result<(), CallError> {
         let scope = self.scope();
         self.slot().await;

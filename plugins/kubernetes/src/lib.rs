@@ -169,6 +169,13 @@ impl Guest for Plugin {
             .map(|name| format!("{}/{name}", ps.namespace)))
     }
 
+    fn status_many(
+        _settings: Vec<(String, String)>,
+        _ids: Vec<String>,
+    ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
+        Err(PluginError::Unsupported("no batch status yet".into()))
+    }
+
     fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
         let settings = Settings::new(settings);
         let ps = PodSettings::from_settings(&settings)?;

@@ -190,6 +190,13 @@ impl Guest for Plugin {
         }
     }
 
+    fn status_many(
+        _settings: Vec<(String, String)>,
+        _ids: Vec<String>,
+    ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
+        Err(PluginError::Unsupported("no batch status yet".into()))
+    }
+
     fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
         let settings = Settings::new(settings);
         let client = Client::new(&settings)?;

@@ -116,6 +116,13 @@ impl Guest for Standalone {
         }
     }
 
+    fn status_many(
+        _settings: Vec<(String, String)>,
+        _ids: Vec<String>,
+    ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
+        Err(PluginError::Unsupported("no batch status yet".into()))
+    }
+
     fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
         status(&Settings::new(settings), &id).map(|(status, _)| status)
     }

@@ -157,6 +157,13 @@ impl Guest for Yarn {
         Ok(report::find_by_tag(apps, &tag))
     }
 
+    fn status_many(
+        _settings: Vec<(String, String)>,
+        _ids: Vec<String>,
+    ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
+        Err(PluginError::Unsupported("no batch status yet".into()))
+    }
+
     fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
         let settings = Settings::new(settings);
         let app = app_report(&settings, &id)?;

@@ -70,6 +70,13 @@ impl Guest for Misbehave {
         }
     }
 
+    fn status_many(
+        _settings: Vec<(String, String)>,
+        _ids: Vec<String>,
+    ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
+        Err(PluginError::Unsupported("no batch status yet".into()))
+    }
+
     fn status(_settings: Vec<(String, String)>, _id: String) -> Result<DriverStatus, PluginError> {
         Ok(DriverStatus {
             phase: DriverPhase::Succeeded,
