@@ -82,6 +82,7 @@ struct Core {
     dirty: BTreeSet<i64>,
     tx: mpsc::UnboundedSender<Msg>,
     changes: broadcast::Sender<Change>,
+    trackers: Arc<crate::tracker::Trackers>,
 }
 
 /// Loads the DAGs, re-attaches to whatever the last process left running,
@@ -107,6 +108,7 @@ pub async fn start(
         dirty: BTreeSet::new(),
         tx: tx.clone(),
         changes: changes.clone(),
+        trackers: crate::tracker::Trackers::new(cfg.poll),
     };
     core.reload().await?;
     core.recover().await?;
@@ -767,6 +769,7 @@ impl Core {
             store: self.store.clone(),
             log_path,
             poll: self.cfg.poll,
+            trackers: self.trackers.clone(),
             resume,
             done: self.tx.clone(),
         };

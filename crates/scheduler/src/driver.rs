@@ -86,6 +86,7 @@ pub(crate) struct TryJob {
     pub store: Store,
     pub log_path: PathBuf,
     pub poll: PollPolicy,
+    pub trackers: std::sync::Arc<crate::tracker::Trackers>,
     pub resume: Resume,
     pub done: mpsc::UnboundedSender<Msg>,
 }
@@ -236,28 +237,33 @@ impl TryJob {
     async fn track(&self, id: &str) -> Outcome {
         let stop = self.stop_signal();
         tokio::pin!(stop);
-        let mut interval = self.poll.first;
         let mut errors = 0u32;
         let mut last: Option<(DriverState, String, Option<u32>)> = None;
         // Until the driver is seen running, it may only wait this long.
         let mut start_by = self.start_timeout.map(|t| tokio::time::Instant::now() + t);
         // The cluster attempt in which the driver was last seen running.
         let mut running_in: Option<Option<u32>> = None;
+        let mut watched = self.trackers.watch(&self.backend, id);
         loop {
             tokio::select! {
                 reason = &mut stop => return self.stop_cluster(id, reason, None).await,
-                _ = tokio::time::sleep(interval) => {}
+                changed = watched.rx.changed() => {
+                    if changed.is_err() {
+                        let message = format!("drover stopped following driver {id}");
+                        return Outcome::Failed { message, final_: false };
+                    }
+                }
             }
-            interval = (interval * 3 / 2).min(self.poll.max);
-            match self.backend.status(id).await {
+            let latest = watched.rx.borrow_and_update().clone();
+            let Some(answer) = latest else { continue };
+            match answer {
                 Ok(st) => {
                     errors = 0;
                     let state = map_phase(st.phase);
                     // A driver seen running cannot be waiting to start again in
                     // the same cluster attempt: the id now names another driver
                     // (a restarted standalone master hands out ids from -0000).
-                    if matches!(state, DriverState::Submitted | DriverState::Queued)
-                        && running_in.is_some_and(|a| a == st.attempt)
+                    if state == DriverState::Submitted && running_in.is_some_and(|a| a == st.attempt)
                     {
                         let message = format!(
                             "the cluster reports {} for {id}, which was already running: it has forgotten this \

@@ -16,6 +16,7 @@ mod driver;
 mod handle;
 mod loader;
 mod process;
+mod tracker;
 
 pub use driver::PollPolicy;
 pub use handle::{Change, ControlError, SchedulerHandle, TriggerError, TriggerRequest};
