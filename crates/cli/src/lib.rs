@@ -45,6 +45,12 @@ pub enum Command {
         /// Where drivers run and keep their output.
         #[arg(long, default_value = ".drover/devcluster")]
         work_dir: PathBuf,
+        /// Cores of the simulated Spark worker (drivers beyond it wait).
+        #[arg(long, default_value_t = 8)]
+        worker_cores: u32,
+        /// Memory of the simulated Spark worker, in MiB.
+        #[arg(long, default_value_t = 16384)]
+        worker_memory_mb: u32,
     },
     /// Work with DAG files.
     #[command(subcommand)]
@@ -170,12 +176,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             server.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Devcluster { port, work_dir } => {
+        Command::Devcluster {
+            port,
+            work_dir,
+            worker_cores,
+            worker_memory_mb,
+        } => {
             init_logging();
             let cluster = drover_devcluster::DevCluster::start(drover_devcluster::DevClusterConfig {
                 bind: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
                 work_dir,
-                ..Default::default()
+                worker_cores,
+                worker_memory_mb,
             })
             .await?;
             println!("devcluster listening on {}", cluster.rest_url());
