@@ -281,3 +281,55 @@ deploy_mode = "cluster"
     d.shutdown().await;
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_follows_a_running_drivers_log_until_it_ends() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let gate = home.path().join("go");
+    script(
+        dags.path(),
+        "talk",
+        &format!(
+            "#!/bin/sh\necho first line\nwhile [ ! -e {} ]; do sleep 0.1; done\necho last line\n",
+            gate.display()
+        ),
+    );
+    write(
+        dags.path(),
+        "talk.toml",
+        "id = \"talk\"\n[[tasks]]\nid = \"t\"\nbackend = \"local\"\n[tasks.application]\nresource = \"talk\"\nmain_class = \"Talk\"\ndeploy_mode = \"cluster\"\n",
+    );
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let run = api.trigger("talk", json!({})).await.unwrap();
+    // The driver has written its first line and waits.
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while !api.log("talk", &run, "t", 1).await.map(|l| l.contains("first line")).unwrap_or(false) {
+        assert!(tokio::time::Instant::now() < until, "the driver never wrote");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut follower = tokio::process::Command::new(env!("CARGO_BIN_EXE_drover-cli-under-test"))
+        .args(["tasks", "logs", "talk", &run, "t", "--follow", "--server", &d.api_url()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(follower.stdout.take().unwrap());
+    let mut stdout = String::new();
+    // Once the follower has printed the first line, let the driver go on.
+    while !stdout.contains("first line") {
+        let mut line = String::new();
+        let n = tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut line).await.unwrap();
+        assert!(n > 0, "the follower ended early: {stdout}");
+        stdout.push_str(&line);
+    }
+    std::fs::write(&gate, "").unwrap();
+    tokio::io::AsyncReadExt::read_to_string(&mut lines, &mut stdout).await.unwrap();
+    let status = tokio::time::timeout(DEADLINE, follower.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    let first = stdout.find("first line").expect("the line written before following");
+    let last = stdout.find("last line").expect("the line written while following");
+    assert!(first < last, "{stdout}");
+    assert_eq!(stdout.matches("first line").count(), 1, "nothing printed twice: {stdout}");
+    d.shutdown().await;
+}
