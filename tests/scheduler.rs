@@ -301,10 +301,10 @@ async fn retry_delay_is_capped_by_max_retry_delay() {
     // While waiting for its first retry, the task shows when that will be.
     tokio::time::timeout(DEADLINE, async {
         loop {
-            if let drover_scheduler::Change::Task { state, .. } = changes.recv().await.expect("changes") {
-                if state == "up_for_retry" {
-                    break;
-                }
+            if let drover_scheduler::Change::Task { state, .. } = changes.recv().await.expect("changes")
+                && state == "up_for_retry"
+            {
+                break;
             }
         }
     })
