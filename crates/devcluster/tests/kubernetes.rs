@@ -2,6 +2,8 @@
 //! plugin drives it, and with real clients nobody here wrote (kubectl and the
 //! PyPI `kubernetes` package).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -113,9 +115,6 @@ fn phase(pod: &Value) -> &str {
     pod["status"]["phase"].as_str().unwrap_or_default()
 }
 
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
 
 async fn read_pid(path: &Path) -> u32 {
     let until = Instant::now() + DEADLINE;
@@ -342,7 +341,7 @@ async fn delete_stops_the_process_then_removes_the_pod() {
     f.create(&shell_pod("sleeper", &script, json!({}))).await;
     f.wait_pod("sleeper", |p| phase(p) == "Running").await;
     let pid = read_pid(&pidfile).await;
-    assert!(pid_alive(pid));
+    assert!(common::process_alive(pid));
 
     let r = f
         .http
@@ -356,7 +355,7 @@ async fn delete_stops_the_process_then_removes_the_pod() {
     assert_eq!(pod["metadata"]["deletionGracePeriodSeconds"], 5);
     f.wait_gone("sleeper").await;
     assert!(
-        !pid_alive(pid),
+        !common::process_alive(pid),
         "the container's process is gone with its pod"
     );
     let r = f
@@ -564,7 +563,7 @@ async fn kubectl_gets_pods_reads_logs_and_deletes_a_pod() {
     assert_eq!(deleted.trim(), "pod \"busy\" deleted");
     // kubectl waits until the pod is gone; its process went with it.
     assert_eq!(f.get("/api/v1/namespaces/default/pods/busy").await.0, 404);
-    assert!(!pid_alive(pid));
+    assert!(!common::process_alive(pid));
     let missing = tokio::task::block_in_place(|| kubectl(fx, &["get", "pod", "busy"]));
     assert!(!missing.status.success());
     assert!(
@@ -575,31 +574,6 @@ async fn kubectl_gets_pods_reads_logs_and_deletes_a_pod() {
 }
 
 /// The venv python with the `kubernetes` package: fails, never skips, when missing.
-fn python_with_kubernetes() -> PathBuf {
-    let venv = match std::env::var_os("DROVER_SPARK_VENV") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => {
-            let cache = std::env::var_os("DROVER_CI_CACHE")
-                .filter(|c| !c.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/drover-ci")
-                });
-            cache.join("venv")
-        }
-    };
-    let python = venv.join("bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import kubernetes"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "no python with the `kubernetes` package at {}: run `bash .ci/run` once (it installs it)",
-        python.display()
-    );
-    python
-}
 
 const PYTHON_CLIENT: &str = r#"
 import sys
@@ -659,7 +633,7 @@ except client.exceptions.ApiException as e:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_kubernetes_client_creates_reads_lists_watches_and_deletes() {
     let f = Fixture::start().await;
-    let python = python_with_kubernetes();
+    let python = common::python_with("kubernetes");
     kubectl(&f, &["version", "--client"]); // writes the kubeconfig
     let script = f.path("client.py");
     std::fs::write(&script, PYTHON_CLIENT).unwrap();

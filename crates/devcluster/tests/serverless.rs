@@ -1,6 +1,8 @@
 //! The EMR Serverless stand-in, driven over signed HTTP like drover's plugin
 //! drives it, and by boto3, a client nobody here wrote.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -169,9 +171,6 @@ impl Fixture {
     }
 }
 
-fn alive(pid: &str) -> bool {
-    std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
-}
 
 #[tokio::test]
 async fn a_job_run_starts_runs_and_is_cancelled_with_its_process_gone() {
@@ -193,7 +192,7 @@ async fn a_job_run_starts_runs_and_is_cancelled_with_its_process_gone() {
     assert_eq!(running["tags"]["drover-submission-key"], "token-cancel");
     assert!(running["startedAt"].is_number(), "{running}");
     let pid = f.wait_for_file(&pid_file).await;
-    assert!(alive(&pid));
+    assert!(common::process_alive(pid.trim().parse().expect("a pid")));
 
     let attempts = f
         .call(
@@ -225,7 +224,7 @@ async fn a_job_run_starts_runs_and_is_cancelled_with_its_process_gone() {
     let done = f.wait_for(APPLICATION_ID, &id, &["CANCELLED"]).await;
     assert!(done["endedAt"].is_number(), "{done}");
     assert!(
-        !alive(&pid),
+        !common::process_alive(pid.trim().parse().expect("a pid")),
         "the cancelled job run's process {pid} is still alive"
     );
 
@@ -474,26 +473,6 @@ async fn requests_without_a_valid_signature_get_403() {
 }
 
 /// The venv python that `.ci/run` installs boto3 into; fails, never skips.
-fn venv_python() -> PathBuf {
-    let venv = match std::env::var_os("DROVER_SPARK_VENV") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => {
-            let cache = match std::env::var_os("DROVER_CI_CACHE") {
-                Some(c) if !c.is_empty() => PathBuf::from(c),
-                _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                    .join(".cache/drover-ci"),
-            };
-            cache.join("venv")
-        }
-    };
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "no venv python at {}: run `bash .ci/run` once (it installs boto3 into the venv)",
-        python.display()
-    );
-    python
-}
 
 const BOTO3_SCRIPT: &str = r#"
 import json, sys, time
@@ -539,7 +518,7 @@ print(json.dumps(out))
 #[tokio::test]
 async fn boto3_starts_gets_and_cancels_job_runs_on_the_stand_in() {
     let f = Fixture::start().await;
-    let python = venv_python();
+    let python = common::python_with("boto3");
     let entry = f.script("sleepy", "#!/bin/sh\nexec sleep 300\n");
     let endpoint = f.cluster.rest_url();
     let output = tokio::process::Command::new(&python)

@@ -1,5 +1,7 @@
 //! The Spark standalone stand-in, driven over HTTP like drover's plugin drives it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -183,18 +185,10 @@ fn pid_from_log(log: &str) -> i32 {
 }
 
 /// Alive and not a zombie (a reaped process has no /proc entry at all).
-fn process_alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z')),
-        Err(_) => false,
-    }
-}
 
 async fn wait_until_gone(pid: i32) {
     let start = Instant::now();
-    while process_alive(pid) {
+    while common::process_alive(u32::try_from(pid).expect("a pid")) {
         assert!(start.elapsed() < DEADLINE, "process {pid} is still alive");
         tokio::time::sleep(POLL).await;
     }
@@ -342,7 +336,7 @@ async fn kill_stops_a_running_driver_and_its_process() {
     let id = f.create(&app, &[]).await;
     f.wait_for(&id, &["RUNNING"]).await;
     let pid = pid_from_log(&f.wait_for_log(&id, "pid ").await);
-    assert!(process_alive(pid));
+    assert!(common::process_alive(u32::try_from(pid).expect("a pid")));
 
     let (code, reply) = f.kill(&id).await;
     assert_eq!(code, 200);
@@ -533,11 +527,11 @@ async fn shutdown_kills_running_drivers() {
         pid_from_log(&f.wait_for_log(&first, "pid ").await),
         pid_from_log(&f.wait_for_log(&second, "pid ").await),
     ];
-    assert!(pids.iter().all(|&p| process_alive(p)));
+    assert!(pids.iter().all(|&p| common::process_alive(u32::try_from(p).expect("a pid"))));
     f.cluster.shutdown().await;
     for pid in pids {
         assert!(
-            !process_alive(pid),
+            !common::process_alive(u32::try_from(pid).expect("a pid")),
             "driver process {pid} outlived shutdown"
         );
     }

@@ -1,6 +1,8 @@
 //! The YARN ResourceManager stand-in, driven over HTTP the way drover's plugin
 //! and the PyPI yarn-api-client drive a real one.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -428,27 +430,6 @@ async fn submitting_the_same_application_id_twice_keeps_one_application() {
 }
 
 /// The venv `.ci/run` installs yarn-api-client into; fails (never skips) when missing.
-fn venv_python() -> PathBuf {
-    let venv = match std::env::var_os("DROVER_SPARK_VENV") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => {
-            let cache = std::env::var_os("DROVER_CI_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                        .join(".cache/drover-ci")
-                });
-            cache.join("venv")
-        }
-    };
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "no venv python at {}: run `bash .ci/run` once (it installs yarn-api-client), or set DROVER_SPARK_VENV",
-        python.display()
-    );
-    python
-}
 
 const YARN_API_CLIENT_SCRIPT: &str = r#"
 import sys, time
@@ -503,7 +484,7 @@ print("yarn-api-client OK", app_id)
 
 #[tokio::test]
 async fn the_pypi_yarn_api_client_drives_the_stand_in() {
-    let python = venv_python();
+    let python = common::python_with("yarn_api_client");
     let f = Fixture::start().await;
     let script = f.script("sleepy.sh", "#!/bin/sh\nexec sleep 300\n");
     let client = f.root.join("client.py");
