@@ -333,3 +333,79 @@ async fn cli_follows_a_running_drivers_log_until_it_ends() {
     assert_eq!(stdout.matches("first line").count(), 1, "nothing printed twice: {stdout}");
     d.shutdown().await;
 }
+
+/// The embedded backends of a running drover, built again from the same
+/// settings (`backend_configs`) so a test can call a plugin directly.
+async fn stand_in_backends(d: &support::drover::Running) -> drover_plugin_host::BackendSet {
+    let stand_in = drover::config::StandIn {
+        rest_url: d.cluster.rest_url(),
+        master_url: d.cluster.master_url(),
+        spark_submit: "spark-submit".into(),
+    };
+    let host = drover::config::plugin_host(Some(&support::drover::plugin_cache())).unwrap();
+    drover::config::backends(&host, &drover::config::backend_configs(&stand_in, None)).await.unwrap()
+}
+
+#[tokio::test]
+async fn status_many_reads_the_masters_json_view_once() {
+    use drover_plugin_host::DriverPhase;
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    script(dags.path(), "ok", "#!/bin/sh\necho ok\n");
+    script(dags.path(), "boom", "#!/bin/sh\necho boom >&2\nexit 3\n");
+    script(dags.path(), "sleepy", "#!/bin/sh\nexec sleep 300\n");
+    for name in ["ok", "boom", "sleepy"] {
+        write(
+            dags.path(),
+            &format!("many_{name}.toml"),
+            &format!(
+                "id = \"many_{name}\"\n[defaults]\nbackend = \"local\"\n[[tasks]]\nid = \"t\"\nretries = 0\n\
+                 [tasks.application]\nresource = \"{name}\"\nmain_class = \"M\"\ndeploy_mode = \"cluster\"\n"
+            ),
+        );
+    }
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let ok = api.trigger("many_ok", json!({})).await.unwrap();
+    let boom = api.trigger("many_boom", json!({})).await.unwrap();
+    let sleepy = api.trigger("many_sleepy", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("many_ok", &ok, DEADLINE).await.unwrap(), "success");
+    assert_eq!(api.wait_run("many_boom", &boom, DEADLINE).await.unwrap(), "failed");
+    let until = std::time::Instant::now() + DEADLINE;
+    let sleepy_id = loop {
+        let tries = api.tries("many_sleepy", &sleepy, "t").await.unwrap();
+        if let Some(t) = tries.last()
+            && t["driver"]["raw_state"] == "RUNNING"
+        {
+            break t["driver"]["cluster_id"].as_str().unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < until, "never running: {tries:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let id = |t: &serde_json::Value| t["driver"]["cluster_id"].as_str().unwrap().to_string();
+    let ids = vec![
+        id(&api.tries("many_ok", &ok, "t").await.unwrap()[0]),
+        id(&api.tries("many_boom", &boom, "t").await.unwrap()[0]),
+        "driver-20000101000000-9999".to_string(),
+        sleepy_id,
+    ];
+
+    let set = stand_in_backends(&d).await;
+    let local = set.get("local").expect("the embedded standalone backend");
+    let statuses = local.status_many(&ids).await.expect("status_many");
+    assert_eq!(statuses.len(), ids.len(), "{statuses:#?}");
+    let st = |i: usize| statuses[i].as_ref().unwrap_or_else(|| panic!("{}: {statuses:#?}", ids[i]));
+    assert_eq!((st(0).phase, st(0).raw_state.as_str()), (DriverPhase::Succeeded, "FINISHED"));
+    assert_eq!((st(1).phase, st(1).raw_state.as_str()), (DriverPhase::Failed, "FAILED"));
+    assert!(statuses[2].is_none(), "unknown to the master: {statuses:#?}");
+    assert_eq!((st(3).phase, st(3).raw_state.as_str()), (DriverPhase::Running, "RUNNING"));
+    // Read from the JSON view, the same as the REST status, location included.
+    for (i, id) in ids.iter().enumerate() {
+        if let Some(s) = &statuses[i] {
+            let one = local.status(id).await.unwrap();
+            assert_eq!((one.phase, &one.raw_state, &one.location, &one.message), (s.phase, &s.raw_state, &s.location, &s.message), "{id}");
+        }
+    }
+    local.kill(&ids[3]).await.unwrap();
+    d.shutdown().await;
+}

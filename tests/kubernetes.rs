@@ -277,3 +277,71 @@ async fn bearer_token_reaches_the_api_server() {
     d.shutdown().await;
     server.shutdown().await;
 }
+
+/// The embedded backends of a running drover, built again from the same
+/// settings (`backend_configs`) so a test can call a plugin directly.
+async fn stand_in_backends(d: &support::drover::Running) -> drover_plugin_host::BackendSet {
+    let stand_in = drover::config::StandIn {
+        rest_url: d.cluster.rest_url(),
+        master_url: d.cluster.master_url(),
+        spark_submit: "spark-submit".into(),
+    };
+    let host = drover::config::plugin_host(Some(&support::drover::plugin_cache())).unwrap();
+    drover::config::backends(&host, &drover::config::backend_configs(&stand_in, None)).await.unwrap()
+}
+
+#[tokio::test]
+async fn status_many_maps_driver_pods_from_one_label_list() {
+    use drover_plugin_host::DriverPhase;
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let app = script(dags.path(), "app.sh", "#!/bin/sh\necho \"driver says $1\"\nexit \"$2\"\n");
+    let sleepy = script(dags.path(), "sleepy.sh", "#!/bin/sh\nexec sleep 300\n");
+    dag(dags.path(), "many_ok", "k8s", "cluster", &app, &["hi", "0"]);
+    dag(dags.path(), "many_bad", "k8s", "cluster", &app, &["bye", "3"]);
+    dag(dags.path(), "many_sleepy", "k8s", "cluster", &sleepy, &[]);
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let ok = api.trigger("many_ok", json!({})).await.unwrap();
+    let bad = api.trigger("many_bad", json!({})).await.unwrap();
+    let sl = api.trigger("many_sleepy", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("many_ok", &ok, DEADLINE).await.unwrap(), "success");
+    assert_eq!(api.wait_run("many_bad", &bad, DEADLINE).await.unwrap(), "failed");
+    let running = wait_driver_state(&api, "many_sleepy", &sl, "running").await;
+    let id = |t: &Value| t["driver"]["cluster_id"].as_str().unwrap().to_string();
+    let ok_id = id(&api.tries("many_ok", &ok, "t").await.unwrap()[0]);
+    let bad_id = id(&api.tries("many_bad", &bad, "t").await.unwrap()[0]);
+    let sleepy_id = running["cluster_id"].as_str().unwrap().to_string();
+    // Drover pod names carry their creation time (hex milliseconds).
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let ids = vec![
+        ok_id,
+        "default/gone-199999999-00000000-driver".to_string(),
+        bad_id,
+        format!("default/fresh-{now_ms:x}-00000000-driver"),
+        sleepy_id,
+        "elsewhere/nobody-driver".to_string(),
+    ];
+
+    let set = stand_in_backends(&d).await;
+    let k8s = set.get("k8s").expect("the embedded k8s backend");
+    let statuses = k8s.status_many(&ids).await.expect("status_many");
+    assert_eq!(statuses.len(), ids.len(), "{statuses:#?}");
+    let phase = |i: usize| statuses[i].as_ref().unwrap_or_else(|| panic!("{}: {statuses:#?}", ids[i])).phase;
+    assert_eq!(phase(0), DriverPhase::Succeeded);
+    // Not listed, long after its creation: deleted, as `status` says of a 404.
+    assert_eq!(phase(1), DriverPhase::Killed);
+    assert_eq!(statuses[1].as_ref().unwrap().raw_state, "NotFound");
+    assert_eq!(phase(2), DriverPhase::Failed);
+    // Not listed but just created: the API server may not show it yet.
+    assert_eq!(phase(3), DriverPhase::Submitted);
+    assert_eq!(phase(4), DriverPhase::Running);
+    // Another namespace: asked one by one, with the same 404 rule.
+    assert_eq!(phase(5), DriverPhase::Killed);
+    for (id, st) in ids.iter().zip(&statuses) {
+        let one = k8s.status(id).await.unwrap();
+        let st = st.as_ref().unwrap();
+        assert_eq!((one.phase, &one.raw_state, &one.location), (st.phase, &st.raw_state, &st.location), "{id}");
+    }
+    d.shutdown().await;
+}

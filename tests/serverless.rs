@@ -390,3 +390,96 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The embedded backends of a running drover, built again from the same
+/// settings (`backend_configs`) so a test can call a plugin directly.
+async fn stand_in_backends(d: &Running) -> drover_plugin_host::BackendSet {
+    let stand_in = drover::config::StandIn {
+        rest_url: d.cluster.rest_url(),
+        master_url: d.cluster.master_url(),
+        spark_submit: "spark-submit".into(),
+    };
+    let host = drover::config::plugin_host(Some(&plugin_cache())).unwrap();
+    drover::config::backends(&host, &drover::config::backend_configs(&stand_in, None)).await.unwrap()
+}
+
+#[tokio::test]
+async fn status_many_pages_through_list_job_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let ok_sh = script(dags.path(), "ok.sh", "#!/bin/sh\necho ok\n");
+    script(dags.path(), "boom.sh", "#!/bin/sh\necho boom >&2\nexit 3\n");
+    script(dags.path(), "sleepy.sh", "#!/bin/sh\nexec sleep 300\n");
+    dag(dags.path(), "many_ok", "serverless", "ok.sh", "");
+    dag(dags.path(), "many_boom", "serverless", "boom.sh", "");
+    dag(dags.path(), "many_sleepy", "serverless", "sleepy.sh", "");
+    let d = start(home.path(), dags.path(), None).await.expect("drover starts");
+    let api = Api::new(&d);
+    let ok = api.trigger("many_ok", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("many_ok", &ok, DEADLINE).await.unwrap(), "success");
+    let boom = api.trigger("many_boom", json!({})).await.unwrap();
+    let sleepy = api.trigger("many_sleepy", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("many_boom", &boom, DEADLINE).await.unwrap(), "failed");
+    let sleepy_id = wait_until("the sleepy job run to be running", || async {
+        let t = tries(&api, "many_sleepy", &sleepy).await;
+        t.last()
+            .filter(|t| t["driver"]["raw_state"] == "RUNNING")
+            .and_then(|t| t["driver"]["cluster_id"].as_str().map(str::to_string))
+    })
+    .await;
+    let first = |t: Vec<Value>| t[0]["driver"]["cluster_id"].as_str().unwrap().to_string();
+    let ok_id = first(tries(&api, "many_ok", &ok).await);
+    let boom_id = first(tries(&api, "many_boom", &boom).await);
+
+    let set = stand_in_backends(&d).await;
+    let emr = set.get("serverless").expect("the embedded serverless backend");
+    // More job runs than one ListJobRuns page (50) after the first one, so
+    // that finding it takes a second page.
+    let app = service_app("filler", &ok_sh);
+    for i in 0..51 {
+        match emr.submit(&format!("drover-filler-{i}"), &app).await.expect("submit") {
+            Submitted::Cluster(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    let ids = vec![ok_id, format!("{STAND_IN_APP}/00nosuchjobrun0"), boom_id, sleepy_id];
+    let statuses = emr.status_many(&ids).await.expect("status_many");
+    assert_eq!(statuses.len(), ids.len(), "{statuses:#?}");
+    let ok_st = statuses[0].as_ref().expect("found on the second page");
+    assert_eq!((ok_st.phase, ok_st.raw_state.as_str(), ok_st.attempt), (DriverPhase::Succeeded, "SUCCESS", Some(1)));
+    assert!(statuses[1].is_none(), "unknown to the service: {statuses:#?}");
+    let boom_st = statuses[2].as_ref().unwrap();
+    assert_eq!((boom_st.phase, boom_st.raw_state.as_str()), (DriverPhase::Failed, "FAILED"));
+    assert_eq!(statuses[3].as_ref().unwrap().phase, DriverPhase::Running);
+    for (id, st) in ids.iter().zip(&statuses) {
+        if let Some(st) = st {
+            let one = emr.status(id).await.unwrap();
+            assert_eq!(
+                (one.phase, &one.raw_state, one.attempt, &one.message),
+                (st.phase, &st.raw_state, st.attempt, &st.message),
+                "{id}: the same as GetJobRun"
+            );
+        }
+    }
+    emr.kill(&ids[3]).await.unwrap();
+    d.shutdown().await;
+}
+
+/// A bare service-mode application running `resource`.
+fn service_app(name: &str, resource: &Path) -> WitApplication {
+    WitApplication {
+        name: name.into(),
+        resource: resource.display().to_string(),
+        main_class: None,
+        args: vec![],
+        conf: vec![],
+        deploy_mode: WitDeployMode::Service,
+        driver: Resources { memory_mb: None, cores: None, instances: None },
+        executor: Resources { memory_mb: None, cores: None, instances: None },
+        jars: vec![],
+        files: vec![],
+        py_files: vec![],
+        env: vec![],
+    }
+}

@@ -242,3 +242,85 @@ async fn the_yarn_example_dag_succeeds_out_of_the_box() {
     assert!(log.contains(r#""lines": 5"#), "log: {log}");
     d.shutdown().await;
 }
+
+/// The embedded backends of a running drover, built again from the same
+/// settings (`backend_configs`) so a test can call a plugin directly.
+async fn stand_in_backends(d: &Running) -> drover_plugin_host::BackendSet {
+    let stand_in = drover::config::StandIn {
+        rest_url: d.cluster.rest_url(),
+        master_url: d.cluster.master_url(),
+        spark_submit: "spark-submit".into(),
+    };
+    let host = drover::config::plugin_host(Some(&support::drover::plugin_cache())).unwrap();
+    drover::config::backends(&host, &drover::config::backend_configs(&stand_in, None)).await.unwrap()
+}
+
+/// The cluster id of the task's latest try, once it has one and its driver is `state`.
+async fn cluster_id_when(api: &Api, dag_id: &str, run: &str, state: &str) -> String {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let tries = api.tries(dag_id, run, "job").await.unwrap();
+        if let Some(t) = tries.last()
+            && t["driver"]["state"] == state
+            && let Some(id) = t["driver"]["cluster_id"].as_str()
+        {
+            return id.to_string();
+        }
+        assert!(Instant::now() < until, "{dag_id}: driver never {state}: {tries:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn status_many_reads_every_drover_app_from_one_tag_list() {
+    use drover_plugin_host::DriverPhase;
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    script(dags.path(), "ok.sh", "#!/bin/sh\necho ok\n");
+    script(dags.path(), "boom.sh", "#!/bin/sh\necho boom >&2\nexit 3\n");
+    script(dags.path(), "sleepy.sh", "#!/bin/sh\nexec sleep 300\n");
+    dag(dags.path(), "many_ok", "cluster", "ok.sh", &[], "");
+    dag(dags.path(), "many_boom", "cluster", "boom.sh", &[], "");
+    dag(dags.path(), "many_sleepy", "cluster", "sleepy.sh", &[], "");
+    let d = start(home.path(), dags.path(), None).await.expect("drover starts");
+    let api = Api::new(&d);
+    let ok = api.trigger("many_ok", json!({})).await.unwrap();
+    let boom = api.trigger("many_boom", json!({})).await.unwrap();
+    let sleepy = api.trigger("many_sleepy", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("many_ok", &ok, DEADLINE).await.unwrap(), "success");
+    assert_eq!(api.wait_run("many_boom", &boom, DEADLINE).await.unwrap(), "failed");
+    let ids = vec![
+        driver(&api, "many_ok", &ok).await["cluster_id"].as_str().unwrap().to_string(),
+        "application_1_9999".to_string(),
+        driver(&api, "many_boom", &boom).await["cluster_id"].as_str().unwrap().to_string(),
+        cluster_id_when(&api, "many_sleepy", &sleepy, "running").await,
+    ];
+    // Every submission carries the common tag the list is read by.
+    for id in [&ids[0], &ids[2], &ids[3]] {
+        let tags = rm_app(&d, id).await["applicationTags"].as_str().unwrap().to_string();
+        assert!(tags.split(',').any(|t| t == "drover"), "{id}: {tags}");
+        assert!(tags.split(',').any(|t| t.starts_with("drover-key:")), "{id}: {tags}");
+    }
+
+    let set = stand_in_backends(&d).await;
+    let yarn = set.get("yarn").expect("the embedded yarn backend");
+    let statuses = yarn.status_many(&ids).await.expect("status_many");
+    assert_eq!(statuses.len(), ids.len(), "{statuses:#?}");
+    let ok_st = statuses[0].as_ref().expect("listed");
+    assert_eq!((ok_st.phase, ok_st.raw_state.as_str()), (DriverPhase::Succeeded, "FINISHED/SUCCEEDED"));
+    // The list has no attempts: the attempt comes from the AM container's id.
+    assert_eq!(ok_st.attempt, Some(1), "{ok_st:#?}");
+    assert!(statuses[1].is_none(), "unknown to the RM: {statuses:#?}");
+    let boom_st = statuses[2].as_ref().expect("listed");
+    assert_eq!(boom_st.phase, DriverPhase::Failed, "{boom_st:#?}");
+    assert_eq!(statuses[3].as_ref().expect("listed").phase, DriverPhase::Running);
+    // The same phase and state as the per-id status.
+    for (id, st) in ids.iter().zip(&statuses) {
+        if let Some(st) = st {
+            let one = yarn.status(id).await.unwrap();
+            assert_eq!((one.phase, &one.raw_state, one.attempt), (st.phase, &st.raw_state, st.attempt), "{id}");
+        }
+    }
+    yarn.kill(&ids[3]).await.unwrap();
+    d.shutdown().await;
+}

@@ -14,8 +14,10 @@ pub mod pod;
 pub mod status;
 pub mod validate;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::{HashMap, HashSet};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use drover_plugin_sdk::batch;
 use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::{self, Method, Response};
 use drover_plugin_sdk::spark::spark_submit_command;
@@ -31,6 +33,11 @@ use crate::pod::{
 
 /// The Spark property that carries drover's submission key in client mode.
 pub const SUBMISSION_KEY_PROPERTY: &str = "spark.drover.submissionKey";
+/// Pods per page of the driver list `status_many` reads (`limit`), so that a
+/// page stays far below the call's memory cap.
+const LIST_PAGE: u32 = 250;
+/// Pages `status_many` reads at most; ids past them are asked one by one.
+const MAX_LIST_PAGES: usize = 40;
 /// Kubernetes' own default for `terminationGracePeriodSeconds`.
 const DEFAULT_KILL_GRACE_SECONDS: &str = "30";
 
@@ -169,27 +176,75 @@ impl Guest for Plugin {
             .map(|name| format!("{}/{name}", ps.namespace)))
     }
 
+    /// Lists the backend namespace's drover driver pods
+    /// (`labelSelector=spark-role=driver,drover.dev/submission-key`, in pages
+    /// of [`LIST_PAGE`]) and maps each requested id from it; an id of that
+    /// namespace the list does not have is what `status` makes of a 404.
+    /// Ids of other namespaces are asked one by one through `status`, within a budget.
     fn status_many(
-        _settings: Vec<(String, String)>,
-        _ids: Vec<String>,
+        settings: Vec<(String, String)>,
+        ids: Vec<String>,
     ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
-        Err(PluginError::Unsupported("no batch status yet".into()))
+        let started = Instant::now();
+        let settings = Settings::new(settings);
+        let ps = PodSettings::from_settings(&settings)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: HashSet<&str> = ids
+            .iter()
+            .filter_map(|id| pod::parse_id(id, &ps.namespace).ok())
+            .filter(|(ns, _)| *ns == ps.namespace)
+            .map(|(_, name)| name)
+            .collect();
+        let mut listed = HashMap::new();
+        let mut complete = wanted.is_empty();
+        let mut next: Option<String> = None;
+        for page in 0..MAX_LIST_PAGES {
+            if complete {
+                break;
+            }
+            let mut url = http::join(
+                &ps.api_url,
+                &format!(
+                    "/api/v1/namespaces/{}/pods?labelSelector={}&limit={LIST_PAGE}",
+                    ps.namespace,
+                    http::encode_component(&status::drivers_selector())
+                ),
+            );
+            if let Some(token) = &next {
+                url.push_str(&format!("&continue={}", http::encode_component(token)));
+            }
+            let reply = match call(&settings, Method::Get, &url, None) {
+                Ok(reply) => reply,
+                Err(e) if page == 0 => return Err(e),
+                // A later page failed (e.g. 410 Gone: the continue token
+                // expired): what was listed stands; the rest is asked one by one.
+                Err(_) => break,
+            };
+            let list: Value = reply.json(&url)?;
+            let (found, token) = status::list_page(&list, &|name| wanted.contains(name), &url)?;
+            listed.extend(found);
+            match token {
+                Some(t) if listed.len() < wanted.len() => next = Some(t),
+                _ => complete = true,
+            }
+        }
+        let statuses = status::listed_statuses(&listed, &ids, &ps.namespace, complete, now_ms());
+        Ok(batch::resolve(
+            &ids,
+            statuses,
+            batch::MAX_FALLBACKS,
+            batch::clock_rotation(),
+            batch::window_from(started),
+            |id| driver_status(&settings, &ps, id),
+        ))
     }
 
     fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
         let settings = Settings::new(settings);
         let ps = PodSettings::from_settings(&settings)?;
-        let (ns, name) = pod::parse_id(&id, &ps.namespace)?;
-        let url = pod_url(&ps, ns, name);
-        match call(&settings, Method::Get, &url, None) {
-            Ok(reply) => Ok(status::driver_status(&reply.json::<Value>(&url)?)),
-            Err(PluginError::NotFound(_)) => Ok(status::not_found_status(
-                &format!("{ns}/{name}"),
-                pod::created_ms(name),
-                now_ms(),
-            )),
-            Err(e) => Err(e),
-        }
+        driver_status(&settings, &ps, &id)
     }
 
     fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
@@ -257,6 +312,25 @@ impl Guest for Plugin {
             }),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The driver pod's status; a 404 is a race right after create, else a deleted pod.
+fn driver_status(
+    settings: &Settings,
+    ps: &PodSettings,
+    id: &str,
+) -> Result<DriverStatus, PluginError> {
+    let (ns, name) = pod::parse_id(id, &ps.namespace)?;
+    let url = pod_url(ps, ns, name);
+    match call(settings, Method::Get, &url, None) {
+        Ok(reply) => Ok(status::driver_status(&reply.json::<Value>(&url)?)),
+        Err(PluginError::NotFound(_)) => Ok(status::not_found_status(
+            &format!("{ns}/{name}"),
+            pod::created_ms(name),
+            now_ms(),
+        )),
+        Err(e) => Err(e),
     }
 }
 

@@ -1,11 +1,13 @@
 //! Reading the API server's answers: a pod's phase as drover's driver phase,
 //! `Status` error objects as [`PluginError`]s, and log byte ranges. No I/O.
 
+use std::collections::HashMap;
+
 use drover_plugin_sdk::http::Response;
 use drover_plugin_sdk::{DriverPhase, DriverStatus, LogChunk, PluginError, excerpt};
 use serde_json::Value;
 
-use crate::pod::DRIVER_CONTAINER;
+use crate::pod::{self, DRIVER_CONTAINER, ROLE_LABEL, SUBMISSION_KEY_LABEL};
 
 /// How long after create a 404 is taken for the API server not having caught
 /// up (a stale cache or replica) rather than for a deleted pod.
@@ -125,6 +127,72 @@ pub fn not_found_status(id: &str, created_ms: Option<u64>, now_ms: u64) -> Drive
             tracking_url: None,
         }
     }
+}
+
+/// The label selector of every drover driver pod: Spark's driver role and
+/// drover's submission-key label (an "exists" requirement).
+pub fn drivers_selector() -> String {
+    format!("{ROLE_LABEL}=driver,{SUBMISSION_KEY_LABEL}")
+}
+
+/// The wanted pods' statuses by pod name, and the next page's token.
+pub type ListPage = (Vec<(String, DriverStatus)>, Option<String>);
+
+/// One page of a pod list (`{"items": [...], "metadata": {"continue": …}}`):
+/// the status of each pod whose name is in `wanted`, mapped by
+/// [`driver_status`], and the token of the next page, if any.
+pub fn list_page(
+    list: &Value,
+    wanted: &dyn Fn(&str) -> bool,
+    url: &str,
+) -> Result<ListPage, PluginError> {
+    let items = list["items"]
+        .as_array()
+        .ok_or_else(|| PluginError::Protocol(format!("{url} answered no items list")))?;
+    let found = items
+        .iter()
+        .filter_map(|p| {
+            let name = p.pointer("/metadata/name").and_then(Value::as_str)?;
+            wanted(name).then(|| (name.to_string(), driver_status(p)))
+        })
+        .collect();
+    let next = list
+        .pointer("/metadata/continue")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    Ok((found, next))
+}
+
+/// One entry per id from the listed driver pods of namespace `ns` (by name).
+/// An id of `ns` the list does not have is what `status` makes of a 404
+/// ([`not_found_status`]: just created, or deleted) when the list is
+/// `complete`; `None` otherwise, and for ids of another namespace or that do
+/// not parse: the caller asks `status` for those one by one.
+pub fn listed_statuses(
+    listed: &HashMap<String, DriverStatus>,
+    ids: &[String],
+    ns: &str,
+    complete: bool,
+    now_ms: u64,
+) -> Vec<Option<DriverStatus>> {
+    ids.iter()
+        .map(|id| {
+            let (id_ns, name) = pod::parse_id(id, ns).ok()?;
+            if id_ns != ns {
+                return None;
+            }
+            match listed.get(name) {
+                Some(status) => Some(status.clone()),
+                None if complete => Some(not_found_status(
+                    &format!("{ns}/{name}"),
+                    pod::created_ms(name),
+                    now_ms,
+                )),
+                None => None,
+            }
+        })
+        .collect()
 }
 
 /// The error for a reply that is not 2xx: the `Status` object's reason and
@@ -279,6 +347,102 @@ mod tests {
         assert_eq!(st.phase, DriverPhase::Killed);
         assert!(st.message.unwrap().contains("deleted"));
         assert_eq!(not_found_status("ns/p", None, 5).phase, DriverPhase::Killed);
+    }
+
+    fn listed_pod(name: &str, phase: &str, state: Value) -> Value {
+        let mut p = pod(phase, state);
+        p["metadata"]["name"] = json!(name);
+        p
+    }
+
+    #[test]
+    fn a_list_page_maps_the_wanted_pods_and_gives_the_next_token() {
+        let list = json!({"kind": "PodList", "apiVersion": "v1",
+        "metadata": {"resourceVersion": "9", "continue": "tok"},
+        "items": [
+            listed_pod("a-driver", "Running", json!({"running": {}})),
+            listed_pod("b-driver", "Failed", json!({"terminated": {"exitCode": 0}})),
+            listed_pod("other-driver", "Running", json!({"running": {}})),
+        ]});
+        let wanted = |n: &str| n != "other-driver";
+        let (found, next) = list_page(&list, &wanted, "u").unwrap();
+        assert_eq!(next.as_deref(), Some("tok"));
+        let found: HashMap<_, _> = found.into_iter().collect();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found["a-driver"], driver_status(&list["items"][0]));
+        assert_eq!(
+            found["b-driver"].phase,
+            DriverPhase::Succeeded,
+            "exit code 0"
+        );
+        let last = json!({"metadata": {"continue": ""}, "items": []});
+        assert_eq!(list_page(&last, &wanted, "u").unwrap().1, None);
+        assert!(matches!(
+            list_page(&json!({}), &wanted, "u"),
+            Err(PluginError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn unlisted_ids_follow_the_404_rule_and_other_namespaces_are_asked() {
+        // A drover pod name carries its creation time in hex milliseconds.
+        let created = 0x019b_76da_a800_u64;
+        let fresh = format!("etl-{created:x}-89abcdef-driver");
+        let listed: HashMap<String, DriverStatus> = [(
+            "a-driver".to_string(),
+            driver_status(&listed_pod("a-driver", "Running", json!({"running": {}}))),
+        )]
+        .into_iter()
+        .collect();
+        let ids: Vec<String> = [
+            "ns/a-driver".to_string(),
+            format!("ns/{fresh}"),
+            "ns/old-driver".to_string(),
+            "elsewhere/a-driver".to_string(),
+            "a-driver".to_string(),
+            "bad//id".to_string(),
+        ]
+        .into();
+        let out = listed_statuses(&listed, &ids, "ns", true, created + 1_000);
+        assert_eq!(out[0].as_ref().unwrap().phase, DriverPhase::Running);
+        let fresh_st = out[1].as_ref().unwrap();
+        assert_eq!(
+            fresh_st,
+            &not_found_status(&format!("ns/{fresh}"), Some(created), created + 1_000)
+        );
+        assert_eq!(fresh_st.phase, DriverPhase::Submitted, "within the grace");
+        assert_eq!(
+            out[2].as_ref().unwrap().phase,
+            DriverPhase::Killed,
+            "deleted"
+        );
+        assert_eq!(out[3], None, "another namespace: asked one by one");
+        assert_eq!(
+            out[4].as_ref().unwrap().phase,
+            DriverPhase::Running,
+            "bare name"
+        );
+        assert_eq!(out[5], None);
+        // Past the grace, the same pod name means deleted.
+        let later = listed_statuses(
+            &listed,
+            &ids[1..2],
+            "ns",
+            true,
+            created + NOT_FOUND_GRACE_MS,
+        );
+        assert_eq!(later[0].as_ref().unwrap().phase, DriverPhase::Killed);
+        // An incomplete list proves nothing about the missing ones.
+        let partial = listed_statuses(&listed, &ids[..3], "ns", false, created + 1_000);
+        assert!(partial[0].is_some() && partial[1].is_none() && partial[2].is_none());
+    }
+
+    #[test]
+    fn the_selector_is_the_driver_role_and_the_key_label() {
+        assert_eq!(
+            drivers_selector(),
+            "spark-role=driver,drover.dev/submission-key"
+        );
     }
 
     #[test]

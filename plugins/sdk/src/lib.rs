@@ -19,6 +19,7 @@
 //! drover_plugin_sdk::export!(MyPlugin);
 //! ```
 
+pub mod batch;
 pub mod http;
 pub mod settings;
 pub mod spark;

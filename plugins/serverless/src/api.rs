@@ -120,6 +120,8 @@ pub struct ListJobRunsResponse {
     pub next_token: Option<String>,
 }
 
+/// ListJobRuns' `JobRunSummary`: `applicationId`, `id`, `state` and
+/// `stateDetails` always; `attempt` where the service retries job runs.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct JobRunSummary {
@@ -127,7 +129,86 @@ pub struct JobRunSummary {
     #[serde(default)]
     pub application_id: Option<String>,
     #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
     pub state: Option<String>,
+    #[serde(default)]
+    pub state_details: Option<String>,
+    #[serde(default)]
+    pub attempt: Option<u32>,
+}
+
+impl JobRunSummary {
+    /// The summary as the `jobRun` GetJobRun would answer, for
+    /// [`driver_status`]; `None` without a state (nothing to map).
+    pub fn as_job_run(&self, application_id: &str) -> Option<JobRun> {
+        let state = self
+            .state
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())?;
+        Some(JobRun {
+            application_id: self
+                .application_id
+                .clone()
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| application_id.to_string()),
+            job_run_id: self.id.clone(),
+            name: self.name.clone(),
+            state: state.to_string(),
+            state_details: self.state_details.clone(),
+            attempt: self.attempt,
+            tags: None,
+        })
+    }
+}
+
+/// The ListJobRuns path for one page of `application_id`'s runs, newest first.
+pub fn list_job_runs_path(application_id: &str, next_token: Option<&str>) -> String {
+    let mut path = format!(
+        "/applications/{}/jobruns?maxResults={LIST_PAGE}",
+        drover_plugin_sdk::http::encode_component(application_id)
+    );
+    if let Some(token) = next_token {
+        path.push_str(&format!(
+            "&nextToken={}",
+            drover_plugin_sdk::http::encode_component(token)
+        ));
+    }
+    path
+}
+
+/// ListJobRuns' largest `maxResults`.
+pub const LIST_PAGE: u32 = 50;
+
+/// The job run ids of `ids` that belong to `application_id` (the ones its
+/// ListJobRuns can show).
+pub fn runs_of<'a>(ids: &'a [String], application_id: &'a str) -> Vec<&'a str> {
+    ids.iter()
+        .filter_map(|id| split_cluster_id(id, application_id).ok())
+        .filter(|(app, _)| *app == application_id)
+        .map(|(_, run)| run)
+        .collect()
+}
+
+/// One entry per id from the job runs ListJobRuns showed (by job run id),
+/// mapped by [`driver_status`] like `status` does; `None` for ids of another
+/// application, ids that do not parse and runs the pages read did not show:
+/// the caller asks GetJobRun for those one by one.
+pub fn listed_statuses(
+    listed: &BTreeMap<String, JobRun>,
+    ids: &[String],
+    application_id: &str,
+) -> Vec<Option<DriverStatus>> {
+    ids.iter()
+        .map(|id| {
+            let (app, run) = split_cluster_id(id, application_id).ok()?;
+            if app != application_id {
+                return None;
+            }
+            listed.get(run).map(driver_status)
+        })
+        .collect()
 }
 
 /// drover's id for a job run: `applicationId/jobRunId`, so a driver stays
@@ -495,6 +576,64 @@ mod tests {
         )
         .unwrap();
         assert_eq!(driver_status(&moto.job_run).attempt, None);
+    }
+
+    #[test]
+    fn list_summaries_map_like_get_job_run() {
+        // JobRunSummary as the service answers it (attempt* where it retries runs).
+        let page: ListJobRunsResponse = serde_json::from_value(json!({
+            "jobRuns": [
+                {"applicationId": "00a", "id": "r3", "name": "n3", "mode": "BATCH",
+                 "arn": "arn:aws:emr-serverless:us-east-1:1:/applications/00a/jobruns/r3",
+                 "createdBy": "arn:aws:iam::1:user/me", "createdAt": 1.7e9, "updatedAt": 1.7e9,
+                 "executionRole": "arn:aws:iam::1:role/r", "state": "FAILED",
+                 "stateDetails": "Job failed, exit code 3", "releaseLabel": "emr-7.0.0",
+                 "type": "Spark", "attempt": 2, "attemptCreatedAt": 1.7e9, "attemptUpdatedAt": 1.7e9},
+                {"applicationId": "00a", "id": "r2", "state": "RUNNING", "stateDetails": ""},
+                {"applicationId": "00a", "id": "r1", "state": "QUEUED"},
+                {"applicationId": "00a", "id": "r0"}
+            ],
+            "nextToken": "t2"
+        }))
+        .unwrap();
+        assert_eq!(page.next_token.as_deref(), Some("t2"));
+        let listed: BTreeMap<String, JobRun> = page
+            .job_runs
+            .iter()
+            .filter_map(|s| Some((s.id.clone(), s.as_job_run("00a")?)))
+            .collect();
+        assert!(!listed.contains_key("r0"), "no state: nothing to map");
+        let ids: Vec<String> = ["00a/r2", "00a/r9", "r3", "00b/r1", "00a/r1", "a/b/c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = listed_statuses(&listed, &ids, "00a");
+        assert_eq!(out[0].as_ref().unwrap().phase, DriverPhase::Running);
+        assert_eq!(out[1], None, "not in the pages read: GetJobRun");
+        let failed = out[2].as_ref().unwrap();
+        // The same status GetJobRun gives for the same run.
+        let get: GetJobRunResponse = serde_json::from_value(json!({"jobRun": {
+            "applicationId": "00a", "jobRunId": "r3", "name": "n3", "state": "FAILED",
+            "stateDetails": "Job failed, exit code 3", "attempt": 2}}))
+        .unwrap();
+        assert_eq!(failed, &driver_status(&get.job_run));
+        assert_eq!(failed.attempt, Some(2));
+        assert_eq!(out[3], None, "another application: GetJobRun");
+        assert_eq!(out[4].as_ref().unwrap().phase, DriverPhase::Queued);
+        assert_eq!(out[5], None);
+        assert_eq!(runs_of(&ids, "00a"), ["r2", "r9", "r3", "r1"]);
+    }
+
+    #[test]
+    fn list_paths_page_with_the_token() {
+        assert_eq!(
+            list_job_runs_path("00a", None),
+            "/applications/00a/jobruns?maxResults=50"
+        );
+        assert_eq!(
+            list_job_runs_path("00a", Some("a+b/=")),
+            "/applications/00a/jobruns?maxResults=50&nextToken=a%2Bb%2F%3D"
+        );
     }
 
     #[test]

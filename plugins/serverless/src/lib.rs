@@ -16,8 +16,10 @@ pub mod api;
 pub mod sigv4;
 pub mod validate;
 
-use std::time::SystemTime;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Instant, SystemTime};
 
+use drover_plugin_sdk::batch;
 use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::{self, Method};
 use drover_plugin_sdk::{
@@ -28,6 +30,10 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{GetJobRunResponse, ListJobRunsResponse, RunOptions, StartJobRunResponse};
 use crate::sigv4::Credentials;
+
+/// ListJobRuns pages (of 50) `status_many` reads at most before asking
+/// GetJobRun for the runs it has not seen.
+pub const LIST_PAGES: usize = 40;
 
 /// How many job runs `find` inspects (newest first) before it answers "none".
 /// The clientToken still keeps a resubmission with the same key from
@@ -190,11 +196,60 @@ impl Guest for Plugin {
         }
     }
 
+    /// ListJobRuns of the backend's application, newest first, until every
+    /// requested run of it has shown or [`LIST_PAGES`] pages are read; runs
+    /// not shown and ids of other applications are asked one by one
+    /// (GetJobRun), within a budget.
     fn status_many(
-        _settings: Vec<(String, String)>,
-        _ids: Vec<String>,
+        settings: Vec<(String, String)>,
+        ids: Vec<String>,
     ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
-        Err(PluginError::Unsupported("no batch status yet".into()))
+        let started = Instant::now();
+        let settings = Settings::new(settings);
+        let client = Client::new(&settings)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: BTreeSet<&str> = api::runs_of(&ids, client.application_id)
+            .into_iter()
+            .collect();
+        let mut listed = BTreeMap::new();
+        let mut next: Option<String> = None;
+        for page in 0..LIST_PAGES {
+            if wanted.iter().all(|run| listed.contains_key(*run)) {
+                break;
+            }
+            let path = api::list_job_runs_path(client.application_id, next.as_deref());
+            let reply: ListJobRunsResponse = match client.call(Method::Get, &path, None) {
+                Ok(reply) => reply,
+                Err(e) if page == 0 => return Err(e),
+                // What the earlier pages showed stands; the rest is asked one by one.
+                Err(_) => break,
+            };
+            for summary in &reply.job_runs {
+                if wanted.contains(summary.id.as_str())
+                    && let Some(run) = summary.as_job_run(client.application_id)
+                {
+                    listed.insert(summary.id.clone(), run);
+                }
+            }
+            match reply.next_token.filter(|t| !t.is_empty()) {
+                Some(token) => next = Some(token),
+                None => break,
+            }
+        }
+        let statuses = api::listed_statuses(&listed, &ids, client.application_id);
+        Ok(batch::resolve(
+            &ids,
+            statuses,
+            batch::MAX_FALLBACKS,
+            batch::clock_rotation(),
+            batch::window_from(started),
+            |id| {
+                let (app, run) = api::split_cluster_id(id, client.application_id)?;
+                Ok(api::driver_status(&client.job_run(app, run)?))
+            },
+        ))
     }
 
     fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {

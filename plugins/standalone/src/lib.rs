@@ -7,9 +7,13 @@
 //! This file only wires them to `wasi:http` through the SDK.
 
 pub mod logs;
+pub mod master;
 pub mod rest;
 pub mod validate;
 
+use std::time::Instant;
+
+use drover_plugin_sdk::batch;
 use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::{self, Method};
 use drover_plugin_sdk::spark::spark_submit_command;
@@ -116,11 +120,39 @@ impl Guest for Standalone {
         }
     }
 
+    /// One `GET {master_ui_url}/json/` for every id; ids it does not list
+    /// (ended longer ago than the last 200 drivers, or unknown) and ERROR or
+    /// FAILED drivers (whose exception only the REST status carries) are
+    /// asked one by one through the REST status, within a budget.
     fn status_many(
-        _settings: Vec<(String, String)>,
-        _ids: Vec<String>,
+        settings: Vec<(String, String)>,
+        ids: Vec<String>,
     ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
-        Err(PluginError::Unsupported("no batch status yet".into()))
+        let started = Instant::now();
+        let settings = Settings::new(settings);
+        let Some(ui) = settings.get("master_ui_url") else {
+            return Err(PluginError::Unsupported(
+                "set master_ui_url to read the status of many drivers at once".into(),
+            ));
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let url = http::join(ui, "/json/");
+        let reply = http::request(Method::Get, &url, &[("accept", "application/json")], None)?;
+        if !reply.is_success() {
+            return Err(reply.unparsed_error(&url, "not the master's JSON view"));
+        }
+        let state: master::MasterState = reply.json(&url)?;
+        let listed = master::listed_statuses(&state, &ids);
+        Ok(batch::resolve(
+            &ids,
+            listed,
+            batch::MAX_FALLBACKS,
+            batch::clock_rotation(),
+            batch::window_from(started),
+            |id| status(&settings, id).map(|(s, _)| s),
+        ))
     }
 
     fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
@@ -200,3 +232,20 @@ fn status(settings: &Settings, id: &str) -> Result<(DriverStatus, RestResponse),
 }
 
 drover_plugin_sdk::export!(Standalone);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_many_without_the_masters_ui_is_unsupported() {
+        let settings = vec![
+            ("master".to_string(), "spark://m:7077".to_string()),
+            ("rest_url".to_string(), "http://m:6066".to_string()),
+        ];
+        assert!(matches!(
+            Standalone::status_many(settings, vec!["driver-1".into()]),
+            Err(PluginError::Unsupported(m)) if m.contains("master_ui_url")
+        ));
+    }
+}

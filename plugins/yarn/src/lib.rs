@@ -15,6 +15,9 @@ pub mod report;
 pub mod submit;
 pub mod validate;
 
+use std::time::Instant;
+
+use drover_plugin_sdk::batch;
 use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::{self, Method, Response};
 use drover_plugin_sdk::spark::spark_submit_command;
@@ -102,7 +105,7 @@ impl Guest for Yarn {
                         "spark.yarn.maxAppAttempts".to_string(),
                         submit::max_app_attempts(&settings, &app)?.to_string(),
                     ),
-                    ("spark.yarn.tags".to_string(), submit::tag(&key)),
+                    ("spark.yarn.tags".to_string(), submit::spark_yarn_tags(&key)),
                     (SUBMISSION_KEY_PROPERTY.to_string(), key),
                 ];
                 if let Some(address) = settings.get("rm_address") {
@@ -157,29 +160,41 @@ impl Guest for Yarn {
         Ok(report::find_by_tag(apps, &tag))
     }
 
+    /// One `GET /ws/v1/cluster/apps?applicationTags=drover` for every id
+    /// (every submission carries the common tag); ids it does not list
+    /// (submitted before the common tag, or gone from the RM) are asked one
+    /// by one through `status`, within a budget.
     fn status_many(
-        _settings: Vec<(String, String)>,
-        _ids: Vec<String>,
+        settings: Vec<(String, String)>,
+        ids: Vec<String>,
     ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
-        Err(PluginError::Unsupported("no batch status yet".into()))
-    }
-
-    fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
+        let started = Instant::now();
         let settings = Settings::new(settings);
-        let app = app_report(&settings, &id)?;
-        // The attempt number is extra: a failed attempts call must not fail a status.
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let url = rm(
             &settings,
             &format!(
-                "/ws/v1/cluster/apps/{}/appattempts",
-                http::encode_component(&id)
+                "/ws/v1/cluster/apps?applicationTags={}",
+                http::encode_component(submit::COMMON_TAG)
             ),
         )?;
-        let attempts = http::request(Method::Get, &url, &[JSON], None)
-            .ok()
-            .filter(Response::is_success)
-            .and_then(|r| r.json::<AttemptsReply>(&url).ok());
-        report::driver_status(&app, attempts.as_ref())
+        let reply = http::request(Method::Get, &url, &[JSON], None)?;
+        let apps: AppsReply = ok(&reply, &url)?.json(&url)?;
+        let listed = report::listed_statuses(&apps, &ids);
+        Ok(batch::resolve(
+            &ids,
+            listed,
+            batch::MAX_FALLBACKS,
+            batch::clock_rotation(),
+            batch::window_from(started),
+            |id| status(&settings, id),
+        ))
+    }
+
+    fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
+        status(&Settings::new(settings), &id)
     }
 
     fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
@@ -259,6 +274,23 @@ fn ok<'r>(reply: &'r Response, url: &str) -> Result<&'r Response, PluginError> {
     } else {
         Err(report::error_from(reply, url))
     }
+}
+
+fn status(settings: &Settings, id: &str) -> Result<DriverStatus, PluginError> {
+    let app = app_report(settings, id)?;
+    // The attempt number is extra: a failed attempts call must not fail a status.
+    let url = rm(
+        settings,
+        &format!(
+            "/ws/v1/cluster/apps/{}/appattempts",
+            http::encode_component(id)
+        ),
+    )?;
+    let attempts = http::request(Method::Get, &url, &[JSON], None)
+        .ok()
+        .filter(Response::is_success)
+        .and_then(|r| r.json::<AttemptsReply>(&url).ok());
+    report::driver_status(&app, attempts.as_ref())
 }
 
 fn app_report(settings: &Settings, id: &str) -> Result<AppInfo, PluginError> {

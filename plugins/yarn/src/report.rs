@@ -24,6 +24,8 @@ pub struct AppInfo {
     pub queue: Option<String>,
     pub am_container_logs: Option<String>,
     pub am_host_http_address: Option<String>,
+    /// The AM's NodeManager id (host:port), Hadoop 3's `masterNodeId`.
+    pub master_node_id: Option<String>,
     /// Comma-separated, lowercased by YARN.
     pub application_tags: Option<String>,
     #[serde(deserialize_with = "lenient_u64")]
@@ -173,6 +175,7 @@ pub fn driver_status(
     let latest = attempts.and_then(latest);
     let location = latest
         .and_then(|a| nonempty(&a.node_id).or_else(|| nonempty(&a.node_http_address)))
+        .or_else(|| nonempty(&app.master_node_id))
         .or_else(|| nonempty(&app.am_host_http_address));
     let mut message = nonempty(&app.diagnostics);
     if phase == DriverPhase::Running && final_status != "UNDEFINED" && !final_status.is_empty() {
@@ -191,11 +194,54 @@ pub fn driver_status(
         },
         attempt: latest
             .and_then(|a| a.id)
+            .or_else(|| am_container_attempt(app))
             .and_then(|n| u32::try_from(n).ok()),
         location,
         message,
         tracking_url: nonempty(&app.tracking_url),
     })
+}
+
+/// The attempt the current AM container belongs to, from the container id in
+/// `amContainerLogs` (`…/containerlogs/container_[e<epoch>_]<clusterTimestamp>_<app>_<attempt>_<container>/<user>`):
+/// a list of applications has no attempts, but this link names the AM's
+/// container once it is allocated.
+pub fn am_container_attempt(app: &AppInfo) -> Option<u64> {
+    let logs = app.am_container_logs.as_deref()?;
+    let container = logs
+        .split(['/', '?'])
+        .find(|part| part.starts_with("container_"))?;
+    let fields: Vec<&str> = container["container_".len()..].split('_').collect();
+    let fields = match fields.first() {
+        Some(epoch) if epoch.starts_with('e') => &fields[1..],
+        _ => &fields[..],
+    };
+    match fields {
+        [cluster_ts, app_num, attempt, container_num]
+            if [cluster_ts, app_num, container_num]
+                .iter()
+                .all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            attempt.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+/// One entry per id from a tag search (`apps?applicationTags=drover`),
+/// mapped by [`driver_status`] like `status` does but without the attempts
+/// (the list does not have them: the attempt comes from the AM container's
+/// id, see [`am_container_attempt`], or is `None`). `None` where the
+/// list has no such application (submitted without the common tag, or gone)
+/// or [`driver_status`] cannot map it: the caller asks those one by one.
+pub fn listed_statuses(reply: &AppsReply, ids: &[String]) -> Vec<Option<DriverStatus>> {
+    let apps = reply.apps.as_ref().map_or(&[][..], |l| l.app.as_slice());
+    ids.iter()
+        .map(|id| {
+            let app = apps.iter().find(|a| a.id == *id)?;
+            driver_status(app, None).ok()
+        })
+        .collect()
 }
 
 /// The newest application carrying `tag`, from a tag search.
@@ -322,6 +368,90 @@ mod tests {
         );
         let empty: AppsReply = serde_json::from_value(json!({"apps": null})).unwrap();
         assert_eq!(find_by_tag(empty, "drover-key:drover-abc"), None);
+    }
+
+    #[test]
+    fn listed_apps_map_like_status_in_request_order() {
+        let reply: AppsReply = serde_json::from_value(json!({"apps": {"app": [
+            {"id": "application_1_0001", "state": "RUNNING", "finalStatus": "UNDEFINED",
+             "applicationTags": "drover-key:a,drover", "masterNodeId": "nm1:45454",
+             "amHostHttpAddress": "nm1:8042", "trackingUrl": "http://rm/proxy/application_1_0001/"},
+            {"id": "application_1_0002", "state": "FINISHED", "finalStatus": "FAILED",
+             "diagnostics": "AM exited with 1", "applicationTags": "drover-key:b,drover"},
+            {"id": "application_1_0003", "state": "RUNNING", "finalStatus": "SUCCEEDED"},
+            {"id": "application_1_0004", "state": "EXPLODED", "finalStatus": "UNDEFINED"},
+        ]}}))
+        .unwrap();
+        let ids: Vec<String> = [
+            "application_1_0002",
+            "application_1_0009",
+            "application_1_0001",
+            "application_1_0003",
+            "application_1_0004",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = listed_statuses(&reply, &ids);
+        let failed = out[0].as_ref().unwrap();
+        assert_eq!(
+            (failed.phase, failed.raw_state.as_str()),
+            (DriverPhase::Failed, "FINISHED/FAILED")
+        );
+        assert_eq!(failed.message.as_deref(), Some("AM exited with 1"));
+        assert_eq!(out[1], None, "not listed: asked one by one");
+        let running = out[2].as_ref().unwrap();
+        assert_eq!(running.phase, DriverPhase::Running);
+        // No attempts in the list, nor an AM container link: the attempt is
+        // left to drover's last known.
+        assert_eq!(running.attempt, None);
+        // The AM's node, as `status` reports it from the latest attempt.
+        assert_eq!(running.location.as_deref(), Some("nm1:45454"));
+        assert_eq!(
+            out[3].as_ref().unwrap().phase,
+            DriverPhase::Running,
+            "(RUNNING, SUCCEEDED)"
+        );
+        assert_eq!(
+            out[4], None,
+            "an undefined pair is left to `status` to report"
+        );
+        // The very same mapping as `status` for the same report.
+        let app = &reply.apps.as_ref().unwrap().app[1];
+        assert_eq!(out[0].as_ref(), Some(&driver_status(app, None).unwrap()));
+
+        let none: AppsReply = serde_json::from_value(json!({"apps": null})).unwrap();
+        assert_eq!(listed_statuses(&none, &ids[..1]), vec![None]);
+    }
+
+    #[test]
+    fn the_attempt_comes_from_the_am_container_without_attempts() {
+        let with_logs = |logs: &str| AppInfo {
+            am_container_logs: Some(logs.into()),
+            ..app("RUNNING", "UNDEFINED")
+        };
+        let a = with_logs(
+            "http://nm1:8042/node/containerlogs/container_1700000000000_0001_02_000001/me",
+        );
+        assert_eq!(am_container_attempt(&a), Some(2));
+        assert_eq!(driver_status(&a, None).unwrap().attempt, Some(2));
+        // The latest attempt of the attempts call wins when there is one.
+        assert_eq!(
+            driver_status(&a, Some(&attempts(3))).unwrap().attempt,
+            Some(3)
+        );
+        let epoch = with_logs(
+            "http://nm:8042/node/containerlogs/container_e17_1410901177871_0001_01_000005/u",
+        );
+        assert_eq!(am_container_attempt(&epoch), Some(1));
+        for odd in [
+            "",
+            "http://nm/node/containerlogs/",
+            "http://nm/x/container_a_b_c_d/u",
+            "container_1_2_3",
+        ] {
+            assert_eq!(am_container_attempt(&with_logs(odd)), None, "{odd}");
+        }
     }
 
     #[test]

@@ -20,8 +20,22 @@ const MIN_MEMORY_OVERHEAD_MB: u64 = 384;
 const AM_CLASS: &str = "org.apache.spark.deploy.yarn.ApplicationMaster";
 const PYTHON_RUNNER: &str = "org.apache.spark.deploy.PythonRunner";
 
+/// The tag every drover submission carries besides its key tag, so that one
+/// `GET /ws/v1/cluster/apps?applicationTags=drover` lists them all.
+pub const COMMON_TAG: &str = "drover";
+
 pub fn tag(key: &str) -> String {
     format!("{TAG_PREFIX}{}", key.to_ascii_lowercase())
+}
+
+/// Every tag of a submission: the key's and [`COMMON_TAG`].
+pub fn tags(key: &str) -> Vec<String> {
+    vec![tag(key), COMMON_TAG.to_string()]
+}
+
+/// The same tags as `spark.yarn.tags` takes them (comma-separated).
+pub fn spark_yarn_tags(key: &str) -> String {
+    tags(key).join(",")
 }
 
 /// `POST /ws/v1/cluster/apps/new-application`'s reply.
@@ -232,7 +246,7 @@ pub fn cluster_properties(
         "spark.yarn.maxAppAttempts",
         &max_app_attempts(settings, app)?.to_string(),
     );
-    set(&mut props, "spark.yarn.tags", &tag(key));
+    set(&mut props, "spark.yarn.tags", &spark_yarn_tags(key));
     set(&mut props, SUBMISSION_KEY_PROPERTY, key);
     if !app.jars.is_empty() {
         set(&mut props, "spark.jars", &app.jars.join(","));
@@ -375,9 +389,7 @@ pub fn submission_context(
         resource,
         application_type: "SPARK",
         keep_containers_across_application_attempts: false,
-        application_tags: Tags {
-            tag: vec![tag(key)],
-        },
+        application_tags: Tags { tag: tags(key) },
     })
 }
 
@@ -448,7 +460,7 @@ pub(crate) mod tests {
         assert_eq!(v["resource"], json!({"memory": 2048 + 384, "vCores": 2}));
         assert_eq!(
             v["application-tags"],
-            json!({"tag": ["drover-key:drover-abc"]})
+            json!({"tag": ["drover-key:drover-abc", "drover"]})
         );
         assert_eq!(
             v["am-container-spec"]["local-resources"],
@@ -571,5 +583,9 @@ pub(crate) mod tests {
     #[test]
     fn tags_are_lowercase() {
         assert_eq!(tag("drover-ABC"), "drover-key:drover-abc");
+        assert_eq!(
+            spark_yarn_tags("drover-ABC"),
+            "drover-key:drover-abc,drover"
+        );
     }
 }
