@@ -52,6 +52,10 @@ fn api(s: &Server) -> Api {
 
 /// A cluster-mode task that runs until the file `release` appears.
 fn gated_dag(dags: &Path, gate: &Path) {
+    gated_dag_on(dags, gate, "local");
+}
+
+fn gated_dag_on(dags: &Path, gate: &Path, backend: &str) {
     script(
         dags,
         "gated",
@@ -64,7 +68,7 @@ fn gated_dag(dags: &Path, gate: &Path) {
 id = "gated"
 [[tasks]]
 id = "wait"
-backend = "local"
+backend = "BACKEND"
 retries = 1
 retry_delay = "100ms"
 [tasks.application]
@@ -79,7 +83,9 @@ depends_on = ["wait"]
 resource = "gated"
 main_class = "Gated"
 deploy_mode = "cluster"
-"#,
+"#
+        .replace("BACKEND", backend)
+        .as_str(),
     );
 }
 
@@ -279,4 +285,45 @@ async fn a_restarted_cluster_that_forgot_its_drivers_is_not_mistaken_for_them() 
     assert_eq!(new.submissions().len(), 2, "the retry and the downstream task, on the new master");
     d.shutdown().await;
     new.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_a_crash_mid_submission_the_try_is_found_by_its_key_not_submitted_again() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let gate = home.path().join("release");
+    gated_dag_on(dags.path(), &gate, "yarn");
+    let cluster = cluster(home.path()).await;
+
+    let first = serve_on(&cluster, home.path(), dags.path()).await;
+    let run = api(&first).trigger("gated", json!({})).await.unwrap();
+    let ti = wait_driver(&api(&first), "gated", &run, "wait", "running").await;
+    let app_id = ti["driver"]["cluster_id"].as_str().unwrap().to_string();
+    first.shutdown().await;
+
+    // As if drover had been killed after committing the intent and before
+    // recording the ResourceManager's answer.
+    let db = home.path().join("drover/drover.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    sqlx::query("UPDATE task_tries SET cluster_id = NULL, driver_state = 'pending', raw_state = NULL WHERE state = 'running'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let second = serve_on(&cluster, home.path(), dags.path()).await;
+    let api = api(&second);
+    // Found by its application tag and followed again: the same application.
+    let ti = wait_driver(&api, "gated", &run, "wait", "running").await;
+    assert_eq!(ti["driver"]["cluster_id"], app_id.as_str(), "{ti:#}");
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(api.wait_run("gated", &run, DEADLINE).await.unwrap(), "success");
+    let tries = api.tries("gated", &run, "wait").await.unwrap();
+    assert_eq!(tries.len(), 1, "found, not retried: {tries:#?}");
+    let history: Vec<&str> = tries[0]["driver"]["history"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap_or("")).collect();
+    assert!(history.iter().any(|m| m.contains("found on the cluster by its submission key")), "{history:?}");
+    let on_yarn = cluster.submissions().into_iter().filter(|s| s.manager == "yarn").count();
+    assert_eq!(on_yarn, 1, "the ResourceManager saw the application once");
+    second.shutdown().await;
+    cluster.shutdown().await;
 }
