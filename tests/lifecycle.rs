@@ -89,6 +89,19 @@ deploy_mode = "cluster"
     );
 }
 
+/// Rewinds the record of every open try to the instant after its intent was
+/// committed and before the cluster's answer was: as if drover had been
+/// killed there.
+async fn rewind_to_mid_submission(home: &Path) {
+    let db = home.join("drover/drover.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    sqlx::query("UPDATE task_tries SET cluster_id = NULL, driver_state = 'pending', raw_state = NULL WHERE state = 'running'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
 async fn wait_driver(api: &Api, dag: &str, run: &str, task: &str, state: &str) -> Value {
     let until = tokio::time::Instant::now() + DEADLINE;
     loop {
@@ -143,15 +156,7 @@ async fn a_submission_whose_answer_was_never_recorded_is_not_submitted_again() {
     wait_driver(&api(&first), "gated", &run, "wait", "running").await;
     first.shutdown().await;
 
-    // Rewind the record to the instant after the intent was committed and
-    // before the cluster's answer was: as if drover had been killed there.
-    let db = home.path().join("drover/drover.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sqlx::query("UPDATE task_tries SET cluster_id = NULL, driver_state = 'pending', raw_state = NULL WHERE state = 'running'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    rewind_to_mid_submission(home.path()).await;
 
     std::fs::write(&gate, "").unwrap();
     let second = serve_on(&cluster, home.path(), dags.path()).await;
@@ -301,15 +306,7 @@ async fn after_a_crash_mid_submission_the_try_is_found_by_its_key_not_submitted_
     let app_id = ti["driver"]["cluster_id"].as_str().unwrap().to_string();
     first.shutdown().await;
 
-    // As if drover had been killed after committing the intent and before
-    // recording the ResourceManager's answer.
-    let db = home.path().join("drover/drover.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sqlx::query("UPDATE task_tries SET cluster_id = NULL, driver_state = 'pending', raw_state = NULL WHERE state = 'running'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    rewind_to_mid_submission(home.path()).await;
 
     let second = serve_on(&cluster, home.path(), dags.path()).await;
     let api = api(&second);
