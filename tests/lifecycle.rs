@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -114,55 +114,72 @@ async fn wait_driver(api: &Api, dag: &str, run: &str, task: &str, state: &str) -
     }
 }
 
-#[tokio::test]
-async fn a_restarted_drover_reattaches_to_a_running_cluster_mode_driver_without_resubmitting() {
+/// A gated DAG on `backend` and a stand-in cluster, with a first drover
+/// (returned beside it) whose run's `wait` driver is running.
+struct Gated {
+    home: tempfile::TempDir,
+    dags: tempfile::TempDir,
+    gate: PathBuf,
+    cluster: DevCluster,
+    run: String,
+    driver: Value,
+}
+
+async fn gated_run_on(backend: &str) -> (Gated, Server) {
     let home = tempfile::tempdir().unwrap();
     let dags = tempfile::tempdir().unwrap();
     let gate = home.path().join("release");
-    gated_dag(dags.path(), &gate);
+    gated_dag_on(dags.path(), &gate, backend);
     let cluster = cluster(home.path()).await;
-
     let first = serve_on(&cluster, home.path(), dags.path()).await;
     let run = api(&first).trigger("gated", json!({})).await.unwrap();
     let ti = wait_driver(&api(&first), "gated", &run, "wait", "running").await;
-    let cluster_id = ti["driver"]["cluster_id"].as_str().unwrap().to_string();
+    let driver = ti["driver"].clone();
+    (Gated { home, dags, gate, cluster, run, driver }, first)
+}
+
+impl Gated {
+    /// Another drover on the same home, DAGs and cluster: a restart.
+    async fn restart(&self) -> Server {
+        serve_on(&self.cluster, self.home.path(), self.dags.path()).await
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_drover_reattaches_to_a_running_cluster_mode_driver_without_resubmitting() {
+    let (g, first) = gated_run_on("local").await;
+    let (run, cluster) = (&g.run, &g.cluster);
+    let cluster_id = g.driver["cluster_id"].as_str().unwrap().to_string();
     first.shutdown().await;
 
     // drover is gone; the driver is not.
-    std::fs::write(&gate, "").unwrap();
-    let second = serve_on(&cluster, home.path(), dags.path()).await;
+    std::fs::write(&g.gate, "").unwrap();
+    let second = g.restart().await;
     let api = api(&second);
-    assert_eq!(api.wait_run("gated", &run, DEADLINE).await.unwrap(), "success");
-    let tries = api.tries("gated", &run, "wait").await.unwrap();
+    assert_eq!(api.wait_run("gated", run, DEADLINE).await.unwrap(), "success");
+    let tries = api.tries("gated", run, "wait").await.unwrap();
     assert_eq!(tries.len(), 1, "re-attached, not retried: {tries:#?}");
     assert_eq!(tries[0]["driver"]["cluster_id"], cluster_id.as_str());
     assert_eq!(tries[0]["driver"]["raw_state"], "FINISHED");
     let subs = cluster.submissions();
     assert_eq!(subs.len(), 2, "one submission per task, none repeated: {subs:#?}");
     second.shutdown().await;
-    cluster.shutdown().await;
+    g.cluster.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_submission_whose_answer_was_never_recorded_is_not_submitted_again() {
-    let home = tempfile::tempdir().unwrap();
-    let dags = tempfile::tempdir().unwrap();
-    let gate = home.path().join("release");
-    gated_dag(dags.path(), &gate);
-    let cluster = cluster(home.path()).await;
-
-    let first = serve_on(&cluster, home.path(), dags.path()).await;
-    let run = api(&first).trigger("gated", json!({})).await.unwrap();
-    wait_driver(&api(&first), "gated", &run, "wait", "running").await;
+    let (g, first) = gated_run_on("local").await;
+    let (run, cluster) = (&g.run, &g.cluster);
     first.shutdown().await;
 
-    rewind_to_mid_submission(home.path()).await;
+    rewind_to_mid_submission(g.home.path()).await;
 
-    std::fs::write(&gate, "").unwrap();
-    let second = serve_on(&cluster, home.path(), dags.path()).await;
+    std::fs::write(&g.gate, "").unwrap();
+    let second = g.restart().await;
     let api = api(&second);
-    api.wait_run("gated", &run, DEADLINE).await.unwrap();
-    let tries = api.tries("gated", &run, "wait").await.unwrap();
+    api.wait_run("gated", run, DEADLINE).await.unwrap();
+    let tries = api.tries("gated", run, "wait").await.unwrap();
     // Spark standalone cannot look a submission up by its key: the in-doubt
     // try is recorded lost (saying why) instead of being submitted again.
     let first_try = &tries[0]["driver"];
@@ -176,7 +193,7 @@ async fn a_submission_whose_answer_was_never_recorded_is_not_submitted_again() {
     assert_eq!(keys.len(), unique.len(), "no key was submitted twice: {subs:#?}");
     assert!(keys.contains(&first_try["submission_key"].as_str().unwrap().to_string()));
     second.shutdown().await;
-    cluster.shutdown().await;
+    g.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -294,33 +311,26 @@ async fn a_restarted_cluster_that_forgot_its_drivers_is_not_mistaken_for_them() 
 
 #[tokio::test]
 async fn after_a_crash_mid_submission_the_try_is_found_by_its_key_not_submitted_again() {
-    let home = tempfile::tempdir().unwrap();
-    let dags = tempfile::tempdir().unwrap();
-    let gate = home.path().join("release");
-    gated_dag_on(dags.path(), &gate, "yarn");
-    let cluster = cluster(home.path()).await;
-
-    let first = serve_on(&cluster, home.path(), dags.path()).await;
-    let run = api(&first).trigger("gated", json!({})).await.unwrap();
-    let ti = wait_driver(&api(&first), "gated", &run, "wait", "running").await;
-    let app_id = ti["driver"]["cluster_id"].as_str().unwrap().to_string();
+    let (g, first) = gated_run_on("yarn").await;
+    let (run, cluster) = (&g.run, &g.cluster);
+    let app_id = g.driver["cluster_id"].as_str().unwrap().to_string();
     first.shutdown().await;
 
-    rewind_to_mid_submission(home.path()).await;
+    rewind_to_mid_submission(g.home.path()).await;
 
-    let second = serve_on(&cluster, home.path(), dags.path()).await;
+    let second = g.restart().await;
     let api = api(&second);
     // Found by its application tag and followed again: the same application.
-    let ti = wait_driver(&api, "gated", &run, "wait", "running").await;
+    let ti = wait_driver(&api, "gated", run, "wait", "running").await;
     assert_eq!(ti["driver"]["cluster_id"], app_id.as_str(), "{ti:#}");
-    std::fs::write(&gate, "").unwrap();
-    assert_eq!(api.wait_run("gated", &run, DEADLINE).await.unwrap(), "success");
-    let tries = api.tries("gated", &run, "wait").await.unwrap();
+    std::fs::write(&g.gate, "").unwrap();
+    assert_eq!(api.wait_run("gated", run, DEADLINE).await.unwrap(), "success");
+    let tries = api.tries("gated", run, "wait").await.unwrap();
     assert_eq!(tries.len(), 1, "found, not retried: {tries:#?}");
     let history: Vec<&str> = tries[0]["driver"]["history"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap_or("")).collect();
     assert!(history.iter().any(|m| m.contains("found on the cluster by its submission key")), "{history:?}");
     let on_yarn = cluster.submissions().into_iter().filter(|s| s.manager == "yarn").count();
     assert_eq!(on_yarn, 1, "the ResourceManager saw the application once");
     second.shutdown().await;
-    cluster.shutdown().await;
+    g.cluster.shutdown().await;
 }

@@ -157,6 +157,13 @@ struct RmState {
     submissions: Vec<SubmissionRecord>,
 }
 
+impl RmState {
+    /// The application with this id, or the RM's NotFoundException.
+    fn app(&self, id: &str) -> Result<&YarnApp, RmError> {
+        self.apps.iter().find(|a| a.id == id).ok_or_else(|| RmError::no_app(id))
+    }
+}
+
 /// The ResourceManager and its one NodeManager.
 pub(crate) struct ResourceManager {
     addr: std::net::SocketAddr,
@@ -1054,11 +1061,7 @@ async fn get_app(
     UrlPath(id): UrlPath<String>,
 ) -> Result<axum::Json<Value>, RmError> {
     let st = rm.lock();
-    let app = st
-        .apps
-        .iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| RmError::no_app(&id))?;
+    let app = st.app(&id)?;
     Ok(axum::Json(json!({"app": rm.app_json(app)})))
 }
 
@@ -1067,11 +1070,7 @@ async fn get_state(
     UrlPath(id): UrlPath<String>,
 ) -> Result<axum::Json<Value>, RmError> {
     let st = rm.lock();
-    let app = st
-        .apps
-        .iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| RmError::no_app(&id))?;
+    let app = st.app(&id)?;
     Ok(axum::Json(json!({"state": app.state.as_str()})))
 }
 
@@ -1103,11 +1102,7 @@ async fn get_attempts(
     UrlPath(id): UrlPath<String>,
 ) -> Result<axum::Json<Value>, RmError> {
     let st = rm.lock();
-    let app = st
-        .apps
-        .iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| RmError::no_app(&id))?;
+    let app = st.app(&id)?;
     let attempts: Vec<Value> = app
         .attempts
         .iter()

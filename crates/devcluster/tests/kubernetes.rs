@@ -573,7 +573,6 @@ async fn kubectl_gets_pods_reads_logs_and_deletes_a_pod() {
     f.cluster.shutdown().await;
 }
 
-/// The venv python with the `kubernetes` package: fails, never skips, when missing.
 
 const PYTHON_CLIENT: &str = r#"
 import sys

@@ -472,7 +472,6 @@ async fn requests_without_a_valid_signature_get_403() {
     f.cluster.shutdown().await;
 }
 
-/// The venv python that `.ci/run` installs boto3 into; fails, never skips.
 
 const BOTO3_SCRIPT: &str = r#"
 import json, sys, time

@@ -429,7 +429,6 @@ async fn submitting_the_same_application_id_twice_keeps_one_application() {
     f.cluster.shutdown().await;
 }
 
-/// The venv `.ci/run` installs yarn-api-client into; fails (never skips) when missing.
 
 const YARN_API_CLIENT_SCRIPT: &str = r#"
 import sys, time
