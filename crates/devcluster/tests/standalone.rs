@@ -184,7 +184,6 @@ fn pid_from_log(log: &str) -> i32 {
         .unwrap_or_else(|| panic!("no pid line in {log:?}"))
 }
 
-/// Alive and not a zombie (a reaped process has no /proc entry at all).
 
 async fn wait_until_gone(pid: i32) {
     let start = Instant::now();
