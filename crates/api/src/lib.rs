@@ -6,7 +6,9 @@
 //! `app(state)` returns the whole router, so tests drive it with
 //! `tower::ServiceExt::oneshot` and the binary serves it with axum.
 
+mod assets;
 mod error;
+mod events;
 mod models;
 mod routes;
 

@@ -59,15 +59,12 @@ pub fn app(state: AppState) -> Router {
             post(kill_task),
         )
         .route("/api/v2/importErrors", get(import_errors))
-        .route("/", get(index))
+        .route("/api/v2/events", get(crate::events::events))
+        .route("/", get(crate::assets::index))
+        .route("/ui/{*path}", get(crate::assets::asset))
         .fallback(|| async { ApiError::NotFound("no such endpoint; the API lives under /api/v2".into()) })
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .with_state(state)
-}
-
-/// The UI, embedded in the binary: no separate front-end server.
-async fn index() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("../../../web/index.html"))
 }
 
 async fn health(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
