@@ -102,9 +102,10 @@ async fn start_drover(home: &Path, dags: &Path, cluster: &str) -> Result<(Child,
         .arg(dags)
         .arg("--plugin-cache")
         .arg(support::drover::plugin_cache())
-        .env("DROVER_LOG", "warn");
+        .env("DROVER_LOG", "warn")
+        .env("DROVER_API_TOKEN", support::drover::TEST_TOKEN);
     let (child, url) = spawn_with_url(cmd, "drover is running").await?;
-    Ok((child, Api::for_url(&url)))
+    Ok((child, Api::with_token(&url, support::drover::TEST_TOKEN)))
 }
 
 /// Every task instance with its tries.

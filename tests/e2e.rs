@@ -148,14 +148,14 @@ async fn every_file_in_dags_validates_through_the_real_plugin() {
 async fn bad_requests_get_a_4xx_that_says_what_is_wrong() {
     let home = tempfile::tempdir().unwrap();
     let d = start(home.path(), &repo_dags(), None).await.unwrap();
-    let http = reqwest::Client::new();
+    let http = Api::new(&d).http;
     let base = d.api_url();
     let post = |path: &str, body: &'static str| {
         http.post(format!("{base}{path}")).header("content-type", "application/json").body(body).send()
     };
     let cases = [
         (post("/api/v2/dags/wordcount_client/dagRuns", "{\"conf\":").await.unwrap(), 400, "invalid JSON"),
-        (post("/api/v2/dags/wordcount_client/dagRuns", r#"{"conf":{"top":"many"}}"#).await.unwrap(), 400, "top"),
+        (post("/api/v2/dags/wordcount_client/dagRuns", r#"{"conf":{"top":"many"}}"#).await.unwrap(), 400, r#""field":"top""#),
         (post("/api/v2/dags/wordcount_client/dagRuns", r#"{"conf":{},"colour":1}"#).await.unwrap(), 400, "colour"),
         (post("/api/v2/dags/no_such_dag/dagRuns", "{}").await.unwrap(), 404, "no_such_dag"),
         (http.get(format!("{base}/api/v2/dags/wordcount_client/dagRuns/nope")).send().await.unwrap(), 404, "nope"),

@@ -154,7 +154,7 @@ async fn kill_deletes_the_pod_and_stops_the_driver_in_both_deploy_modes() {
     }
     let d = start(home.path(), dags.path(), None).await.unwrap();
     let api = Api::new(&d);
-    let http = reqwest::Client::new();
+    let http = api.http.clone();
     for mode in ["client", "cluster"] {
         let dag_id = format!("sleep_{mode}");
         let run = api.trigger(&dag_id, json!({})).await.unwrap();

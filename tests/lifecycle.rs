@@ -36,6 +36,8 @@ async fn serve_on(cluster: &DevCluster, home: &Path, dags: &Path) -> Server {
         port: 0,
         host: "127.0.0.1".parse().unwrap(),
         plugin_cache: Some(support::drover::plugin_cache()),
+        api_token_file: None,
+        read_access: drover_api::ReadAccess::Public,
     };
     let stand_in = StandIn {
         rest_url: cluster.rest_url(),
@@ -47,7 +49,7 @@ async fn serve_on(cluster: &DevCluster, home: &Path, dags: &Path) -> Server {
 }
 
 fn api(s: &Server) -> Api {
-    Api::for_url(&s.api_url())
+    Api::with_token(&s.api_url(), &s.api_token)
 }
 
 /// A cluster-mode task that runs until the file `release` appears.
@@ -250,7 +252,8 @@ async fn a_run_marked_failed_kills_its_drivers_and_skips_the_rest() {
     let ti = wait_driver(&api, "gated", &run, "wait", "running").await;
     let id = ti["driver"]["cluster_id"].as_str().unwrap().to_string();
 
-    let resp = reqwest::Client::new()
+    let resp = api
+        .http
         .patch(format!("{}{}", d.api_url(), Api::run_path("gated", &run)))
         .json(&json!({"state": "failed"}))
         .send()

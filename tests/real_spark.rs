@@ -441,7 +441,7 @@ async fn kill_stops_a_running_cluster_driver(cluster: &SparkCluster, api: &Api) 
         api.base,
         Api::run_path(dag, &run)
     );
-    let reply = reqwest::Client::new().post(&url).send().await?;
+    let reply = api.http.post(&url).send().await?;
     ensure!(
         reply.status().is_success(),
         "POST {url}: {} {}",

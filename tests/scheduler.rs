@@ -550,7 +550,9 @@ deploy_mode = "client"
     assert_eq!(next.run_type, "scheduled");
     assert_eq!(next.logical_date.timestamp_millis() % 2000, 0, "{}", next.run_id);
 
-    let r = reqwest::Client::new()
+    let r = h
+        .api
+        .http
         .patch(format!("{}/api/v2/dags/{dag}", h.api.base))
         .json(&json!({ "is_paused": true }))
         .send()

@@ -133,7 +133,7 @@ async fn kill_cancels_the_job_run_and_its_process_is_gone() {
     assert!(alive(&pid));
 
     let url = format!("{}{}/taskInstances/job/kill", api.base, Api::run_path("sleepy", &run));
-    let reply = reqwest::Client::new().post(&url).send().await.unwrap();
+    let reply = api.http.post(&url).send().await.unwrap();
     assert!(reply.status().is_success(), "{}", reply.text().await.unwrap());
     assert_eq!(api.wait_run("sleepy", &run, DEADLINE).await.unwrap(), "failed");
     let t = tries(&api, "sleepy", &run).await;
@@ -366,6 +366,8 @@ async fn start_on_port(home: &Path, dags: &Path, config: PathBuf, port: u16) -> 
             port: 0,
             host: "127.0.0.1".parse().unwrap(),
             plugin_cache: Some(plugin_cache()),
+            api_token_file: None,
+            read_access: drover_api::ReadAccess::Public,
         },
         config: Some(config),
         cluster_port: port,

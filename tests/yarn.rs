@@ -173,7 +173,7 @@ async fn a_killed_task_ends_its_driver_killed_in_both_deploy_modes() {
     }
     let d = start(home.path(), dags.path(), None).await.unwrap();
     let api = Api::new(&d);
-    let http = reqwest::Client::new();
+    let http = api.http.clone();
     for mode in ["client", "cluster"] {
         let dag_id = format!("sleepy_{mode}");
         let run = api.trigger(&dag_id, json!({})).await.unwrap();

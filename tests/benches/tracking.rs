@@ -433,7 +433,8 @@ async fn main() -> Result<()> {
         .arg(&dags)
         .arg("--plugin-cache")
         .arg(support::drover::plugin_cache())
-        .env("DROVER_LOG", "warn,drover_scheduler::tracker=debug");
+        .env("DROVER_LOG", "warn,drover_scheduler::tracker=debug")
+        .env("DROVER_API_TOKEN", support::drover::TEST_TOKEN);
     if no_batch {
         let host = cluster_url.trim_start_matches("http://");
         let config = write(
@@ -465,8 +466,8 @@ async fn main() -> Result<()> {
     let drover_pid = drover_child.id().context("drover pid")?;
     cleanup.drover = Some(drover_pid);
     let procs = Procs { drover: drover_pid, cluster: cluster_pid, tck };
-    let api = Api::for_url(&api_url);
-    let http = reqwest::Client::new();
+    let api = Api::with_token(&api_url, support::drover::TEST_TOKEN);
+    let http = api.http.clone();
     // Loading: until the DAG is listed.
     loop {
         if api.get(&format!("/api/v2/dags/{DAG_ID}")).await.is_ok() {

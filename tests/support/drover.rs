@@ -28,6 +28,8 @@ pub async fn start(home: &Path, dags: &Path, config: Option<PathBuf>) -> anyhow:
             port: 0,
             host: "127.0.0.1".parse().unwrap(),
             plugin_cache: Some(plugin_cache()),
+            api_token_file: None,
+            read_access: drover_api::ReadAccess::Public,
         },
         config,
         cluster_port: 0,
@@ -37,19 +39,33 @@ pub async fn start(home: &Path, dags: &Path, config: Option<PathBuf>) -> anyhow:
     .await
 }
 
-/// A small HTTP client for the API, with the waiting the tests need.
+/// The API token the tests give drover processes they start themselves
+/// (through DROVER_API_TOKEN).
+pub const TEST_TOKEN: &str = "drover-test-token-0123456789abcdef";
+
+/// A small HTTP client for the API, with the waiting the tests need. Its
+/// `http` client sends the API token, when it has one.
 pub struct Api {
     pub base: String,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 impl Api {
     pub fn new(running: &Running) -> Api {
-        Api::for_url(&running.api_url())
+        Api::with_token(&running.api_url(), running.api_token())
     }
 
+    /// Without a token: reads only.
     pub fn for_url(base: &str) -> Api {
         Api { base: base.to_string(), http: reqwest::Client::new() }
+    }
+
+    pub fn with_token(base: &str, token: &str) -> Api {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("token fits a header");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        let http = reqwest::Client::builder().default_headers(headers).build().expect("HTTP client");
+        Api { base: base.to_string(), http }
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {

@@ -13,8 +13,8 @@ pub fn python_with(module: &str) -> Result<PathBuf> {
         _ => super::spark::default_venv(),
     };
     let python = venv.join("bin").join("python");
-    let hint = "run `bash .ci/run` once: it installs moto[server], boto3, kubernetes and \
-                yarn-api-client into ${DROVER_CI_CACHE:-$HOME/.cache/drover-ci}/venv";
+    let hint = "run `bash .ci/run` once: it installs moto[server], boto3, kubernetes, \
+                yarn-api-client and apache-airflow-client into ${DROVER_CI_CACHE:-$HOME/.cache/drover-ci}/venv";
     if !python.exists() {
         bail!("no venv python at {}: {hint}", python.display());
     }

@@ -4,12 +4,18 @@
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A trigger's conf that does not fit the DAG's params: one entry a field.
+    #[error("{detail}")]
+    InvalidConf { detail: String, errors: Vec<FieldError> },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -18,10 +24,34 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// Every error answer: Airflow's `{"detail": ...}`, plus the status and,
+/// for a bad trigger conf, the problem of each field.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub detail: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// The param's name, as in the DAG file's [params].
+    pub field: String,
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut errors = Vec::new();
         let (status, detail) = match &self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            ApiError::InvalidConf { detail, errors: e } => {
+                errors = e.clone();
+                (StatusCode::BAD_REQUEST, detail.clone())
+            }
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             ApiError::Internal(m) => {
@@ -33,7 +63,12 @@ impl IntoResponse for ApiError {
             }
         };
         // Airflow's API answers errors as {"detail": ...}.
-        (status, axum::Json(json!({ "detail": detail, "status": status.as_u16() }))).into_response()
+        let body = ErrorBody {
+            detail,
+            status: status.as_u16(),
+            errors,
+        };
+        (status, axum::Json(body)).into_response()
     }
 }
 
@@ -69,7 +104,16 @@ impl From<drover_scheduler::TriggerError> for ApiError {
         use drover_scheduler::TriggerError as T;
         match e {
             T::UnknownDag(_) => ApiError::NotFound(e.to_string()),
-            T::BadConf(_) => ApiError::BadRequest(e.to_string()),
+            T::BadConf(ref problems) => ApiError::InvalidConf {
+                errors: problems
+                    .iter()
+                    .map(|p| FieldError {
+                        field: p.field.clone(),
+                        message: p.message.clone(),
+                    })
+                    .collect(),
+                detail: e.to_string(),
+            },
             T::Exists { .. } => ApiError::Conflict(e.to_string()),
             T::Internal(m) => ApiError::Internal(m),
         }

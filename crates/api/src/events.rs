@@ -19,7 +19,8 @@ use crate::AppState;
 #[utoipa::path(get, path = "/api/v2/events", tag = "drover",
     responses((status = 200, description = "text/event-stream of state changes", content_type = "text/event-stream")))]
 pub async fn events(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = BroadcastStream::new(s.scheduler.subscribe()).map(|item| {
+    let stream = futures::StreamExt::take_until(BroadcastStream::new(s.scheduler.subscribe()), s.shutdown.cancelled_owned());
+    let stream = stream.map(|item| {
         Ok(match item {
             Ok(change) => {
                 let kind = serde_json::to_value(&change)

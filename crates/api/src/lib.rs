@@ -7,11 +7,13 @@
 //! `tower::ServiceExt::oneshot` and the binary serves it with axum.
 
 mod assets;
+mod auth;
 mod error;
 mod events;
 mod models;
 mod routes;
 
+pub use auth::{Auth, ReadAccess};
 pub use error::ApiError;
 pub use routes::app;
 
@@ -21,4 +23,8 @@ use drover_scheduler::SchedulerHandle;
 #[derive(Clone)]
 pub struct AppState {
     pub scheduler: SchedulerHandle,
+    pub auth: std::sync::Arc<Auth>,
+    /// Fires when the server stops: live streams end so shutdown does not
+    /// wait on open browser tabs.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }

@@ -2,17 +2,18 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use drover_dag::Dag;
 use drover_store::{DagRow, DriverEventRow, RunRow, TaskInstanceRow, TryRow};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Tag {
     pub name: String,
     pub dag_id: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagResponse {
     pub dag_id: String,
     pub dag_display_name: String,
@@ -27,6 +28,9 @@ pub struct DagResponse {
     pub max_active_tasks: u32,
     pub max_consecutive_failed_dag_runs: u32,
     pub has_task_concurrency_limits: bool,
+    pub is_backfillable: bool,
+    pub timetable_partitioned: bool,
+    pub timetable_periodic: bool,
     pub next_dagrun_logical_date: Option<DateTime<Utc>>,
     pub next_dagrun_run_after: Option<DateTime<Utc>>,
     pub last_parsed_time: Option<DateTime<Utc>>,
@@ -39,10 +43,14 @@ pub struct DagResponse {
     pub tags: Vec<Tag>,
     /// drover: the task ids in order, with their dependencies and backends.
     pub tasks: Vec<TaskSummary>,
+    /// drover: the DAG's params by name (default, kind, description,
+    /// required, enum_values, minimum, maximum); a trigger's conf is checked
+    /// against them.
+    #[schema(value_type = Object)]
     pub params: serde_json::Value,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TaskSummary {
     pub task_id: String,
     pub backend: String,
@@ -70,6 +78,9 @@ impl DagResponse {
             max_active_tasks: 16,
             max_consecutive_failed_dag_runs: 0,
             has_task_concurrency_limits: false,
+            is_backfillable: false,
+            timetable_partitioned: false,
+            timetable_periodic: row.schedule.is_some(),
             next_dagrun_logical_date: next,
             next_dagrun_run_after: next,
             last_parsed_time: Some(row.updated_at),
@@ -112,13 +123,13 @@ impl DagResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagCollection {
     pub dags: Vec<DagResponse>,
     pub total_entries: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagRunResponse {
     pub dag_run_id: String,
     pub dag_id: String,
@@ -135,11 +146,14 @@ pub struct DagRunResponse {
     pub run_type: String,
     pub state: String,
     pub triggered_by: Option<String>,
+    #[schema(value_type = Object)]
     pub conf: serde_json::Value,
     pub note: Option<String>,
+    #[schema(value_type = Vec<Object>)]
     pub dag_versions: Vec<serde_json::Value>,
     pub bundle_version: Option<String>,
     /// drover: the params the run resolved from defaults and conf.
+    #[schema(value_type = Object)]
     pub params: serde_json::Value,
 }
 
@@ -170,7 +184,7 @@ impl From<&RunRow> for DagRunResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DagRunCollection {
     pub dag_runs: Vec<DagRunResponse>,
     pub total_entries: i64,
@@ -179,7 +193,7 @@ pub struct DagRunCollection {
 /// POST /api/v2/dags/{dag_id}/dagRuns, as Airflow's TriggerDAGRunPostBody.
 /// The data interval, run_after and note are accepted for compatibility with
 /// Airflow clients; drover's runs have no data interval of their own.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[allow(dead_code)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerBody {
@@ -194,13 +208,16 @@ pub struct TriggerBody {
     #[serde(default)]
     pub run_after: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub conf: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
     pub note: Option<String>,
+    #[serde(default)]
+    pub partition_key: Option<String>,
 }
 
 /// PATCH of a DAG run, as Airflow's DAGRunPatchBody.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunPatchBody {
     pub state: String,
@@ -209,13 +226,13 @@ pub struct RunPatchBody {
     pub note: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DagPatchBody {
     pub is_paused: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TaskInstanceResponse {
     pub id: String,
     pub task_id: String,
@@ -247,9 +264,13 @@ pub struct TaskInstanceResponse {
     pub executor_config: String,
     pub note: Option<String>,
     pub rendered_map_index: Option<String>,
+    #[schema(value_type = Object)]
     pub rendered_fields: serde_json::Value,
+    #[schema(value_type = Option<Object>)]
     pub trigger: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
     pub triggerer_job: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
     pub dag_version: Option<serde_json::Value>,
     /// drover: the latest try's driver.
     pub driver: Option<DriverResponse>,
@@ -258,7 +279,7 @@ pub struct TaskInstanceResponse {
 impl TaskInstanceResponse {
     pub fn new(run: &RunRow, ti: &TaskInstanceRow, last: Option<&TryRow>) -> Self {
         TaskInstanceResponse {
-            id: format!("{}", ti.id),
+            id: ti_uuid(ti.id),
             task_id: ti.task_id.clone(),
             dag_id: run.dag_id.clone(),
             dag_run_id: run.run_id.clone(),
@@ -300,14 +321,14 @@ impl TaskInstanceResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TaskInstanceCollection {
     pub task_instances: Vec<TaskInstanceResponse>,
     pub total_entries: usize,
 }
 
 /// drover: one try's driver record.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DriverResponse {
     pub state: String,
     pub raw_state: Option<String>,
@@ -322,7 +343,7 @@ pub struct DriverResponse {
     pub history: Vec<DriverEventResponse>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DriverEventResponse {
     pub at: DateTime<Utc>,
     pub state: String,
@@ -359,7 +380,7 @@ impl DriverResponse {
 }
 
 /// One try, as Airflow's TaskInstanceHistoryResponse plus the driver.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TryResponse {
     pub task_id: String,
     pub dag_id: String,
@@ -374,13 +395,13 @@ pub struct TryResponse {
     pub driver: DriverResponse,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TryCollection {
     pub task_instances: Vec<TryResponse>,
     pub total_entries: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ImportErrorResponse {
     pub import_error_id: usize,
     pub timestamp: DateTime<Utc>,
@@ -389,16 +410,21 @@ pub struct ImportErrorResponse {
     pub stack_trace: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ImportErrorCollection {
     pub import_errors: Vec<ImportErrorResponse>,
     pub total_entries: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct LogResponse {
     pub content: String,
     pub continuation_token: Option<String>,
+}
+
+/// Airflow identifies task instances by UUID; drover's is its row id.
+pub fn ti_uuid(id: i64) -> String {
+    format!("00000000-0000-4000-8000-{:012x}", id.max(0))
 }
 
 pub fn duration(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Option<f64> {
@@ -406,4 +432,123 @@ pub fn duration(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Opt
         (Some(s), Some(e)) => Some((e - s).num_milliseconds() as f64 / 1000.0),
         _ => None,
     }
+}
+
+/// POST /api/v2/dags/{dag_id}/clearTaskInstances, as Airflow's
+/// ClearTaskInstancesBody. Date ranges and upstream/past/future selection
+/// are not supported and are refused when set.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // accepted for Airflow clients; drover never resets differently
+pub struct ClearBody {
+    pub dag_run_id: Option<String>,
+    #[serde(default)]
+    pub task_ids: Option<Vec<ClearTaskId>>,
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+    #[serde(default = "yes")]
+    pub only_failed: bool,
+    #[serde(default)]
+    pub only_running: bool,
+    #[serde(default)]
+    pub include_downstream: bool,
+    #[serde(default)]
+    pub include_upstream: bool,
+    #[serde(default)]
+    pub include_future: bool,
+    #[serde(default)]
+    pub include_past: bool,
+    #[serde(default = "yes")]
+    pub reset_dag_runs: bool,
+    #[serde(default)]
+    pub prevent_running_task: bool,
+    pub run_on_latest_version: Option<bool>,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A task id, or Airflow's `[task_id, map_index]` (drover has no mapped tasks).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ClearTaskId {
+    Id(String),
+    Mapped(String, i64),
+}
+
+/// drover: recent runs by tasks, for the DAG page's grid.
+#[derive(Serialize, ToSchema)]
+pub struct GridResponse {
+    pub runs: Vec<GridRun>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GridRun {
+    pub dag_run_id: String,
+    pub state: String,
+    pub run_type: String,
+    pub logical_date: DateTime<Utc>,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub task_instances: std::collections::BTreeMap<String, GridCell>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GridCell {
+    /// None: not started.
+    pub state: Option<String>,
+    pub try_number: i64,
+}
+
+/// drover: a configured backend. Secret settings are shown as `***`.
+#[derive(Serialize, ToSchema)]
+pub struct BackendResponse {
+    pub name: String,
+    pub plugin: String,
+    pub plugin_version: String,
+    pub deploy_modes: Vec<String>,
+    pub settings: std::collections::BTreeMap<String, String>,
+    pub allowed_hosts: Vec<String>,
+    /// 0: no limit.
+    pub max_calls_per_second: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BackendCollection {
+    pub backends: Vec<BackendResponse>,
+    pub total_entries: usize,
+}
+
+/// drover: a loaded backend plugin (a WebAssembly component).
+#[derive(Serialize, ToSchema)]
+pub struct PluginResponse {
+    pub name: String,
+    pub version: String,
+    /// A bundled plugin's name, or the component file it was loaded from.
+    pub source: String,
+    /// sha256 of the component.
+    pub digest: String,
+    pub deploy_modes: Vec<String>,
+    pub settings: Vec<PluginSetting>,
+    /// The backends that use it.
+    pub backends: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PluginSetting {
+    pub name: String,
+    pub description: String,
+    pub required: bool,
+    pub secret: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PluginCollection {
+    pub plugins: Vec<PluginResponse>,
+    pub total_entries: usize,
 }

@@ -1,14 +1,19 @@
 //! Handlers. Paths follow Airflow's REST API v2.
 
 use axum::extract::{FromRequest, FromRequestParts, Query, State};
-use axum::routing::{get, post};
+use std::sync::Arc;
+
 use axum::Router;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_http::limit::RequestBodyLimitLayer;
+use utoipa::{IntoParams, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use drover_store::{RunRow, TaskInstanceRow};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::models::*;
 use crate::AppState;
 
@@ -30,43 +35,71 @@ struct Path<T>(T);
 /// Request bodies are small JSON documents; anything bigger is refused.
 const MAX_BODY: usize = 1 << 20;
 
+/// Every route, with the OpenAPI document built from the same handlers.
 pub fn app(state: AppState) -> Router {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(version))
+        .routes(routes!(list_dags))
+        .routes(routes!(get_dag, patch_dag))
+        .routes(routes!(list_runs, trigger))
+        .routes(routes!(get_run, patch_run))
+        .routes(routes!(list_task_instances))
+        .routes(routes!(get_task_instance))
+        .routes(routes!(list_tries))
+        .routes(routes!(get_log))
+        .routes(routes!(kill_task))
+        .routes(routes!(clear_task_instances))
+        .routes(routes!(grid))
+        .routes(routes!(list_backends))
+        .routes(routes!(list_plugins))
+        .routes(routes!(import_errors))
+        .routes(routes!(crate::events::events))
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    let api = api
+        .route("/api/v2/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .fallback(|| async { ApiError::NotFound("no such endpoint; the API lives under /api/v2 (see /api/v2/openapi.json)".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.auth.clone(), crate::auth::guard))
+        .with_state(state.clone());
+    let auth = Router::new()
+        .route("/auth/session", get(crate::auth::session))
+        .route("/auth/login", post(crate::auth::login))
+        .route("/auth/logout", post(crate::auth::logout))
+        .with_state(state.auth.clone());
     Router::new()
-        .route("/api/v2/monitor/health", get(health))
-        .route("/api/v2/version", get(version))
-        .route("/api/v2/dags", get(list_dags))
-        .route("/api/v2/dags/{dag_id}", get(get_dag).patch(patch_dag))
-        .route("/api/v2/dags/{dag_id}/dagRuns", get(list_runs).post(trigger))
-        .route("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", get(get_run).patch(patch_run))
-        .route(
-            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
-            get(list_task_instances),
-        )
-        .route(
-            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}",
-            get(get_task_instance),
-        )
-        .route(
-            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries",
-            get(list_tries),
-        )
-        .route(
-            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}",
-            get(get_log),
-        )
-        .route(
-            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/kill",
-            post(kill_task),
-        )
-        .route("/api/v2/importErrors", get(import_errors))
-        .route("/api/v2/events", get(crate::events::events))
         .route("/", get(crate::assets::index))
         .route("/ui/{*path}", get(crate::assets::asset))
-        .fallback(|| async { ApiError::NotFound("no such endpoint; the API lives under /api/v2".into()) })
+        .merge(auth)
+        .merge(api)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
-        .with_state(state)
 }
 
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "drover", description = "drover's HTTP API. Paths and JSON fields follow Airflow's stable REST API v2 \
+        where both have the concept; drivers, backends, plugins and events are drover's own. Mutating calls need \
+        `Authorization: Bearer <token>` or a session from /auth/login."),
+    paths(crate::auth::session, crate::auth::login, crate::auth::logout),
+    modifiers(&BearerAuth),
+    security(("HTTPBearer" = [])),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "HTTPBearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[utoipa::path(get, path = "/api/v2/monitor/health", tag = "Monitor", responses((status = 200, description = "database and scheduler health")))]
 async fn health(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     s.scheduler.store().list_dags().await?;
     Ok(Json(serde_json::json!({
@@ -75,10 +108,12 @@ async fn health(State(s): State<AppState>) -> Result<Json<serde_json::Value>, Ap
     })))
 }
 
+#[utoipa::path(get, path = "/api/v2/version", tag = "Version", responses((status = 200, description = "drover version")))]
 async fn version() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "git_version": null }))
 }
 
+#[utoipa::path(get, path = "/api/v2/dags", tag = "DAG", responses((status = 200, body = DagCollection), (status = 401, body = ErrorBody)))]
 async fn list_dags(State(s): State<AppState>) -> Result<Json<DagCollection>, ApiError> {
     let rows = s.scheduler.store().list_dags().await?;
     let dags: Vec<DagResponse> = rows
@@ -100,11 +135,13 @@ async fn dag_row(s: &AppState, dag_id: &str) -> Result<drover_store::DagRow, Api
         .ok_or_else(|| ApiError::NotFound(format!("DAG `{dag_id}` not found")))
 }
 
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}", tag = "DAG", params(("dag_id" = String, Path, description = "DAG id")), responses((status = 200, body = DagResponse), (status = 404, body = ErrorBody)))]
 async fn get_dag(State(s): State<AppState>, Path(dag_id): Path<String>) -> Result<Json<DagResponse>, ApiError> {
     let row = dag_row(&s, &dag_id).await?;
     Ok(Json(DagResponse::new(&row, s.scheduler.dag(&dag_id).as_deref())))
 }
 
+#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}", tag = "DAG", params(("dag_id" = String, Path, description = "DAG id")), request_body = DagPatchBody, responses((status = 200, body = DagResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn patch_dag(
     State(s): State<AppState>,
     Path(dag_id): Path<String>,
@@ -115,7 +152,8 @@ async fn patch_dag(
     Ok(Json(DagResponse::new(&row, s.scheduler.dag(&dag_id).as_deref())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
     #[serde(default = "default_limit")]
     limit: i64,
@@ -127,6 +165,7 @@ fn default_limit() -> i64 {
     50
 }
 
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(("dag_id" = String, Path, description = "DAG id"), Page), responses((status = 200, body = DagRunCollection), (status = 404, body = ErrorBody)))]
 async fn list_runs(
     State(s): State<AppState>,
     Path(dag_id): Path<String>,
@@ -142,6 +181,7 @@ async fn list_runs(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(("dag_id" = String, Path, description = "DAG id")), request_body = TriggerBody, responses((status = 200, body = DagRunResponse), (status = 400, body = ErrorBody, description = "bad JSON, or a conf that does not fit the params: `errors` names each field"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn trigger(
     State(s): State<AppState>,
     Path(dag_id): Path<String>,
@@ -176,6 +216,7 @@ async fn find_run(s: &AppState, dag_id: &str, run_id: &str) -> Result<RunRow, Ap
         .ok_or_else(|| ApiError::NotFound(format!("DAG run `{run_id}` of DAG `{dag_id}` not found")))
 }
 
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)")), responses((status = 200, body = DagRunResponse), (status = 404, body = ErrorBody)))]
 async fn get_run(
     State(s): State<AppState>,
     Path((dag_id, run_id)): Path<(String, String)>,
@@ -183,6 +224,7 @@ async fn get_run(
     Ok(Json(DagRunResponse::from(&find_run(&s, &dag_id, &run_id).await?)))
 }
 
+#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)")), request_body = RunPatchBody, responses((status = 200, body = DagRunResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 /// Airflow's "modify a DAG run": drover supports marking it failed, which
 /// kills its running drivers on their clusters.
 async fn patch_run(
@@ -200,6 +242,7 @@ async fn patch_run(
     Ok(Json(DagRunResponse::from(&find_run(&s, &dag_id, &run_id).await?)))
 }
 
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)")), responses((status = 200, body = TaskInstanceCollection), (status = 404, body = ErrorBody)))]
 async fn list_task_instances(
     State(s): State<AppState>,
     Path((dag_id, run_id)): Path<(String, String)>,
@@ -227,6 +270,7 @@ async fn find_ti(s: &AppState, run: &RunRow, task_id: &str) -> Result<TaskInstan
         .ok_or_else(|| ApiError::NotFound(format!("task `{task_id}` not found in run `{}`", run.run_id)))
 }
 
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), ("task_id" = String, Path, description = "task id")), responses((status = 200, body = TaskInstanceResponse), (status = 404, body = ErrorBody)))]
 async fn get_task_instance(
     State(s): State<AppState>,
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
@@ -242,6 +286,7 @@ async fn get_task_instance(
     Ok(Json(resp))
 }
 
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), ("task_id" = String, Path, description = "task id")), responses((status = 200, body = TryCollection), (status = 404, body = ErrorBody)))]
 async fn list_tries(
     State(s): State<AppState>,
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
@@ -272,7 +317,8 @@ async fn list_tries(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LogQuery {
     /// `stdout` or `stderr` (cluster-mode drivers; client-mode output is one file).
     stream: Option<String>,
@@ -286,6 +332,7 @@ fn default_log_bytes() -> u32 {
     1 << 20
 }
 
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), ("task_id" = String, Path, description = "task id"), ("try_number" = i64, Path), LogQuery), responses((status = 200, body = LogResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 /// A try's driver log. Client-mode output comes from the file drover
 /// captured; cluster-mode logs from the cluster through the backend's plugin.
 /// Without `offset`, the whole log (both streams); with it, one stream from
@@ -355,6 +402,7 @@ async fn get_log(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/kill", tag = "drover", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), ("task_id" = String, Path, description = "task id")), responses((status = 200, description = "the kill was sent; the try ends once the cluster confirms"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn kill_task(
     State(s): State<AppState>,
     Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
@@ -363,6 +411,7 @@ async fn kill_task(
     Ok(Json(serde_json::json!({ "killed": true })))
 }
 
+#[utoipa::path(get, path = "/api/v2/importErrors", tag = "ImportError", responses((status = 200, body = ImportErrorCollection)))]
 async fn import_errors(State(s): State<AppState>) -> Result<Json<ImportErrorCollection>, ApiError> {
     let rows = s.scheduler.store().import_errors().await?;
     Ok(Json(ImportErrorCollection {
@@ -379,4 +428,178 @@ async fn import_errors(State(s): State<AppState>) -> Result<Json<ImportErrorColl
             })
             .collect(),
     }))
+}
+
+#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/clearTaskInstances", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id")), request_body = ClearBody, responses((status = 200, body = TaskInstanceCollection, description = "the cleared (with dry_run: the would-be cleared) task instances"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+/// Airflow's "clear": the task instances run again (drover's retry). The
+/// run is required, and Airflow's date-range and upstream/past/future
+/// selections are refused; downstream tasks that never ran because of a
+/// cleared one are always cleared with it.
+async fn clear_task_instances(
+    State(s): State<AppState>,
+    Path(dag_id): Path<String>,
+    Json(body): Json<ClearBody>,
+) -> Result<Json<TaskInstanceCollection>, ApiError> {
+    let Some(run_id) = body.dag_run_id.clone() else {
+        return Err(ApiError::BadRequest(
+            "dag_run_id is required: drover clears the task instances of one run".into(),
+        ));
+    };
+    for (set, name) in [
+        (body.include_upstream, "include_upstream"),
+        (body.include_future, "include_future"),
+        (body.include_past, "include_past"),
+        (body.only_running, "only_running"),
+        (body.start_date.is_some(), "start_date"),
+        (body.end_date.is_some(), "end_date"),
+    ] {
+        if set {
+            return Err(ApiError::BadRequest(format!(
+                "`{name}` is not supported; name the run with dag_run_id and the tasks with task_ids"
+            )));
+        }
+    }
+    let task_ids = body.task_ids.map(|ids| {
+        ids.into_iter()
+            .map(|t| match t {
+                ClearTaskId::Id(id) | ClearTaskId::Mapped(id, _) => id,
+            })
+            .collect()
+    });
+    let cleared = s
+        .scheduler
+        .clear(
+            &dag_id,
+            drover_scheduler::ClearRequest {
+                run_id: run_id.clone(),
+                task_ids,
+                include_downstream: body.include_downstream,
+                only_failed: body.only_failed,
+                dry_run: body.dry_run,
+            },
+        )
+        .await?;
+    let run = find_run(&s, &dag_id, &run_id).await?;
+    let store = s.scheduler.store();
+    let mut out = Vec::new();
+    for ti in store.task_instances(run.id).await? {
+        if cleared.contains(&ti.task_id) {
+            let tries = store.tries(ti.id).await?;
+            out.push(TaskInstanceResponse::new(&run, &ti, tries.last()));
+        }
+    }
+    Ok(Json(TaskInstanceCollection {
+        total_entries: out.len(),
+        task_instances: out,
+    }))
+}
+
+/// Recent runs by tasks, newest first: the DAG page's grid in one call.
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/grid", tag = "drover", params(("dag_id" = String, Path, description = "DAG id"), Page), responses((status = 200, body = GridResponse), (status = 404, body = ErrorBody)))]
+async fn grid(
+    State(s): State<AppState>,
+    Path(dag_id): Path<String>,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<GridResponse>, ApiError> {
+    let Query(page) = page?;
+    dag_row(&s, &dag_id).await?;
+    let store = s.scheduler.store();
+    let mut runs = Vec::new();
+    for r in store.list_runs(&dag_id, page.limit.clamp(1, 200), page.offset.max(0)).await? {
+        let task_instances = store
+            .task_instances(r.id)
+            .await?
+            .into_iter()
+            .map(|ti| {
+                let cell = GridCell {
+                    state: (ti.state != drover_store::TiState::None).then(|| ti.state.to_string()),
+                    try_number: ti.try_number,
+                };
+                (ti.task_id, cell)
+            })
+            .collect();
+        runs.push(GridRun {
+            dag_run_id: r.run_id,
+            state: r.state.to_string(),
+            run_type: r.run_type,
+            logical_date: r.logical_date,
+            start_date: r.start_date,
+            end_date: r.end_date,
+            task_instances,
+        });
+    }
+    Ok(Json(GridResponse { runs }))
+}
+
+fn deploy_modes(info: &drover_plugin_host::PluginInfo) -> Vec<String> {
+    use drover_plugin_host::WitDeployMode as M;
+    info.deploy_modes
+        .iter()
+        .map(|m| match m {
+            M::Client => "client",
+            M::Cluster => "cluster",
+            M::Service => "service",
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The configured backends; secret settings are shown as `***`.
+#[utoipa::path(get, path = "/api/v2/backends", tag = "drover", responses((status = 200, body = BackendCollection)))]
+async fn list_backends(State(s): State<AppState>) -> Json<BackendCollection> {
+    let backends: Vec<BackendResponse> = s
+        .scheduler
+        .backends()
+        .iter()
+        .map(|(name, b)| BackendResponse {
+            name: name.clone(),
+            plugin: b.plugin().info().name.clone(),
+            plugin_version: b.plugin().info().version.clone(),
+            deploy_modes: deploy_modes(b.plugin().info()),
+            settings: b.public_settings().into_iter().collect(),
+            allowed_hosts: b.allowed_hosts(),
+            max_calls_per_second: b.max_calls_per_second(),
+        })
+        .collect();
+    Json(BackendCollection {
+        total_entries: backends.len(),
+        backends,
+    })
+}
+
+/// The loaded backend plugins, one entry per component.
+#[utoipa::path(get, path = "/api/v2/plugins", tag = "drover", responses((status = 200, body = PluginCollection)))]
+async fn list_plugins(State(s): State<AppState>) -> Json<PluginCollection> {
+    let mut plugins: std::collections::BTreeMap<String, PluginResponse> = std::collections::BTreeMap::new();
+    for (name, b) in s.scheduler.backends().iter() {
+        let p = b.plugin();
+        plugins
+            .entry(p.digest().to_string())
+            .or_insert_with(|| PluginResponse {
+                name: p.info().name.clone(),
+                version: p.info().version.clone(),
+                source: p.label().to_string(),
+                digest: p.digest().to_string(),
+                deploy_modes: deploy_modes(p.info()),
+                settings: p
+                    .info()
+                    .config_keys
+                    .iter()
+                    .map(|k| PluginSetting {
+                        name: k.name.clone(),
+                        description: k.description.clone(),
+                        required: k.required,
+                        secret: k.secret,
+                    })
+                    .collect(),
+                backends: Vec::new(),
+            })
+            .backends
+            .push(name.clone());
+    }
+    let plugins: Vec<PluginResponse> = plugins.into_values().collect();
+    Json(PluginCollection {
+        total_entries: plugins.len(),
+        plugins,
+    })
 }

@@ -6,6 +6,24 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+/// An HTTP client that sends the API token, if there is one: --token
+/// (DROVER_API_TOKEN), else the token file a local drover wrote.
+fn client(server: &crate::ServerArg) -> anyhow::Result<reqwest::Client> {
+    let token = server.token.clone().or_else(|| {
+        std::fs::read_to_string(&server.token_file)
+            .ok()
+            .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
+    });
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(t) = token.filter(|t| !t.is_empty()) {
+        let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+            .context("the API token has characters a header cannot carry")?;
+        v.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
+    Ok(reqwest::Client::builder().default_headers(headers).build()?)
+}
+
 fn base(server: &str) -> String {
     server.trim_end_matches('/').to_string()
 }
@@ -26,9 +44,9 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("-")
 }
 
-pub async fn list_dags(server: &str) -> anyhow::Result<ExitCode> {
-    let http = reqwest::Client::new();
-    let body = call(http.get(format!("{}/api/v2/dags", base(server))), "list DAGs").await?;
+pub async fn list_dags(server: &crate::ServerArg) -> anyhow::Result<ExitCode> {
+    let http = client(server)?;
+    let body = call(http.get(format!("{}/api/v2/dags", base(&server.server))), "list DAGs").await?;
     println!("{:<28} {:<16} {:<7} file", "dag_id", "schedule", "paused");
     for d in body["dags"].as_array().into_iter().flatten() {
         println!(
@@ -42,7 +60,7 @@ pub async fn list_dags(server: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn trigger(server: &str, dag_id: &str, conf: Option<&str>, wait: bool) -> anyhow::Result<ExitCode> {
+pub async fn trigger(server: &crate::ServerArg, dag_id: &str, conf: Option<&str>, wait: bool) -> anyhow::Result<ExitCode> {
     let conf: Value = match conf {
         Some(text) => serde_json::from_str(text).context("--conf is not valid JSON")?,
         None => Value::Object(Default::default()),
@@ -50,8 +68,8 @@ pub async fn trigger(server: &str, dag_id: &str, conf: Option<&str>, wait: bool)
     if !conf.is_object() {
         bail!("--conf must be a JSON object, like '{{\"input\": \"x\"}}'");
     }
-    let http = reqwest::Client::new();
-    let url = format!("{}/api/v2/dags/{dag_id}/dagRuns", base(server));
+    let http = client(server)?;
+    let url = format!("{}/api/v2/dags/{dag_id}/dagRuns", base(&server.server));
     let run = call(
         http.post(&url).json(&serde_json::json!({ "conf": conf, "logical_date": null })),
         &format!("trigger DAG `{dag_id}`"),
@@ -83,9 +101,9 @@ pub async fn trigger(server: &str, dag_id: &str, conf: Option<&str>, wait: bool)
     }
 }
 
-pub async fn show_run(server: &str, dag_id: &str, run_id: &str) -> anyhow::Result<ExitCode> {
-    let http = reqwest::Client::new();
-    let run_url = format!("{}/api/v2/dags/{dag_id}/dagRuns/{}", base(server), urlencode(run_id));
+pub async fn show_run(server: &crate::ServerArg, dag_id: &str, run_id: &str) -> anyhow::Result<ExitCode> {
+    let http = client(server)?;
+    let run_url = format!("{}/api/v2/dags/{dag_id}/dagRuns/{}", base(&server.server), urlencode(run_id));
     let run = call(http.get(&run_url), "read the run").await?;
     println!("run {}  dag {}  state {}", s(&run, "dag_run_id"), s(&run, "dag_id"), s(&run, "state"));
     println!("conf {}", run["conf"]);
@@ -130,7 +148,7 @@ pub async fn show_run(server: &str, dag_id: &str, run_id: &str) -> anyhow::Resul
 /// Prints a try's driver log; with `follow`, keeps printing what the driver
 /// writes until the try has ended and nothing new comes.
 pub async fn logs(
-    server: &str,
+    server: &crate::ServerArg,
     dag_id: &str,
     run_id: &str,
     task_id: &str,
@@ -139,10 +157,10 @@ pub async fn logs(
     stream: &str,
 ) -> anyhow::Result<ExitCode> {
     use std::io::Write;
-    let http = reqwest::Client::new();
+    let http = client(server)?;
     let ti_url = format!(
         "{}/api/v2/dags/{dag_id}/dagRuns/{}/taskInstances/{}",
-        base(server),
+        base(&server.server),
         urlencode(run_id),
         urlencode(task_id)
     );

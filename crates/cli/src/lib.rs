@@ -75,6 +75,12 @@ pub struct ServerArg {
     /// URL of a running drover.
     #[arg(long, env = "DROVER_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
+    /// API token for changes (trigger); default: read from --token-file.
+    #[arg(long, env = "DROVER_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Where a local drover keeps its token.
+    #[arg(long, env = "DROVER_API_TOKEN_FILE", default_value = ".drover/api-token")]
+    pub token_file: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +178,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let home = serve::prepare_home(&serve)?;
             let server = serve::start(&serve, home, &file.backends).await?;
             println!("drover is running: UI and API at {}", server.api_url());
+            println!("changes need the API token; log in at {}/#login=<token>", server.api_url());
             serve::until_signal().await?;
             server.shutdown().await;
             Ok(ExitCode::SUCCESS)
@@ -196,7 +203,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dags(DagsCommand::List { server, local }) => match server {
-            Some(url) => client::list_dags(&url).await,
+            Some(url) => {
+                let server = ServerArg {
+                    server: url,
+                    token: std::env::var("DROVER_API_TOKEN").ok(),
+                    token_file: ".drover/api-token".into(),
+                };
+                client::list_dags(&server).await
+            }
             None => config::list_local(&local).await,
         },
         Command::Dags(DagsCommand::Validate { paths, local }) => config::validate(&local, &paths).await,
@@ -205,12 +219,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             conf,
             wait,
             server,
-        }) => client::trigger(&server.server, &dag_id, conf.as_deref(), wait).await,
+        }) => client::trigger(&server, &dag_id, conf.as_deref(), wait).await,
         Command::Runs(RunsCommand::Show {
             dag_id,
             run_id,
             server,
-        }) => client::show_run(&server.server, &dag_id, &run_id).await,
+        }) => client::show_run(&server, &dag_id, &run_id).await,
         Command::Tasks(TasksCommand::Logs {
             dag_id,
             run_id,
@@ -219,7 +233,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             follow,
             stream,
             server,
-        }) => client::logs(&server.server, &dag_id, &run_id, &task_id, try_number, follow, &stream).await,
+        }) => client::logs(&server, &dag_id, &run_id, &task_id, try_number, follow, &stream).await,
         Command::SparkSubmit { args } => {
             let code = drover_devcluster::spark_submit(args).await?;
             Ok(ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))

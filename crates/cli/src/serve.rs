@@ -31,6 +31,14 @@ pub struct ServeArgs {
     /// Address to serve on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
+    /// File holding the API token (one line), created with a random token
+    /// if missing. Default: <home>/api-token. DROVER_API_TOKEN overrides it.
+    #[arg(long, env = "DROVER_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+    /// Who may read the API and UI: `public` (anyone who reaches the port)
+    /// or `token` (as for changes: a token or a logged-in session).
+    #[arg(long, env = "DROVER_READ_ACCESS", default_value = "public")]
+    pub read_access: drover_api::ReadAccess,
     /// Where compiled plugins are cached (default: under the home directory).
     #[arg(long, hide = true)]
     pub plugin_cache: Option<PathBuf>,
@@ -39,6 +47,8 @@ pub struct ServeArgs {
 /// A running scheduler and API.
 pub struct Server {
     pub api_addr: SocketAddr,
+    /// The token mutating API calls need.
+    pub api_token: String,
     pub scheduler: SchedulerHandle,
     pub home: PathBuf,
     cancel: CancellationToken,
@@ -94,8 +104,11 @@ pub async fn start(args: &ServeArgs, home: PathBuf, backends: &BTreeMap<String, 
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     let api_addr = listener.local_addr()?;
+    let api_token = api_token(args, &home)?;
     let app = drover_api::app(drover_api::AppState {
         scheduler: scheduler.clone(),
+        auth: drover_api::Auth::new(std::slice::from_ref(&api_token), args.read_access),
+        shutdown: cancel.clone(),
     });
     let stop = cancel.clone();
     let server_task = tokio::spawn(async move {
@@ -106,12 +119,50 @@ pub async fn start(args: &ServeArgs, home: PathBuf, backends: &BTreeMap<String, 
     info!(api = %format!("http://{api_addr}"), home = %home.display(), "drover is up");
     Ok(Server {
         api_addr,
+        api_token,
         scheduler,
         home,
         cancel,
         scheduler_task,
         server_task,
     })
+}
+
+/// The API token: DROVER_API_TOKEN, else the token file's first line; a
+/// missing file is created (owner-only) with a new random token.
+fn api_token(args: &ServeArgs, home: &std::path::Path) -> anyhow::Result<String> {
+    if let Ok(t) = std::env::var("DROVER_API_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Ok(t.trim().to_string());
+    }
+    let path = args.api_token_file.clone().unwrap_or_else(|| home.join("api-token"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let token = text.lines().next().unwrap_or_default().trim().to_string();
+            anyhow::ensure!(
+                token.len() >= 16,
+                "{}: the API token must be one line of at least 16 characters; delete the file to get a new one",
+                path.display()
+            );
+            Ok(token)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let token = format!("{:032x}", rand::random::<u128>());
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("cannot create the API token file {}", path.display()))?;
+            writeln!(f, "{token}")?;
+            info!(file = %path.display(), "created a new API token");
+            Ok(token)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read the API token file {}", path.display())),
+    }
 }
 
 /// Waits for Ctrl-C or SIGTERM.

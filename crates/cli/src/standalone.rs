@@ -43,6 +43,11 @@ impl Running {
         self.server.api_url()
     }
 
+    /// The token mutating API calls need.
+    pub fn api_token(&self) -> &str {
+        &self.server.api_token
+    }
+
     /// Stops serving and scheduling, then the stand-in cluster.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
@@ -95,6 +100,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         let backends = config::backend_configs(&stand_in(&opts, &url)?, file.as_ref());
         let server = serve::start(&opts.serve, home, &backends).await?;
         println!("drover is running: UI and API at {}  (stand-in cluster at {url})", server.api_url());
+        println!("log in to make changes: {}/#login={}", server.api_url(), server.api_token);
         serve::until_signal().await?;
         server.shutdown().await;
         return Ok(());
@@ -105,6 +111,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         running.api_url(),
         running.cluster.rest_url()
     );
+    println!("log in to make changes: {}/#login={}", running.api_url(), running.api_token());
     serve::until_signal().await?;
     running.shutdown().await;
     Ok(())

@@ -264,6 +264,7 @@ pub struct Backend {
     allowed: Arc<Vec<HostRule>>,
     host: Arc<Shared>,
     limit: Option<Arc<RateLimit>>,
+    max_calls_per_second: u32,
     ca: Option<CaClient>,
 }
 
@@ -295,6 +296,7 @@ impl Backend {
             allowed: Arc::new(allowed),
             host,
             limit: RateLimit::new(max_calls_per_second).map(Arc::new),
+            max_calls_per_second,
             ca,
         }
     }
@@ -314,8 +316,33 @@ impl Backend {
         &self.plugin
     }
 
+    /// The settings as they may be shown: values of the keys the plugin
+    /// declares secret (or does not declare at all) are replaced by `***`.
+    pub fn public_settings(&self) -> Vec<(String, String)> {
+        let keys = &self.plugin.info.config_keys;
+        self.settings
+            .iter()
+            .map(|(k, v)| {
+                let shown = keys.iter().any(|c| &c.name == k && !c.secret);
+                (k.clone(), if shown { v.clone() } else { "***".to_string() })
+            })
+            .collect()
+    }
+
+    /// 0: no limit.
+    pub fn max_calls_per_second(&self) -> u32 {
+        self.max_calls_per_second
+    }
+
+    /// Each host rule once, in order.
     pub fn allowed_hosts(&self) -> Vec<String> {
-        self.allowed.iter().map(ToString::to_string).collect()
+        let mut out: Vec<String> = Vec::new();
+        for rule in self.allowed.iter().map(ToString::to_string) {
+            if !out.contains(&rule) {
+                out.push(rule);
+            }
+        }
+        out
     }
 
     fn scope(&self) -> Scope<'_> {

@@ -71,6 +71,11 @@ impl Plugin {
         &self.info
     }
 
+    /// Where the plugin came from: a bundled name or a file path.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
     /// sha256 of the component bytes.
     pub fn digest(&self) -> &str {
         &self.digest

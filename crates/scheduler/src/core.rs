@@ -17,7 +17,7 @@ use drover_store::{
 };
 
 use crate::driver::{Outcome, Resume, TryJob};
-use crate::handle::{Change, ControlError, SchedulerHandle, TriggerError, TriggerRequest};
+use crate::handle::{Change, ClearRequest, ControlError, SchedulerHandle, TriggerError, TriggerRequest};
 use crate::{Config, loader};
 
 /// At most this many catch-up runs are created per DAG per wake-up.
@@ -48,6 +48,11 @@ pub(crate) enum Msg {
         dag_id: String,
         run_id: String,
         reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    Clear {
+        dag_id: String,
+        req: ClearRequest,
+        reply: oneshot::Sender<Result<Vec<String>, ControlError>>,
     },
     Reload,
     ReloadNow {
@@ -238,6 +243,10 @@ impl Core {
                 let r = self.fail_run(&dag_id, &run_id).await;
                 let _ = reply.send(r);
             }
+            Msg::Clear { dag_id, req, reply } => {
+                let r = self.clear(&dag_id, req).await;
+                let _ = reply.send(r);
+            }
             Msg::Reload => self.reload().await?,
             Msg::ReloadNow { reply } => {
                 self.reload().await?;
@@ -272,23 +281,12 @@ impl Core {
             .runs_in_state(&[RunState::Queued, RunState::Running])
             .await?;
         for row in open {
-            let current = self.dags.read().expect("dag map").get(&row.dag_id).cloned();
-            let dag = match current {
-                Some(d) if d.source_hash == row.dag_hash => d,
-                _ => {
-                    let file = self
-                        .dag_rows
-                        .get(&row.dag_id)
-                        .map(|r| r.file.clone())
-                        .unwrap_or_else(|| format!("{}.toml", row.dag_id));
-                    match loader::parse_snapshot(file.into(), row.dag_snapshot.clone(), &self.backends).await {
-                        Ok(d) => Arc::new(d),
-                        Err(e) => {
-                            error!(dag_id = %row.dag_id, run_id = %row.run_id, "cannot rebuild the DAG of an open run; marking it failed:\n{e}");
-                            self.store.set_run_state(row.id, RunState::Failed).await?;
-                            continue;
-                        }
-                    }
+            let dag = match self.run_dag(&row).await {
+                Ok(d) => d,
+                Err(e) => {
+                    error!(dag_id = %row.dag_id, run_id = %row.run_id, "cannot rebuild the DAG of an open run; marking it failed:\n{e}");
+                    self.store.set_run_state(row.id, RunState::Failed).await?;
+                    continue;
                 }
             };
             let tis = self.load_tis(row.id).await?;
@@ -339,6 +337,143 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// The DAG a run was created with: the loaded one if the file has not
+    /// changed since, else rebuilt from the snapshot the run keeps.
+    async fn run_dag(&self, row: &RunRow) -> Result<Arc<Dag>, String> {
+        let current = self.dags.read().expect("dag map").get(&row.dag_id).cloned();
+        if let Some(d) = current.filter(|d| d.source_hash == row.dag_hash) {
+            return Ok(d);
+        }
+        let file = self
+            .dag_rows
+            .get(&row.dag_id)
+            .map(|r| r.file.clone())
+            .unwrap_or_else(|| format!("{}.toml", row.dag_id));
+        loader::parse_snapshot(file.into(), row.dag_snapshot.clone(), &self.backends)
+            .await
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Airflow's "clear": the chosen task instances of a run (and, with
+    /// `include_downstream`, everything after them; always the downstream
+    /// that never ran because of them) run again, with the task's retries
+    /// afresh. An ended run is reopened. Running tasks are refused: kill
+    /// them first. Returns the cleared task ids.
+    async fn clear(&mut self, dag_id: &str, req: ClearRequest) -> Result<Vec<String>, ControlError> {
+        let internal = |e: StoreError| ControlError::Internal(e.to_string());
+        let row = self
+            .store
+            .get_run(dag_id, &req.run_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ControlError::NotFound(format!("DAG run `{}` of DAG `{dag_id}`", req.run_id)))?;
+        let (dag, tis) = match self.runs.get(&row.id) {
+            Some(ctx) if ctx.failing => {
+                return Err(ControlError::Conflict(format!(
+                    "run `{}` is being marked failed; clear it once it has ended",
+                    req.run_id
+                )));
+            }
+            Some(ctx) => (ctx.dag.clone(), ctx.tis.clone()),
+            None => {
+                let dag = self
+                    .run_dag(&row)
+                    .await
+                    .map_err(|e| ControlError::Conflict(format!("the run's DAG cannot be rebuilt: {e}")))?;
+                (dag, self.load_tis(row.id).await.map_err(internal)?)
+            }
+        };
+        let requested: Vec<String> = match &req.task_ids {
+            Some(ids) if !ids.is_empty() => ids.clone(),
+            _ => dag.tasks.iter().map(|t| t.id.clone()).collect(),
+        };
+        if let Some(unknown) = requested.iter().find(|t| !tis.contains_key(*t)) {
+            return Err(ControlError::NotFound(format!("task `{unknown}` in run `{}`", req.run_id)));
+        }
+        let mut chosen: BTreeSet<String> = requested
+            .into_iter()
+            .filter(|t| !req.only_failed || matches!(tis[t].state, TiState::Failed | TiState::UpstreamFailed))
+            .collect();
+        // Downstream, to a fixed point: all of it on request, else only
+        // what never ran because of a chosen task.
+        loop {
+            let more: Vec<String> = dag
+                .tasks
+                .iter()
+                .filter(|t| !chosen.contains(&t.id))
+                .filter(|t| t.depends_on.iter().any(|d| chosen.contains(d)))
+                .filter(|t| {
+                    req.include_downstream || matches!(tis[&t.id].state, TiState::UpstreamFailed | TiState::Skipped)
+                })
+                .map(|t| t.id.clone())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            chosen.extend(more);
+        }
+        let busy: Vec<&str> = chosen
+            .iter()
+            .filter(|t| !tis[*t].state.is_terminal() && tis[*t].state != TiState::None)
+            .map(String::as_str)
+            .collect();
+        if !busy.is_empty() {
+            return Err(ControlError::Conflict(format!(
+                "task {} of run `{}` has not ended; kill it first, then clear it",
+                busy.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+                req.run_id
+            )));
+        }
+        let chosen: Vec<String> = chosen.into_iter().filter(|t| tis[t].state != TiState::None).collect();
+        if req.dry_run || chosen.is_empty() {
+            return Ok(chosen);
+        }
+        let updates: Vec<(i64, i64)> = chosen
+            .iter()
+            .map(|t| {
+                let retries = dag.task(t).map_or(0, |task| i64::from(task.retries));
+                (tis[t].id, tis[t].try_number + retries + 1)
+            })
+            .collect();
+        self.store.clear_tis(row.id, &updates).await.map_err(internal)?;
+        info!(dag_id, run_id = %row.run_id, tasks = ?chosen, "task instances cleared");
+        if !self.runs.contains_key(&row.id) {
+            let mut row = row.clone();
+            row.end_date = None;
+            self.runs.insert(row.id, RunCtx { row, dag, tis, failing: false });
+        }
+        let ctx = self.runs.get_mut(&row.id).expect("run");
+        ctx.row.state = RunState::Queued;
+        for (t, (_, max_tries)) in chosen.iter().zip(&updates) {
+            let ti = ctx.tis.get_mut(t).expect("ti");
+            ti.state = TiState::None;
+            ti.max_tries = *max_tries;
+            ti.next_try_at = None;
+            ti.end_date = None;
+        }
+        let changes: Vec<Change> = chosen
+            .iter()
+            .map(|t| Change::Task {
+                dag_id: dag_id.to_string(),
+                run_id: row.run_id.clone(),
+                task_id: t.clone(),
+                state: "none".into(),
+                try_number: ctx.tis[t].try_number,
+            })
+            .chain([Change::Run {
+                dag_id: dag_id.to_string(),
+                run_id: row.run_id.clone(),
+                state: "queued".into(),
+            }])
+            .collect();
+        for c in changes {
+            self.emit(c);
+        }
+        self.dirty.insert(row.id);
+        Ok(chosen)
     }
 
     /// A run's task instances by task id.
@@ -618,7 +753,9 @@ impl Core {
                     if deps.iter().any(|s| matches!(s, TiState::Failed | TiState::UpstreamFailed)) {
                         self.set_ti(run_pk, &task.id, TiState::UpstreamFailed).await?;
                     } else if deps.iter().all(|s| *s == TiState::Success) {
-                        self.start_try(run_pk, task, 1).await?;
+                        // A cleared task goes on counting where it was.
+                        let next = ti.try_number + 1;
+                        self.start_try(run_pk, task, next).await?;
                     }
                 }
                 TiState::UpForRetry if ti.next_try_at.is_none_or(|t| t <= now) => {
@@ -772,6 +909,13 @@ impl Core {
             trackers: self.trackers.clone(),
             resume,
             done: self.tx.clone(),
+            changes: self.changes.clone(),
+            ids: (
+                ctx.row.dag_id.clone(),
+                ctx.row.run_id.clone(),
+                live.task_id.clone(),
+                live.try_number,
+            ),
         };
         self.tries.insert(t.id, live);
         tokio::spawn(job.run());

@@ -89,6 +89,9 @@ pub(crate) struct TryJob {
     pub trackers: std::sync::Arc<crate::tracker::Trackers>,
     pub resume: Resume,
     pub done: mpsc::UnboundedSender<Msg>,
+    pub changes: tokio::sync::broadcast::Sender<crate::handle::Change>,
+    /// DAG, run, task and try number, for the change events.
+    pub ids: (String, String, String, i64),
 }
 
 impl TryJob {
@@ -106,7 +109,20 @@ impl TryJob {
         let mut wait = Duration::from_millis(50);
         for attempt in 1.. {
             match self.store.update_driver(self.try_id, &u).await {
-                Ok(_) => return,
+                Ok(changed) => {
+                    if changed {
+                        let (dag_id, run_id, task_id, try_number) = self.ids.clone();
+                        let _ = self.changes.send(crate::handle::Change::Driver {
+                            dag_id,
+                            run_id,
+                            task_id,
+                            try_number,
+                            try_id: self.try_id,
+                            state: u.state.to_string(),
+                        });
+                    }
+                    return;
+                }
                 Err(e) if attempt < 8 => {
                     warn!(try_id = self.try_id, attempt, error = %e, "cannot record driver state; retrying");
                     tokio::time::sleep(wait).await;

@@ -21,6 +21,17 @@ pub struct TriggerRequest {
     pub run_id: Option<String>,
 }
 
+/// What a clear (retry) asks for, as Airflow's clearTaskInstances body.
+#[derive(Debug, Clone, Default)]
+pub struct ClearRequest {
+    pub run_id: String,
+    /// None or empty: every task of the run.
+    pub task_ids: Option<Vec<String>>,
+    pub include_downstream: bool,
+    pub only_failed: bool,
+    pub dry_run: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
     #[error("DAG `{0}` not found")]
@@ -58,6 +69,15 @@ pub enum Change {
         task_id: String,
         state: String,
         try_number: i64,
+    },
+    /// A driver's state, raw cluster state or attempt changed.
+    Driver {
+        dag_id: String,
+        run_id: String,
+        task_id: String,
+        try_number: i64,
+        try_id: i64,
+        state: String,
     },
     Dags,
 }
@@ -149,6 +169,21 @@ impl SchedulerHandle {
             .send(Msg::SetPaused {
                 dag_id: dag_id.to_string(),
                 paused,
+                reply,
+            })
+            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?;
+        rx.await
+            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?
+    }
+
+    /// Clears task instances of a run so they run again; returns the
+    /// cleared task ids (those that would be, with `dry_run`).
+    pub async fn clear(&self, dag_id: &str, req: ClearRequest) -> Result<Vec<String>, ControlError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Clear {
+                dag_id: dag_id.to_string(),
+                req,
                 reply,
             })
             .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?;

@@ -19,7 +19,7 @@ mod process;
 mod tracker;
 
 pub use driver::PollPolicy;
-pub use handle::{Change, ControlError, SchedulerHandle, TriggerError, TriggerRequest};
+pub use handle::{Change, ClearRequest, ControlError, SchedulerHandle, TriggerError, TriggerRequest};
 
 use std::path::PathBuf;
 

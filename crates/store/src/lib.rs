@@ -322,6 +322,30 @@ impl Store {
         Ok(())
     }
 
+    /// Clears task instances so they run again (Airflow's "clear"): each
+    /// goes back to `none` with its new `max_tries`, and the run back to
+    /// `queued`, in one transaction. `(ti id, max_tries)` pairs.
+    pub async fn clear_tis(&self, run_pk: i64, tis: &[(i64, i64)]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for (ti, max_tries) in tis {
+            sqlx::query(
+                "UPDATE task_instances SET state = 'none', max_tries = ?, next_try_at = NULL, end_date = NULL
+                 WHERE id = ? AND run = ?",
+            )
+            .bind(max_tries)
+            .bind(ti)
+            .bind(run_pk)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE dag_runs SET state = 'queued', end_date = NULL WHERE id = ?")
+            .bind(run_pk)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     // ---- tries and drivers -------------------------------------------------
 
     /// Records the intent to submit: a try with its submission key and the

@@ -1,0 +1,315 @@
+//! The HTTP API of issue 5: auth, clear (retry), the grid, backends and
+//! plugins without secrets, conf validation by field, the OpenAPI document
+//! and live events.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::drover::{Api, TEST_TOKEN, repo_dags, script, start, write};
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// A run of `a` then `b`; `a` fails until `flag` exists.
+fn flaky_dag(dags: &Path, flag: &Path) {
+    script(dags, "flaky", &format!("#!/bin/sh\n[ -e {} ] || {{ echo not yet >&2; exit 3; }}\necho fine\n", flag.display()));
+    write(
+        dags,
+        "flaky.toml",
+        r#"
+id = "flaky"
+[params]
+n = { default = 1, type = "integer", minimum = 1 }
+label = { default = "x", type = "string" }
+[[tasks]]
+id = "a"
+backend = "local"
+[tasks.application]
+resource = "flaky"
+main_class = "Flaky"
+deploy_mode = "cluster"
+[[tasks]]
+id = "b"
+backend = "local"
+depends_on = ["a"]
+[tasks.application]
+resource = "flaky"
+main_class = "Flaky"
+deploy_mode = "cluster"
+"#,
+    );
+}
+
+async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+#[tokio::test]
+async fn clearing_a_failed_task_runs_it_and_its_downstream_again() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let flag = dags.path().join("fixed");
+    flaky_dag(dags.path(), &flag);
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let run = api.trigger("flaky", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("flaky", &run, DEADLINE).await.unwrap(), "failed");
+    let tis = api.task_instances("flaky", &run).await.unwrap();
+    assert_eq!((tis["a"]["state"].as_str(), tis["b"]["state"].as_str()), (Some("failed"), Some("upstream_failed")));
+
+    let clear = format!("{}/api/v2/dags/flaky/clearTaskInstances", api.base);
+    // Airflow's default is a dry run: it says what would be cleared, and clears nothing.
+    let (status, body) = send(api.http.post(&clear).json(&json!({"dag_run_id": run, "task_ids": ["a"]}))).await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<&str> = body["task_instances"].as_array().unwrap().iter().map(|t| t["task_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a", "b"], "the downstream that never ran comes along: {body}");
+    assert_eq!(api.get(&Api::run_path("flaky", &run)).await.unwrap()["state"], "failed", "a dry run changes nothing");
+
+    std::fs::write(&flag, "").unwrap();
+    let (status, body) =
+        send(api.http.post(&clear).json(&json!({"dag_run_id": run, "task_ids": ["a"], "dry_run": false}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(api.wait_run("flaky", &run, DEADLINE).await.unwrap(), "success");
+    let tis = api.task_instances("flaky", &run).await.unwrap();
+    assert_eq!(tis["a"]["try_number"], 2, "the cleared task counts on: {}", tis["a"]);
+    assert_eq!(tis["b"]["try_number"], 1);
+    let tries = api.tries("flaky", &run, "a").await.unwrap();
+    let states: Vec<&str> = tries.iter().map(|t| t["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["failed", "success"], "both tries are kept");
+
+    // The grid shows the run by tasks.
+    let grid = api.get("/api/v2/dags/flaky/grid?limit=5").await.unwrap();
+    assert_eq!(grid["runs"][0]["dag_run_id"], run.as_str());
+    assert_eq!(grid["runs"][0]["task_instances"]["a"]["state"], "success");
+    assert_eq!(grid["runs"][0]["task_instances"]["a"]["try_number"], 2);
+
+    // Clearing what is not there, or with selections drover lacks, says so.
+    let (status, body) = send(api.http.post(&clear).json(&json!({"dag_run_id": run, "task_ids": ["zz"], "dry_run": false}))).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("zz"), "{body}");
+    let (status, body) = send(api.http.post(&clear).json(&json!({"task_ids": ["a"], "dry_run": false}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("dag_run_id"), "{body}");
+    let (status, body) =
+        send(api.http.post(&clear).json(&json!({"dag_run_id": run, "include_past": true, "dry_run": false}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("include_past"), "{body}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn clearing_a_running_task_is_refused_until_it_ends() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let gate = dags.path().join("open");
+    script(dags.path(), "gated", &format!("#!/bin/sh\nwhile [ ! -e {} ]; do sleep 0.1; done\n", gate.display()));
+    write(
+        dags.path(),
+        "gated.toml",
+        "id = \"gated\"\n[[tasks]]\nid = \"wait\"\nbackend = \"local\"\n[tasks.application]\nresource = \"gated\"\nmain_class = \"G\"\ndeploy_mode = \"cluster\"\n",
+    );
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let run = api.trigger("gated", json!({})).await.unwrap();
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while api.task_instances("gated", &run).await.unwrap()["wait"]["state"] != "running" {
+        assert!(tokio::time::Instant::now() < until, "the task never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let clear = format!("{}/api/v2/dags/gated/clearTaskInstances", api.base);
+    let (status, body) = send(
+        api.http
+            .post(&clear)
+            .json(&json!({"dag_run_id": run, "task_ids": ["wait"], "dry_run": false, "only_failed": false})),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("kill it first"), "{body}");
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(api.wait_run("gated", &run, DEADLINE).await.unwrap(), "success");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn changes_need_the_token_or_a_session_and_reads_are_public_by_default() {
+    let home = tempfile::tempdir().unwrap();
+    let d = start(home.path(), &repo_dags(), None).await.unwrap();
+    let base = d.api_url();
+    let anonymous = reqwest::Client::new();
+    let trigger = format!("{base}/api/v2/dags/wordcount_client/dagRuns");
+    let token_file = std::fs::read_to_string(home.path().join("api-token")).unwrap();
+    assert_eq!(token_file.trim(), d.api_token(), "the token is written to the home directory");
+
+    let (status, body) = send(anonymous.get(format!("{base}/api/v2/dags"))).await;
+    assert_eq!(status, 200, "reads are public by default: {body}");
+    let (status, body) = send(anonymous.post(&trigger).json(&json!({}))).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("Bearer"), "says how to authenticate: {body}");
+    let (status, body) = send(anonymous.post(&trigger).bearer_auth("wrong-token").json(&json!({}))).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = send(anonymous.patch(format!("{base}/api/v2/dags/wordcount_client")).json(&json!({"is_paused": true}))).await;
+    assert_eq!(status, 401, "{body}");
+
+    // Logging in with the token gives a session cookie that can change things.
+    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let (status, _) = send(browser.post(format!("{base}/auth/login")).json(&json!({"token": "nope"}))).await;
+    assert_eq!(status, 401);
+    let (status, body) = send(browser.get(format!("{base}/auth/session"))).await;
+    assert_eq!((status, &body["authenticated"]), (200, &json!(false)));
+    let (status, body) = send(browser.post(format!("{base}/auth/login")).json(&json!({"token": d.api_token()}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = send(browser.get(format!("{base}/auth/session"))).await;
+    assert_eq!(body["authenticated"], true);
+    let (status, body) = send(browser.post(&trigger).json(&json!({"conf": {"top": 2}}))).await;
+    assert_eq!(status, 200, "a session may trigger: {body}");
+    // ...but not from another site's page.
+    let (status, body) = send(browser.post(&trigger).header("origin", "http://evil.example").json(&json!({}))).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = send(browser.post(format!("{base}/auth/logout"))).await;
+    assert_eq!(status, 200);
+    let (status, _) = send(browser.post(&trigger).json(&json!({}))).await;
+    assert_eq!(status, 401, "logged out");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn reads_can_require_the_token_too() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = repo_dags();
+    let d = drover::standalone::start(drover::standalone::Options {
+        serve: drover::serve::ServeArgs {
+            home: home.path().to_path_buf(),
+            dags,
+            port: 0,
+            host: "127.0.0.1".parse().unwrap(),
+            plugin_cache: Some(support::drover::plugin_cache()),
+            api_token_file: Some(write(home.path(), "token", &format!("{TEST_TOKEN}\n"))),
+            read_access: drover_api::ReadAccess::Token,
+        },
+        config: None,
+        cluster_port: 0,
+        cluster_url: None,
+        spark_submit: Some(env!("CARGO_BIN_EXE_drover-spark-submit").to_string()),
+    })
+    .await
+    .unwrap();
+    assert_eq!(d.api_token(), TEST_TOKEN, "the configured token file is used");
+    let base = d.api_url();
+    let (status, body) = send(reqwest::Client::new().get(format!("{base}/api/v2/dags"))).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = send(reqwest::Client::new().get(format!("{base}/api/v2/monitor/health"))).await;
+    assert_eq!(status, 200, "health stays open for probes");
+    let (status, body) = send(reqwest::Client::new().get(format!("{base}/api/v2/dags")).bearer_auth(TEST_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn backends_and_plugins_are_listed_without_secrets() {
+    let home = tempfile::tempdir().unwrap();
+    let d = start(home.path(), &repo_dags(), None).await.unwrap();
+    let api = Api::new(&d);
+    let backends = api.get("/api/v2/backends").await.unwrap();
+    let names: Vec<&str> = backends["backends"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["k8s", "local", "serverless", "yarn"]);
+    let serverless = backends["backends"].as_array().unwrap().iter().find(|b| b["name"] == "serverless").unwrap();
+    let secret_keys: Vec<&String> = serverless["settings"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| *v == "***")
+        .map(|(k, _)| k)
+        .collect();
+    assert!(!secret_keys.is_empty(), "the serverless secret is redacted: {serverless}");
+    assert_eq!(serverless["deploy_modes"], json!(["service"]));
+
+    // No answer anywhere carries the secret or the API token.
+    let secret = drover_devcluster::serverless::SECRET_ACCESS_KEY;
+    let plugins = api.get("/api/v2/plugins").await.unwrap();
+    let openapi = api.get("/api/v2/openapi.json").await.unwrap();
+    for body in [&backends, &plugins, &openapi] {
+        let text = body.to_string();
+        assert!(!text.contains(secret), "a secret leaked: {text}");
+        assert!(!text.contains(d.api_token()), "the API token leaked: {text}");
+    }
+    let names: Vec<&str> = plugins["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for p in ["spark-standalone", "yarn", "kubernetes", "emr-serverless"] {
+        assert!(names.contains(&p), "{p} in {names:?}");
+    }
+    let standalone = plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "spark-standalone").unwrap();
+    assert_eq!(standalone["backends"], json!(["local"]));
+    assert!(standalone["settings"].as_array().unwrap().iter().any(|s| s["name"] == "rest_url"), "{standalone}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let home = tempfile::tempdir().unwrap();
+    let d = start(home.path(), &repo_dags(), None).await.unwrap();
+    let doc = Api::for_url(&d.api_url()).get("/api/v2/openapi.json").await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v2/dags", "get"),
+        ("/api/v2/dags/{dag_id}", "patch"),
+        ("/api/v2/dags/{dag_id}/dagRuns", "post"),
+        ("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", "patch"),
+        ("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", "get"),
+        ("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", "get"),
+        ("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}", "get"),
+        ("/api/v2/dags/{dag_id}/clearTaskInstances", "post"),
+        ("/api/v2/backends", "get"),
+        ("/api/v2/plugins", "get"),
+        ("/api/v2/events", "get"),
+        ("/auth/login", "post"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let dag = &schemas["DagResponse"]["properties"];
+    assert!(dag.get("is_paused").is_some() && dag.get("timetable_summary").is_some(), "{dag}");
+    assert!(doc["components"]["securitySchemes"].get("HTTPBearer").is_some());
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_conf_names_each_field_and_events_stream_the_run_live() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let flag = dags.path().join("fixed");
+    std::fs::write(&flag, "").unwrap();
+    flaky_dag(dags.path(), &flag);
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let trigger = format!("{}/api/v2/dags/flaky/dagRuns", api.base);
+    let (status, body) = send(api.http.post(&trigger).json(&json!({"conf": {"n": 0, "label": 5}}))).await;
+    assert_eq!(status, 400, "{body}");
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"n") && fields.contains(&"label"), "each bad field is named: {body}");
+
+    // Subscribe first, then trigger: every state change arrives as an event.
+    let mut events = reqwest::Client::new().get(format!("{}/api/v2/events", api.base)).send().await.unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let run = api.trigger("flaky", json!({"n": 3})).await.unwrap();
+    let mut seen = String::new();
+    let found = tokio::time::timeout(DEADLINE, async {
+        while let Some(chunk) = events.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            let done = format!(r#""kind":"run","dag_id":"flaky","run_id":"{run}","state":"success""#);
+            if seen.contains(&done) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "no success event for {run}; saw:\n{seen}");
+    assert!(seen.contains("event: task"), "task events too:\n{seen}");
+    assert!(seen.contains("event: driver"), "driver events too:\n{seen}");
+    d.shutdown().await;
+}

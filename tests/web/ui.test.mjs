@@ -1,0 +1,279 @@
+// drover's web UI in a real browser (the system's Chromium, driven by
+// playwright-core): log in, trigger a DAG through its params form, watch the
+// run finish live, read a driver's log, kill a running driver.
+//
+// Run by tests/web_ui.rs, which starts drover on its own DAGs and sets
+// DROVER_URL, DROVER_TOKEN and SCREENSHOT_DIR. Exits 0 only if every step passed.
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const URL = need('DROVER_URL').replace(/\/$/, '');
+const TOKEN = need('DROVER_TOKEN');
+const SHOTS = need('SCREENSHOT_DIR');
+const TIMEOUT = 60_000;
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) {
+    console.error(`ui test: ${name} is not set (tests/web_ui.rs sets it)`);
+    process.exit(2);
+  }
+  return v;
+}
+
+mkdirSync(SHOTS, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+page.setDefaultTimeout(TIMEOUT);
+const pageErrors = [];
+page.on('pageerror', e => pageErrors.push(e.message));
+// The browser's console, shown with a failing step (some steps cause 4xx answers on purpose).
+let consoleLines = [];
+page.on('console', m => {
+  if (m.type() === 'error' || m.type() === 'warning') consoleLines.push(`  [browser ${m.type()}] ${m.text()}`);
+});
+let loads = 0;
+page.on('load', () => loads++);
+
+let passed = 0, failed = 0, shot = 0;
+
+async function step(name, body) {
+  const started = Date.now();
+  consoleLines = [];
+  try {
+    await body();
+    passed++;
+    console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${e.message}`);
+    consoleLines.forEach(l => console.log(l));
+    await screenshot(`FAILED-${name}`).catch(() => {});
+    throw e;
+  }
+}
+
+async function screenshot(name) {
+  const file = join(SHOTS, `${String(++shot).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`     screenshot ${file}`);
+}
+
+const byId = id => page.getByTestId(id);
+
+/** Waits until `[data-testid=id]` (inside `within`, if given) has text containing `text`. */
+async function waitText(id, text, what, within = null) {
+  try {
+    await page.waitForFunction(([id, text, within]) => {
+      const root = within ? document.querySelector(`[data-testid="${within}"]`) : document;
+      return root?.querySelector(`[data-testid="${id}"]`)?.textContent.includes(text);
+    }, [id, text, within], { timeout: TIMEOUT });
+  } catch {
+    const root = within ? byId(within).getByTestId(id) : byId(id);
+    const now = await root.first().textContent({ timeout: 1000 }).catch(() => '(not on the page)');
+    throw new Error(`${what}: expected "${text}" in [data-testid=${id}], found: ${JSON.stringify(now?.slice(-400))}`);
+  }
+}
+
+/** Waits until `[data-testid=id]` (inside `within`) has a `data-state` in `states`. */
+async function waitState(id, states, what, within = null) {
+  try {
+    await page.waitForFunction(([id, states, within]) => {
+      const root = within ? document.querySelector(`[data-testid="${within}"]`) : document;
+      return states.includes(root?.querySelector(`[data-testid="${id}"]`)?.dataset.state);
+    }, [id, states, within], { timeout: TIMEOUT });
+  } catch {
+    const el = (within ? byId(within).getByTestId(id) : byId(id)).first();
+    const now = await el.getAttribute('data-state', { timeout: 1000 }).catch(() => '(not on the page)');
+    throw new Error(`${what}: expected state ${states.join(' or ')}, found ${now}`);
+  }
+}
+
+async function waitHash(prefix, what) {
+  try {
+    await page.waitForFunction(p => location.hash.startsWith(p), prefix, { timeout: TIMEOUT });
+  } catch {
+    throw new Error(`${what}: expected the URL fragment to start with ${prefix}, found ${await page.evaluate(() => location.hash)}`);
+  }
+}
+
+// Values only this run of the test uses, to find in the driver's output.
+const greeting = `ui-${Date.now().toString(36)}`;
+const count = 42;
+
+try {
+  await step('log in through the form', async () => {
+    await page.goto(`${URL}/`);
+    await byId('login-open').click();
+    await byId('login-token').fill('not-the-token');
+    await byId('login-submit').click();
+    await byId('login-error').waitFor({ state: 'visible' });
+    await byId('login-token').fill(TOKEN);
+    await byId('login-submit').click();
+    await byId('auth-state').waitFor({ state: 'visible' });
+    await byId('login-dialog').waitFor({ state: 'hidden' });
+  });
+
+  await step('the DAG list shows the test DAGs', async () => {
+    await byId('dag-row-ui_params').waitFor();
+    await byId('dag-row-ui_sleepy').waitFor();
+    await waitText('dag-row-ui_params', 'Greets from a cluster-mode driver', 'the description');
+    await waitText('import-errors', 'broken.toml', 'the import errors');
+    await waitText('import-errors', 'depends on unknown task "nowhere"', 'the import error\'s trace');
+    await byId('live').and(page.locator('[data-state=on]')).waitFor();
+    // The switch pauses and unpauses through the API, with the session cookie.
+    const paused = () => page.evaluate(() => fetch('/api/v2/dags/ui_sleepy').then(r => r.json()).then(d => d.is_paused));
+    const toggle = byId('pause-toggle-ui_sleepy');
+    await toggle.locator('xpath=..').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="dag-row-ui_sleepy"]')?.classList.contains('paused'));
+    if (!(await paused())) throw new Error('the switch did not pause ui_sleepy');
+    await byId('pause-toggle-ui_sleepy').locator('xpath=..').click();
+    await page.waitForFunction(() => !document.querySelector('[data-testid="dag-row-ui_sleepy"]')?.classList.contains('paused'));
+    if (await paused()) throw new Error('the switch did not unpause ui_sleepy');
+    // A page reload would lose this: it must still be here at the end.
+    await page.evaluate(() => {
+      window.__marker = 1;
+    });
+    await screenshot('dag-list');
+  });
+
+  await step('the trigger form checks required values here and limits on the server', async () => {
+    await byId('dag-row-ui_params').getByTestId('trigger-ui_params').click();
+    await byId('trigger-dialog').waitFor();
+    const count_ = byId('param-input-count');
+    if ((await count_.inputValue()) !== '3') throw new Error('the default of count is not filled in');
+    if ((await count_.getAttribute('min')) !== '1') throw new Error('the number input does not carry the minimum');
+    if ((await byId('param-input-loud').getAttribute('type')) !== 'checkbox') throw new Error('a boolean param is not a checkbox');
+    if ((await byId('param-input-colour').evaluate(e => e.tagName)) !== 'SELECT') throw new Error('an enum param is not a select');
+    // `who` is required and empty: refused before anything is sent.
+    await count_.fill('0');
+    await byId('trigger-submit').click();
+    await waitText('param-error-who', 'required', 'the client-side required check');
+    // Below the minimum: the server says so, next to the field.
+    await byId('param-input-who').fill('playwright');
+    await byId('trigger-submit').click();
+    await waitText('param-error-count', 'minimum', 'the server\'s validation error next to count');
+    if (await byId('param-error-who').isVisible()) throw new Error('the error on who stayed after it was fixed');
+    await screenshot('trigger-form-server-error');
+    await count_.fill(String(count));
+    await byId('param-input-greeting').fill(greeting);
+    await byId('trigger-submit').click();
+    await waitHash('#/dags/ui_params/runs/', 'after a successful trigger, the new run\'s page');
+    await byId('trigger-dialog').waitFor({ state: 'detached' });
+  });
+
+  await step('the run page follows the run to success without a reload', async () => {
+    await byId('run-state').waitFor();
+    const first = await byId('run-state').getAttribute('data-state');
+    if (first === 'success') throw new Error('the run had already succeeded when its page showed: nothing was followed live');
+    await waitState('run-state', ['success'], 'the run, followed live');
+    await waitState('ti-state', ['success'], 'report on the run page', 'ti-row-report');
+    await waitState('graph-node-report', ['success'], 'the graph node of report');
+    const marker = await page.evaluate(() => window.__marker);
+    if (marker !== 1 || loads !== 1) throw new Error(`the page was reloaded (marker ${marker}, ${loads} loads)`);
+    await waitText('run-params', `"count": ${count}`, 'the run\'s params');
+    await screenshot('run-success');
+  });
+
+  await step('the client-mode driver\'s log shows the param values', async () => {
+    await byId('ti-row-report').getByTestId('ti-link').click();
+    await waitHash('#/dags/ui_params/runs/', 'the task page');
+    await waitText('log-content', `greeting=${greeting}`, 'the report driver\'s log');
+    await waitText('log-content', `count=${count}`, 'the report driver\'s log');
+    await waitText('driver-deploy-mode', 'client', 'the deploy mode');
+    await waitState('try-state', ['success'], 'the try');
+    await waitText('timeline', 'succeeded', 'the driver lifecycle');
+    await screenshot('task-client-log');
+  });
+
+  await step('the cluster-mode driver\'s log by stream', async () => {
+    await page.getByRole('link', { name: /^manual__/ }).click();
+    await byId('ti-row-greet').getByTestId('ti-link').click();
+    await waitText('log-content', `${greeting} #${count}`, 'greet\'s stdout');
+    await waitText('driver-cluster-id', 'driver-', 'the cluster id');
+    await byId('log-stream').selectOption('stderr');
+    await waitText('log-content', 'Launch Command', 'greet\'s stderr');
+    await screenshot('task-cluster-log');
+  });
+
+  await step('a long-running driver is killed from its task page', async () => {
+    await byId('nav-dags').click();
+    await byId('dag-row-ui_sleepy').getByTestId('trigger-ui_sleepy').click();
+    await byId('trigger-submit').click();
+    await waitHash('#/dags/ui_sleepy/runs/', 'the new run\'s page');
+    await waitState('ti-state', ['running'], 'forever, before it is killed', 'ti-row-forever');
+    await byId('ti-row-forever').getByTestId('ti-link').click();
+    await waitState('ti-state', ['running'], 'forever on its task page');
+    await waitText('log-content', 'waiting to be killed', 'the running driver\'s log, followed');
+    await waitText('log-status', 'following', 'the log follow indicator');
+    await screenshot('task-running');
+    await byId('kill-button').click();
+    await waitState('ti-state', ['failed'], 'forever after the kill');
+    await waitState('driver-state', ['killed'], 'forever\'s driver after the kill');
+    await waitText('log-status', 'complete', 'the log follow stops with the try');
+    const marker = await page.evaluate(() => window.__marker);
+    if (marker !== 1 || loads !== 1) throw new Error(`the page was reloaded (marker ${marker}, ${loads} loads)`);
+    await screenshot('task-killed');
+  });
+
+  await step('Retry runs the killed task again, Mark failed ends its run', async () => {
+    await byId('retry-button').click();
+    await byId('try-tab-2').waitFor();
+    await waitState('ti-state', ['running'], 'forever after Retry');
+    await waitText('log', 'try 2', 'the log of the new try');
+    await waitText('log-content', 'waiting to be killed', 'the second try\'s log, followed');
+    await page.getByRole('link', { name: /^manual__/ }).click();
+    await waitState('run-state', ['queued', 'running'], 'the run, open again');
+    await byId('mark-failed').click();
+    await waitState('run-state', ['failed'], 'the run marked failed');
+    await waitState('ti-state', ['failed'], 'forever after its run was marked failed', 'ti-row-forever');
+    await screenshot('run-marked-failed');
+  });
+
+  await step('the DAG page shows the graph and the runs grid', async () => {
+    await byId('nav-dags').click();
+    await byId('dag-row-ui_params').getByTestId('dag-link').click();
+    await waitHash('#/dags/ui_params', 'the DAG page');
+    await waitState('graph-node-report', ['success'], 'report in the graph of the latest run');
+    await waitState('graph-node-greet', ['success'], 'greet in the graph of the latest run');
+    const cells = await byId('dag-grid').getByTestId('grid-cell-report').count();
+    if (cells !== 1) throw new Error(`expected one run in the grid, found ${cells}`);
+    await screenshot('dag-page');
+  });
+
+  await step('the plugins and backends pages list the stand-in cluster\'s', async () => {
+    await byId('nav-plugins').click();
+    await byId('plugin-row-spark-standalone').waitFor();
+    await waitText('plugin-row-spark-standalone', 'local', 'the backends of the standalone plugin');
+    await screenshot('plugins');
+    await byId('nav-backends').click();
+    await byId('backend-row-local').waitFor();
+    await waitText('backend-row-local', 'spark-standalone', 'the plugin of backend local');
+    await screenshot('backends');
+  });
+
+  await step('log out', async () => {
+    await byId('logout').click();
+    await byId('login-open').waitFor();
+    const marker = await page.evaluate(() => window.__marker);
+    if (marker !== 1 || loads !== 1) throw new Error(`the page was reloaded (marker ${marker}, ${loads} loads)`);
+  });
+
+  if (pageErrors.length) throw new Error(`JavaScript errors on the page: ${pageErrors.join('; ')}`);
+} catch (e) {
+  if (!failed) {
+    failed++;
+    console.log(`FAIL ${e.message}`);
+  }
+} finally {
+  await browser.close();
+}
+
+console.log(`ui: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

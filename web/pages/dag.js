@@ -1,0 +1,87 @@
+// One DAG: its task graph coloured by a run (the latest, or the one picked in
+// the grid), and the grid of recent runs (columns) by tasks (rows).
+
+import { h, fill, square, time, duration, badge, runHref, taskHref } from '../dom.js';
+import { get, dagPath } from '../api.js';
+import { graph } from '../graph.js';
+import { header, section, pauseSwitch, triggerButton } from './common.js';
+
+const RUNS = 25;
+
+export function dagPage(view, { params: [dagId], refresh }) {
+  let picked = null; // run id shown in the graph; null: the latest
+  let last = null;
+
+  const render = () => {
+    const { dag, runs } = last;
+    const shown = runs.find(r => r.dag_run_id === picked) || runs[0] || null;
+    const states = shown ? Object.fromEntries(Object.entries(shown.task_instances).map(([t, ti]) => [t, ti?.state])) : {};
+    fill(view,
+      header([['DAGs', '#/'], [dag.dag_id]],
+        h('span', { class: 'muted small' }, dag.is_paused ? 'paused' : 'scheduled'),
+        pauseSwitch(dag, refresh),
+        triggerButton(dag)),
+      h('div', { class: 'summary' },
+        dag.description ? h('p', {}, dag.description) : null,
+        h('div', { class: 'inline-facts' },
+          h('span', {}, 'schedule ', dag.timetable_summary ? h('code', {}, dag.timetable_summary) : h('b', {}, 'manual')),
+          dag.timetable_summary ? h('span', {}, 'next run ', time(dag.next_dagrun_logical_date)) : null,
+          h('span', {}, `${dag.tasks.length} task${dag.tasks.length === 1 ? '' : 's'}`),
+          dag.tags?.length ? h('span', {}, dag.tags.map(t => h('span', { class: 'tag' }, t.name))) : null)),
+      section(null, { 'data-testid': 'dag-graph' },
+        h('h2', {}, 'Graph',
+          shown
+            ? [h('span', { class: 'muted' }, ' · run '), h('a', { href: runHref(dag.dag_id, shown.dag_run_id) }, shown.dag_run_id), ' ', badge(shown.state)]
+            : h('span', { class: 'muted' }, ' · no runs yet')),
+        graph(dag, shown?.dag_run_id, states)),
+      section(`Recent runs`, { 'data-testid': 'dag-grid' }, runs.length ? [grid(dag, runs, shown, id => {
+        picked = id;
+        render();
+      }), legend()] : h('p', { class: 'muted' }, 'No runs yet.')));
+  };
+
+  return {
+    dagId,
+    async refresh() {
+      const [dag, runs] = await Promise.all([get(dagPath(dagId)), gridRuns(dagId)]);
+      last = { dag, runs };
+      render();
+    },
+  };
+}
+
+/** Recent runs, newest first, each with `task_instances: {task_id: {state, try_number}}`. */
+async function gridRuns(dagId) {
+  const { runs } = await get(`${dagPath(dagId)}/grid?limit=${RUNS}`);
+  return runs;
+}
+
+/** Tasks down, runs across (oldest left); a column header picks the run the graph shows. */
+function grid(dag, runs, shown, pick) {
+  const cols = [...runs].reverse();
+  return h('div', { class: 'grid-wrap' },
+    h('table', { class: 'grid' },
+      h('thead', {}, h('tr', {},
+        h('th', { class: 'task-col' }, h('span', { class: 'muted small' }, 'task \\ run')),
+        cols.map(r => h('th', { class: r === shown ? 'picked' : null },
+          h('button', {
+            type: 'button', class: `bar s-${r.state}`, 'data-testid': `grid-run-${r.dag_run_id}`,
+            title: `${r.dag_run_id}\n${r.state}; ${duration(r.end_date && r.start_date ? (new Date(r.end_date) - new Date(r.start_date)) / 1000 : null)}\nclick: show in the graph`,
+            onclick: () => pick(r.dag_run_id),
+          }))))),
+      h('tbody', {}, dag.tasks.map(t => h('tr', {},
+        h('th', { class: 'task-col' }, t.task_id),
+        cols.map(r => {
+          const ti = r.task_instances[t.task_id];
+          return h('td', { class: r === shown ? 'picked' : null },
+            square(ti?.state, taskHref(dag.dag_id, r.dag_run_id, t.task_id), `${t.task_id} in ${r.dag_run_id}`,
+              { 'data-testid': `grid-cell-${t.task_id}` }));
+        }))))));
+}
+
+const LEGEND = ['success', 'running', 'failed', 'up_for_retry', 'upstream_failed', 'skipped', 'queued', null];
+
+function legend() {
+  return h('div', { class: 'legend muted small' },
+    LEGEND.map(s => h('span', {}, square(s), (s || 'not started').replaceAll('_', ' '))));
+}
