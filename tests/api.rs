@@ -88,6 +88,22 @@ async fn clearing_a_failed_task_runs_it_and_its_downstream_again() {
     assert_eq!(grid["runs"][0]["task_instances"]["a"]["state"], "success");
     assert_eq!(grid["runs"][0]["task_instances"]["a"]["try_number"], 2);
 
+    // Every driver is listed with where it belongs; the failed one by state.
+    let drivers = api.get("/api/v2/drivers").await.unwrap();
+    assert_eq!(drivers["total_entries"], 3, "{drivers}");
+    let failed = api.get("/api/v2/drivers?state=failed").await.unwrap();
+    assert_eq!(failed["total_entries"], 1, "{failed}");
+    let one = &failed["drivers"][0];
+    assert_eq!((one["dag_run_id"].as_str(), one["task_id"].as_str(), one["try_number"].as_i64()), (Some(run.as_str()), Some("a"), Some(1)));
+    let by_id = api.get(&format!("/api/v2/drivers/{}", one["try_id"])).await.unwrap();
+    let history: Vec<&str> = by_id["history"].as_array().unwrap().iter().map(|e| e["state"].as_str().unwrap()).collect();
+    assert_eq!(history.first(), Some(&"pending"), "{by_id}");
+    assert_eq!(history.last(), Some(&"failed"), "{by_id}");
+    let (status, body) = send(api.http.get(format!("{}/api/v2/drivers?state=bogus", api.base))).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = send(api.http.get(format!("{}/api/v2/drivers/999999", api.base))).await;
+    assert_eq!(status, 404);
+
     // Clearing what is not there, or with selections drover lacks, says so.
     let (status, body) = send(api.http.post(&clear).json(&json!({"dag_run_id": run, "task_ids": ["zz"], "dry_run": false}))).await;
     assert_eq!(status, 404, "{body}");
@@ -263,6 +279,8 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", "get"),
         ("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}", "get"),
         ("/api/v2/dags/{dag_id}/clearTaskInstances", "post"),
+        ("/api/v2/drivers", "get"),
+        ("/api/v2/drivers/{try_id}", "get"),
         ("/api/v2/backends", "get"),
         ("/api/v2/plugins", "get"),
         ("/api/v2/events", "get"),

@@ -505,6 +505,27 @@ pub struct GridCell {
     pub try_number: i64,
 }
 
+/// drover: one driver (one try's application on its cluster), where it
+/// belongs, and its state history.
+#[derive(Serialize, ToSchema)]
+pub struct DriverListEntry {
+    pub try_id: i64,
+    pub dag_id: String,
+    pub dag_run_id: String,
+    pub task_id: String,
+    pub try_number: i64,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub driver: DriverResponse,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DriverCollection {
+    pub drivers: Vec<DriverListEntry>,
+    pub total_entries: i64,
+}
+
 /// drover: a configured backend. Secret settings are shown as `***`.
 #[derive(Serialize, ToSchema)]
 pub struct BackendResponse {

@@ -13,9 +13,9 @@ use utoipa_axum::routes;
 
 use drover_store::{RunRow, TaskInstanceRow};
 
+use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::models::*;
-use crate::AppState;
 
 /// JSON bodies whose rejections become [`ApiError`]s (a 400 naming the problem).
 #[derive(FromRequest)]
@@ -51,6 +51,8 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(kill_task))
         .routes(routes!(clear_task_instances))
         .routes(routes!(grid))
+        .routes(routes!(list_drivers))
+        .routes(routes!(get_driver))
         .routes(routes!(list_backends))
         .routes(routes!(list_plugins))
         .routes(routes!(import_errors))
@@ -58,9 +60,19 @@ pub fn app(state: AppState) -> Router {
         .split_for_parts();
     let doc = Arc::new(doc);
     let api = api
-        .route("/api/v2/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
-        .fallback(|| async { ApiError::NotFound("no such endpoint; the API lives under /api/v2 (see /api/v2/openapi.json)".into()) })
-        .layer(axum::middleware::from_fn_with_state(state.auth.clone(), crate::auth::guard))
+        .route(
+            "/api/v2/openapi.json",
+            get(move || async move { axum::Json(doc.as_ref().clone()) }),
+        )
+        .fallback(|| async {
+            ApiError::NotFound(
+                "no such endpoint; the API lives under /api/v2 (see /api/v2/openapi.json)".into(),
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            crate::auth::guard,
+        ))
         .with_state(state.clone());
     let auth = Router::new()
         .route("/auth/session", get(crate::auth::session))
@@ -136,9 +148,15 @@ async fn dag_row(s: &AppState, dag_id: &str) -> Result<drover_store::DagRow, Api
 }
 
 #[utoipa::path(get, path = "/api/v2/dags/{dag_id}", tag = "DAG", params(("dag_id" = String, Path, description = "DAG id")), responses((status = 200, body = DagResponse), (status = 404, body = ErrorBody)))]
-async fn get_dag(State(s): State<AppState>, Path(dag_id): Path<String>) -> Result<Json<DagResponse>, ApiError> {
+async fn get_dag(
+    State(s): State<AppState>,
+    Path(dag_id): Path<String>,
+) -> Result<Json<DagResponse>, ApiError> {
     let row = dag_row(&s, &dag_id).await?;
-    Ok(Json(DagResponse::new(&row, s.scheduler.dag(&dag_id).as_deref())))
+    Ok(Json(DagResponse::new(
+        &row,
+        s.scheduler.dag(&dag_id).as_deref(),
+    )))
 }
 
 #[utoipa::path(patch, path = "/api/v2/dags/{dag_id}", tag = "DAG", params(("dag_id" = String, Path, description = "DAG id")), request_body = DagPatchBody, responses((status = 200, body = DagResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -149,7 +167,10 @@ async fn patch_dag(
 ) -> Result<Json<DagResponse>, ApiError> {
     s.scheduler.set_paused(&dag_id, body.is_paused).await?;
     let row = dag_row(&s, &dag_id).await?;
-    Ok(Json(DagResponse::new(&row, s.scheduler.dag(&dag_id).as_deref())))
+    Ok(Json(DagResponse::new(
+        &row,
+        s.scheduler.dag(&dag_id).as_deref(),
+    )))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -174,7 +195,9 @@ async fn list_runs(
     let Query(page) = page?;
     dag_row(&s, &dag_id).await?;
     let store = s.scheduler.store();
-    let runs = store.list_runs(&dag_id, page.limit.clamp(1, 1000), page.offset.max(0)).await?;
+    let runs = store
+        .list_runs(&dag_id, page.limit.clamp(1, 1000), page.offset.max(0))
+        .await?;
     Ok(Json(DagRunCollection {
         dag_runs: runs.iter().map(DagRunResponse::from).collect(),
         total_entries: store.count_runs(&dag_id).await?,
@@ -213,7 +236,9 @@ async fn find_run(s: &AppState, dag_id: &str, run_id: &str) -> Result<RunRow, Ap
         .store()
         .get_run(dag_id, run_id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("DAG run `{run_id}` of DAG `{dag_id}` not found")))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("DAG run `{run_id}` of DAG `{dag_id}` not found"))
+        })
 }
 
 #[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)")), responses((status = 200, body = DagRunResponse), (status = 404, body = ErrorBody)))]
@@ -221,7 +246,9 @@ async fn get_run(
     State(s): State<AppState>,
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> Result<Json<DagRunResponse>, ApiError> {
-    Ok(Json(DagRunResponse::from(&find_run(&s, &dag_id, &run_id).await?)))
+    Ok(Json(DagRunResponse::from(
+        &find_run(&s, &dag_id, &run_id).await?,
+    )))
 }
 
 #[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)")), request_body = RunPatchBody, responses((status = 200, body = DagRunResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -239,7 +266,9 @@ async fn patch_run(
         )));
     }
     s.scheduler.fail_run(&dag_id, &run_id).await?;
-    Ok(Json(DagRunResponse::from(&find_run(&s, &dag_id, &run_id).await?)))
+    Ok(Json(DagRunResponse::from(
+        &find_run(&s, &dag_id, &run_id).await?,
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)")), responses((status = 200, body = TaskInstanceCollection), (status = 404, body = ErrorBody)))]
@@ -248,11 +277,22 @@ async fn list_task_instances(
     Path((dag_id, run_id)): Path<(String, String)>,
 ) -> Result<Json<TaskInstanceCollection>, ApiError> {
     let run = find_run(&s, &dag_id, &run_id).await?;
+    ti_collection(&s, &run, |_| true).await
+}
+
+/// The task instances of a run that `keep` names, each with its latest try.
+async fn ti_collection(
+    s: &AppState,
+    run: &RunRow,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Json<TaskInstanceCollection>, ApiError> {
     let store = s.scheduler.store();
     let mut out = Vec::new();
     for ti in store.task_instances(run.id).await? {
-        let tries = store.tries(ti.id).await?;
-        out.push(TaskInstanceResponse::new(&run, &ti, tries.last()));
+        if keep(&ti.task_id) {
+            let tries = store.tries(ti.id).await?;
+            out.push(TaskInstanceResponse::new(run, &ti, tries.last()));
+        }
     }
     Ok(Json(TaskInstanceCollection {
         total_entries: out.len(),
@@ -267,7 +307,12 @@ async fn find_ti(s: &AppState, run: &RunRow, task_id: &str) -> Result<TaskInstan
         .await?
         .into_iter()
         .find(|t| t.task_id == task_id)
-        .ok_or_else(|| ApiError::NotFound(format!("task `{task_id}` not found in run `{}`", run.run_id)))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "task `{task_id}` not found in run `{}`",
+                run.run_id
+            ))
+        })
 }
 
 #[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), ("task_id" = String, Path, description = "task id")), responses((status = 200, body = TaskInstanceResponse), (status = 404, body = ErrorBody)))]
@@ -355,12 +400,16 @@ async fn get_log(
         .ok_or_else(|| ApiError::NotFound(format!("task `{task_id}` has no try {try_number}")))?;
     let stream = q.stream.as_deref().unwrap_or("stdout");
     if !matches!(stream, "stdout" | "stderr") {
-        return Err(ApiError::BadRequest(format!("stream `{stream}` is neither stdout nor stderr")));
+        return Err(ApiError::BadRequest(format!(
+            "stream `{stream}` is neither stdout nor stderr"
+        )));
     }
     let offset = q.offset.unwrap_or(0);
     if let Some(path) = &t.log_path {
         let bytes = tokio::fs::read(path).await.unwrap_or_default();
-        let from = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+        let from = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
         let to = from.saturating_add(q.max_bytes as usize).min(bytes.len());
         return Ok(Json(LogResponse {
             content: String::from_utf8_lossy(&bytes[from..to]).into_owned(),
@@ -480,18 +529,7 @@ async fn clear_task_instances(
         )
         .await?;
     let run = find_run(&s, &dag_id, &run_id).await?;
-    let store = s.scheduler.store();
-    let mut out = Vec::new();
-    for ti in store.task_instances(run.id).await? {
-        if cleared.contains(&ti.task_id) {
-            let tries = store.tries(ti.id).await?;
-            out.push(TaskInstanceResponse::new(&run, &ti, tries.last()));
-        }
-    }
-    Ok(Json(TaskInstanceCollection {
-        total_entries: out.len(),
-        task_instances: out,
-    }))
+    ti_collection(&s, &run, |t| cleared.iter().any(|c| c == t)).await
 }
 
 /// Recent runs by tasks, newest first: the DAG page's grid in one call.
@@ -505,7 +543,10 @@ async fn grid(
     dag_row(&s, &dag_id).await?;
     let store = s.scheduler.store();
     let mut runs = Vec::new();
-    for r in store.list_runs(&dag_id, page.limit.clamp(1, 200), page.offset.max(0)).await? {
+    for r in store
+        .list_runs(&dag_id, page.limit.clamp(1, 200), page.offset.max(0))
+        .await?
+    {
         let task_instances = store
             .task_instances(r.id)
             .await?
@@ -570,7 +611,8 @@ async fn list_backends(State(s): State<AppState>) -> Json<BackendCollection> {
 /// The loaded backend plugins, one entry per component.
 #[utoipa::path(get, path = "/api/v2/plugins", tag = "drover", responses((status = 200, body = PluginCollection)))]
 async fn list_plugins(State(s): State<AppState>) -> Json<PluginCollection> {
-    let mut plugins: std::collections::BTreeMap<String, PluginResponse> = std::collections::BTreeMap::new();
+    let mut plugins: std::collections::BTreeMap<String, PluginResponse> =
+        std::collections::BTreeMap::new();
     for (name, b) in s.scheduler.backends().iter() {
         let p = b.plugin();
         plugins
@@ -602,4 +644,75 @@ async fn list_plugins(State(s): State<AppState>) -> Json<PluginCollection> {
         total_entries: plugins.len(),
         plugins,
     })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DriverQuery {
+    /// Only drivers in this state (pending, submitted, queued, running,
+    /// unknown, succeeded, failed, killed, lost, submit_failed).
+    state: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: i64,
+    #[serde(default)]
+    offset: i64,
+}
+
+fn driver_entry(row: drover_store::DriverRow, events: Vec<drover_store::DriverEventRow>) -> DriverListEntry {
+    DriverListEntry {
+        try_id: row.attempt.id,
+        dag_id: row.dag_id,
+        dag_run_id: row.run_id,
+        task_id: row.task_id,
+        try_number: row.attempt.try_number,
+        started_at: row.attempt.started_at,
+        ended_at: row.attempt.ended_at,
+        driver: DriverResponse::new(&row.attempt, events),
+    }
+}
+
+/// Every driver drover has submitted, newest first, with its state history:
+/// e.g. `?state=running` for what runs on the clusters now.
+#[utoipa::path(get, path = "/api/v2/drivers", tag = "drover", params(DriverQuery),
+    responses((status = 200, body = DriverCollection), (status = 400, body = ErrorBody)))]
+async fn list_drivers(
+    State(s): State<AppState>,
+    query: Result<Query<DriverQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DriverCollection>, ApiError> {
+    let Query(q) = query?;
+    let state = q
+        .state
+        .as_deref()
+        .map(str::parse::<drover_store::DriverState>)
+        .transpose()
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{e}; states are pending, submitted, queued, running, unknown, succeeded, failed, killed, lost, submit_failed"
+            ))
+        })?;
+    let store = s.scheduler.store();
+    let (rows, total) = store.drivers(state, None, q.limit.clamp(1, 1000), q.offset.max(0)).await?;
+    let mut drivers = Vec::new();
+    for row in rows {
+        let events = store.driver_events(row.attempt.id).await?;
+        drivers.push(driver_entry(row, events));
+    }
+    Ok(Json(DriverCollection {
+        drivers,
+        total_entries: total,
+    }))
+}
+
+/// One driver by its try id (the `try_id` of `driver` events).
+#[utoipa::path(get, path = "/api/v2/drivers/{try_id}", tag = "drover", params(("try_id" = i64, Path)),
+    responses((status = 200, body = DriverListEntry), (status = 404, body = ErrorBody)))]
+async fn get_driver(State(s): State<AppState>, Path(try_id): Path<i64>) -> Result<Json<DriverListEntry>, ApiError> {
+    let store = s.scheduler.store();
+    let (rows, _) = store.drivers(None, Some(try_id), 1, 0).await?;
+    let row = rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::NotFound(format!("no driver with try id {try_id}")))?;
+    let events = store.driver_events(try_id).await?;
+    Ok(Json(driver_entry(row, events)))
 }

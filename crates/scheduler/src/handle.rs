@@ -108,7 +108,12 @@ impl SchedulerHandle {
 
     /// DAGs as currently loaded, by id.
     pub fn dags(&self) -> Vec<Arc<Dag>> {
-        self.dags.read().expect("dag map").values().cloned().collect()
+        self.dags
+            .read()
+            .expect("dag map")
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn dag(&self, id: &str) -> Option<Arc<Dag>> {
@@ -134,61 +139,65 @@ impl SchedulerHandle {
     }
 
     /// Kills the running try of a task (its driver through the cluster's API).
-    pub async fn kill_task(&self, dag_id: &str, run_id: &str, task_id: &str) -> Result<(), ControlError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::KillTask {
-                dag_id: dag_id.to_string(),
-                run_id: run_id.to_string(),
-                task_id: task_id.to_string(),
-                reply,
-            })
-            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?;
-        rx.await
-            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?
+    pub async fn kill_task(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+    ) -> Result<(), ControlError> {
+        self.ask(|reply| Msg::KillTask {
+            dag_id: dag_id.to_string(),
+            run_id: run_id.to_string(),
+            task_id: task_id.to_string(),
+            reply,
+        })
+        .await
     }
 
     /// Marks a run failed: its running drivers are killed on their clusters
     /// and the tasks that have not started are skipped.
     pub async fn fail_run(&self, dag_id: &str, run_id: &str) -> Result<(), ControlError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::FailRun {
-                dag_id: dag_id.to_string(),
-                run_id: run_id.to_string(),
-                reply,
-            })
-            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?;
-        rx.await
-            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?
+        self.ask(|reply| Msg::FailRun {
+            dag_id: dag_id.to_string(),
+            run_id: run_id.to_string(),
+            reply,
+        })
+        .await
     }
 
     pub async fn set_paused(&self, dag_id: &str, paused: bool) -> Result<(), ControlError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::SetPaused {
-                dag_id: dag_id.to_string(),
-                paused,
-                reply,
-            })
-            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?;
-        rx.await
-            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?
+        self.ask(|reply| Msg::SetPaused {
+            dag_id: dag_id.to_string(),
+            paused,
+            reply,
+        })
+        .await
     }
 
     /// Clears task instances of a run so they run again; returns the
     /// cleared task ids (those that would be, with `dry_run`).
-    pub async fn clear(&self, dag_id: &str, req: ClearRequest) -> Result<Vec<String>, ControlError> {
+    pub async fn clear(
+        &self,
+        dag_id: &str,
+        req: ClearRequest,
+    ) -> Result<Vec<String>, ControlError> {
+        self.ask(|reply| Msg::Clear {
+            dag_id: dag_id.to_string(),
+            req,
+            reply,
+        })
+        .await
+    }
+
+    /// Sends the loop a control message and waits for its answer.
+    async fn ask<T>(
+        &self,
+        msg: impl FnOnce(oneshot::Sender<Result<T, ControlError>>) -> Msg,
+    ) -> Result<T, ControlError> {
+        let stopped = || ControlError::Internal("the scheduler has stopped".into());
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Clear {
-                dag_id: dag_id.to_string(),
-                req,
-                reply,
-            })
-            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?;
-        rx.await
-            .map_err(|_| ControlError::Internal("the scheduler has stopped".into()))?
+        self.tx.send(msg(reply)).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 
     /// Re-reads the DAG folder now (the watcher does this on its own).

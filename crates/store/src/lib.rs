@@ -470,6 +470,40 @@ impl Store {
             .await?)
     }
 
+    /// Drivers, newest first, optionally only those in `state`; `try_id`
+    /// picks one.
+    pub async fn drivers(
+        &self,
+        state: Option<DriverState>,
+        try_id: Option<i64>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<DriverRow>, i64)> {
+        macro_rules! from {
+            () => {
+                " FROM task_tries t JOIN task_instances ti ON ti.id = t.ti JOIN dag_runs r ON r.id = ti.run
+                  WHERE (?1 IS NULL OR t.driver_state = ?1) AND (?2 IS NULL OR t.id = ?2)"
+            };
+        }
+        let rows = sqlx::query_as(concat!(
+            "SELECT t.*, r.dag_id, r.run_id, ti.task_id",
+            from!(),
+            " ORDER BY t.id DESC LIMIT ?3 OFFSET ?4"
+        ))
+        .bind(state)
+        .bind(try_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*)", from!()))
+            .bind(state)
+            .bind(try_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((rows, total))
+    }
+
     pub async fn driver_events(&self, try_id: i64) -> Result<Vec<DriverEventRow>> {
         Ok(sqlx::query_as("SELECT * FROM driver_events WHERE try = ? ORDER BY id")
             .bind(try_id)

@@ -176,6 +176,17 @@ pub struct TryRow {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// A try with the DAG, run and task it belongs to: one driver, as the
+/// drivers listing shows it.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct DriverRow {
+    #[sqlx(flatten)]
+    pub attempt: TryRow,
+    pub dag_id: String,
+    pub run_id: String,
+    pub task_id: String,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct DriverEventRow {
     pub id: i64,
