@@ -14,7 +14,7 @@ pub fn python_with(module: &str) -> Result<PathBuf> {
     };
     let python = venv.join("bin").join("python");
     let hint = "run `bash .ci/run` once: it installs moto[server], boto3, kubernetes, \
-                yarn-api-client and apache-airflow-client into ${DROVER_CI_CACHE:-$HOME/.cache/drover-ci}/venv";
+                yarn-api-client, apache-airflow-client and schemathesis into ${DROVER_CI_CACHE:-$HOME/.cache/drover-ci}/venv";
     if !python.exists() {
         bail!("no venv python at {}: {hint}", python.display());
     }

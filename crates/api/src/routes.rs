@@ -58,6 +58,8 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(import_errors))
         .routes(routes!(crate::events::events))
         .split_for_parts();
+    let mut doc = doc;
+    document_errors(&mut doc);
     let doc = Arc::new(doc);
     let api = api
         .route(
@@ -97,6 +99,32 @@ pub fn app(state: AppState) -> Router {
     security(("HTTPBearer" = [])),
 )]
 struct ApiDoc;
+
+/// Any call may be malformed or lack the token it needs: every operation
+/// documents a 400 and a 401 with the error body.
+fn document_errors(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+            )
+            .build()
+    };
+    for item in openapi.paths.paths.values_mut() {
+        let ops = [&mut item.get, &mut item.post, &mut item.patch, &mut item.put, &mut item.delete];
+        for op in ops.into_iter().flatten() {
+            for (code, what) in [
+                ("400", "malformed path, query or body; `detail` says what to fix"),
+                ("401", "no token, or a token that is not accepted"),
+            ] {
+                op.responses.responses.entry(code.into()).or_insert_with(|| error(what).into());
+            }
+        }
+    }
+}
 
 struct BearerAuth;
 
