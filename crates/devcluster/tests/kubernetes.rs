@@ -2,6 +2,7 @@
 //! plugin drives it, and with real clients nobody here wrote (kubectl and the
 //! PyPI `kubernetes` package).
 
+#[macro_use]
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -9,41 +10,20 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use drover_devcluster::kubernetes::ApiServer;
-use drover_devcluster::{DevCluster, DevClusterConfig};
 use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    cluster: DevCluster,
-    http: reqwest::Client,
-}
+fixture_on_stand!();
 
 impl Fixture {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = DevCluster::start(DevClusterConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            work_dir: dir.path().join("work"),
-            ..DevClusterConfig::default()
-        })
-        .await
-        .unwrap();
-        Self {
-            dir,
-            cluster,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.cluster.rest_url())
+        Fixture(common::Stand::start().await)
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.root.join(name)
     }
 
     async fn create(&self, pod: &Value) -> (u16, Value) {
@@ -54,11 +34,6 @@ impl Fixture {
             .send()
             .await
             .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).send().await.unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
@@ -196,7 +171,7 @@ async fn pods_run_their_command_and_report_phase_exit_code_and_log() {
         .get("/api/v1/namespaces/default/pods?labelSelector=app%20in%20(a%2Cb)")
         .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -252,7 +227,7 @@ async fn spark_driver_pods_run_the_application_like_the_entrypoint() {
         log.contains("NoSuchFileException: /no/such/app.py"),
         "{log}"
     );
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -329,7 +304,7 @@ async fn watch_streams_added_modified_and_deleted_events() {
         text.contains(&format!("\"resourceVersion\":\"{rv}\"")),
         "the last event is the list's version {rv}: {text}"
     );
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -365,7 +340,7 @@ async fn delete_stops_the_process_then_removes_the_pod() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -416,7 +391,7 @@ async fn errors_are_status_objects_with_the_real_reasons() {
     assert_eq!(f.get("/api").await.1["kind"], "APIVersions");
     assert_eq!(f.get("/apis").await.1["kind"], "APIGroupList");
     assert_eq!(f.get("/version").await.1["major"], "1");
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -478,7 +453,7 @@ fn kubectl(f: &Fixture, args: &[&str]) -> std::process::Output {
         .arg("--cache-dir")
         .arg(f.path("kube-cache"))
         .arg("--request-timeout=30s")
-        .env("HOME", f.dir.path())
+        .env("HOME", &f.root)
         .output()
         .expect("kubectl is installed on these machines")
 }
@@ -570,7 +545,7 @@ async fn kubectl_gets_pods_reads_logs_and_deletes_a_pod() {
         String::from_utf8_lossy(&missing.stderr).contains("pods \"busy\" not found"),
         "{missing:?}"
     );
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 
@@ -666,5 +641,5 @@ async fn the_python_kubernetes_client_creates_reads_lists_watches_and_deletes() 
     assert!(lines.contains(&"log 'from python\\n'"), "{stdout}");
     assert!(lines.contains(&"deleted"), "{stdout}");
     assert_eq!(lines.last(), Some(&"read after delete 404"), "{stdout}");
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }

@@ -1,54 +1,30 @@
 //! The EMR Serverless stand-in, driven over signed HTTP like drover's plugin
 //! drives it, and by boto3, a client nobody here wrote.
 
+#[macro_use]
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use drover_devcluster::serverless::{ACCESS_KEY_ID, APPLICATION_ID, REGION, SECRET_ACCESS_KEY};
-use drover_devcluster::{DevCluster, DevClusterConfig};
 use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    cluster: DevCluster,
-    http: reqwest::Client,
-}
+fixture_on_stand!();
 
 impl Fixture {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let cluster = DevCluster::start(DevClusterConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            work_dir: root.join("work"),
-            ..DevClusterConfig::default()
-        })
-        .await
-        .unwrap();
-        Self {
-            _dir: dir,
-            root,
-            cluster,
-            http: reqwest::Client::new(),
-        }
+        Fixture(common::Stand::start().await)
     }
 
-    /// An executable shell script in the fixture's folder.
+    /// An executable shell script in the fixture's folder, by path.
     fn script(&self, name: &str, body: &str) -> String {
-        use std::os::unix::fs::PermissionsExt as _;
-        let path = self.root.join(name);
-        std::fs::write(&path, body).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path.display().to_string()
+        self.0.script(name, body).display().to_string()
     }
 
     /// One request signed for service emr-serverless with `secret`.
@@ -250,7 +226,7 @@ async fn a_job_run_starts_runs_and_is_cancelled_with_its_process_gone() {
         (400, Some("ValidationException")),
         "{body}"
     );
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -296,7 +272,7 @@ async fn a_repeated_client_token_returns_the_same_job_run() {
         .map(|r| r["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [other.as_str(), first.as_str()]);
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -375,7 +351,7 @@ async fn retry_policy_starts_a_new_attempt_after_a_failed_one() {
     );
     // One submission per job run, whatever its attempts.
     assert_eq!(f.cluster.submissions().len(), 2);
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -423,7 +399,7 @@ async fn runs_beyond_max_concurrent_runs_wait_queued() {
     )
     .await;
     f.wait_for(&app_id, &second, &["RUNNING"]).await;
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -469,7 +445,7 @@ async fn requests_without_a_valid_signature_get_403() {
         (404, Some("ResourceNotFoundException"))
     );
     assert!(f.cluster.submissions().is_empty());
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 
@@ -558,5 +534,5 @@ async fn boto3_starts_gets_and_cancels_job_runs_on_the_stand_in() {
             .as_ref()
             .is_some_and(|k| !k.is_empty())
     );
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }

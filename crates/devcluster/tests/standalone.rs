@@ -1,22 +1,17 @@
 //! The Spark standalone stand-in, driven over HTTP like drover's plugin drives it.
 
+#[macro_use]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use drover_devcluster::{DevCluster, DevClusterConfig};
 use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    cluster: DevCluster,
-    http: reqwest::Client,
-}
+fixture_on_stand!();
 
 impl Fixture {
     async fn start() -> Self {
@@ -24,32 +19,7 @@ impl Fixture {
     }
 
     async fn with_worker(cores: u32, memory_mb: u32) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let cluster = DevCluster::start(DevClusterConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            work_dir: root.join("work"),
-            worker_cores: cores,
-            worker_memory_mb: memory_mb,
-        })
-        .await
-        .unwrap();
-        Self {
-            _dir: dir,
-            root,
-            cluster,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn script(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.root.join(name);
-        std::fs::write(&path, body).unwrap();
-        path
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.cluster.rest_url())
+        Fixture(common::Stand::with_worker(cores, memory_mb).await)
     }
 
     fn create_body(&self, resource: &str, props: &[(&str, &str)]) -> Value {
@@ -265,7 +235,7 @@ async fn python_driver_finishes_and_its_output_is_served_by_the_worker_log_page(
         submissions[0].submission_key.as_deref(),
         Some("run-1/task-a/try-1")
     );
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -297,7 +267,7 @@ async fn replies_are_rendered_like_sparks_jackson_mapper() {
         .await
         .unwrap();
     assert_eq!(readyz["success"], true);
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -307,7 +277,7 @@ async fn failing_script_ends_failed() {
     let id = f.create(&app, &[]).await;
     let status = f.wait_for(&id, &["FINISHED", "FAILED", "ERROR"]).await;
     assert_eq!(status["driverState"], "FAILED", "{status}");
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -325,7 +295,7 @@ async fn missing_resource_ends_in_error_with_the_no_such_file_exception() {
         )),
         "{message}"
     );
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -351,7 +321,7 @@ async fn kill_stops_a_running_driver_and_its_process() {
     let (code, reply) = f.kill(&id).await;
     assert_eq!(code, 200);
     assert_eq!(reply["success"], false);
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -368,7 +338,7 @@ async fn kill_of_an_unknown_id_answers_200_with_success_false() {
     let status = f.status("driver-20000101000000-9999").await;
     assert_eq!(status["success"], false);
     assert!(status.get("driverState").is_none());
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -399,7 +369,7 @@ async fn driver_larger_than_the_worker_stays_submitted_while_a_smaller_one_runs(
     let (_, reply) = f.kill(&big).await;
     assert_eq!(reply["success"], true);
     assert_eq!(f.status(&big).await["driverState"], "KILLED");
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -438,7 +408,7 @@ async fn supervised_failing_driver_is_relaunched_until_killed() {
     assert_eq!(reply["success"], true);
     let status = f.wait_for(&id, &["KILLED", "FAILED", "FINISHED"]).await;
     assert_eq!(status["driverState"], "KILLED", "{status}");
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -513,7 +483,7 @@ async fn malformed_requests_get_400_error_responses() {
     assert_eq!(reply.status().as_u16(), 468);
 
     assert!(f.cluster.submissions().is_empty());
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -527,7 +497,7 @@ async fn shutdown_kills_running_drivers() {
         pid_from_log(&f.wait_for_log(&second, "pid ").await),
     ];
     assert!(pids.iter().all(|&p| common::process_alive(u32::try_from(p).expect("a pid"))));
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
     for pid in pids {
         assert!(
             !common::process_alive(u32::try_from(pid).expect("a pid")),

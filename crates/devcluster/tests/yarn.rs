@@ -1,55 +1,22 @@
 //! The YARN ResourceManager stand-in, driven over HTTP the way drover's plugin
 //! and the PyPI yarn-api-client drive a real one.
 
+#[macro_use]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use drover_devcluster::{DevCluster, DevClusterConfig};
 use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    cluster: DevCluster,
-    http: reqwest::Client,
-}
+fixture_on_stand!();
 
 impl Fixture {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let cluster = DevCluster::start(DevClusterConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            work_dir: root.join("work"),
-            worker_cores: 2,
-            worker_memory_mb: 4096,
-        })
-        .await
-        .unwrap();
-        Self {
-            _dir: dir,
-            root,
-            cluster,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// An executable the AM runs as the user application.
-    fn script(&self, name: &str, body: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt as _;
-        let path = self.root.join(name);
-        std::fs::write(&path, body).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.cluster.rest_url())
+        Fixture(common::Stand::with_worker(2, 4096).await)
     }
 
     async fn new_application(&self) -> String {
@@ -88,12 +55,6 @@ impl Fixture {
             self.url(&format!("/ws/v1/cluster/apps/{id}"))
         );
         id
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let reply = self.http.get(self.url(path)).send().await.unwrap();
-        let status = reply.status().as_u16();
-        (status, reply.json().await.unwrap())
     }
 
     async fn app(&self, id: &str) -> Value {
@@ -254,7 +215,7 @@ async fn an_app_moves_from_accepted_through_running_to_finished_succeeded() {
         f.cluster.submissions()[0].submission_key.as_deref(),
         Some("drover-ok")
     );
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -289,7 +250,7 @@ async fn a_failing_am_is_retried_as_attempt_2_then_the_app_fails() {
             .contains("_02_000001"),
         "{app}"
     );
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -304,7 +265,7 @@ async fn an_am_failing_on_attempt_1_succeeds_on_attempt_2() {
     assert_eq!(app["finalStatus"], "SUCCEEDED", "{app}");
     assert_eq!(f.attempts(&id).await.len(), 2);
     assert!(f.log(&app, "stdout").await.contains("second"));
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -316,7 +277,7 @@ async fn an_am_that_cannot_start_fails_every_attempt_with_the_rm_diagnostic() {
     let diagnostics = app["diagnostics"].as_str().unwrap();
     assert!(diagnostics.contains("failed 2 times"), "{diagnostics}");
     assert!(diagnostics.contains("NoSuchFileException"), "{diagnostics}");
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -353,7 +314,7 @@ async fn kill_stops_the_am_process_and_the_app_ends_killed() {
     assert_eq!(f.attempts(&id).await.len(), 1);
     // Killing an ended app is done at once.
     assert_eq!(f.kill(&id).await, (200, json!({"state": "KILLED"})));
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -373,7 +334,7 @@ async fn apps_are_found_by_their_lowercased_tags() {
         .get("/ws/v1/cluster/apps?applicationTags=drover-key:nobody")
         .await;
     assert_eq!(none, json!({"apps": null}));
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -409,7 +370,7 @@ async fn unknown_apps_and_bad_requests_answer_remote_exceptions() {
         body["RemoteException"]["javaClassName"],
         "org.apache.hadoop.yarn.webapp.BadRequestException"
     );
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 #[tokio::test]
@@ -426,7 +387,7 @@ async fn submitting_the_same_application_id_twice_keeps_one_application() {
         .unwrap();
     assert_eq!(again.status(), 202);
     assert_eq!(f.cluster.submissions().len(), 1);
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
 
 
@@ -510,5 +471,5 @@ async fn the_pypi_yarn_api_client_drives_the_stand_in() {
     let subs = f.cluster.submissions();
     assert_eq!(subs.len(), 1, "{subs:?}");
     assert_eq!(subs[0].submission_key.as_deref(), Some("py-client"));
-    f.cluster.shutdown().await;
+    f.0.cluster.shutdown().await;
 }
