@@ -599,33 +599,11 @@ resource = "ok.sh"
 args = ["old-args"]
 "#;
 
-const EVOLVING_V2: &str = r#"
-id = "evolving"
-
-[defaults]
-backend = "local"
-deploy_mode = "client"
-
-[[tasks]]
-id = "first"
-[tasks.application]
-resource = "gate.sh"
-args = ["@SCRATCH@/gate"]
-
-[[tasks]]
-id = "second"
-depends_on = ["first"]
-[tasks.application]
-resource = "ok.sh"
-args = ["new-args"]
-
-[[tasks]]
-id = "third"
-depends_on = ["second"]
-[tasks.application]
-resource = "ok.sh"
-args = ["third"]
-"#;
+/// The second version: `second` gets new args, and a `third` task follows it.
+fn evolving_v2() -> String {
+    EVOLVING_V1.replace("old-args", "new-args")
+        + "\n[[tasks]]\nid = \"third\"\ndepends_on = [\"second\"]\n[tasks.application]\nresource = \"ok.sh\"\nargs = [\"third\"]\n"
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_run_keeps_its_dag_version_when_the_file_changes() {
@@ -638,7 +616,7 @@ async fn running_run_keeps_its_dag_version_when_the_file_changes() {
     })
     .await;
 
-    h.put("evolving.toml", EVOLVING_V2);
+    h.put("evolving.toml", &evolving_v2());
     let dag = eventually("the scheduler has the new version", DEADLINE, || async {
         let dag = h.api.get("/api/v2/dags/evolving").await.ok()?;
         (dag["tasks"].as_array()?.len() == 3).then_some(dag)

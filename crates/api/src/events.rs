@@ -23,12 +23,8 @@ pub async fn events(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<
     let stream = stream.map(|item| {
         Ok(match item {
             Ok(change) => {
-                let kind = serde_json::to_value(&change)
-                    .ok()
-                    .and_then(|v| v["kind"].as_str().map(str::to_string))
-                    .unwrap_or_else(|| "change".into());
                 Event::default()
-                    .event(kind)
+                    .event(change.kind())
                     .json_data(&change)
                     .unwrap_or_else(|_| Event::default().event("resync"))
             }

@@ -82,6 +82,18 @@ pub enum Change {
     Dags,
 }
 
+impl Change {
+    /// The `kind` tag it serializes with.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Run { .. } => "run",
+            Change::Task { .. } => "task",
+            Change::Driver { .. } => "driver",
+            Change::Dags => "dags",
+        }
+    }
+}
+
 /// Cheap to clone; talks to the scheduler loop.
 #[derive(Clone)]
 pub struct SchedulerHandle {
@@ -205,6 +217,25 @@ impl SchedulerHandle {
         let (reply, rx) = oneshot::channel();
         if self.tx.send(Msg::ReloadNow { reply }).is_ok() {
             let _ = rx.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Change;
+
+    #[test]
+    fn kind_is_the_serialized_tag() {
+        let s = || "x".to_string();
+        let all = [
+            Change::Run { dag_id: s(), run_id: s(), state: s() },
+            Change::Task { dag_id: s(), run_id: s(), task_id: s(), state: s(), try_number: 1 },
+            Change::Driver { dag_id: s(), run_id: s(), task_id: s(), try_number: 1, try_id: 1, state: s() },
+            Change::Dags,
+        ];
+        for c in all {
+            assert_eq!(serde_json::to_value(&c).unwrap()["kind"], c.kind(), "{c:?}");
         }
     }
 }

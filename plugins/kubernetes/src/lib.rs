@@ -43,15 +43,6 @@ const DEFAULT_KILL_GRACE_SECONDS: &str = "30";
 
 pub struct Plugin;
 
-fn secret(name: &str, description: &str) -> ConfigKey {
-    ConfigKey {
-        name: name.into(),
-        description: description.into(),
-        required: false,
-        secret: true,
-    }
-}
-
 impl Guest for Plugin {
     fn describe() -> Info {
         Info {
@@ -69,7 +60,7 @@ impl Guest for Plugin {
                     "Namespace of the driver pods; default \"default\".",
                     false,
                 ),
-                secret("token", "Bearer token (a service account token)."),
+                ConfigKey::secret("token", "Bearer token (a service account token)."),
                 ConfigKey::new(
                     "image",
                     "Spark container image of the driver; default apache/spark:4.0.0 \
@@ -81,11 +72,7 @@ impl Guest for Plugin {
                     "Service account of the driver pod.",
                     false,
                 ),
-                ConfigKey::new(
-                    "spark_submit",
-                    "The client-mode command, split on whitespace; default \"spark-submit\".",
-                    false,
-                ),
+                drover_plugin_sdk::spark::spark_submit_key(),
                 ConfigKey::new(
                     "driver_pod_template",
                     "JSON pod template merged into driver pods (Spark's settings win; \
@@ -400,7 +387,7 @@ fn client_launch(
     }
     // The application's own conf wins over the backend's defaults.
     extra.retain(|(k, _)| k == SUBMISSION_KEY_PROPERTY || !app.conf.iter().any(|(c, _)| c == k));
-    let spark_submit = settings.get_or("spark_submit", "spark-submit");
+    let spark_submit = drover_plugin_sdk::spark::spark_submit_program(settings);
     spark_submit_command(
         spark_submit,
         &format!("k8s://{}", ps.api_url),

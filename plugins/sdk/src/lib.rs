@@ -98,6 +98,17 @@ impl ConfigKey {
             secret: false,
         }
     }
+
+    /// An optional secret key: the host reads its value from the environment
+    /// (`secret_env`) and never shows it.
+    pub fn secret(name: &str, description: &str) -> Self {
+        ConfigKey {
+            name: name.to_string(),
+            description: description.to_string(),
+            required: false,
+            secret: true,
+        }
+    }
 }
 
 /// `s` cut to at most `max` bytes (on a char boundary), with "…" when cut: for

@@ -2,7 +2,21 @@
 //! spark-submit command line that runs it. Shared by every Spark backend so a
 //! job means the same on each.
 
-use crate::{Application, LocalLaunch, Resources};
+use crate::{Application, ConfigKey, LocalLaunch, Resources, Settings};
+
+/// The setting every Spark backend reads its client-mode command from.
+pub fn spark_submit_key() -> ConfigKey {
+    ConfigKey::new(
+        "spark_submit",
+        "The client-mode command, split on whitespace; default \"spark-submit\".",
+        false,
+    )
+}
+
+/// The client-mode command the settings name.
+pub fn spark_submit_program(settings: &Settings) -> &str {
+    settings.get_or("spark_submit", "spark-submit")
+}
 
 /// The Spark properties an application sets: its `conf`, then the properties
 /// its driver and executor resources stand for. A resource given as a field

@@ -42,15 +42,6 @@ pub const FIND_LIMIT: usize = 50;
 
 pub struct Plugin;
 
-fn secret(name: &str, description: &str) -> ConfigKey {
-    ConfigKey {
-        name: name.into(),
-        description: description.into(),
-        required: false,
-        secret: true,
-    }
-}
-
 impl Guest for Plugin {
     fn describe() -> Info {
         Info {
@@ -72,11 +63,11 @@ impl Guest for Plugin {
                 ),
                 ConfigKey::new("execution_role_arn", "IAM role the job runs as.", true),
                 ConfigKey::new("access_key_id", "AWS access key id.", true),
-                secret(
+                ConfigKey::secret(
                     "secret_access_key",
                     "AWS secret access key (required; give it with secret_env).",
                 ),
-                secret(
+                ConfigKey::secret(
                     "session_token",
                     "AWS session token, for temporary credentials.",
                 ),

@@ -43,11 +43,7 @@ impl Guest for Standalone {
                      (spark.master.rest.enabled=true); required for cluster mode.",
                     false,
                 ),
-                ConfigKey::new(
-                    "spark_submit",
-                    "The client-mode command, split on whitespace; default \"spark-submit\".",
-                    false,
-                ),
+                drover_plugin_sdk::spark::spark_submit_key(),
                 ConfigKey::new(
                     "master_ui_url",
                     "The master's web UI, http://host:8080; enables driver logs \
@@ -91,7 +87,7 @@ impl Guest for Standalone {
         let master = settings.require("master")?;
         match app.deploy_mode {
             DeployMode::Client => {
-                let spark_submit = settings.get_or("spark_submit", "spark-submit");
+                let spark_submit = drover_plugin_sdk::spark::spark_submit_program(&settings);
                 let key = [(SUBMISSION_KEY_PROPERTY.to_string(), key)];
                 Ok(Submitted::Local(spark_submit_command(
                     spark_submit,

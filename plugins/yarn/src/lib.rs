@@ -56,11 +56,7 @@ impl Guest for Yarn {
                      spark.yarn.maxAppAttempts wins.",
                     false,
                 ),
-                ConfigKey::new(
-                    "spark_submit",
-                    "The client-mode command, split on whitespace; default \"spark-submit\".",
-                    false,
-                ),
+                drover_plugin_sdk::spark::spark_submit_key(),
                 ConfigKey::new(
                     "user",
                     "The user submitting: sent as user.name on every request (simple auth) and \
@@ -90,7 +86,7 @@ impl Guest for Yarn {
         let rm_url = rm_url(&settings)?;
         match app.deploy_mode {
             DeployMode::Client => {
-                let spark_submit = settings.get_or("spark_submit", "spark-submit");
+                let spark_submit = drover_plugin_sdk::spark::spark_submit_program(&settings);
                 let webapp = http::parse_url(rm_url)?.authority;
                 let mut conf = vec![
                     (

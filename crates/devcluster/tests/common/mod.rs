@@ -95,7 +95,6 @@ impl Stand {
 }
 
 /// `struct Fixture(Stand)` derefs to the stand-in.
-
 macro_rules! fixture_on_stand {
     () => {
         struct Fixture(common::Stand);
