@@ -331,3 +331,119 @@ async fn a_bad_conf_names_each_field_and_events_stream_the_run_live() {
     assert!(seen.contains("event: driver"), "driver events too:\n{seen}");
     d.shutdown().await;
 }
+
+/// Regression: a 100 KB run id was stored (every per-run URL then answered
+/// 414 and its try failed with "File name too long"), and a NUL byte in a run
+/// id or a conf string failed the try later ("nul byte found").
+#[tokio::test]
+async fn trigger_refuses_run_ids_and_conf_that_could_never_reach_a_driver() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let flag = dags.path().join("fixed");
+    flaky_dag(dags.path(), &flag);
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let trigger = format!("{}/api/v2/dags/flaky/dagRuns", api.base);
+    let long = "r".repeat(100_000);
+    let cases = [
+        (json!({"dag_run_id": long}), "at most 250"),
+        (json!({"dag_run_id": "a\u{0}b"}), "dag_run_id may only hold"),
+        (json!({"dag_run_id": "../etc"}), "dag_run_id may only hold"),
+        (json!({"dag_run_id": ""}), "must not be empty"),
+        (json!({"conf": {"label": "x\u{0}y"}}), r#""field":"label""#),
+        (json!({"conf": {"label": "x", "extra": {"deep": ["ok", "bad\u{0}"]}}}), r#""field":"extra.deep[1]""#),
+        (json!({"conf": {"k\u{0}": 1}}), "NUL byte"),
+    ];
+    for (body, needle) in cases {
+        let (status, answer) = send(api.http.post(&trigger).json(&body)).await;
+        assert_eq!(status, 400, "{body} -> {answer}");
+        assert_eq!(answer["status"], 400, "{answer}");
+        assert!(answer.to_string().contains(needle), "expected {needle:?} in {answer}");
+    }
+    let runs = api.get("/api/v2/dags/flaky/dagRuns").await.unwrap();
+    assert_eq!(runs["total_entries"], 0, "nothing refused was stored: {runs}");
+
+    // Airflow's whole alphabet is accepted, up to 250 characters.
+    for id in ["my-run_1.2~x:y+z", "r".repeat(250).as_str()] {
+        let (status, answer) = send(api.http.post(&trigger).json(&json!({"dag_run_id": id}))).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["dag_run_id"], id);
+        api.get(&Api::run_path("flaky", id)).await.unwrap();
+    }
+    d.shutdown().await;
+}
+
+/// Sends `request` as is on a fresh connection; returns the status and the
+/// body (the server closes after one answer).
+async fn raw(base: &str, request: String) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    sock.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    sock.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Regression: 413 ("length limit exceeded"), 405 (empty) and malformed URLs
+/// left the API as plain text or an empty body.
+#[tokio::test]
+async fn every_error_leaves_the_api_as_json_with_detail_and_status() {
+    let home = tempfile::tempdir().unwrap();
+    let d = start(home.path(), &repo_dags(), None).await.unwrap();
+    let base = d.api_url();
+    let host = base.trim_start_matches("http://").to_string();
+    let auth = format!("Authorization: Bearer {}\r\n", d.api_token());
+    let get = |target: &str| format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n");
+    let http = Api::new(&d).http;
+    let too_big = http
+        .post(format!("{base}/api/v2/dags/wordcount_client/dagRuns"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 << 20])
+        .send()
+        .await
+        .unwrap();
+    let too_big = (too_big.status().as_u16(), too_big.text().await.unwrap());
+    let cases = [
+        (too_big, 413, "too large"),
+        (raw(&base, format!("DELETE /api/v2/dags HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n")).await, 405, "does not take DELETE"),
+        (raw(&base, format!("PUT /api/v2/dags/wordcount_client/dagRuns HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n")).await, 405, "does not take PUT"),
+        (raw(&base, get("/api/v2/dags/%FF%FE")).await, 400, "invalid path"),
+        (raw(&base, get("/api/v2/dags/wordcount_client/dagRuns?limit=%ZZ&offset=x")).await, 400, "query"),
+        (raw(&base, get("/ui/%FF")).await, 400, ""),
+        // Long, but under hyper's own 64 KiB URI limit: the API answers it.
+        (raw(&base, get(&format!("/api/v2/dags/wordcount_client/dagRuns/{}", "r".repeat(60_000)))).await, 404, "not found"),
+    ];
+    for ((status, body), expected, needle) in cases {
+        assert_eq!(status, expected, "{body}");
+        let json: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{expected}: not JSON ({e}): {body:?}"));
+        assert_eq!(json["status"], expected, "{json}");
+        let detail = json["detail"].as_str().unwrap_or_else(|| panic!("no detail: {json}"));
+        assert!(!detail.is_empty() && detail.contains(needle), "expected {needle:?} in {json}");
+    }
+    d.shutdown().await;
+}
+
+/// Regression: a symlink loop or a link to /dev/zero in the DAG folder was
+/// skipped without a word.
+#[tokio::test]
+async fn dag_folder_entries_that_are_no_files_are_import_errors() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(dags.path().join("loop.toml"), dags.path().join("loop.toml")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dags.path().join("zero.toml")).unwrap();
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let errors = Api::new(&d).get("/api/v2/importErrors").await.unwrap();
+    let found: Vec<(String, String)> = errors["import_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["filename"].as_str().unwrap().to_string(), e["stack_trace"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(found.len(), 2, "{errors:#}");
+    assert!(found[0].0.ends_with("loop.toml") && found[0].1.contains("symlink"), "{found:?}");
+    assert!(found[1].0.ends_with("zero.toml") && found[1].1.contains("character device"), "{found:?}");
+    d.shutdown().await;
+}

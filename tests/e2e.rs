@@ -212,6 +212,57 @@ fn cli_validate_reports_every_error_with_file_line_and_hint_and_exits_1() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Regression: a folder holding only a symlink loop validated with no output
+/// and exit 0.
+#[test]
+fn cli_validate_reports_skipped_entries_and_a_folder_without_dag_files() {
+    let dags = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(dags.path().join("loop.toml"), dags.path().join("loop.toml")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dags.path().join("zero.toml")).unwrap();
+    let out = drover_cli(&["dags", "validate"], dags.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("loop.toml:1:1") && stderr.contains("symlink"), "{stderr}");
+    assert!(stderr.contains("zero.toml:1:1") && stderr.contains("character device"), "{stderr}");
+
+    // Nothing that even looks like a DAG file: said so, and a failure.
+    for name in ["loop.toml", "zero.toml"] {
+        std::fs::remove_file(dags.path().join(name)).unwrap();
+    }
+    std::os::unix::fs::symlink(dags.path().join("loop"), dags.path().join("loop")).unwrap();
+    let out = drover_cli(&["dags", "validate"], dags.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("no DAG files in {}", dags.path().display())), "{stderr}");
+}
+
+/// Regression: on a port in use, drover opened (or created) the database and
+/// ran its restart recovery, marking another instance's live tries lost,
+/// before it failed to bind.
+#[test]
+fn a_port_in_use_fails_before_drover_touches_its_home() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let dags = dir.path().join("dags");
+    std::fs::create_dir(&dags).unwrap();
+    let config = write(dir.path(), "drover.toml", "");
+    let home = dir.path().join("home");
+    let home_arg = home.display().to_string();
+    let config_arg = config.display().to_string();
+    for args in [
+        vec!["standalone", "--home", home_arg.as_str(), "--port", port.as_str()],
+        vec!["serve", "--home", home_arg.as_str(), "--port", port.as_str(), "--config", config_arg.as_str()],
+    ] {
+        let out = drover_cli(&args, &dags);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{args:?}: {stderr}");
+        assert!(!home.exists(), "{args:?} created its home before binding: {:?}", std::fs::read_dir(&home).map(|d| d.count()));
+    }
+    drop(busy);
+}
+
 /// Answers every HTTP request with 200 and a body that is not JSON.
 async fn garbage_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

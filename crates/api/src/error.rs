@@ -72,6 +72,60 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Errors made outside the handlers (axum's rejections, the body limit, a
+/// method a path does not take) arrive as plain text or an empty body; this
+/// layer gives every error response the documented JSON body instead.
+/// hyper's own answers to requests it cannot parse (400, 414 for a URI over
+/// 64 KiB, 431 for oversized headers) are written before any layer runs and
+/// keep their empty body.
+pub(crate) async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            format!("request body too large: at most {} bytes are accepted", crate::routes::MAX_BODY)
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            // axum sets Allow only on a router without layers.
+            match parts.headers.get(axum::http::header::ALLOW).and_then(|v| v.to_str().ok()) {
+                Some(allowed) if !allowed.is_empty() => format!("{path} does not take {method}; it takes {allowed}"),
+                _ => format!("{path} does not take {method}; /api/v2/openapi.json lists the methods of each path"),
+            }
+        }
+        s if s.is_server_error() => {
+            tracing::error!(%status, %path, body = %text, "request failed");
+            "internal error; see the drover log".to_string()
+        }
+        _ if !text.is_empty() => text,
+        _ => status.canonical_reason().unwrap_or("request refused").to_string(),
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    let body = ErrorBody {
+        detail,
+        status: status.as_u16(),
+        errors: Vec::new(),
+    };
+    let json = axum::Json(body).into_response();
+    parts.headers.extend(json.headers().clone());
+    Response::from_parts(parts, json.into_body())
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         ApiError::BadRequest(format!("invalid JSON body: {}", r.body_text()))
@@ -104,6 +158,7 @@ impl From<drover_scheduler::TriggerError> for ApiError {
         use drover_scheduler::TriggerError as T;
         match e {
             T::UnknownDag(_) => ApiError::NotFound(e.to_string()),
+            T::BadRunId(m) => ApiError::BadRequest(m),
             T::BadConf(ref problems) => ApiError::InvalidConf {
                 errors: problems
                     .iter()

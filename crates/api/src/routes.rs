@@ -33,7 +33,7 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
 struct Path<T>(T);
 
 /// Request bodies are small JSON documents; anything bigger is refused.
-const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// Every route, with the OpenAPI document built from the same handlers.
 pub fn app(state: AppState) -> Router {
@@ -87,6 +87,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth)
         .merge(api)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
 }
 
 #[derive(OpenApi)]

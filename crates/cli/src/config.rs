@@ -142,15 +142,20 @@ async fn offline_backends(local: &LocalArgs) -> anyhow::Result<BackendSet> {
     backends(&host, &backend_configs(&stand_in, file.as_ref())).await
 }
 
-/// Loads DAG files through the backends' plugins, on a blocking thread.
-async fn load_dags(paths: Vec<PathBuf>, set: BackendSet) -> drover_dag::DirLoad {
+/// Loads DAG files through the backends' plugins, on a blocking thread;
+/// also says which of the folders held no DAG file at all.
+async fn load_dags(paths: Vec<PathBuf>, set: BackendSet) -> (drover_dag::DirLoad, Vec<PathBuf>) {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let catalog = set.catalog(handle);
         let mut all = drover_dag::DirLoad::default();
+        let mut empty = Vec::new();
         for p in paths {
             if p.is_dir() {
                 let d = drover_dag::load_dir(&p, &catalog);
+                if d.dags.is_empty() && d.errors.is_empty() {
+                    empty.push(p);
+                }
                 all.dags.extend(d.dags);
                 all.errors.extend(d.errors);
             } else {
@@ -160,7 +165,7 @@ async fn load_dags(paths: Vec<PathBuf>, set: BackendSet) -> drover_dag::DirLoad 
                 }
             }
         }
-        all
+        (all, empty)
     })
     .await
     .expect("DAG loading panicked")
@@ -169,12 +174,18 @@ async fn load_dags(paths: Vec<PathBuf>, set: BackendSet) -> drover_dag::DirLoad 
 pub async fn validate(local: &LocalArgs, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let set = offline_backends(local).await?;
     let paths = if paths.is_empty() { vec![local.dags.clone()] } else { paths.to_vec() };
-    let loaded = load_dags(paths, set).await;
+    let (loaded, empty) = load_dags(paths, set).await;
     for d in &loaded.dags {
         println!("ok    {} ({}, {} tasks)", d.id, d.file.display(), d.tasks.len());
     }
     for e in &loaded.errors {
         eprintln!("{e}");
+    }
+    for dir in &empty {
+        eprintln!("no DAG files in {} (a DAG file is a *.toml file directly in the folder)", dir.display());
+    }
+    if !empty.is_empty() {
+        return Ok(ExitCode::from(1));
     }
     if loaded.errors.is_empty() {
         Ok(ExitCode::SUCCESS)
@@ -186,7 +197,7 @@ pub async fn validate(local: &LocalArgs, paths: &[PathBuf]) -> anyhow::Result<Ex
 
 pub async fn list_local(local: &LocalArgs) -> anyhow::Result<ExitCode> {
     let set = offline_backends(local).await?;
-    let loaded = load_dags(vec![local.dags.clone()], set).await;
+    let (loaded, _) = load_dags(vec![local.dags.clone()], set).await;
     println!("{:<28} {:<16} {:>5}  file", "dag_id", "schedule", "tasks");
     for d in &loaded.dags {
         let schedule = match &d.schedule {

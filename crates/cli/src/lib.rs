@@ -175,8 +175,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { serve, config } => {
             init_logging();
             let file = config::load(&config)?;
+            let listener = serve::bind(&serve).await?;
             let home = serve::prepare_home(&serve)?;
-            let server = serve::start(&serve, home, &file.backends).await?;
+            let server = serve::start_on(listener, &serve, home, &file.backends).await?;
             println!("drover is running: UI and API at {}", server.api_url());
             println!("changes need the API token; log in at {}/#login=<token>", server.api_url());
             serve::until_signal().await?;

@@ -78,7 +78,27 @@ pub fn prepare_home(args: &ServeArgs) -> anyhow::Result<PathBuf> {
     Ok(std::fs::canonicalize(&args.home)?)
 }
 
+/// Takes the API's port first of all: a drover started on a port in use
+/// fails before it creates a home, opens a database or recovers anything.
+pub async fn bind(args: &ServeArgs) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind((args.host, args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{} (is another drover running there?)", args.host, args.port))
+}
+
+/// Binds, then starts as [`start_on`].
 pub async fn start(args: &ServeArgs, home: PathBuf, backends: &BTreeMap<String, BackendConfig>) -> anyhow::Result<Server> {
+    start_on(bind(args).await?, args, home, backends).await
+}
+
+/// Opens the store and starts the scheduler and the API on a port already
+/// bound with [`bind`].
+pub async fn start_on(
+    listener: tokio::net::TcpListener,
+    args: &ServeArgs,
+    home: PathBuf,
+    backends: &BTreeMap<String, BackendConfig>,
+) -> anyhow::Result<Server> {
     let cache = args.plugin_cache.clone().unwrap_or_else(|| home.join("plugin-cache"));
     let host = config::plugin_host(Some(&cache))?;
     let backends = config::backends(&host, backends).await?;
@@ -100,9 +120,6 @@ pub async fn start(args: &ServeArgs, home: PathBuf, backends: &BTreeMap<String, 
     )
     .await?;
 
-    let listener = tokio::net::TcpListener::bind((args.host, args.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     let api_addr = listener.local_addr()?;
     let api_token = api_token(args, &home)?;
     let app = drover_api::app(drover_api::AppState {

@@ -73,6 +73,7 @@ fn stand_in(opts: &Options, url: &str) -> anyhow::Result<StandIn> {
 
 /// Starts the stand-in cluster, then drover on it.
 pub async fn start(opts: Options) -> anyhow::Result<Running> {
+    let listener = serve::bind(&opts.serve).await?;
     let home = serve::prepare_home(&opts.serve)?;
     let file = opts.config.as_deref().map(config::load).transpose()?;
     let cluster = DevCluster::start(DevClusterConfig {
@@ -83,7 +84,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     .await
     .context("cannot start the stand-in cluster")?;
     let backends = config::backend_configs(&stand_in(&opts, &cluster.rest_url())?, file.as_ref());
-    let server = serve::start(&opts.serve, home, &backends).await?;
+    let server = serve::start_on(listener, &opts.serve, home, &backends).await?;
     Ok(Running {
         api_addr: server.api_addr,
         scheduler: server.scheduler.clone(),
@@ -95,10 +96,11 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     if let Some(url) = opts.cluster_url.clone() {
+        let listener = serve::bind(&opts.serve).await?;
         let home = serve::prepare_home(&opts.serve)?;
         let file = opts.config.as_deref().map(config::load).transpose()?;
         let backends = config::backend_configs(&stand_in(&opts, &url)?, file.as_ref());
-        let server = serve::start(&opts.serve, home, &backends).await?;
+        let server = serve::start_on(listener, &opts.serve, home, &backends).await?;
         println!("drover is running: UI and API at {}  (stand-in cluster at {url})", server.api_url());
         println!("log in to make changes: {}/#login={}", server.api_url(), server.api_token);
         serve::until_signal().await?;

@@ -70,12 +70,41 @@ pub fn load_dir(dir: &Path, backends: &dyn Backends) -> DirLoad {
             return out;
         }
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|ext| ext == "toml") && p.is_file())
-        .collect();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let path = match entry {
+            Ok(entry) => entry.path(),
+            Err(e) => {
+                out.errors.push(LoadError::at(dir, 1, 1, format!("cannot list DAG directory: {e}"), None));
+                continue;
+            }
+        };
+        if path.extension().is_none_or(|ext| ext != "toml") {
+            continue;
+        }
+        // A `*.toml` entry that is no regular file (a symlink loop, a
+        // dangling link, a device such as /dev/zero, a folder) is reported,
+        // never skipped silently nor read.
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => files.push(path),
+            Ok(meta) => out.errors.push(LoadError::at(
+                &path,
+                1,
+                1,
+                format!("skipped: not a regular file ({})", file_kind(&meta)),
+                Some("a DAG file is a regular file or a symlink to one".into()),
+            )),
+            Err(e) => out.errors.push(LoadError::at(
+                &path,
+                1,
+                1,
+                format!("skipped: cannot open ({})", open_failure(&path, &e)),
+                Some("a DAG file is a regular file or a symlink to one".into()),
+            )),
+        }
+    }
     files.sort();
+    out.errors.sort_by(|a, b| a.file.cmp(&b.file));
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     for file in files {
         match load_file(&file, backends) {
@@ -98,4 +127,32 @@ pub fn load_dir(dir: &Path, backends: &dyn Backends) -> DirLoad {
         }
     }
     out
+}
+
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a named pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+fn open_failure(path: &Path, e: &std::io::Error) -> String {
+    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    match (link, e.kind()) {
+        (true, std::io::ErrorKind::NotFound) => "a symlink to nothing".into(),
+        // ELOOP, "too many levels of symbolic links", has no stable kind.
+        (true, _) => format!("a symlink that cannot be followed: {e}"),
+        (false, _) => e.to_string(),
+    }
 }

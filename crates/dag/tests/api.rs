@@ -246,6 +246,38 @@ fn load_dir_rejects_a_second_file_with_the_same_dag_id() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Regression: a folder holding only a symlink loop and a link to /dev/zero
+/// loaded nothing and reported nothing.
+#[test]
+fn load_dir_reports_every_toml_entry_it_cannot_load_as_a_file() {
+    let dir = scratch_dir("skipped");
+    std::os::unix::fs::symlink(dir.join("loop.toml"), dir.join("loop.toml")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.toml")).unwrap();
+    std::os::unix::fs::symlink(dir.join("missing"), dir.join("dangling.toml")).unwrap();
+    std::fs::create_dir(dir.join("folder.toml")).unwrap();
+    std::fs::write(dir.join("good.toml"), GOOD).unwrap();
+    std::os::unix::fs::symlink(dir.join("loop.txt"), dir.join("loop.txt")).unwrap();
+    let loaded = load_dir(&dir, &FakeBackends);
+    assert_eq!(loaded.dags.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["good"]);
+    let errors: Vec<(String, String)> = loaded
+        .errors
+        .iter()
+        .map(|e| (e.file.file_name().unwrap().to_string_lossy().into_owned(), e.to_string()))
+        .collect();
+    let names: Vec<&str> = errors.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["dangling.toml", "folder.toml", "loop.toml", "zero.toml"], "{errors:#?}");
+    for (name, want) in [
+        ("dangling.toml", "a symlink to nothing"),
+        ("folder.toml", "not a regular file (a directory)"),
+        ("loop.toml", "a symlink that cannot be followed"),
+        ("zero.toml", "not a regular file (a character device)"),
+    ] {
+        let (_, text) = errors.iter().find(|(n, _)| n == name).unwrap();
+        assert!(text.contains("skipped") && text.contains(want), "{name}: {text}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn unreadable_file_is_one_diagnostic_at_the_start() {
     let err =

@@ -18,6 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use http_body_util::BodyExt;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// One allowed destination: `host` (any port) or `host:port`.
@@ -114,9 +115,11 @@ impl CaClient {
             .await
             .map_err(|_| HttpError::ConnectionReadTimeout)?
             .map_err(|e| {
-                // Connection and TLS failures (an untrusted certificate) say so.
+                // Connection and TLS failures (an untrusted certificate) say
+                // so, keeping the socket's own error kind (refused, reset).
                 let text = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| format!("{e}: {s}"));
-                HttpError::Connect(std::io::Error::other(text))
+                let kind = io_kind(&e).unwrap_or(std::io::ErrorKind::Other);
+                HttpError::Connect(std::io::Error::new(kind, text))
             })?;
         Ok(response.map(|b| b.map_err(HttpError::from).boxed_unsync()))
     }
@@ -192,6 +195,57 @@ impl WasiHttpHooks for Policy {
                 Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
             ))
         })
+    }
+
+    /// wasmtime calls every failure of an open connection a protocol error;
+    /// a reset, an early close or a timeout is named as such.
+    fn p2_error_from_hyper(&mut self, err: &hyper::Error) -> ErrorCode {
+        use std::io::ErrorKind as K;
+        match io_kind(err) {
+            Some(K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe) => ErrorCode::ConnectionTerminated,
+            Some(K::TimedOut) => ErrorCode::ConnectionReadTimeout,
+            _ if err.is_timeout() => ErrorCode::HttpResponseTimeout,
+            _ if err.is_incomplete_message() => ErrorCode::HttpResponseIncomplete,
+            _ => {
+                tracing::debug!(error = ?err, "cluster answered broken HTTP");
+                ErrorCode::HttpProtocolError
+            }
+        }
+    }
+
+    fn p2_error_from_connect(&mut self, err: &std::io::Error) -> ErrorCode {
+        connect_error(err)
+    }
+
+    fn p2_error_from_tls(&mut self, err: &std::io::Error) -> ErrorCode {
+        ErrorCode::InternalError(Some(format!("TLS error: {err}")))
+    }
+}
+
+/// The socket error under a transport error, if any.
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// A failed connection as the `wasi:http` error the plugin renders in
+/// words ("connection refused by <host>"); wasmtime's default calls every
+/// connect failure refused.
+fn connect_error(err: &std::io::Error) -> ErrorCode {
+    use std::io::ErrorKind as K;
+    match err.kind() {
+        K::ConnectionRefused => ErrorCode::ConnectionRefused,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => ErrorCode::ConnectionTerminated,
+        K::TimedOut => ErrorCode::ConnectionTimeout,
+        K::HostUnreachable | K::NetworkUnreachable => ErrorCode::DestinationUnavailable,
+        _ if err.to_string().contains("certificate") => ErrorCode::InternalError(Some(format!("TLS error: {err}"))),
+        _ => ErrorCode::InternalError(Some(err.to_string())),
     }
 }
 

@@ -124,6 +124,45 @@ async fn a_plugin_calling_a_host_it_may_not_reach_is_denied() {
     still_works(&b).await;
 }
 
+/// Regression: a reset read "answered with broken HTTP:
+/// ErrorCode::HttpProtocolError".
+#[tokio::test]
+async fn a_cluster_resetting_the_connection_is_named_in_words() {
+    use tokio::io::AsyncReadExt;
+    // Reads the request, then resets the connection (linger 0, then close).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let resetter = tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            sock.set_zero_linger().unwrap();
+            drop(sock);
+        }
+    });
+    let (host, plugin) = setup(Duration::from_secs(30)).await;
+    let url = format!("http://127.0.0.1:{port}/v1/submissions/create");
+    let b = backend(&host, plugin, &url, &["127.0.0.1"]);
+    let err = b.submit("k", &app("forbidden")).await.expect_err("a reset must fail the call");
+    let text = err.to_string();
+    assert!(text.contains("connection reset by 127.0.0.1"), "{text}");
+    assert!(!text.contains("ErrorCode"), "{text}");
+    assert!(err.is_retryable(), "a reset is a transport failure: {err:?}");
+    resetter.abort();
+    still_works(&b).await;
+}
+
+#[tokio::test]
+async fn a_cluster_refusing_connections_is_named_in_words() {
+    // A port nobody listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (host, plugin) = setup(Duration::from_secs(30)).await;
+    let b = backend(&host, plugin, &format!("http://127.0.0.1:{port}/"), &["127.0.0.1"]);
+    let err = b.submit("k", &app("forbidden")).await.expect_err("nobody listens");
+    assert!(err.to_string().contains("connection refused by 127.0.0.1"), "{err}");
+    assert!(err.is_retryable(), "{err:?}");
+}
+
 #[tokio::test]
 async fn plugin_stderr_is_captured_into_the_error() {
     let (host, plugin) = setup(Duration::from_secs(10)).await;

@@ -89,6 +89,7 @@ async fn https_to_a_cluster_signed_by_a_private_ca_needs_its_ca_file() {
     let untrusting = host.backend("k8s", plugin, settings, &allowed).unwrap();
     let err = untrusting.submit("k", &app()).await.expect_err("an unknown CA must not be trusted");
     assert!(err.is_retryable() || err.to_string().contains("unavailable"), "{err}");
+    assert!(err.to_string().contains("TLS error with 127.0.0.1") && err.to_string().contains("certificate"), "{err}");
     server.abort();
 }
 

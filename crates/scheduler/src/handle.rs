@@ -36,6 +36,8 @@ pub struct ClearRequest {
 pub enum TriggerError {
     #[error("DAG `{0}` not found")]
     UnknownDag(String),
+    #[error("{0}")]
+    BadRunId(String),
     #[error("conf does not match the DAG's params: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     BadConf(Vec<ParamError>),
     #[error("a run `{run_id}` already exists for DAG `{dag_id}`")]
@@ -137,7 +139,15 @@ impl SchedulerHandle {
     }
 
     /// Creates a manual run; the conf is checked against the DAG's params.
+    /// A run id or conf that could never reach a driver is refused here.
     pub async fn trigger(&self, dag_id: &str, req: TriggerRequest) -> Result<RunRow, TriggerError> {
+        if let Some(id) = &req.run_id {
+            crate::input::check_run_id(id).map_err(TriggerError::BadRunId)?;
+        }
+        let unfit = crate::input::check_conf(&req.conf);
+        if !unfit.is_empty() {
+            return Err(TriggerError::BadConf(unfit));
+        }
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Msg::Trigger {

@@ -14,6 +14,7 @@
 mod core;
 mod driver;
 mod handle;
+mod input;
 mod loader;
 mod process;
 mod tracker;

@@ -369,7 +369,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .last_insert_rowid();
-        add_event(&mut tx, id, now, DriverState::Pending, None, None, t.message).await?;
+        add_event(&mut tx, id, now, DriverState::Pending, None, None, t.message.map(clip).as_deref()).await?;
         sqlx::query(
             "UPDATE task_instances SET state = 'running', try_number = ?, next_try_at = NULL,
                start_date = COALESCE(start_date, ?), end_date = NULL WHERE id = ?",
@@ -393,12 +393,14 @@ impl Store {
     pub async fn update_driver(&self, try_id: i64, u: &DriverUpdate) -> Result<bool> {
         let now = Utc::now();
         let mut tx = self.write().await?;
+        let raw_state = u.raw_state.as_deref().map(clip);
+        let message = u.message.as_deref().map(clip);
         let cur: TryRow = sqlx::query_as("SELECT * FROM task_tries WHERE id = ?")
             .bind(try_id)
             .fetch_one(&mut *tx)
             .await?;
         let changed = cur.driver_state != u.state
-            || (u.raw_state.is_some() && cur.raw_state.as_deref() != u.raw_state.as_deref())
+            || (raw_state.is_some() && cur.raw_state.as_deref() != raw_state.as_deref())
             || (u.attempt.is_some() && cur.cluster_attempt != u.attempt);
         sqlx::query(
             "UPDATE task_tries SET driver_state = ?, raw_state = COALESCE(?, raw_state),
@@ -408,19 +410,19 @@ impl Store {
              WHERE id = ?",
         )
         .bind(u.state)
-        .bind(u.raw_state.as_deref())
+        .bind(raw_state.as_deref())
         .bind(u.cluster_id.as_deref())
         .bind(u.attempt)
-        .bind(u.location.as_deref())
-        .bind(u.tracking_url.as_deref())
+        .bind(u.location.as_deref().map(clip).as_deref())
+        .bind(u.tracking_url.as_deref().map(clip).as_deref())
         .bind(u.pid)
         .bind(u.log_path.as_deref())
-        .bind(u.message.as_deref())
+        .bind(message.as_deref())
         .bind(try_id)
         .execute(&mut *tx)
         .await?;
         if changed {
-            add_event(&mut tx, try_id, now, u.state, u.raw_state.as_deref(), u.attempt, u.message.as_deref()).await?;
+            add_event(&mut tx, try_id, now, u.state, raw_state.as_deref(), u.attempt, message.as_deref()).await?;
         }
         tx.commit().await?;
         Ok(changed)
@@ -433,7 +435,7 @@ impl Store {
         sqlx::query("UPDATE task_tries SET state = ?, ended_at = ?, message = COALESCE(?, message) WHERE id = ?")
             .bind(f.try_state)
             .bind(now)
-            .bind(f.message)
+            .bind(f.message.map(clip).as_deref())
             .bind(f.try_id)
             .execute(&mut *tx)
             .await?;
@@ -510,6 +512,24 @@ impl Store {
             .fetch_all(&self.pool)
             .await?)
     }
+}
+
+/// The most of a cluster's message, raw state or a plugin's error that is
+/// kept: a cluster answering megabytes must not grow the database, nor every
+/// answer that lists tries.
+pub const MAX_TEXT: usize = 4096;
+
+/// `text` cut to [`MAX_TEXT`] bytes on a character boundary, saying how long
+/// it was; borrowed when it already fits.
+pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_TEXT {
+        return text.into();
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… (truncated, {} bytes)", &text[..end], text.len()).into()
 }
 
 async fn run_by_pk(tx: &mut Transaction<'_, Sqlite>, run_pk: i64) -> Result<RunRow> {

@@ -214,3 +214,58 @@ async fn concurrent_driver_updates_are_never_lost() {
         assert_eq!(store.get_try(id).await.unwrap().driver_state, DriverState::Succeeded);
     }
 }
+
+/// Regression: a cluster answering 10 MB messages grew the database by as
+/// much per poll and made every try listing megabytes long.
+#[tokio::test]
+async fn cluster_messages_raw_states_and_errors_are_truncated_when_recorded() {
+    let store = Store::memory().await.unwrap();
+    with_dag(&store).await;
+    let conf = json!({});
+    let run = store.create_run(&new_run("d", "r", &conf, None)).await.unwrap();
+    let ti = &store.task_instances(run.id).await.unwrap()[0];
+    // Three-byte characters, so the cut must find a character boundary.
+    let huge = "€".repeat((10 << 20) / 3);
+    let t = store
+        .begin_try(&NewTry {
+            ti: ti.id,
+            try_number: 1,
+            backend: "local",
+            deploy_mode: "cluster",
+            submission_key: "key-huge",
+            application: None,
+            deadline_at: None,
+            message: Some(&huge),
+        })
+        .await
+        .unwrap();
+    let mut update = DriverUpdate::state(DriverState::Running);
+    update.raw_state = Some(huge.clone());
+    update.message = Some(huge.clone());
+    assert!(store.update_driver(t.id, &update).await.unwrap());
+    assert!(!store.update_driver(t.id, &update).await.unwrap(), "the same huge answer again is not a new event");
+
+    let clipped = |text: Option<&str>| {
+        let text = text.expect("recorded");
+        assert!(text.len() <= MAX_TEXT + 64, "{} bytes kept", text.len());
+        assert!(text.starts_with("€€€"), "{}", &text[..12]);
+        assert!(text.ends_with(&format!("… (truncated, {} bytes)", huge.len())), "{}", &text[text.len() - 40..]);
+    };
+    let row = store.get_try(t.id).await.unwrap();
+    clipped(row.raw_state.as_deref());
+    clipped(row.message.as_deref());
+    let events = store.driver_events(t.id).await.unwrap();
+    assert_eq!(events.len(), 2, "pending, then running");
+    clipped(events[0].message.as_deref());
+    clipped(events[1].raw_state.as_deref());
+    clipped(events[1].message.as_deref());
+
+    let error = format!("plugin error: {huge}");
+    store
+        .finish_try(&FinishTry { try_id: t.id, ti: ti.id, try_state: TryState::Failed, ti_state: TiState::Failed, next_try_at: None, message: Some(&error) })
+        .await
+        .unwrap();
+    let message = store.get_try(t.id).await.unwrap().message.expect("the error is kept");
+    assert!(message.starts_with("plugin error: €") && message.len() <= MAX_TEXT + 64, "{} bytes kept", message.len());
+    assert_eq!(clip("short"), "short", "what fits is kept whole");
+}

@@ -362,7 +362,7 @@ mod transport {
             StreamError::Closed => "connection closed".to_string(),
             StreamError::LastOperationFailed(err) => {
                 match wasip2::http::types::http_error_code(&err) {
-                    Some(code) => format!("{code:?}"),
+                    Some(code) => in_words(&code, host_of(url)),
                     None => err.to_debug_string(),
                 }
             }
@@ -391,7 +391,54 @@ mod transport {
             | ErrorCode::HttpProtocolError => ErrorKind::BadResponse,
             _ => ErrorKind::Unreachable,
         };
-        super::error_for(kind, &format!("{e:?}"), url, &parts.host)
+        super::error_for(kind, &in_words(&e, &parts.host), url, &parts.host)
+    }
+
+    fn host_of(url: &str) -> &str {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        rest.split(['/', '?', '#']).next().unwrap_or(rest)
+    }
+
+    /// A transport failure as a user knows it, naming the host. The host
+    /// passes what `wasi:http` has no code for (TLS details, other socket
+    /// errors) as an internal error's text, TLS ones starting `TLS error: `.
+    fn in_words(e: &ErrorCode, host: &str) -> String {
+        match e {
+            ErrorCode::ConnectionRefused => format!("connection refused by {host}"),
+            ErrorCode::ConnectionTerminated => format!("connection reset by {host}"),
+            ErrorCode::ConnectionTimeout => format!("timed out connecting to {host}"),
+            ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
+                format!("timed out waiting for {host} to answer")
+            }
+            ErrorCode::ConnectionWriteTimeout => format!("timed out sending to {host}"),
+            ErrorCode::ConnectionLimitReached => format!("too many connections open to {host}"),
+            ErrorCode::DnsTimeout => format!("DNS lookup of {host} timed out"),
+            ErrorCode::DnsError(p) => match &p.rcode {
+                Some(why) => format!("DNS lookup of {host} failed ({why})"),
+                None => format!("DNS lookup of {host} failed"),
+            },
+            ErrorCode::DestinationNotFound => format!("{host} not found"),
+            ErrorCode::DestinationUnavailable => format!("{host} is unreachable"),
+            ErrorCode::DestinationIpProhibited => format!("the address of {host} is prohibited"),
+            ErrorCode::DestinationIpUnroutable => format!("no route to {host}"),
+            ErrorCode::TlsProtocolError => format!("TLS error with {host}"),
+            ErrorCode::TlsCertificateError => {
+                format!("TLS error with {host}: its certificate is not trusted")
+            }
+            ErrorCode::TlsAlertReceived(a) => format!(
+                "TLS error with {host}: it sent alert {}",
+                a.alert_message.as_deref().unwrap_or("(no message)")
+            ),
+            ErrorCode::HttpResponseIncomplete => {
+                format!("{host} closed the connection before answering in full")
+            }
+            ErrorCode::HttpProtocolError => format!("{host} answered with broken HTTP"),
+            ErrorCode::InternalError(Some(m)) => match m.strip_prefix("TLS error: ") {
+                Some(why) => format!("TLS error with {host}: {why}"),
+                None => format!("{m} ({host})"),
+            },
+            other => format!("{other:?}"),
+        }
     }
 }
 
@@ -419,7 +466,7 @@ pub fn error_for(kind: ErrorKind, detail: &str, url: &str, host: &str) -> Plugin
             PluginError::Invalid(format!("request to {url} refused: {detail}"))
         }
         ErrorKind::BadResponse => {
-            PluginError::Protocol(format!("{url} answered with broken HTTP: {detail}"))
+            PluginError::Protocol(format!("bad answer from {url}: {detail}"))
         }
         ErrorKind::Unreachable => PluginError::Unavailable(format!("cannot reach {url}: {detail}")),
     }
