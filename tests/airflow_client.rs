@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use support::drover::{Api, script, start, write};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_airflow_client_lists_triggers_waits_and_reads_task_instances() {
+async fn the_airflow_client_lists_tagged_dags_triggers_waits_and_reads_task_instances_and_logs() {
     let python = support::peers::python_with("airflow_client.client").unwrap();
     let home = tempfile::tempdir().unwrap();
     let dags = tempfile::tempdir().unwrap();
@@ -18,6 +18,7 @@ async fn the_airflow_client_lists_triggers_waits_and_reads_task_instances() {
         "greetings.toml",
         r#"
 id = "greetings"
+tags = ["greeting", "example"]
 [params]
 who = { default = "world", type = "string" }
 times = { default = 1, type = "integer", minimum = 1 }
@@ -56,6 +57,9 @@ args = ["{{ params.who }}", "1"]
     let seen: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(seen["dags"], json!(["greetings"]));
+    // Regression: every tag lacked Airflow's required dag_display_name, so
+    // the client refused the DAG list of any DAG with tags.
+    assert_eq!(seen["tags"], json!({"greetings": ["example", "greeting"]}));
     assert_eq!(seen["is_paused"], false);
     assert_eq!(seen["conf"], json!({"who": "airflow-client", "times": 3}));
     assert_eq!(seen["state"], "success");
@@ -63,6 +67,9 @@ args = ["{{ params.who }}", "1"]
     assert_eq!(seen["bad_conf"][0], 400);
     assert_eq!(seen["bad_conf"][1][0]["field"], "times", "{}", seen["bad_conf"]);
     assert_eq!(seen["bad_token"], 401);
+    assert_eq!(seen["log"][0], "hello");
+    let client_log = seen["log"][1].as_str().unwrap();
+    assert_eq!(client_log.matches("hello airflow-client").count(), 3, "{client_log}");
 
     // The conf the client sent reached the driver.
     let api = Api::new(&d);

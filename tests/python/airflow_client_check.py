@@ -1,8 +1,8 @@
 """Drives drover with Airflow's official Python client (apache-airflow-client).
 
 Run by tests/airflow_client.rs with DROVER_URL, DROVER_TOKEN and DAG_ID set.
-Lists DAGs, triggers a run with conf, waits for it, reads its task
-instances, and checks that a bad conf and a missing token are refused. Prints
+Lists DAGs (with their tags), triggers a run with conf, waits for it, reads
+its task instances and the first task's log, and checks that a bad conf and a missing token are refused. Prints
 one JSON line with what it saw; exits non-zero on any mismatch.
 """
 
@@ -31,6 +31,7 @@ def main():
         dags = dag_api.DAGApi(api).get_dags()
         seen["dags"] = sorted(d.dag_id for d in dags.dags)
         assert DAG_ID in seen["dags"], seen["dags"]
+        seen["tags"] = {d.dag_id: sorted(t.name for t in d.tags) for d in dags.dags}
         dag = dag_api.DAGApi(api).get_dag(DAG_ID)
         seen["is_paused"] = dag.is_paused
 
@@ -52,6 +53,9 @@ def main():
 
         tis = task_instance_api.TaskInstanceApi(api).get_task_instances(DAG_ID, run.dag_run_id)
         seen["task_instances"] = {t.task_id: [t.state.value if t.state else None, t.try_number] for t in tis.task_instances}
+        first = tis.task_instances[0].task_id
+        log = task_instance_api.TaskInstanceApi(api).get_log(DAG_ID, run.dag_run_id, first, 1)
+        seen["log"] = [first, "".join(log.content.actual_instance)]
 
         try:
             runs.trigger_dag_run(DAG_ID, TriggerDAGRunPostBody(conf={"times": "many"}, logical_date=None))

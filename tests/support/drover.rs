@@ -138,7 +138,8 @@ impl Api {
         let body = self
             .get(&format!("{}/taskInstances/{task_id}/logs/{try_number}", Self::run_path(dag_id, run_id)))
             .await?;
-        Ok(body["content"].as_str().unwrap_or_default().to_string())
+        let lines = body["content"].as_array().context("no log content")?;
+        Ok(lines.iter().filter_map(Value::as_str).collect())
     }
 }
 

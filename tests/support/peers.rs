@@ -28,3 +28,29 @@ pub fn python_with(module: &str) -> Result<PathBuf> {
     }
     Ok(python)
 }
+
+/// Env var naming Airflow's own OpenAPI document, which `.ci/run` takes from
+/// the pinned apache-airflow-core wheel (downloaded, never installed).
+pub const AIRFLOW_OPENAPI_ENV: &str = "DROVER_AIRFLOW_OPENAPI";
+/// The Airflow release whose document drover's Airflow-shaped API follows
+/// (the same as the apache-airflow-client `.ci/run` pins).
+pub const AIRFLOW_VERSION: &str = "3.3.2";
+
+/// Airflow's v2 REST API document; fails (never skips) with the hint when
+/// it is missing.
+pub fn airflow_openapi() -> Result<PathBuf> {
+    let path = match std::env::var_os(AIRFLOW_OPENAPI_ENV) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => super::spark::default_venv()
+            .with_file_name(format!("airflow-core-{AIRFLOW_VERSION}"))
+            .join("airflow/api_fastapi/core_api/openapi/v2-rest-api-generated.yaml"),
+    };
+    if !path.is_file() {
+        bail!(
+            "no Airflow OpenAPI document at {} (set {AIRFLOW_OPENAPI_ENV}): run `bash .ci/run` once: \
+             it downloads apache-airflow-core=={AIRFLOW_VERSION} and extracts the document",
+            path.display()
+        );
+    }
+    Ok(path)
+}

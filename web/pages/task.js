@@ -181,7 +181,8 @@ function logViewer(dagId, runId, taskId) {
     try {
       const r = await get(`${tiPath(dagId, runId, taskId)}/logs/${tryNumber}?offset=${offset}&stream=${stream}`);
       if (gen !== generation) return;
-      got = r.content || '';
+      // The log's lines, each with its line end (Airflow's plain-text form).
+      got = (r.content || []).join('');
       if (got) {
         const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
         pre.append(got);

@@ -11,6 +11,7 @@ use drover_store::{DagRow, DriverEventRow, RunRow, TaskInstanceRow, TryRow};
 pub struct Tag {
     pub name: String,
     pub dag_id: String,
+    pub dag_display_name: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -25,6 +26,11 @@ pub struct DagResponse {
     pub timetable_summary: Option<String>,
     pub timetable_description: Option<String>,
     pub max_active_runs: Option<u32>,
+    /// The most task instances of this DAG that can run at once: drover has
+    /// no per-DAG task cap (nor pools) yet, so this is what its rules imply,
+    /// `max_active_runs` times the number of tasks (one live try per task
+    /// instance). 0 when the DAG's file is gone: drover starts no new run
+    /// of it.
     pub max_active_tasks: u32,
     pub max_consecutive_failed_dag_runs: u32,
     pub has_task_concurrency_limits: bool,
@@ -32,8 +38,16 @@ pub struct DagResponse {
     pub timetable_partitioned: bool,
     pub timetable_periodic: bool,
     pub next_dagrun_logical_date: Option<DateTime<Utc>>,
+    /// drover's runs have no data interval of their own: like its runs',
+    /// both ends are the logical date.
+    pub next_dagrun_data_interval_start: Option<DateTime<Utc>>,
+    pub next_dagrun_data_interval_end: Option<DateTime<Utc>>,
     pub next_dagrun_run_after: Option<DateTime<Utc>>,
+    /// `manual`, and `scheduled` when the DAG has a schedule.
+    pub allowed_run_types: Option<Vec<String>>,
     pub last_parsed_time: Option<DateTime<Utc>>,
+    /// drover does not time its parses.
+    pub last_parse_duration: Option<f64>,
     pub last_expired: Option<DateTime<Utc>>,
     pub bundle_name: Option<String>,
     pub bundle_version: Option<String>,
@@ -75,15 +89,27 @@ impl DagResponse {
             timetable_summary: row.schedule.clone(),
             timetable_description: row.schedule.clone(),
             max_active_runs: dag.map(|d| d.max_active_runs),
-            max_active_tasks: 16,
+            max_active_tasks: dag.map_or(0, |d| {
+                d.max_active_runs
+                    .saturating_mul(u32::try_from(d.tasks.len()).unwrap_or(u32::MAX))
+            }),
             max_consecutive_failed_dag_runs: 0,
             has_task_concurrency_limits: false,
             is_backfillable: false,
             timetable_partitioned: false,
             timetable_periodic: row.schedule.is_some(),
             next_dagrun_logical_date: next,
+            next_dagrun_data_interval_start: next,
+            next_dagrun_data_interval_end: next,
             next_dagrun_run_after: next,
+            allowed_run_types: Some(
+                std::iter::once("manual")
+                    .chain(row.schedule.is_some().then_some("scheduled"))
+                    .map(String::from)
+                    .collect(),
+            ),
             last_parsed_time: Some(row.updated_at),
+            last_parse_duration: None,
             last_expired: None,
             bundle_name: Some("dags-folder".into()),
             bundle_version: None,
@@ -99,6 +125,7 @@ impl DagResponse {
                         .map(|t| Tag {
                             name: t.clone(),
                             dag_id: d.id.clone(),
+                            dag_display_name: d.id.clone(),
                         })
                         .collect()
                 })
@@ -146,12 +173,17 @@ pub struct DagRunResponse {
     pub run_type: String,
     pub state: String,
     pub triggered_by: Option<String>,
+    /// drover's tokens and sessions name no user.
+    pub triggering_user_name: Option<String>,
     #[schema(value_type = Object)]
     pub conf: serde_json::Value,
     pub note: Option<String>,
     #[schema(value_type = Vec<Object>)]
     pub dag_versions: Vec<serde_json::Value>,
     pub bundle_version: Option<String>,
+    /// drover has no partitioned timetables.
+    pub partition_key: Option<String>,
+    pub partition_date: Option<DateTime<Utc>>,
     /// drover: the params the run resolved from defaults and conf.
     #[schema(value_type = Object)]
     pub params: serde_json::Value,
@@ -175,10 +207,13 @@ impl From<&RunRow> for DagRunResponse {
             run_type: r.run_type.clone(),
             state: r.state.to_string(),
             triggered_by: Some(if r.run_type == "manual" { "rest_api" } else { "timetable" }.into()),
+            triggering_user_name: None,
             conf: r.conf.0.clone(),
             note: None,
             dag_versions: Vec::new(),
             bundle_version: None,
+            partition_key: None,
+            partition_date: None,
             params: r.params.0.clone(),
         }
     }
@@ -387,12 +422,66 @@ pub struct TryResponse {
     pub dag_run_id: String,
     pub map_index: i64,
     pub try_number: i64,
+    pub max_tries: i64,
     pub state: String,
     pub start_date: DateTime<Utc>,
     pub end_date: Option<DateTime<Utc>>,
     pub duration: Option<f64>,
+    pub task_display_name: String,
+    pub dag_display_name: String,
+    pub hostname: Option<String>,
+    pub unixname: Option<String>,
+    pub pool: String,
+    pub pool_slots: i64,
+    pub queue: Option<String>,
+    pub priority_weight: Option<i64>,
+    pub operator: Option<String>,
+    pub operator_name: Option<String>,
+    pub queued_when: Option<DateTime<Utc>>,
+    pub scheduled_when: Option<DateTime<Utc>>,
+    pub pid: Option<i64>,
     pub executor: String,
+    pub executor_config: String,
+    #[schema(value_type = Option<Object>)]
+    pub dag_version: Option<serde_json::Value>,
     pub driver: DriverResponse,
+}
+
+impl TryResponse {
+    /// The task instance's fields that do not vary by try are its own, as in
+    /// [`TaskInstanceResponse::new`].
+    pub fn new(run: &RunRow, ti: &TaskInstanceRow, t: &TryRow, events: Vec<DriverEventRow>) -> Self {
+        TryResponse {
+            task_id: ti.task_id.clone(),
+            dag_id: run.dag_id.clone(),
+            dag_run_id: run.run_id.clone(),
+            map_index: -1,
+            try_number: t.try_number,
+            // Airflow counts retries, not tries.
+            max_tries: ti.max_tries - 1,
+            state: t.state.to_string(),
+            start_date: t.started_at,
+            end_date: t.ended_at,
+            duration: duration(Some(t.started_at), t.ended_at),
+            task_display_name: ti.task_id.clone(),
+            dag_display_name: run.dag_id.clone(),
+            hostname: None,
+            unixname: None,
+            pool: "default_pool".into(),
+            pool_slots: 1,
+            queue: None,
+            priority_weight: None,
+            operator: Some("SparkApplication".into()),
+            operator_name: Some("SparkApplication".into()),
+            queued_when: None,
+            scheduled_when: None,
+            pid: t.pid,
+            executor: t.backend.clone(),
+            executor_config: "{}".into(),
+            dag_version: None,
+            driver: DriverResponse::new(t, events),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -416,10 +505,23 @@ pub struct ImportErrorCollection {
     pub total_entries: usize,
 }
 
+/// A piece of a driver's log, as Airflow's TaskInstancesLogResponse in its
+/// plain-text form: `content` is the text's lines, each with its line end,
+/// so joining them without a separator gives the bytes back (the last line
+/// may be cut where a byte range ends).
 #[derive(Serialize, ToSchema)]
 pub struct LogResponse {
-    pub content: String,
+    pub content: Vec<String>,
     pub continuation_token: Option<String>,
+}
+
+impl LogResponse {
+    pub fn new(text: &str, continuation_token: Option<String>) -> Self {
+        LogResponse {
+            content: text.split_inclusive('\n').map(String::from).collect(),
+            continuation_token,
+        }
+    }
 }
 
 /// Airflow identifies task instances by UUID; drover's is its row id.
@@ -558,6 +660,33 @@ pub struct PluginResponse {
     pub settings: Vec<PluginSetting>,
     /// The backends that use it.
     pub backends: Vec<String>,
+    /// `/api/v2/plugins` is Airflow's path too, where a plugin lists what it
+    /// adds to Airflow; a drover plugin adds none of it.
+    #[serde(flatten)]
+    pub airflow: AirflowPluginParts,
+}
+
+/// The parts of Airflow's PluginResponse, all empty for drover's plugins.
+#[derive(Serialize, ToSchema, Default)]
+pub struct AirflowPluginParts {
+    pub macros: Vec<String>,
+    pub flask_blueprints: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub fastapi_apps: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub fastapi_root_middlewares: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub external_views: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub react_apps: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub appbuilder_views: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub appbuilder_menu_items: Vec<serde_json::Value>,
+    pub global_operator_extra_links: Vec<String>,
+    pub operator_extra_links: Vec<String>,
+    pub listeners: Vec<String>,
+    pub timetables: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]

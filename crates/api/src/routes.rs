@@ -146,6 +146,8 @@ async fn health(State(s): State<AppState>) -> Result<Json<serde_json::Value>, Ap
     Ok(Json(serde_json::json!({
         "metadatabase": { "status": "healthy" },
         "scheduler": { "status": "healthy", "latest_scheduler_heartbeat": chrono::Utc::now() },
+        // drover has no triggerer; Airflow's document requires the entry.
+        "triggerer": { "status": null, "latest_triggerer_heartbeat": null },
     })))
 }
 
@@ -371,19 +373,7 @@ async fn list_tries(
     let mut out = Vec::new();
     for t in store.tries(ti.id).await? {
         let events = store.driver_events(t.id).await?;
-        out.push(TryResponse {
-            task_id: ti.task_id.clone(),
-            dag_id: run.dag_id.clone(),
-            dag_run_id: run.run_id.clone(),
-            map_index: -1,
-            try_number: t.try_number,
-            state: t.state.to_string(),
-            start_date: t.started_at,
-            end_date: t.ended_at,
-            duration: duration(Some(t.started_at), t.ended_at),
-            executor: t.backend.clone(),
-            driver: DriverResponse::new(&t, events),
-        });
+        out.push(TryResponse::new(&run, &ti, &t, events));
     }
     Ok(Json(TryCollection {
         total_entries: out.len(),
@@ -440,26 +430,23 @@ async fn get_log(
             .unwrap_or(usize::MAX)
             .min(bytes.len());
         let to = from.saturating_add(q.max_bytes as usize).min(bytes.len());
-        return Ok(Json(LogResponse {
-            content: String::from_utf8_lossy(&bytes[from..to]).into_owned(),
-            continuation_token: Some(to.to_string()),
-        }));
+        return Ok(Json(LogResponse::new(
+            &String::from_utf8_lossy(&bytes[from..to]),
+            Some(to.to_string()),
+        )));
     }
     let (Some(id), Some(backend)) = (&t.cluster_id, s.scheduler.backends().get(&t.backend)) else {
-        return Ok(Json(LogResponse {
-            content: String::new(),
-            continuation_token: Some(offset.to_string()),
-        }));
+        return Ok(Json(LogResponse::new("", Some(offset.to_string()))));
     };
     if q.offset.is_some() {
         let chunk = backend
             .logs(id, stream, offset, q.max_bytes)
             .await
             .map_err(|e| ApiError::Conflict(format!("the driver's log is not available: {e}")))?;
-        return Ok(Json(LogResponse {
-            content: String::from_utf8_lossy(&chunk.data).into_owned(),
-            continuation_token: Some(chunk.next_offset.to_string()),
-        }));
+        return Ok(Json(LogResponse::new(
+            &String::from_utf8_lossy(&chunk.data),
+            Some(chunk.next_offset.to_string()),
+        )));
     }
     let mut content = String::new();
     for stream in ["stdout", "stderr"] {
@@ -474,10 +461,7 @@ async fn get_log(
             Err(e) => content.push_str(&format!("==== driver {stream}: unavailable: {e} ====\n")),
         }
     }
-    Ok(Json(LogResponse {
-        content,
-        continuation_token: None,
-    }))
+    Ok(Json(LogResponse::new(&content, None)))
 }
 
 #[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/kill", tag = "drover", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), ("task_id" = String, Path, description = "task id")), responses((status = 200, description = "the kill was sent; the try ends once the cluster confirms"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -664,6 +648,7 @@ async fn list_plugins(State(s): State<AppState>) -> Json<PluginCollection> {
                     })
                     .collect(),
                 backends: Vec::new(),
+                airflow: AirflowPluginParts::default(),
             })
             .backends
             .push(name.clone());

@@ -190,8 +190,10 @@ pub async fn logs(
             "read the log",
         )
         .await?;
-        let content = chunk["content"].as_str().unwrap_or_default();
-        print!("{content}");
+        // Airflow's plain-text log form: the lines, each with its line end.
+        for line in chunk["content"].as_array().into_iter().flatten() {
+            print!("{}", line.as_str().unwrap_or_default());
+        }
         std::io::stdout().flush()?;
         let next = chunk["continuation_token"].as_str().and_then(|t| t.parse().ok()).unwrap_or(offset);
         let advanced = next > offset;
