@@ -2,6 +2,8 @@
 // Each test target uses only part of the support code.
 #![allow(dead_code)]
 
+pub mod child;
 pub mod drover;
 pub mod peers;
+pub mod proxy;
 pub mod spark;

@@ -1,0 +1,66 @@
+//! drover as a child process (the binary `drover-cli-under-test`), for tests
+//! that kill it with SIGKILL and start it again on the same home.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::drover::Api;
+
+pub const DROVER: &str = env!("CARGO_BIN_EXE_drover-cli-under-test");
+
+/// Starts a process and returns it with the URL it prints on its first line
+/// containing `marker`.
+pub async fn spawn_with_url(mut cmd: Command, marker: &str) -> Result<(Child, String)> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null()).kill_on_drop(true);
+    let mut child = cmd.spawn().context("spawn")?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if line.contains(marker) {
+                return Ok::<_, anyhow::Error>(line);
+            }
+        }
+        bail!("exited before printing {marker:?}")
+    })
+    .await
+    .context("no URL within 60 s")??;
+    // Keep draining stdout so the process never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .context("no URL in the line")?
+        .to_string();
+    Ok((child, url))
+}
+
+/// `drover standalone` on `home` and `dags`, using the stand-in cluster (or
+/// a proxy in front of it) at `cluster`, with `extra` arguments.
+pub async fn start_drover(home: &Path, dags: &Path, cluster: &str, extra: &[&str]) -> Result<(Child, Api)> {
+    let mut cmd = Command::new(DROVER);
+    cmd.args(["standalone", "--port", "0", "--cluster-url", cluster])
+        .arg("--home")
+        .arg(home)
+        .arg("--dags")
+        .arg(dags)
+        .arg("--plugin-cache")
+        .arg(super::drover::plugin_cache())
+        .args(extra)
+        .env("DROVER_LOG", "warn")
+        .env("DROVER_API_TOKEN", super::drover::TEST_TOKEN);
+    let (child, url) = spawn_with_url(cmd, "drover is running").await?;
+    Ok((child, Api::with_token(&url, super::drover::TEST_TOKEN)))
+}
+
+/// SIGKILL, and wait until the process is gone.
+pub async fn kill9(child: &mut Child) -> Result<()> {
+    child.start_kill()?;
+    child.wait().await?;
+    Ok(())
+}
