@@ -206,6 +206,7 @@ async fn reads_can_require_the_token_too() {
             plugin_cache: Some(support::drover::plugin_cache()),
             api_token_file: Some(write(home.path(), "token", &format!("{TEST_TOKEN}\n"))),
             read_access: drover_api::ReadAccess::Token,
+            allowed_hosts: Vec::new(),
         },
         config: None,
         cluster_port: 0,

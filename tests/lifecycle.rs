@@ -38,6 +38,7 @@ async fn serve_on(cluster: &DevCluster, home: &Path, dags: &Path) -> Server {
         plugin_cache: Some(support::drover::plugin_cache()),
         api_token_file: None,
         read_access: drover_api::ReadAccess::Public,
+        allowed_hosts: Vec::new(),
     };
     let stand_in = StandIn {
         rest_url: cluster.rest_url(),

@@ -368,6 +368,7 @@ async fn start_on_port(home: &Path, dags: &Path, config: PathBuf, port: u16) -> 
             plugin_cache: Some(plugin_cache()),
             api_token_file: None,
             read_access: drover_api::ReadAccess::Public,
+            allowed_hosts: Vec::new(),
         },
         config: Some(config),
         cluster_port: port,

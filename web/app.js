@@ -7,7 +7,7 @@
 
 import { h, fill, notice } from './dom.js';
 import { ApiError, setUnauthorizedHandler } from './api.js';
-import { session, loadSession, login, openLogin, onSessionChange, renderStatus } from './auth.js';
+import { session, loadSession, loginWithCode, openLogin, onSessionChange, renderStatus } from './auth.js';
 import { dagsPage } from './pages/dags.js';
 import { dagPage } from './pages/dag.js';
 import { runPage } from './pages/run.js';
@@ -131,17 +131,17 @@ function connect() {
 }
 
 
-/** `#login=<token>` (the link `drover standalone` prints): log in, then forget the token. */
+/** `#login=<code>` (the one-time link `drover standalone` prints): log in, then drop the code from the URL. */
 async function loginFromUrl() {
   const m = location.hash.match(/^#login(?:=(.*))?$/);
   if (!m) return;
   history.replaceState(null, '', `${location.pathname}${location.search}#/`);
   if (!m[1]) {
-    if (!session.authenticated) openLogin(); // `#login`: the form, for a token pasted by hand
+    if (!session.authenticated) openLogin(); // `#login`: the form, for the token pasted by hand
     return;
   }
   try {
-    await login(decodeURIComponent(m[1]));
+    await loginWithCode(decodeURIComponent(m[1]));
   } catch (e) {
     openLogin(`The login link did not work: ${e.detail || e}`);
   }

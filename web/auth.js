@@ -21,7 +21,16 @@ export async function loadSession() {
 }
 
 export async function login(token) {
-  await request('POST', '/auth/login', { token });
+  await loggedIn(request('POST', '/auth/login', { token }));
+}
+
+/** A one-time code from a login link: it works once, for 10 minutes. */
+export async function loginWithCode(code) {
+  await loggedIn(request('POST', '/auth/login', { code }));
+}
+
+async function loggedIn(answer) {
+  await answer;
   if (dialog?.open) dialog.close(); // asked for by a 401 before this login
   await loadSession();
   listeners.forEach(f => f());

@@ -18,19 +18,26 @@ pub fn repo_dags() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../dags")
 }
 
+/// How the tests serve: `home`, `dags`, free port on 127.0.0.1, the shared
+/// plugin cache, public reads.
+pub fn serve_args(home: &Path, dags: &Path) -> drover::serve::ServeArgs {
+    drover::serve::ServeArgs {
+        home: home.to_path_buf(),
+        dags: dags.to_path_buf(),
+        port: 0,
+        host: "127.0.0.1".parse().unwrap(),
+        plugin_cache: Some(plugin_cache()),
+        api_token_file: None,
+        read_access: drover_api::ReadAccess::Public,
+        allowed_hosts: Vec::new(),
+    }
+}
+
 /// Starts drover on `dags` with a fresh home in `home`, on free ports, with an
 /// optional config file (extra backends).
 pub async fn start(home: &Path, dags: &Path, config: Option<PathBuf>) -> anyhow::Result<Running> {
     drover::standalone::start(drover::standalone::Options {
-        serve: drover::serve::ServeArgs {
-            home: home.to_path_buf(),
-            dags: dags.to_path_buf(),
-            port: 0,
-            host: "127.0.0.1".parse().unwrap(),
-            plugin_cache: Some(plugin_cache()),
-            api_token_file: None,
-            read_access: drover_api::ReadAccess::Public,
-        },
+        serve: serve_args(home, dags),
         config,
         cluster_port: 0,
         cluster_url: None,

@@ -12,10 +12,12 @@ mod error;
 mod events;
 mod models;
 mod routes;
+mod security;
 
 pub use auth::{Auth, ReadAccess};
 pub use error::ApiError;
 pub use routes::app;
+pub use security::AllowedHosts;
 
 use drover_scheduler::SchedulerHandle;
 
@@ -24,6 +26,8 @@ use drover_scheduler::SchedulerHandle;
 pub struct AppState {
     pub scheduler: SchedulerHandle,
     pub auth: std::sync::Arc<Auth>,
+    /// Host names answered besides IP addresses and localhost.
+    pub allowed_hosts: AllowedHosts,
     /// Fires when the server stops: live streams end so shutdown does not
     /// wait on open browser tabs.
     pub shutdown: tokio_util::sync::CancellationToken,

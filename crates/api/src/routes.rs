@@ -81,13 +81,15 @@ pub fn app(state: AppState) -> Router {
         .route("/auth/login", post(crate::auth::login))
         .route("/auth/logout", post(crate::auth::logout))
         .with_state(state.auth.clone());
-    Router::new()
+    let router = Router::new()
         .route("/", get(crate::assets::index))
         .route("/ui/{*path}", get(crate::assets::asset))
         .merge(auth)
         .merge(api)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
-        .layer(axum::middleware::from_fn(crate::error::json_errors))
+        .layer(axum::middleware::from_fn(crate::error::json_errors));
+    // Outermost: a refused Host gets no further, and every answer gets the headers.
+    crate::security::protect(router, state.allowed_hosts.clone())
 }
 
 #[derive(OpenApi)]
@@ -120,6 +122,8 @@ fn document_errors(openapi: &mut utoipa::openapi::OpenApi) {
             for (code, what) in [
                 ("400", "malformed path, query or body; `detail` says what to fix"),
                 ("401", "no token, or a token that is not accepted"),
+                ("421", "a Host name this server does not answer to (see --allowed-host)"),
+                ("429", "too many wrong tokens from this address; retry after Retry-After seconds"),
             ] {
                 op.responses.responses.entry(code.into()).or_insert_with(|| error(what).into());
             }

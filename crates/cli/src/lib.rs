@@ -179,7 +179,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let home = serve::prepare_home(&serve)?;
             let server = serve::start_on(listener, &serve, home, &file.backends).await?;
             println!("drover is running: UI and API at {}", server.api_url());
-            println!("changes need the API token; log in at {}/#login=<token>", server.api_url());
+            println!("{}", standalone::login_hint(&server.login_link()));
             serve::until_signal().await?;
             server.shutdown().await;
             Ok(ExitCode::SUCCESS)

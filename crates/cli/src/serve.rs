@@ -39,6 +39,11 @@ pub struct ServeArgs {
     /// or `token` (as for changes: a token or a logged-in session).
     #[arg(long, env = "DROVER_READ_ACCESS", default_value = "public")]
     pub read_access: drover_api::ReadAccess,
+    /// A host name the API and UI answer to (repeatable; `*`: any). IP
+    /// addresses and `localhost` always work; other names are refused
+    /// unless listed, which stops DNS-rebinding pages from reading the API.
+    #[arg(long = "allowed-host", env = "DROVER_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// Where compiled plugins are cached (default: under the home directory).
     #[arg(long, hide = true)]
     pub plugin_cache: Option<PathBuf>,
@@ -50,6 +55,7 @@ pub struct Server {
     /// The token mutating API calls need.
     pub api_token: String,
     pub scheduler: SchedulerHandle,
+    auth: std::sync::Arc<drover_api::Auth>,
     pub home: PathBuf,
     cancel: CancellationToken,
     scheduler_task: JoinHandle<()>,
@@ -59,6 +65,12 @@ pub struct Server {
 impl Server {
     pub fn api_url(&self) -> String {
         format!("http://{}", self.api_addr)
+    }
+
+    /// A link that logs a browser in once, within 10 minutes, without
+    /// showing the token.
+    pub fn login_link(&self) -> String {
+        format!("{}/#login={}", self.api_url(), self.auth.login_code())
     }
 
     /// Stops serving and scheduling. Cluster-mode drivers keep running on
@@ -71,9 +83,13 @@ impl Server {
     }
 }
 
-/// Creates the home directory (absolute from here on).
+/// Creates the home directory, owner-only (absolute from here on).
 pub fn prepare_home(args: &ServeArgs) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(&args.home)
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&args.home)
         .with_context(|| format!("cannot create drover home {}", args.home.display()))?;
     Ok(std::fs::canonicalize(&args.home)?)
 }
@@ -103,7 +119,9 @@ pub async fn start_on(
     let host = config::plugin_host(Some(&cache))?;
     let backends = config::backends(&host, backends).await?;
 
-    let store = drover_store::Store::open(&home.join("drover.db"))
+    let db = home.join("drover.db");
+    owner_only_file(&db)?;
+    let store = drover_store::Store::open(&db)
         .await
         .context("cannot open the database")?;
     let cancel = CancellationToken::new();
@@ -122,14 +140,17 @@ pub async fn start_on(
 
     let api_addr = listener.local_addr()?;
     let api_token = api_token(args, &home)?;
+    let auth = drover_api::Auth::new(std::slice::from_ref(&api_token), args.read_access, scheduler.store().clone());
     let app = drover_api::app(drover_api::AppState {
         scheduler: scheduler.clone(),
-        auth: drover_api::Auth::new(std::slice::from_ref(&api_token), args.read_access),
+        auth: auth.clone(),
+        allowed_hosts: drover_api::AllowedHosts::new(&args.allowed_hosts),
         shutdown: cancel.clone(),
     });
     let stop = cancel.clone();
     let server_task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        // With each caller's address: failed logins are counted by address.
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     });
@@ -138,11 +159,24 @@ pub async fn start_on(
         api_addr,
         api_token,
         scheduler,
+        auth,
         home,
         cancel,
         scheduler_task,
         server_task,
     })
+}
+
+/// Creates `path` empty and owner-only if it does not exist, so SQLite
+/// (which gives its -wal and -shm files the database's mode) never makes
+/// a world-readable database.
+fn owner_only_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
 }
 
 /// The API token: DROVER_API_TOKEN, else the token file's first line; a

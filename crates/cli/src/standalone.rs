@@ -43,6 +43,11 @@ impl Running {
         self.server.api_url()
     }
 
+    /// A one-time login link for a browser.
+    pub fn login_link(&self) -> String {
+        self.server.login_link()
+    }
+
     /// The token mutating API calls need.
     pub fn api_token(&self) -> &str {
         &self.server.api_token
@@ -93,6 +98,13 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     })
 }
 
+/// What `drover standalone` prints: a one-time link, never the token.
+pub(crate) fn login_hint(link: &str) -> String {
+    format!(
+        "log in to make changes: {link}  (works once, within 10 minutes; later, log in with the token in <home>/api-token)"
+    )
+}
+
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     if let Some(url) = opts.cluster_url.clone() {
@@ -102,7 +114,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         let backends = config::backend_configs(&stand_in(&opts, &url)?, file.as_ref());
         let server = serve::start_on(listener, &opts.serve, home, &backends).await?;
         println!("drover is running: UI and API at {}  (stand-in cluster at {url})", server.api_url());
-        println!("log in to make changes: {}/#login={}", server.api_url(), server.api_token);
+        println!("{}", login_hint(&server.login_link()));
         serve::until_signal().await?;
         server.shutdown().await;
         return Ok(());
@@ -113,7 +125,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         running.api_url(),
         running.cluster.rest_url()
     );
-    println!("log in to make changes: {}/#login={}", running.api_url(), running.api_token());
+    println!("{}", login_hint(&running.login_link()));
     serve::until_signal().await?;
     running.shutdown().await;
     Ok(())

@@ -10,6 +10,7 @@
 //! compile time, so building needs no database.
 
 mod rows;
+mod sessions;
 
 use std::path::Path;
 use std::str::FromStr;
