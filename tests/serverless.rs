@@ -366,6 +366,8 @@ async fn start_on_port(home: &Path, dags: &Path, config: PathBuf, port: u16) -> 
             port: 0,
             host: "127.0.0.1".parse().unwrap(),
             plugin_cache: Some(plugin_cache()),
+            cluster_grace: std::time::Duration::from_secs(300),
+            kill_confirm_timeout: std::time::Duration::from_secs(120),
             api_token_file: None,
             read_access: drover_api::ReadAccess::Public,
             allowed_hosts: Vec::new(),

@@ -107,8 +107,26 @@ function tryDetail(t) {
         ['tracking', d.tracking_url ? h('a', { href: safeHref(d.tracking_url), target: '_blank', rel: 'noopener noreferrer' }, d.tracking_url) : null],
         ['submission key', h('code', { class: 'small' }, d.submission_key)],
       ])),
+    decision(t),
     h('h3', {}, 'Driver lifecycle'),
     timeline(t));
+}
+
+/** A pending kill, or a driver whose fate drover cannot tell: say so plainly. */
+function decision(t) {
+  const d = t.driver;
+  if (d.needs_decision) {
+    return h('p', { class: 'callout bad', 'data-testid': 'needs-decision' },
+      'drover cannot tell whether this driver is still running, so it will not run the task again on its own. ',
+      'Check the cluster for ', h('code', {}, d.cluster_id || d.submission_key),
+      '; once it is stopped or gone, Clear the task to run it again.');
+  }
+  if (d.stop_reason && t.state === 'running') {
+    return h('p', { class: 'callout', 'data-testid': 'kill-pending' },
+      `Stopping (${d.stop_reason.replace('_', ' ')}) since `, time(d.stop_requested_at),
+      ': waiting for the cluster to confirm the driver ended.');
+  }
+  return null;
 }
 
 /** The driver's recorded states: a bar of the time spent in each, and the list. */

@@ -375,6 +375,13 @@ pub struct DriverResponse {
     pub tracking_url: Option<String>,
     pub submission_key: String,
     pub message: Option<String>,
+    /// Why drover is stopping (or stopped) this driver: killed, run_failed,
+    /// timed_out, never_started or unreachable; committed before the kill.
+    pub stop_reason: Option<String>,
+    pub stop_requested_at: Option<DateTime<Utc>>,
+    /// The driver's fate is unknown (state `unknown`): it may still run, so
+    /// drover does not retry it; a person checks the cluster and clears it.
+    pub needs_decision: bool,
     pub history: Vec<DriverEventResponse>,
 }
 
@@ -400,6 +407,9 @@ impl DriverResponse {
             tracking_url: t.tracking_url.clone(),
             submission_key: t.submission_key.clone(),
             message: t.message.clone(),
+            stop_reason: t.stop_reason.map(|r| r.to_string()),
+            stop_requested_at: t.stop_requested_at,
+            needs_decision: t.driver_state == drover_store::DriverState::Unknown,
             history: events
                 .into_iter()
                 .map(|e| DriverEventResponse {

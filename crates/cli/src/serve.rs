@@ -44,6 +44,16 @@ pub struct ServeArgs {
     /// unless listed, which stops DNS-rebinding pages from reading the API.
     #[arg(long = "allowed-host", env = "DROVER_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
+    /// How long a cluster may fail to answer about a driver before drover
+    /// stops trusting it knows the driver's fate (the try shows "cluster
+    /// unreachable since …" meanwhile); then the driver is killed and, if
+    /// the kill is not confirmed, the try ends `unknown`, never retried.
+    #[arg(long, env = "DROVER_CLUSTER_GRACE", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub cluster_grace: std::time::Duration,
+    /// How long drover keeps sending a kill and waiting for the cluster to
+    /// confirm it; unconfirmed, the try ends `unknown` (the driver may run).
+    #[arg(long, env = "DROVER_KILL_CONFIRM_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub kill_confirm_timeout: std::time::Duration,
     /// Where compiled plugins are cached (default: under the home directory).
     #[arg(long, hide = true)]
     pub plugin_cache: Option<PathBuf>,
@@ -130,7 +140,11 @@ pub async fn start_on(
             dags_dir: args.dags.clone(),
             logs_dir: home.join("logs"),
             watch: true,
-            poll: drover_scheduler::PollPolicy::default(),
+            poll: drover_scheduler::PollPolicy {
+                unreachable_grace: args.cluster_grace,
+                kill_confirm: args.kill_confirm_timeout,
+                ..drover_scheduler::PollPolicy::default()
+            },
         },
         store,
         backends,

@@ -12,11 +12,11 @@ use tracing::{error, info, warn};
 use drover_dag::{Dag, RenderContext, Schedule};
 use drover_plugin_host::BackendSet;
 use drover_store::{
-    DagRow, DriverState, DriverUpdate, FinishTry, NewRun, NewTry, RunRow, RunState, Store,
+    DagRow, DriverState, DriverUpdate, FinishTry, NewRun, NewTry, RunRow, RunState, StopReason, Store,
     StoreError, TaskInstanceRow, TiState, TryRow, TryState,
 };
 
-use crate::driver::{Outcome, Resume, TryJob};
+use crate::driver::{Outcome, Resume, Stop, TryJob};
 use crate::handle::{Change, ClearRequest, ControlError, SchedulerHandle, TriggerError, TriggerRequest};
 use crate::{Config, loader};
 
@@ -64,15 +64,13 @@ struct RunCtx {
     row: RunRow,
     dag: Arc<Dag>,
     tis: BTreeMap<String, TaskInstanceRow>,
-    /// Marked failed by a user: start nothing more, let the kills finish.
-    failing: bool,
 }
 
 struct LiveTry {
     run_pk: i64,
     task_id: String,
     try_number: i64,
-    cancel: CancellationToken,
+    stop: Stop,
 }
 
 struct Core {
@@ -218,7 +216,7 @@ impl Core {
                 task_id,
                 reply,
             } => {
-                let _ = reply.send(self.kill_task(&dag_id, &run_id, &task_id));
+                let _ = reply.send(self.kill_task(&dag_id, &run_id, &task_id).await);
             }
             Msg::SetPaused {
                 dag_id,
@@ -291,7 +289,7 @@ impl Core {
             };
             let tis = self.load_tis(row.id).await?;
             self.dirty.insert(row.id);
-            self.runs.insert(row.id, RunCtx { row, dag, tis, failing: false });
+            self.runs.insert(row.id, RunCtx { row, dag, tis });
         }
 
         for t in self.store.open_tries().await? {
@@ -306,35 +304,41 @@ impl Core {
                 run_pk,
                 task_id,
                 try_number: t.try_number,
-                cancel: CancellationToken::new(),
+                stop: Stop::default(),
             };
-            let resume = match (&t.cluster_id, t.deploy_mode.as_str(), t.driver_state) {
-                (Some(id), mode, _) if mode != "client" => Some(Resume::Attach(id.clone())),
-                (None, mode, DriverState::Pending) if mode != "client" => Some(Resume::Find),
+            let client = t.deploy_mode == "client";
+            // A stop that was under way is finished, never turned into a retry.
+            let resume = match (t.stop_reason, &t.cluster_id, t.driver_state) {
+                (Some(reason), cluster_id, _) if !client => Some(Resume::Stop {
+                    cluster_id: cluster_id.clone(),
+                    reason,
+                    since: t.stop_requested_at.unwrap_or_else(Utc::now),
+                }),
+                (None, Some(id), _) if !client => Some(Resume::Attach(id.clone())),
+                (None, None, DriverState::Pending) if !client => Some(Resume::Find),
                 _ => None,
             };
             if let Some(resume) = resume {
                 self.spawn_try(&t, live, resume);
-            } else {
-                let why = if t.deploy_mode == "client" {
-                    "drover restarted; the client-mode driver died with it"
-                } else {
-                    "drover restarted and the submission's outcome is unknown"
-                };
-                info!(try_id = t.id, reason = why, "try lost on restart");
-                self.store
-                    .update_driver(t.id, &DriverUpdate::state(DriverState::Lost).message(why))
-                    .await?;
-                self.tries.insert(t.id, live);
-                self.try_done(
-                    t.id,
-                    Outcome::Failed {
-                        message: why.into(),
-                        final_: false,
-                    },
-                )
-                .await?;
+                continue;
             }
+            let (state, why, final_) = match t.stop_reason {
+                Some(reason) => (
+                    DriverState::Killed,
+                    "drover restarted while stopping it; the client-mode driver died with drover",
+                    reason.is_final(),
+                ),
+                None if client => (DriverState::Lost, "drover restarted; the client-mode driver died with it", false),
+                None => (
+                    DriverState::Unknown,
+                    "drover restarted and the submission's outcome is unknown; the driver may be running",
+                    true,
+                ),
+            };
+            info!(try_id = t.id, reason = why, "try ended on restart");
+            self.store.update_driver(t.id, &DriverUpdate::state(state).message(why)).await?;
+            self.tries.insert(t.id, live);
+            self.try_done(t.id, Outcome::Failed { message: why.into(), final_ }).await?;
         }
         Ok(())
     }
@@ -371,7 +375,7 @@ impl Core {
             .map_err(internal)?
             .ok_or_else(|| ControlError::NotFound(format!("DAG run `{}` of DAG `{dag_id}`", req.run_id)))?;
         let (dag, tis) = match self.runs.get(&row.id) {
-            Some(ctx) if ctx.failing => {
+            Some(ctx) if ctx.row.failing => {
                 return Err(ControlError::Conflict(format!(
                     "run `{}` is being marked failed; clear it once it has ended",
                     req.run_id
@@ -443,7 +447,8 @@ impl Core {
         if !self.runs.contains_key(&row.id) {
             let mut row = row.clone();
             row.end_date = None;
-            self.runs.insert(row.id, RunCtx { row, dag, tis, failing: false });
+            row.failing = false;
+            self.runs.insert(row.id, RunCtx { row, dag, tis });
         }
         let ctx = self.runs.get_mut(&row.id).expect("run");
         ctx.row.state = RunState::Queued;
@@ -610,7 +615,6 @@ impl Core {
                 row: row.clone(),
                 dag: dag.clone(),
                 tis,
-                failing: false,
             },
         );
         Ok(row)
@@ -639,8 +643,10 @@ impl Core {
         }
     }
 
-    fn kill_task(&mut self, dag_id: &str, run_id: &str, task_id: &str) -> Result<(), ControlError> {
-        let live = self.tries.values().find(|l| {
+    /// Kills a task's running try: the intent is committed first, so a
+    /// restart finishes the kill instead of retrying the try.
+    async fn kill_task(&mut self, dag_id: &str, run_id: &str, task_id: &str) -> Result<(), ControlError> {
+        let live = self.tries.iter().find(|(_, l)| {
             l.task_id == task_id
                 && self
                     .runs
@@ -648,8 +654,12 @@ impl Core {
                     .is_some_and(|r| r.row.dag_id == dag_id && r.row.run_id == run_id)
         });
         match live {
-            Some(l) => {
-                l.cancel.cancel();
+            Some((&try_id, l)) => {
+                self.store
+                    .request_stop(try_id, StopReason::Killed)
+                    .await
+                    .map_err(|e| ControlError::Internal(e.to_string()))?;
+                l.stop.stop(StopReason::Killed);
                 Ok(())
             }
             None => Err(ControlError::Conflict(format!(
@@ -673,7 +683,13 @@ impl Core {
                 Err(e) => Err(ControlError::Internal(e.to_string())),
             };
         };
-        ctx.failing = true;
+        // Committed before any kill is sent: after a crash the restarted
+        // scheduler finishes these kills and retries nothing in the run.
+        self.store
+            .mark_run_failing(run_pk)
+            .await
+            .map_err(|e| ControlError::Internal(e.to_string()))?;
+        ctx.row.failing = true;
         let waiting: Vec<String> = ctx
             .tis
             .values()
@@ -681,12 +697,26 @@ impl Core {
             .map(|t| t.task_id.clone())
             .collect();
         for live in self.tries.values().filter(|l| l.run_pk == run_pk) {
-            live.cancel.cancel();
+            live.stop.stop(StopReason::RunFailed);
         }
+        let now = Utc::now();
+        let ctx = self.runs.get_mut(&run_pk).expect("run");
+        let mut changes = Vec::new();
         for task_id in waiting {
-            self.set_ti(run_pk, &task_id, TiState::Skipped)
-                .await
-                .map_err(|e| ControlError::Internal(e.to_string()))?;
+            let ti = ctx.tis.get_mut(&task_id).expect("ti");
+            ti.state = TiState::Skipped;
+            ti.next_try_at = None;
+            ti.end_date = Some(now);
+            changes.push(Change::Task {
+                dag_id: ctx.row.dag_id.clone(),
+                run_id: ctx.row.run_id.clone(),
+                task_id,
+                state: TiState::Skipped.to_string(),
+                try_number: ti.try_number,
+            });
+        }
+        for c in changes {
+            self.emit(c);
         }
         info!(dag_id, run_id, "run marked failed");
         self.dirty.insert(run_pk);
@@ -743,7 +773,7 @@ impl Core {
         }
 
         let now = Utc::now();
-        let failing = self.runs.get(&run_pk).is_some_and(|r| r.failing);
+        let failing = self.runs.get(&run_pk).is_some_and(|r| r.row.failing);
         for task in dag.tasks.iter().filter(|_| !failing) {
             let ctx = self.runs.get(&run_pk).expect("run");
             let ti = &ctx.tis[&task.id];
@@ -847,7 +877,7 @@ impl Core {
             run_pk,
             task_id: task.id.clone(),
             try_number,
-            cancel: CancellationToken::new(),
+            stop: Stop::default(),
         };
         let failure = match (&rendered, &backend) {
             (Err(e), _) => Some(format!("cannot render the application: {e}")),
@@ -902,7 +932,7 @@ impl Core {
                 .map(|d| humantime::format_duration(d).to_string())
                 .unwrap_or_default(),
             start_timeout: task.and_then(|t| t.start_timeout),
-            cancel: live.cancel.clone(),
+            stop: live.stop.clone(),
             store: self.store.clone(),
             log_path,
             poll: self.cfg.poll,
@@ -931,7 +961,8 @@ impl Core {
         let (try_state, ti_state, next_try_at, message) = match &outcome {
             Outcome::Succeeded => (TryState::Success, TiState::Success, None, None),
             Outcome::Failed { message, final_ } => {
-                if !final_ && live.try_number < ti.max_tries {
+                // Nothing is retried in a run a person marked failed.
+                if !final_ && !ctx.row.failing && live.try_number < ti.max_tries {
                     let delay = task
                         .map(|t| t.retry_delay_before(u32::try_from(live.try_number + 1).unwrap_or(u32::MAX)))
                         .unwrap_or_default();

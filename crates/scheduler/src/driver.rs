@@ -5,6 +5,7 @@
 //! outcome back to the loop.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,32 +14,48 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use drover_plugin_host::{Backend, CallError, DriverPhase, DriverStatus, PluginError, Submitted};
-use drover_store::{DriverState, DriverUpdate, Store};
+use drover_store::{DriverState, DriverUpdate, StopReason, Store};
 
 use crate::core::Msg;
 use crate::process;
 
-/// How long drover keeps asking a cluster to kill a driver and checking
-/// that it did, before it says it could not confirm.
-const KILL_CONFIRM_WINDOW: Duration = Duration::from_secs(120);
 /// A kill the cluster accepted but did not act on is sent again this often.
 const KILL_RESEND: Duration = Duration::from_secs(10);
+/// The longest wait between two tries to reach a cluster that does not answer.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How a try ended, as the loop needs it to decide what comes next.
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
     Succeeded,
-    /// `final_` failures are not retried (the configuration is wrong).
+    /// `final_` failures are not retried: the configuration is wrong, a
+    /// person stopped the try, or the old driver may still be running.
     Failed { message: String, final_: bool },
 }
 
-/// Why a try is being stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StopReason {
-    TimedOut,
-    /// The driver never left submitted/queued within the task's start timeout.
-    NeverStarted,
-    Killed,
+/// The loop's way to stop a try: the reason is set (and committed by the
+/// loop) before the token fires, so the try knows why it stops.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stop {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<StopReason>>>,
+}
+
+impl Stop {
+    pub(crate) fn stop(&self, reason: StopReason) {
+        {
+            let mut r = self.reason.lock().expect("stop reason");
+            // A person's reason outranks drover's own (a timeout).
+            if r.is_none_or(|old| !old.is_final() || reason.is_final()) {
+                *r = Some(reason);
+            }
+        }
+        self.token.cancel();
+    }
+
+    fn reason(&self) -> StopReason {
+        self.reason.lock().expect("stop reason").unwrap_or(StopReason::Killed)
+    }
 }
 
 /// How a try job begins.
@@ -52,16 +69,31 @@ pub(crate) enum Resume {
     /// cluster's answer: ask the cluster for the submission by its key before
     /// submitting, so nothing is submitted twice.
     Find,
+    /// After a restart while drover was stopping the try: finish stopping
+    /// it (the intent was committed before the kill was sent).
+    Stop {
+        cluster_id: Option<String>,
+        reason: StopReason,
+        since: DateTime<Utc>,
+    },
 }
 
-/// Polling cadence for cluster-mode drivers: quick right after submission
-/// so short drivers finish fast, slower for long ones.
+/// Polling cadence for cluster-mode drivers, and how long drover waits on a
+/// cluster that does not answer.
 #[derive(Debug, Clone, Copy)]
 pub struct PollPolicy {
+    /// Quick right after submission so short drivers finish fast…
     pub first: Duration,
+    /// …slower for long ones.
     pub max: Duration,
-    /// Consecutive failed status calls tolerated before the try is lost.
-    pub max_errors: u32,
+    /// How long a cluster may fail to answer about a driver before drover
+    /// stops trusting that it knows the driver's fate. Until then the try
+    /// shows "cluster unreachable since …" and nothing else happens; after
+    /// it drover kills the driver and waits for the cluster to confirm.
+    pub unreachable_grace: Duration,
+    /// How long drover keeps sending a kill and waiting for the cluster to
+    /// confirm that the driver ended; unconfirmed, the try ends `unknown`.
+    pub kill_confirm: Duration,
 }
 
 impl Default for PollPolicy {
@@ -69,8 +101,38 @@ impl Default for PollPolicy {
         PollPolicy {
             first: Duration::from_millis(25),
             max: Duration::from_secs(2),
-            max_errors: 5,
+            unreachable_grace: Duration::from_secs(300),
+            kill_confirm: Duration::from_secs(120),
         }
+    }
+}
+
+/// What a failed submit call says about the submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubmitFailure {
+    /// No retry can fix it: the configuration or the plugin must change.
+    Config,
+    /// The cluster answered no: nothing was submitted.
+    Refused,
+    /// The cluster could not be reached: nothing was submitted.
+    Unreachable,
+    /// The submission may or may not have reached the cluster.
+    InDoubt,
+}
+
+fn submit_failure(e: &CallError) -> SubmitFailure {
+    match e {
+        CallError::Denied { .. }
+        | CallError::Plugin(PluginError::Invalid(_))
+        | CallError::Plugin(PluginError::Unsupported(_)) => SubmitFailure::Config,
+        CallError::Plugin(PluginError::Rejected(_)) | CallError::Plugin(PluginError::NotFound(_)) => {
+            SubmitFailure::Refused
+        }
+        CallError::Plugin(PluginError::Unavailable(_)) => SubmitFailure::Unreachable,
+        CallError::Plugin(PluginError::Protocol(_))
+        | CallError::TimedOut { .. }
+        | CallError::Trapped { .. }
+        | CallError::OutOfMemory { .. } => SubmitFailure::InDoubt,
     }
 }
 
@@ -82,7 +144,7 @@ pub(crate) struct TryJob {
     pub deadline: Option<DateTime<Utc>>,
     pub timeout_text: String,
     pub start_timeout: Option<Duration>,
-    pub cancel: CancellationToken,
+    pub stop: Stop,
     pub store: Store,
     pub log_path: PathBuf,
     pub poll: PollPolicy,
@@ -136,13 +198,34 @@ impl TryJob {
         }
     }
 
+    /// Tells a person what is going on with the driver without changing its
+    /// state (best effort: the next state change carries its own message).
+    async fn note(&self, message: &str) {
+        if let Err(e) = self.store.note_driver(self.try_id, message).await {
+            warn!(try_id = self.try_id, error = %e, "cannot record a note on the driver");
+        }
+    }
+
+    /// Records `unknown`: drover cannot tell whether the driver runs, so it
+    /// neither retries nor forgets it; a person decides.
+    async fn unknown(&self, message: String) -> Outcome {
+        error!(try_id = self.try_id, reason = %message, "driver fate unknown; leaving the decision to a person");
+        self.record(DriverUpdate::state(DriverState::Unknown).message(&message)).await;
+        Outcome::Failed { message, final_: true }
+    }
+
     async fn drive(&self) -> Outcome {
         let submitted = match &self.resume {
             Resume::Attach(id) => {
                 info!(try_id = self.try_id, cluster_id = %id, backend = %self.backend.name(), "re-attaching to driver");
                 return self.track(id).await;
             }
-            Resume::Find => match self.find().await {
+            Resume::Stop {
+                cluster_id,
+                reason,
+                since,
+            } => return self.resume_stop(cluster_id.as_deref(), *reason, *since).await,
+            Resume::Find => match self.find_after_restart(true).await {
                 Ok(Some(id)) => {
                     info!(try_id = self.try_id, cluster_id = %id, "found the submission by its key; re-attaching");
                     let mut u = DriverUpdate::state(DriverState::Submitted)
@@ -155,10 +238,7 @@ impl TryJob {
                     info!(try_id = self.try_id, "the cluster never received this try; submitting it now");
                     self.submit().await
                 }
-                Err(message) => {
-                    self.record(DriverUpdate::state(DriverState::Lost).message(&message)).await;
-                    return Outcome::Failed { message, final_: false };
-                }
+                Err(outcome) => return outcome,
             },
             Resume::Submit => self.submit().await,
         };
@@ -171,52 +251,191 @@ impl TryJob {
                 let mut u = DriverUpdate::state(DriverState::Submitted);
                 u.cluster_id = Some(id.clone());
                 self.record(u).await;
+                if let Some(reason) = self.stopping() {
+                    return self.stop_cluster(&id, reason, None, self.kill_deadline(Utc::now())).await;
+                }
                 self.track(&id).await
             }
-            Submitted::Local(launch) => self.run_local(&launch).await,
+            Submitted::Local(launch) => {
+                if let Some(reason) = self.stopping() {
+                    return self.stopped_before_start(reason).await;
+                }
+                self.run_local(&launch).await
+            }
         }
     }
 
+    /// Whether the try is to stop now, and why.
+    fn stopping(&self) -> Option<StopReason> {
+        if self.stop.token.is_cancelled() {
+            Some(self.stop.reason())
+        } else if self.deadline.is_some_and(|d| d <= Utc::now()) {
+            Some(StopReason::TimedOut)
+        } else {
+            None
+        }
+    }
+
+    /// A try stopped before its driver existed anywhere.
+    async fn stopped_before_start(&self, reason: StopReason) -> Outcome {
+        let why = self.why(reason);
+        let mut u = DriverUpdate::state(DriverState::Killed).message(format!("{why}, before the driver started"));
+        u.raw_state = Some("NOT_SUBMITTED".into());
+        self.record(u).await;
+        Outcome::Failed {
+            message: why,
+            final_: reason.is_final(),
+        }
+    }
+
+    /// Submits, riding out a cluster that does not answer: the same try (and
+    /// the same submission key) is sent again once the cluster answers, and
+    /// a submission that may have reached the cluster is looked up by its
+    /// key first. No retry of the task is spent on an outage.
     async fn submit(&self) -> Result<Submitted, Outcome> {
-        let r = tokio::select! {
-            r = self.backend.submit(&self.key, &self.app) => r,
-            _ = self.cancel.cancelled() => {
-                self.record(DriverUpdate::state(DriverState::Killed).message("killed before submission finished")).await;
-                return Err(Outcome::Failed { message: "killed".into(), final_: true });
-            }
-        };
-        match r {
-            Ok(s) => Ok(s),
-            Err(e) => {
+        let stop = self.stop_signal();
+        tokio::pin!(stop);
+        let mut since: Option<DateTime<Utc>> = None;
+        let mut wait = Duration::from_millis(200);
+        loop {
+            // Not abandoned when a stop arrives: a request in flight may
+            // reach the cluster, so its answer is needed to stop the driver.
+            let r = self.backend.submit(&self.key, &self.app).await;
+            let e = match r {
+                Ok(s) => return Ok(s),
+                Err(e) => e,
+            };
+            let kind = submit_failure(&e);
+            if matches!(kind, SubmitFailure::Config | SubmitFailure::Refused) {
                 let message = format!("submission failed: {e}");
                 self.record(DriverUpdate::state(DriverState::SubmitFailed).message(&message)).await;
-                Err(Outcome::Failed { message, final_: is_config_error(&e) })
+                return Err(Outcome::Failed {
+                    message,
+                    final_: kind == SubmitFailure::Config,
+                });
+            }
+            let first = *since.get_or_insert_with(Utc::now);
+            warn!(try_id = self.try_id, error = %e, in_doubt = kind == SubmitFailure::InDoubt, "submission did not go through; will try again");
+            self.note(&format!(
+                "cluster unreachable since {}: {e}; the submission is sent again when the cluster answers",
+                first.to_rfc3339()
+            ))
+            .await;
+            // Before sending again, learn whether the last attempt got through.
+            loop {
+                tokio::select! {
+                    reason = &mut stop => return Err(self.submit_abandoned(reason, &e).await),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(MAX_BACKOFF);
+                match self.backend.find(&self.key).await {
+                    Ok(Some(id)) => {
+                        info!(try_id = self.try_id, cluster_id = %id, "the submission had reached the cluster; following it");
+                        return Ok(Submitted::Cluster(id));
+                    }
+                    Ok(None) if kind == SubmitFailure::InDoubt && !matches!(e, CallError::TimedOut { .. }) => {
+                        // The cluster answers and never received it: the
+                        // failure was the cluster's answer or the plugin's.
+                        let message = format!("submission failed: {e}");
+                        self.record(DriverUpdate::state(DriverState::SubmitFailed).message(&message)).await;
+                        return Err(Outcome::Failed { message, final_: false });
+                    }
+                    Ok(None) => break,
+                    Err(CallError::Plugin(PluginError::Unsupported(why))) => {
+                        if kind == SubmitFailure::Unreachable {
+                            break;
+                        }
+                        return Err(self
+                            .unknown(format!(
+                                "the submission may have reached the cluster ({e}), and backend `{}` cannot look \
+                                 submissions up by key ({why}): it is not sent again automatically, since the driver \
+                                 may be running; check the cluster, then clear the task to run it again",
+                                self.backend.name()
+                            ))
+                            .await);
+                    }
+                    Err(find_error) => {
+                        debug!(try_id = self.try_id, error = %find_error, "cluster still unreachable");
+                    }
+                }
             }
         }
     }
 
-    /// Asks the cluster for the submission carrying this try's key. A few
-    /// attempts ride out a cluster that is briefly unreachable.
-    async fn find(&self) -> Result<Option<String>, String> {
+    /// A stop arrived while the submission was waiting for the cluster to
+    /// answer again.
+    async fn submit_abandoned(&self, reason: StopReason, last: &CallError) -> Outcome {
+        if submit_failure(last) == SubmitFailure::InDoubt {
+            return self
+                .unknown(format!(
+                    "{}, while the last submission's outcome was unknown ({last}); the driver may be running",
+                    self.why(reason)
+                ))
+                .await;
+        }
+        self.stopped_before_start(reason).await
+    }
+
+    /// After a restart: asks the cluster for the submission carrying this
+    /// try's key, waiting out an unreachable cluster for the grace period.
+    /// A `stoppable` search gives up when the try is stopped meanwhile.
+    async fn find_after_restart(&self, stoppable: bool) -> Result<Option<String>, Outcome> {
         let mut wait = Duration::from_millis(200);
-        let mut last = String::new();
-        for _ in 0..5 {
-            match self.backend.find(&self.key).await {
+        let started = tokio::time::Instant::now();
+        loop {
+            let e = match self.backend.find(&self.key).await {
                 Ok(found) => return Ok(found),
                 Err(CallError::Plugin(PluginError::Unsupported(why))) => {
-                    return Err(format!(
-                        "drover restarted before the cluster confirmed this submission, and backend `{}` cannot look \
-                         submissions up by key ({why}); the try is recorded lost rather than risk submitting it twice",
-                        self.backend.name()
-                    ));
+                    return Err(self
+                        .unknown(format!(
+                            "drover restarted before the cluster's answer to this submission was recorded, and backend \
+                             `{}` cannot look submissions up by key ({why}): the driver may be running, so it is not \
+                             submitted again automatically; check the cluster, then clear the task to run it again",
+                            self.backend.name()
+                        ))
+                        .await);
                 }
-                Err(e) if e.is_retryable() => last = e.to_string(),
-                Err(e) => return Err(format!("cannot look the submission up by its key: {e}")),
+                Err(e) => e,
+            };
+            if started.elapsed() >= self.poll.unreachable_grace {
+                return Err(self
+                    .unknown(format!(
+                        "cannot look the submission up by its key after a restart: {e}; the driver may be running"
+                    ))
+                    .await);
+            }
+            if let Some(reason) = self.stopping().filter(|_| stoppable) {
+                return Err(self.unknown(format!("{}, while the submission could not be looked up: {e}", self.why(reason))).await);
             }
             tokio::time::sleep(wait).await;
-            wait *= 2;
+            wait = (wait * 2).min(MAX_BACKOFF);
         }
-        Err(format!("cannot look the submission up by its key: {last}"))
+    }
+
+    /// After a restart that interrupted a stop: finish it.
+    async fn resume_stop(&self, cluster_id: Option<&str>, reason: StopReason, since: DateTime<Utc>) -> Outcome {
+        let deadline = self.kill_deadline(since);
+        if let Some(id) = cluster_id {
+            return self.stop_cluster(id, reason, None, deadline).await;
+        }
+        match self.find_after_restart(false).await {
+            Ok(Some(id)) => {
+                let mut u = DriverUpdate::state(DriverState::Submitted)
+                    .message("found on the cluster by its submission key after a restart");
+                u.cluster_id = Some(id.clone());
+                self.record(u).await;
+                self.stop_cluster(&id, reason, None, deadline).await
+            }
+            Ok(None) => self.stopped_before_start(reason).await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    fn kill_deadline(&self, since: DateTime<Utc>) -> tokio::time::Instant {
+        let left = (since + chrono::Duration::from_std(self.poll.kill_confirm).unwrap_or_default() - Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::Instant::now() + left
     }
 
     fn why(&self, reason: StopReason) -> String {
@@ -227,6 +446,11 @@ impl TryJob {
                 self.start_timeout.map(|t| humantime::format_duration(t).to_string()).unwrap_or_default()
             ),
             StopReason::Killed => "killed by request".to_string(),
+            StopReason::RunFailed => "killed: its run was marked failed".to_string(),
+            StopReason::Unreachable => format!(
+                "the cluster did not answer about the driver for {}",
+                humantime::format_duration(self.poll.unreachable_grace)
+            ),
         }
     }
 
@@ -244,7 +468,7 @@ impl TryJob {
             };
             tokio::select! {
                 _ = timeout => StopReason::TimedOut,
-                _ = self.cancel.cancelled() => StopReason::Killed,
+                _ = self.stop.token.cancelled() => self.stop.reason(),
             }
         }
     }
@@ -253,16 +477,19 @@ impl TryJob {
     async fn track(&self, id: &str) -> Outcome {
         let stop = self.stop_signal();
         tokio::pin!(stop);
-        let mut errors = 0u32;
         let mut last: Option<(DriverState, String, Option<u32>)> = None;
         // Until the driver is seen running, it may only wait this long.
         let mut start_by = self.start_timeout.map(|t| tokio::time::Instant::now() + t);
         // The cluster attempt in which the driver was last seen running.
         let mut running_in: Option<Option<u32>> = None;
+        // Since when the cluster has not answered about the driver.
+        let mut unreachable_since: Option<(DateTime<Utc>, tokio::time::Instant)> = None;
         let mut watched = self.trackers.watch(&self.backend, id);
         loop {
             tokio::select! {
-                reason = &mut stop => return self.stop_cluster(id, reason, None).await,
+                reason = &mut stop => {
+                    return self.stop_cluster(id, reason, None, self.kill_deadline(Utc::now())).await;
+                }
                 changed = watched.rx.changed() => {
                     if changed.is_err() {
                         let message = format!("drover stopped following driver {id}");
@@ -274,8 +501,17 @@ impl TryJob {
             let Some(answer) = latest else { continue };
             match answer {
                 Ok(st) => {
-                    errors = 0;
                     let state = map_phase(st.phase);
+                    if let Some((since, _)) = unreachable_since.take() {
+                        info!(try_id = self.try_id, cluster_id = %id, "the cluster answers again");
+                        let note = format!(
+                            "the cluster answers again (it was unreachable from {} to {}){}",
+                            since.to_rfc3339(),
+                            Utc::now().to_rfc3339(),
+                            st.message.as_deref().map(|m| format!("; {m}")).unwrap_or_default()
+                        );
+                        self.note(&note).await;
+                    }
                     // A driver seen running cannot be waiting to start again in
                     // the same cluster attempt: the id now names another driver
                     // (a restarted standalone master hands out ids from -0000).
@@ -309,7 +545,8 @@ impl TryJob {
                             st.raw_state,
                             st.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
                         );
-                        return self.stop_cluster(id, StopReason::NeverStarted, Some(detail)).await;
+                        let deadline = self.kill_deadline(Utc::now());
+                        return self.stop_cluster(id, StopReason::NeverStarted, Some(detail), deadline).await;
                     }
                 }
                 Err(e) if e.is_not_found() => {
@@ -318,12 +555,22 @@ impl TryJob {
                     return Outcome::Failed { message, final_: false };
                 }
                 Err(e) => {
-                    errors += 1;
-                    warn!(try_id = self.try_id, cluster_id = %id, errors, error = %e, "driver status failed");
-                    if errors > self.poll.max_errors {
-                        let message = format!("lost track of driver {id} after {errors} failed status calls in a row; last: {e}");
-                        self.record(DriverUpdate::state(DriverState::Lost).message(&message)).await;
-                        return Outcome::Failed { message, final_: false };
+                    // Tolerated by time, not by a count of calls: an outage
+                    // of a few seconds says nothing about the driver.
+                    let (since, since_instant) = match unreachable_since {
+                        Some(s) => s,
+                        None => {
+                            let s = (Utc::now(), tokio::time::Instant::now());
+                            warn!(try_id = self.try_id, cluster_id = %id, error = %e, "cluster unreachable");
+                            self.note(&format!("cluster unreachable since {}: {e}", s.0.to_rfc3339())).await;
+                            unreachable_since = Some(s);
+                            s
+                        }
+                    };
+                    if since_instant.elapsed() >= self.poll.unreachable_grace {
+                        let detail = format!("unreachable since {}; last error: {e}", since.to_rfc3339());
+                        let deadline = self.kill_deadline(Utc::now());
+                        return self.stop_cluster(id, StopReason::Unreachable, Some(detail), deadline).await;
                     }
                 }
             }
@@ -331,22 +578,37 @@ impl TryJob {
     }
 
     /// Kills a cluster-mode driver through the cluster's API and waits until
-    /// the cluster confirms it ended.
-    async fn stop_cluster(&self, id: &str, reason: StopReason, detail: Option<String>) -> Outcome {
+    /// the cluster confirms it ended. The intent is committed first, so a
+    /// restart finishes the stop instead of retrying the try; a kill the
+    /// cluster never confirms ends the try `unknown`, never retried.
+    async fn stop_cluster(
+        &self,
+        id: &str,
+        reason: StopReason,
+        detail: Option<String>,
+        deadline: tokio::time::Instant,
+    ) -> Outcome {
         let mut why = self.why(reason);
         if let Some(d) = detail {
             why = format!("{why}: {d}");
+        }
+        if let Err(e) = self.store.request_stop(self.try_id, reason).await {
+            error!(try_id = self.try_id, error = %e, "cannot commit the intent to stop; killing anyway");
         }
         info!(try_id = self.try_id, cluster_id = %id, reason = %why, "killing driver");
         // Confirm: the driver must reach a terminal state on the cluster (or
         // be gone from it). Until then the kill is sent again now and then: a
         // lost request must not leave the driver running.
         let mut kill_error = self.send_kill(id).await;
+        self.note(&format!(
+            "kill sent at {} ({why}); waiting for the cluster to confirm the driver ended",
+            Utc::now().to_rfc3339()
+        ))
+        .await;
         let mut confirmed: Option<Option<String>> = None;
         let mut wait = Duration::from_millis(50);
-        let started = tokio::time::Instant::now();
-        let mut last_kill = started;
-        while started.elapsed() < KILL_CONFIRM_WINDOW {
+        let mut last_kill = tokio::time::Instant::now();
+        loop {
             match self.backend.status(id).await {
                 Ok(st) if map_phase(st.phase).is_terminal() => {
                     confirmed = Some(Some(st.raw_state));
@@ -358,32 +620,35 @@ impl TryJob {
                 }
                 _ => {}
             }
-            tokio::time::sleep(wait).await;
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(wait.min(deadline.saturating_duration_since(tokio::time::Instant::now()))).await;
             wait = (wait * 2).min(Duration::from_secs(2));
             if kill_error.is_some() || last_kill.elapsed() >= KILL_RESEND {
                 kill_error = self.send_kill(id).await;
                 last_kill = tokio::time::Instant::now();
             }
         }
-        let u = match confirmed {
+        match confirmed {
             Some(raw) => {
                 let mut u = DriverUpdate::state(DriverState::Killed).message(&why);
                 u.raw_state = raw;
-                u
+                self.record(u).await;
+                Outcome::Failed {
+                    message: why,
+                    final_: reason.is_final(),
+                }
             }
             None => {
                 let last = kill_error.map(|e| format!("; last kill call: {e}")).unwrap_or_default();
-                error!(try_id = self.try_id, cluster_id = %id, "the cluster did not confirm the kill");
-                DriverUpdate::state(DriverState::Unknown).message(format!(
-                    "{why}; the cluster has not confirmed the kill within {}, so the driver may still be running{last}",
-                    humantime::format_duration(KILL_CONFIRM_WINDOW)
+                self.unknown(format!(
+                    "{why}; kill sent, not confirmed by the cluster within {}: the driver may still be running, so \
+                     the task is not retried automatically{last}",
+                    humantime::format_duration(self.poll.kill_confirm)
                 ))
+                .await
             }
-        };
-        self.record(u).await;
-        Outcome::Failed {
-            message: why,
-            final_: reason == StopReason::Killed,
         }
     }
 
@@ -432,24 +697,17 @@ impl TryJob {
             }
             reason = stop => {
                 let why = self.why(reason);
+                if let Err(e) = self.store.request_stop(self.try_id, reason).await {
+                    error!(try_id = self.try_id, error = %e, "cannot commit the intent to stop; killing anyway");
+                }
                 process::kill_group(&mut child, Duration::from_secs(5)).await;
                 let mut u = DriverUpdate::state(DriverState::Killed).message(&why);
                 u.raw_state = Some("PROCESS_KILLED".into());
                 self.record(u).await;
-                Outcome::Failed { message: why, final_: reason == StopReason::Killed }
+                Outcome::Failed { message: why, final_: reason.is_final() }
             }
         }
     }
-}
-
-/// Errors no retry can fix: the configuration or the plugin must change.
-fn is_config_error(e: &CallError) -> bool {
-    matches!(
-        e,
-        CallError::Denied { .. }
-            | CallError::Plugin(PluginError::Invalid(_))
-            | CallError::Plugin(PluginError::Unsupported(_))
-    )
 }
 
 pub(crate) fn map_phase(p: DriverPhase) -> DriverState {
@@ -496,5 +754,42 @@ fn terminal_outcome(state: DriverState, st: &DriverStatus) -> Option<Outcome> {
             final_: false,
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin(e: PluginError) -> CallError {
+        CallError::Plugin(e)
+    }
+
+    #[test]
+    fn only_an_unreachable_cluster_is_known_not_to_have_the_submission() {
+        assert_eq!(submit_failure(&plugin(PluginError::Unavailable("503".into()))), SubmitFailure::Unreachable);
+        assert_eq!(submit_failure(&plugin(PluginError::Rejected("400".into()))), SubmitFailure::Refused);
+        assert_eq!(submit_failure(&plugin(PluginError::Invalid("bad".into()))), SubmitFailure::Config);
+        assert_eq!(submit_failure(&plugin(PluginError::Unsupported("no".into()))), SubmitFailure::Config);
+        // The request may have been applied: its answer was lost or garbled.
+        assert_eq!(submit_failure(&plugin(PluginError::Protocol("garbage".into()))), SubmitFailure::InDoubt);
+        let timed_out = CallError::TimedOut {
+            plugin: "p".into(),
+            call: "submit",
+            after: Duration::from_secs(30),
+        };
+        assert_eq!(submit_failure(&timed_out), SubmitFailure::InDoubt);
+    }
+
+    #[test]
+    fn a_persons_stop_reason_outranks_a_timeout_and_is_not_downgraded() {
+        let stop = Stop::default();
+        stop.stop(StopReason::TimedOut);
+        assert_eq!(stop.reason(), StopReason::TimedOut);
+        stop.stop(StopReason::RunFailed);
+        assert_eq!(stop.reason(), StopReason::RunFailed);
+        stop.stop(StopReason::TimedOut);
+        assert_eq!(stop.reason(), StopReason::RunFailed, "a timeout must not turn a kill into a retry");
+        assert!(stop.token.is_cancelled());
     }
 }

@@ -339,7 +339,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE dag_runs SET state = 'queued', end_date = NULL WHERE id = ?")
+        sqlx::query("UPDATE dag_runs SET state = 'queued', end_date = NULL, failing = 0 WHERE id = ?")
             .bind(run_pk)
             .execute(&mut *tx)
             .await?;
@@ -393,9 +393,9 @@ impl Store {
     /// Returns whether anything in the history changed.
     pub async fn update_driver(&self, try_id: i64, u: &DriverUpdate) -> Result<bool> {
         let now = Utc::now();
-        let mut tx = self.write().await?;
         let raw_state = u.raw_state.as_deref().map(clip);
         let message = u.message.as_deref().map(clip);
+        let mut tx = self.write().await?;
         let cur: TryRow = sqlx::query_as("SELECT * FROM task_tries WHERE id = ?")
             .bind(try_id)
             .fetch_one(&mut *tx)
@@ -449,6 +449,66 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Commits the intent to stop a try before the kill is sent, so a
+    /// restart honours it. A reason a person gave (kill, run marked failed)
+    /// replaces one drover gave itself (a timeout); never the other way.
+    pub async fn request_stop(&self, try_id: i64, reason: StopReason) -> Result<()> {
+        sqlx::query(
+            "UPDATE task_tries SET
+               stop_reason = CASE WHEN stop_reason IS NULL OR ? THEN ? ELSE stop_reason END,
+               stop_requested_at = COALESCE(stop_requested_at, ?)
+             WHERE id = ? AND state = 'running'",
+        )
+        .bind(reason.is_final())
+        .bind(reason)
+        .bind(Utc::now())
+        .bind(try_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a run failed by a user, in one transaction: the run is
+    /// `failing`, each of its open tries is to be stopped for that reason,
+    /// and its task instances that have not started are skipped.
+    pub async fn mark_run_failing(&self, run_pk: i64) -> Result<()> {
+        let now = Utc::now();
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE dag_runs SET failing = 1 WHERE id = ?")
+            .bind(run_pk)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE task_tries SET stop_reason = 'run_failed', stop_requested_at = COALESCE(stop_requested_at, ?)
+             WHERE state = 'running' AND ti IN (SELECT id FROM task_instances WHERE run = ?)",
+        )
+        .bind(now)
+        .bind(run_pk)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE task_instances SET state = 'skipped', next_try_at = NULL, end_date = ?
+             WHERE run = ? AND state IN ('none', 'up_for_retry')",
+        )
+        .bind(now)
+        .bind(run_pk)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets what a person reads about a driver without changing its state
+    /// (e.g. "cluster unreachable since …"); no history event.
+    pub async fn note_driver(&self, try_id: i64, message: &str) -> Result<()> {
+        sqlx::query("UPDATE task_tries SET message = ? WHERE id = ?")
+            .bind(clip(message).as_ref())
+            .bind(try_id)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 

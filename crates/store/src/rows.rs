@@ -76,6 +76,26 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Why drover stops a try. A try stopped for `killed` or `run_failed` is
+    /// never retried; after the others a new try may follow, but only once
+    /// the cluster has confirmed the old driver ended.
+    StopReason {
+        Killed = "killed",
+        RunFailed = "run_failed",
+        TimedOut = "timed_out",
+        NeverStarted = "never_started",
+        Unreachable = "unreachable",
+    }
+);
+
+impl StopReason {
+    /// A person asked for it: the try must not run again on its own.
+    pub fn is_final(self) -> bool {
+        matches!(self, StopReason::Killed | StopReason::RunFailed)
+    }
+}
+
 impl RunState {
     pub fn is_terminal(self) -> bool {
         matches!(self, RunState::Success | RunState::Failed)
@@ -137,6 +157,9 @@ pub struct RunRow {
     pub created_at: DateTime<Utc>,
     pub start_date: Option<DateTime<Utc>>,
     pub end_date: Option<DateTime<Utc>>,
+    /// Marked failed by a user: nothing more starts or is retried in it;
+    /// it ends once its kills are confirmed.
+    pub failing: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -174,6 +197,9 @@ pub struct TryRow {
     pub started_at: DateTime<Utc>,
     pub deadline_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// Why drover is stopping this try, committed before the kill is sent.
+    pub stop_reason: Option<StopReason>,
+    pub stop_requested_at: Option<DateTime<Utc>>,
 }
 
 /// A try with the DAG, run and task it belongs to: one driver, as the
