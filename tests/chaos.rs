@@ -1,26 +1,50 @@
 //! Chaos: drover is killed with SIGKILL at random moments, again and again,
 //! while a 50-task DAG mixing backends and deploy modes runs on a stand-in
-//! cluster that outlives it. At the end every run has finished, no try was
-//! submitted twice, cluster-mode drivers were re-attached, client-mode
-//! drivers were recorded lost and retried, and no process is left behind.
+//! cluster that outlives it, behind a fault-injecting proxy. Some kills come
+//! while a submission is in flight on each backend (the cluster accepted it,
+//! its answer is held back), some right after a run was marked failed. At
+//! the end every run has finished, no submission key reached a cluster
+//! twice, no task reached a cluster more often than its retries allow, no
+//! run marked failed started another try, cluster-mode drivers were
+//! re-attached, client-mode drivers were recorded lost and retried, and no
+//! process is left behind.
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
+use support::child::{DROVER, kill9, spawn_with_url, start_drover};
 use support::drover::{Api, script, write};
+use support::proxy::{Proxy, SUBMITS};
 
-const DROVER: &str = env!("CARGO_BIN_EXE_drover-cli-under-test");
-const KILLS: usize = 10;
 const DEADLINE: Duration = Duration::from_secs(300);
+/// The DAG's retries: no task may reach a cluster more often than 1 + this.
+const RETRIES: usize = 15;
+
+/// What happens before each kill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Trigger a run, then kill at a random moment.
+    Trigger,
+    /// Kill at a random moment.
+    Plain,
+    /// Hold the cluster's answer to a submission it accepted (on a backend
+    /// no such kill has hit yet), and kill while it is held.
+    InFlight,
+    /// Trigger a run, mark it failed once a driver runs, kill right after.
+    MarkFailed,
+}
+
+const ROUNDS: &[Round] = {
+    use Round::*;
+    &[Trigger, InFlight, MarkFailed, Trigger, InFlight, Plain, InFlight, Trigger, MarkFailed, InFlight, Plain, InFlight]
+};
 
 /// (backend, deploy mode) of the tasks, round robin.
 const KINDS: &[(&str, &str)] = &[("local", "cluster"), ("local", "client"), ("yarn", "cluster"), ("yarn", "client"), ("serverless", "service"), ("k8s", "cluster"), ("k8s", "client")];
@@ -42,37 +66,10 @@ impl Rng {
     }
 }
 
-/// Starts a process and returns it with the URL it prints on its first line
-/// containing `marker`.
-async fn spawn_with_url(mut cmd: Command, marker: &str) -> Result<(Child, String)> {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null()).kill_on_drop(true);
-    let mut child = cmd.spawn().context("spawn")?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await? {
-            if line.contains(marker) {
-                return Ok::<_, anyhow::Error>(line);
-            }
-        }
-        bail!("exited before printing {marker:?}")
-    })
-    .await
-    .context("no URL within 60 s")??;
-    // Keep draining stdout so the process never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .context("no URL in the line")?
-        .to_string();
-    Ok((child, url))
-}
-
 fn write_dag(dags: &Path) -> usize {
     // A driver that runs for the seconds it is given.
     script(dags, "work", "#!/bin/sh\nsleep \"$1\"\necho worked \"$1\"\n");
-    let mut text = String::from("id = \"chaos\"\nmax_active_runs = 2\n[defaults]\nretries = 15\nretry_delay = \"200ms\"\n");
+    let mut text = format!("id = \"chaos\"\nmax_active_runs = 3\n[defaults]\nretries = {RETRIES}\nretry_delay = \"200ms\"\n");
     let mut count = 0;
     // Five chains of ten tasks, plus a final join: 51 tasks.
     for chain in 0..5 {
@@ -91,21 +88,6 @@ fn write_dag(dags: &Path) -> usize {
     text.push_str("[[tasks]]\nid = \"join\"\nbackend = \"local\"\ndepends_on = [\"c0_s9\", \"c1_s9\", \"c2_s9\", \"c3_s9\", \"c4_s9\"]\n[tasks.application]\nresource = \"work\"\nmain_class = \"Work\"\ndeploy_mode = \"cluster\"\nargs = [\"1\"]\n");
     write(dags, "chaos.toml", &text);
     count + 1
-}
-
-async fn start_drover(home: &Path, dags: &Path, cluster: &str) -> Result<(Child, Api)> {
-    let mut cmd = Command::new(DROVER);
-    cmd.args(["standalone", "--port", "0", "--cluster-url", cluster])
-        .arg("--home")
-        .arg(home)
-        .arg("--dags")
-        .arg(dags)
-        .arg("--plugin-cache")
-        .arg(support::drover::plugin_cache())
-        .env("DROVER_LOG", "warn")
-        .env("DROVER_API_TOKEN", support::drover::TEST_TOKEN);
-    let (child, url) = spawn_with_url(cmd, "drover is running").await?;
-    Ok((child, Api::with_token(&url, support::drover::TEST_TOKEN)))
 }
 
 /// Every task instance with its tries.
@@ -153,44 +135,121 @@ async fn drover_killed_at_random_moments_loses_nothing_and_submits_nothing_twice
     let mut cluster_cmd = Command::new(DROVER);
     cluster_cmd.args(["devcluster", "--port", "0", "--work-dir"]).arg(root.path().join("cluster")).env("DROVER_LOG", "warn");
     let (mut cluster, cluster_url) = spawn_with_url(cluster_cmd, "devcluster listening").await?;
+    // drover reaches the cluster only through the proxy.
+    let proxy = Proxy::start(cluster_url.trim_start_matches("http://").trim_end_matches('/').parse()?).await;
 
+    // Runs that must get through, and runs marked failed (with when).
     let mut runs = Vec::new();
+    let mut doomed: Vec<(String, String)> = Vec::new();
     let mut kills = Vec::new();
-    for round in 0..KILLS {
-        let (mut drover, api) = start_drover(&home, &dags, &cluster_url).await?;
-        if round % 3 == 0 && round < 9 {
-            runs.push(api.trigger("chaos", json!({})).await?);
-        }
-        if round == 0 {
-            // The first kill waits until drivers of both modes are running, so
-            // both restart paths are exercised whatever the seed.
-            let until = tokio::time::Instant::now() + DEADLINE;
-            loop {
-                let tis = api.task_instances("chaos", &runs[0]).await?;
-                let running = |mode: &str| tis.values().any(|t| t["driver"]["state"] == "running" && t["driver"]["deploy_mode"] == mode);
-                if running("client") && running("cluster") {
-                    break;
+    // Backends on which a kill came while a submission was in flight.
+    let mut in_flight: BTreeSet<&str> = BTreeSet::new();
+    for (round, kind) in ROUNDS.iter().enumerate() {
+        let (mut drover, api) = start_drover(&home, &dags, &proxy.url(), &[]).await?;
+        match kind {
+            Round::Trigger | Round::Plain => {
+                if *kind == Round::Trigger {
+                    runs.push(api.trigger("chaos", json!({})).await?);
                 }
-                assert!(tokio::time::Instant::now() < until, "drivers never ran");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                if round == 0 {
+                    // The first kill waits until drivers of both modes are
+                    // running, so both restart paths are exercised whatever
+                    // the seed.
+                    let until = tokio::time::Instant::now() + DEADLINE;
+                    loop {
+                        let tis = api.task_instances("chaos", &runs[0]).await?;
+                        let running = |mode: &str| tis.values().any(|t| t["driver"]["state"] == "running" && t["driver"]["deploy_mode"] == mode);
+                        if running("client") && running("cluster") {
+                            break;
+                        }
+                        assert!(tokio::time::Instant::now() < until, "drivers never ran");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+                tokio::time::sleep(rng.millis(200, 2500)).await;
+                kill9(&mut drover).await?;
+            }
+            Round::InFlight => {
+                let targets: Vec<_> = match SUBMITS.iter().filter(|b| !in_flight.contains(b.0)).collect::<Vec<_>>() {
+                    left if left.is_empty() => SUBMITS.iter().collect(),
+                    left => left,
+                };
+                for (_, _, method, path) in &targets {
+                    proxy.hold(method, path);
+                }
+                let until = tokio::time::Instant::now() + DEADLINE;
+                let held = loop {
+                    let held: Vec<&str> = proxy
+                        .seen()
+                        .iter()
+                        .filter(|r| r.held)
+                        .filter_map(|r| targets.iter().find(|b| r.is(b.2, b.3)).map(|b| b.0))
+                        .collect();
+                    if !held.is_empty() {
+                        break held;
+                    }
+                    // A run must be going for a submission to come.
+                    if !any_open(&api, runs.iter()).await? {
+                        runs.push(api.trigger("chaos", json!({})).await?);
+                    }
+                    assert!(tokio::time::Instant::now() < until, "no submission to {targets:?} within {DEADLINE:?}");
+                    let _ = proxy.wait_held(1, Duration::from_secs(1)).await;
+                };
+                kill9(&mut drover).await?;
+                proxy.release();
+                println!("round {round}: killed with a submission in flight on {held:?}");
+                in_flight.extend(held);
+            }
+            Round::MarkFailed => {
+                let run = api.trigger("chaos", json!({})).await?;
+                let until = tokio::time::Instant::now() + DEADLINE;
+                while !api.task_instances("chaos", &run).await?.values().any(|t| t["driver"]["state"] == "running") {
+                    assert!(tokio::time::Instant::now() < until, "run {run}: no driver ran");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let r = api.http.patch(format!("{}{}", api.base, Api::run_path("chaos", &run))).json(&json!({"state": "failed"})).send().await?;
+                assert!(r.status().is_success(), "{}", r.text().await?);
+                doomed.push((run, chrono_now()));
+                kill9(&mut drover).await?;
             }
         }
-        tokio::time::sleep(rng.millis(200, 2500)).await;
-        drover.start_kill()?; // SIGKILL
-        drover.wait().await?;
         kills.push(chrono_now());
-        println!("round {round}: drover killed");
+        println!("round {round} ({kind:?}): drover killed");
     }
 
-    let (mut drover, api) = start_drover(&home, &dags, &cluster_url).await?;
+    let (mut drover, api) = start_drover(&home, &dags, &proxy.url(), &[]).await?;
     let finishing = std::time::Instant::now();
+    let mut in_doubt = 0;
     for run in &runs {
         let state = api.wait_run("chaos", run, DEADLINE).await?;
-        assert!(state == "success" || state == "failed", "run {run} ended {state}");
-        assert_eq!(state, "success", "with 15 retries every task gets through: run {run}");
+        if state == "success" {
+            continue;
+        }
+        // Only a standalone submission left in doubt by a kill stops a run
+        // with 15 retries: drover cannot look it up, so a person decides.
+        assert_eq!(state, "failed", "run {run}");
+        let mut here = 0;
+        for (task, tries) in tries(&api, run).await? {
+            let Some(last) = tries.last().map(|t| &t["driver"]) else { continue };
+            if last["state"] == "unknown" {
+                assert!(last["message"].as_str().unwrap_or_default().contains("up by key"), "{task} in run {run}: {last:#}");
+                here += 1;
+            }
+        }
+        assert!(here > 0, "with {RETRIES} retries every task gets through, or is left for a person: run {run}");
+        in_doubt += here;
+    }
+    for (run, _) in &doomed {
+        assert_eq!(api.wait_run("chaos", run, DEADLINE).await?, "failed", "run {run} was marked failed");
+        let until = tokio::time::Instant::now() + DEADLINE;
+        while any_open_task(&api, run).await? {
+            assert!(tokio::time::Instant::now() < until, "run {run} marked failed still has open tasks");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     println!("runs finished {:?} after the last restart", finishing.elapsed());
+    assert_eq!(in_flight.len(), SUBMITS.len(), "a kill came with a submission in flight on every backend: {in_flight:?}");
     let submissions: Vec<Value> = reqwest::get(format!("{cluster_url}/devcluster/submissions")).await?.json().await?;
     let mut per_key: BTreeMap<String, usize> = BTreeMap::new();
     for s in &submissions {
@@ -198,20 +257,28 @@ async fn drover_killed_at_random_moments_loses_nothing_and_submits_nothing_twice
             *per_key.entry(k.to_string()).or_default() += 1;
         }
     }
+    let mut known_keys = BTreeSet::new();
     let mut reattached = 0;
     let mut lost_client = 0;
     let mut retried_after_loss = 0;
-    for run in &runs {
+    for run in runs.iter().chain(doomed.iter().map(|(r, _)| r)) {
+        let marked_failed = doomed.iter().find(|(r, _)| r == run).map(|(_, at)| at.as_str());
         for (task, tries) in tries(&api, run).await? {
+            let mut reached = 0;
             for (i, t) in tries.iter().enumerate() {
                 let d = &t["driver"];
                 let key = d["submission_key"].as_str().unwrap().to_string();
                 let mode = d["deploy_mode"].as_str().unwrap();
                 let times = per_key.get(&key).copied().unwrap_or(0);
                 assert!(times <= 1, "{task} try {}: key {key} submitted {times} times", i + 1);
+                reached += times;
+                known_keys.insert(key.clone());
+                let start = t["start_date"].as_str().unwrap_or_default();
+                if let Some(at) = marked_failed {
+                    assert!(start < at, "{task} try {} of run {run} started at {start}, after the run was marked failed at {at}", i + 1);
+                }
                 if mode != "client" && d["cluster_id"].is_string() {
                     assert_eq!(times, 1, "{task} try {}: the cluster never saw its key", i + 1);
-                    let start = t["start_date"].as_str().unwrap_or_default();
                     let end = t["end_date"].as_str().unwrap_or("9999");
                     if t["state"] == "success" && kills.iter().any(|k| start < k.as_str() && k.as_str() < end) {
                         reattached += 1;
@@ -225,14 +292,17 @@ async fn drover_killed_at_random_moments_loses_nothing_and_submits_nothing_twice
                     }
                 }
             }
+            assert!(tries.len() <= RETRIES + 1, "{task} of run {run}: {} tries", tries.len());
+            assert!(reached <= RETRIES + 1, "{task} of run {run} reached a cluster {reached} times");
         }
     }
-    println!("re-attached cluster-mode drivers: {reattached}; client-mode drivers lost: {lost_client}, retried: {retried_after_loss}");
+    let strangers: Vec<_> = per_key.keys().filter(|k| !known_keys.contains(*k)).collect();
+    assert!(strangers.is_empty(), "the cluster got submissions no try records: {strangers:?}");
+    println!("re-attached cluster-mode drivers: {reattached}; client-mode drivers lost: {lost_client}, retried: {retried_after_loss}; left for a person: {in_doubt}");
     assert!(reattached > 0, "no cluster-mode driver outlived a kill and was re-attached");
     assert!(lost_client > 0 && retried_after_loss > 0, "no client-mode driver was lost and retried");
 
-    drover.start_kill()?;
-    drover.wait().await?;
+    kill9(&mut drover).await?;
     // SIGTERM lets the stand-in reap its drivers.
     if let Some(pid) = cluster.id() {
         std::process::Command::new("kill").arg(pid.to_string()).status()?;
@@ -248,6 +318,23 @@ async fn drover_killed_at_random_moments_loses_nothing_and_submits_nothing_twice
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
+}
+
+/// Whether any of `runs` is still queued or running.
+async fn any_open(api: &Api, runs: impl Iterator<Item = &String>) -> Result<bool> {
+    for run in runs {
+        let state = api.get(&Api::run_path("chaos", run)).await?["state"].as_str().unwrap_or_default().to_string();
+        if state != "success" && state != "failed" {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether a task of the run is still open (running, or waiting for a retry).
+async fn any_open_task(api: &Api, run: &str) -> Result<bool> {
+    let done = ["success", "failed", "skipped", "upstream_failed", "removed"];
+    Ok(api.task_instances("chaos", run).await?.values().any(|t| !done.contains(&t["state"].as_str().unwrap_or_default())))
 }
 
 /// Now as the API writes timestamps (RFC 3339, UTC), for ordering by text.
