@@ -152,6 +152,36 @@ async fn a_cluster_resetting_the_connection_is_named_in_words() {
     still_works(&b).await;
 }
 
+/// Issue 9: a submission whose answer is lost to a reset may have been
+/// applied, so it is reported in doubt (never as an unreachable cluster,
+/// which the scheduler would simply submit to again).
+#[tokio::test]
+async fn a_reset_after_a_submission_was_sent_leaves_it_in_doubt() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let resetter = tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            sock.set_zero_linger().unwrap();
+            drop(sock);
+        }
+    });
+    let (host, plugin) = setup(Duration::from_secs(30)).await;
+    let url = format!("http://127.0.0.1:{port}/v1/submissions/create");
+    let b = backend(&host, plugin, &url, &["127.0.0.1"]);
+    let err = b.submit("k", &app("post")).await.expect_err("a reset must fail the call");
+    let text = err.to_string();
+    assert!(text.contains("connection reset by 127.0.0.1"), "{text}");
+    assert!(text.contains("may have been applied"), "{text}");
+    assert!(
+        matches!(err, CallError::Plugin(drover_plugin_host::PluginError::Protocol(_))),
+        "{err:?}"
+    );
+    resetter.abort();
+}
+
 #[tokio::test]
 async fn a_cluster_refusing_connections_is_named_in_words() {
     // A port nobody listens on: bound, then closed.

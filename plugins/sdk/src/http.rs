@@ -284,21 +284,25 @@ mod transport {
                     drop(stream);
                     // The real reason, if any, is on the response future.
                     return Err(match response_error(&future) {
-                        Some(err) => map_error(err, url, parts),
-                        None => unavailable_stream(url, e),
+                        Some(err) => after_send(method, err, url, parts),
+                        None => answer_lost(method, unavailable_stream(url, e)),
                     });
                 }
             }
             drop(stream);
-            OutgoingBody::finish(outgoing_body, None).map_err(|e| map_error(e, url, parts))?;
+            OutgoingBody::finish(outgoing_body, None)
+                .map_err(|e| after_send(method, e, url, parts))?;
         }
 
         future.subscribe().block();
+        // From here on the request has been sent: a lost answer leaves a
+        // request that changes state (a submission) in doubt.
+        let sent = |e: PluginError| answer_lost(method, e);
         let response = match future.get() {
             Some(Ok(Ok(response))) => response,
-            Some(Ok(Err(e))) => return Err(map_error(e, url, parts)),
+            Some(Ok(Err(e))) => return Err(after_send(method, e, url, parts)),
             Some(Err(())) | None => {
-                return Err(PluginError::Unavailable(format!("no response from {url}")));
+                return Err(sent(PluginError::Unavailable(format!("no response from {url}"))));
             }
         };
 
@@ -334,7 +338,7 @@ mod transport {
                         }
                     }
                     Err(StreamError::Closed) => break,
-                    Err(e) => return Err(unavailable_stream(url, e)),
+                    Err(e) => return Err(sent(unavailable_stream(url, e))),
                 }
             }
         }
@@ -344,6 +348,42 @@ mod transport {
             headers,
             body,
         })
+    }
+
+    /// A transport failure once the request was handed over: unless the
+    /// connection never came about, the peer may have received it.
+    fn after_send(method: Method, e: ErrorCode, url: &str, parts: &UrlParts) -> PluginError {
+        let never_connected = matches!(
+            e,
+            ErrorCode::ConnectionRefused
+                | ErrorCode::ConnectionTimeout
+                | ErrorCode::DnsTimeout
+                | ErrorCode::DnsError(_)
+                | ErrorCode::DestinationNotFound
+                | ErrorCode::DestinationUnavailable
+                | ErrorCode::DestinationIpProhibited
+                | ErrorCode::DestinationIpUnroutable
+                | ErrorCode::TlsProtocolError
+                | ErrorCode::TlsCertificateError
+                | ErrorCode::TlsAlertReceived(_)
+                | ErrorCode::HttpRequestDenied
+        );
+        let err = map_error(e, url, parts);
+        if never_connected { err } else { answer_lost(method, err) }
+    }
+
+    /// A transport failure after a request that changes state was sent:
+    /// the cluster may have applied it, so it is not reported as an
+    /// unreachable cluster (which callers may simply ask again) but as an
+    /// answer that went wrong, for the caller to check before repeating.
+    fn answer_lost(method: Method, e: PluginError) -> PluginError {
+        match (method, e) {
+            (Method::Get, e) => e,
+            (_, PluginError::Unavailable(m)) => PluginError::Protocol(format!(
+                "{m}, after the request was sent: it may have been applied"
+            )),
+            (_, e) => e,
+        }
     }
 
     fn nanos(d: Duration) -> u64 {

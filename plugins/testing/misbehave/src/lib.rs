@@ -62,6 +62,13 @@ impl Guest for Misbehave {
                 http::request(Method::Get, url, &[], None)?;
                 Ok(Submitted::Cluster("reached".into()))
             }
+            "post" => {
+                // A request that changes state, like a real submission.
+                let settings = Settings::new(settings);
+                let url = settings.require("url")?;
+                http::request(Method::Post, url, &[("content-type", "application/json")], Some(b"{}".to_vec()))?;
+                Ok(Submitted::Cluster("posted".into()))
+            }
             "stderr" => {
                 eprintln!("misbehave: about to fail");
                 Err(PluginError::Rejected("told to fail".into()))
