@@ -450,3 +450,27 @@ async fn dag_folder_entries_that_are_no_files_are_import_errors() {
     assert!(found[1].0.ends_with("zero.toml") && found[1].1.contains("character device"), "{found:?}");
     d.shutdown().await;
 }
+
+/// Regression (issue 9, finding 15): every DAG reported `max_active_tasks:
+/// 16`, a cap drover never applied, while 100 tasks ran at once. drover caps
+/// runs, not tasks: the answer is the bound that implies.
+#[tokio::test]
+async fn max_active_tasks_is_the_bound_max_active_runs_implies_not_a_fixed_16() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let task = |id: &str| {
+        format!("[[tasks]]\nid = \"{id}\"\nbackend = \"local\"\n[tasks.application]\nresource = \"t.sh\"\nmain_class = \"T\"\n")
+    };
+    let wide: String = (0..40).map(|i| task(&format!("t{i}"))).collect();
+    write(dags.path(), "wide.toml", &format!("id = \"wide\"\nmax_active_runs = 3\n{wide}"));
+    write(dags.path(), "single.toml", &format!("id = \"single\"\n{}", task("only")));
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let wide = api.get("/api/v2/dags/wide").await.unwrap();
+    assert_eq!((wide["max_active_runs"].as_u64(), wide["max_active_tasks"].as_u64()), (Some(3), Some(120)), "{wide}");
+    let single = api.get("/api/v2/dags/single").await.unwrap();
+    // max_active_runs defaults to 16: 16 runs of one task.
+    assert_eq!((single["max_active_runs"].as_u64(), single["max_active_tasks"].as_u64()), (Some(16), Some(16)), "{single}");
+    assert_eq!(wide["has_task_concurrency_limits"], false);
+    d.shutdown().await;
+}
