@@ -294,6 +294,32 @@ async fn a_short_cluster_outage_does_not_lose_the_driver() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_resetting_connections_for_a_while_does_not_lose_the_driver() {
+    let s = Setup::new(&[("wait", "local", "cluster")], 2).await;
+    let (server, api) = s.serve(Duration::from_secs(300), Duration::from_secs(120)).await;
+    let run = api.trigger("promise", json!({})).await.unwrap();
+    wait_running(&api, &run).await;
+
+    s.proxy.set_mode(Mode::Reset);
+    let before = s.proxy.seen().len();
+    s.proxy
+        .wait_until("8 connections reset", DEADLINE, |seen| seen[before..].iter().filter(|r| r.reset).count() >= 8)
+        .await
+        .unwrap();
+    let during = wait_try(&api, &run, "wait", "the outage shows", |t| message(t).contains("cluster unreachable since")).await;
+    assert_eq!(driver_state(&during), "running", "not lost while connections are reset: {during:#}");
+    s.proxy.set_mode(Mode::Pass);
+
+    s.open_gate();
+    assert_eq!(api.wait_run("promise", &run, DEADLINE).await.unwrap(), "success");
+    let tries = tries(&api, &run, "wait").await;
+    assert_eq!(tries.len(), 1, "no second try while the driver may run: {tries:#?}");
+    assert_eq!(s.accepted("spark-standalone"), 1);
+    server.shutdown().await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_longer_than_the_grace_leaves_the_try_unknown() {
     let s = Setup::new(&[("wait", "local", "cluster")], 2).await;
     let (server, api) = s.serve(Duration::from_secs(2), Duration::from_secs(2)).await;

@@ -99,6 +99,9 @@ pub struct Seen {
     pub status: Option<u16>,
     /// Its answer is being held back right now.
     pub held: bool,
+    /// The proxy reset the connection instead of answering (a connection
+    /// reset before a request was read has an empty method and path).
+    pub reset: bool,
 }
 
 impl Seen {
@@ -159,6 +162,7 @@ impl Proxy {
                 if s.mode() == Mode::Reset {
                     let _ = stream.set_zero_linger();
                     drop(stream);
+                    s.record(Seen { method: String::new(), path: String::new(), body: Bytes::new(), forwarded: false, status: None, held: false, reset: true });
                     continue;
                 }
                 let reset = Arc::new(AtomicBool::new(false));
@@ -292,7 +296,7 @@ impl Shared {
             let rule = state.rules.iter().find(|r| r.matches(&method, &path)).cloned();
             (state.mode, rule, *self.released.borrow() + 1)
         };
-        let seen = Seen { method, path: path.clone(), body: body.clone(), forwarded: false, status: None, held: false };
+        let seen = Seen { method, path: path.clone(), body: body.clone(), forwarded: false, status: None, held: false, reset: false };
         let hold = match rule.map(|r| r.action) {
             Some(Action::Answer(answer)) => {
                 let (status, text) = answer(&path);
@@ -307,7 +311,7 @@ impl Shared {
                     return Ok(reply(503, "text/plain", "503 Service Unavailable (fault-injecting proxy)\n".into()));
                 }
                 Mode::Reset => {
-                    self.record(seen);
+                    self.record(Seen { reset: true, ..seen });
                     reset.store(true, Ordering::SeqCst);
                     return Err(std::io::Error::other("reset by the fault-injecting proxy"));
                 }
