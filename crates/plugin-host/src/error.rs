@@ -82,6 +82,7 @@ fn describe_plugin_error(e: &PluginError) -> String {
         PluginError::Unavailable(m) => format!("cluster unavailable: {m}"),
         PluginError::Rejected(m) => format!("cluster refused: {m}"),
         PluginError::Protocol(m) => format!("cluster answered something unexpected: {m}"),
+        PluginError::InDoubt(m) => format!("cluster's answer lost: {m}"),
         PluginError::NotFound(m) => format!("not found on the cluster: {m}"),
         PluginError::Unsupported(m) => format!("not supported by this plugin: {m}"),
     }

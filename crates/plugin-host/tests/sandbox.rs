@@ -176,7 +176,7 @@ async fn a_reset_after_a_submission_was_sent_leaves_it_in_doubt() {
     assert!(text.contains("connection reset by 127.0.0.1"), "{text}");
     assert!(text.contains("may have been applied"), "{text}");
     assert!(
-        matches!(err, CallError::Plugin(drover_plugin_host::PluginError::Protocol(_))),
+        matches!(err, CallError::Plugin(drover_plugin_host::PluginError::InDoubt(_))),
         "{err:?}"
     );
     resetter.abort();

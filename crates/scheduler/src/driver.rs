@@ -129,7 +129,9 @@ fn submit_failure(e: &CallError) -> SubmitFailure {
             SubmitFailure::Refused
         }
         CallError::Plugin(PluginError::Unavailable(_)) => SubmitFailure::Unreachable,
-        CallError::Plugin(PluginError::Protocol(_))
+        // A complete answer that is not an acceptance: nothing to find.
+        CallError::Plugin(PluginError::Protocol(_)) => SubmitFailure::Refused,
+        CallError::Plugin(PluginError::InDoubt(_))
         | CallError::TimedOut { .. }
         | CallError::Trapped { .. }
         | CallError::OutOfMemory { .. } => SubmitFailure::InDoubt,
@@ -356,6 +358,16 @@ impl TryJob {
                     }
                     Err(find_error) => {
                         debug!(try_id = self.try_id, error = %find_error, "cluster still unreachable");
+                        let waited = (Utc::now() - first).to_std().unwrap_or_default();
+                        if kind == SubmitFailure::InDoubt && waited >= self.poll.unreachable_grace {
+                            return Err(self
+                                .unknown(format!(
+                                    "the submission may have reached the cluster ({e}), and the cluster has not \
+                                     answered a look-up by its key since {}: {find_error}; the driver may be running",
+                                    first.to_rfc3339()
+                                ))
+                                .await);
+                        }
                     }
                 }
             }
@@ -771,8 +783,10 @@ mod tests {
         assert_eq!(submit_failure(&plugin(PluginError::Rejected("400".into()))), SubmitFailure::Refused);
         assert_eq!(submit_failure(&plugin(PluginError::Invalid("bad".into()))), SubmitFailure::Config);
         assert_eq!(submit_failure(&plugin(PluginError::Unsupported("no".into()))), SubmitFailure::Config);
-        // The request may have been applied: its answer was lost or garbled.
-        assert_eq!(submit_failure(&plugin(PluginError::Protocol("garbage".into()))), SubmitFailure::InDoubt);
+        // An answer that is no acceptance (a wrong URL's HTML page) is a refusal…
+        assert_eq!(submit_failure(&plugin(PluginError::Protocol("garbage".into()))), SubmitFailure::Refused);
+        // …but a lost answer leaves the submission in doubt.
+        assert_eq!(submit_failure(&plugin(PluginError::InDoubt("reset".into()))), SubmitFailure::InDoubt);
         let timed_out = CallError::TimedOut {
             plugin: "p".into(),
             call: "submit",

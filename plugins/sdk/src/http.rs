@@ -379,7 +379,7 @@ mod transport {
     fn answer_lost(method: Method, e: PluginError) -> PluginError {
         match (method, e) {
             (Method::Get, e) => e,
-            (_, PluginError::Unavailable(m)) => PluginError::Protocol(format!(
+            (_, PluginError::Unavailable(m)) => PluginError::InDoubt(format!(
                 "{m}, after the request was sent: it may have been applied"
             )),
             (_, e) => e,

@@ -57,6 +57,7 @@ impl PluginError {
             | PluginError::Unavailable(m)
             | PluginError::Rejected(m)
             | PluginError::Protocol(m)
+            | PluginError::InDoubt(m)
             | PluginError::NotFound(m)
             | PluginError::Unsupported(m) => m,
         }
