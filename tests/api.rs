@@ -199,16 +199,9 @@ async fn reads_can_require_the_token_too() {
     let dags = repo_dags();
     let d = drover::standalone::start(drover::standalone::Options {
         serve: drover::serve::ServeArgs {
-            home: home.path().to_path_buf(),
-            dags,
-            port: 0,
-            host: "127.0.0.1".parse().unwrap(),
-            plugin_cache: Some(support::drover::plugin_cache()),
-            cluster_grace: std::time::Duration::from_secs(300),
-            kill_confirm_timeout: std::time::Duration::from_secs(120),
             api_token_file: Some(write(home.path(), "token", &format!("{TEST_TOKEN}\n"))),
             read_access: drover_api::ReadAccess::Token,
-            allowed_hosts: Vec::new(),
+            ..support::drover::serve_args(home.path(), &dags)
         },
         config: None,
         cluster_port: 0,

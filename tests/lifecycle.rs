@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use support::drover::{Api, script, write};
 
 use drover::config::{self, StandIn};
-use drover::serve::{self, ServeArgs, Server};
+use drover::serve::{self, Server};
 use drover_devcluster::{DevCluster, DevClusterConfig};
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -30,18 +30,7 @@ async fn cluster(home: &Path) -> DevCluster {
 }
 
 async fn serve_on(cluster: &DevCluster, home: &Path, dags: &Path) -> Server {
-    let args = ServeArgs {
-        home: home.join("drover"),
-        dags: dags.to_path_buf(),
-        port: 0,
-        host: "127.0.0.1".parse().unwrap(),
-        plugin_cache: Some(support::drover::plugin_cache()),
-        cluster_grace: std::time::Duration::from_secs(300),
-        kill_confirm_timeout: std::time::Duration::from_secs(120),
-        api_token_file: None,
-        read_access: drover_api::ReadAccess::Public,
-        allowed_hosts: Vec::new(),
-    };
+    let args = support::drover::serve_args(&home.join("drover"), dags);
     let stand_in = StandIn {
         rest_url: cluster.rest_url(),
         master_url: cluster.master_url(),

@@ -360,18 +360,7 @@ fn free_port() -> u16 {
 /// drover with its stand-in cluster on `port`.
 async fn start_on_port(home: &Path, dags: &Path, config: PathBuf, port: u16) -> Running {
     drover::standalone::start(drover::standalone::Options {
-        serve: drover::serve::ServeArgs {
-            home: home.to_path_buf(),
-            dags: dags.to_path_buf(),
-            port: 0,
-            host: "127.0.0.1".parse().unwrap(),
-            plugin_cache: Some(plugin_cache()),
-            cluster_grace: std::time::Duration::from_secs(300),
-            kill_confirm_timeout: std::time::Duration::from_secs(120),
-            api_token_file: None,
-            read_access: drover_api::ReadAccess::Public,
-            allowed_hosts: Vec::new(),
-        },
+        serve: support::drover::serve_args(home, dags),
         config: Some(config),
         cluster_port: port,
         cluster_url: None,

@@ -124,15 +124,13 @@ async fn a_plugin_calling_a_host_it_may_not_reach_is_denied() {
     still_works(&b).await;
 }
 
-/// Regression: a reset read "answered with broken HTTP:
-/// ErrorCode::HttpProtocolError".
-#[tokio::test]
-async fn a_cluster_resetting_the_connection_is_named_in_words() {
+/// A server that reads each request, then resets the connection (linger 0,
+/// then close): its port, and the task to abort.
+async fn resetter() -> (u16, tokio::task::JoinHandle<()>) {
     use tokio::io::AsyncReadExt;
-    // Reads the request, then resets the connection (linger 0, then close).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let resetter = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
             let mut buf = [0u8; 4096];
             let _ = sock.read(&mut buf).await;
@@ -140,6 +138,14 @@ async fn a_cluster_resetting_the_connection_is_named_in_words() {
             drop(sock);
         }
     });
+    (port, task)
+}
+
+/// Regression: a reset read "answered with broken HTTP:
+/// ErrorCode::HttpProtocolError".
+#[tokio::test]
+async fn a_cluster_resetting_the_connection_is_named_in_words() {
+    let (port, server) = resetter().await;
     let (host, plugin) = setup(Duration::from_secs(30)).await;
     let url = format!("http://127.0.0.1:{port}/v1/submissions/create");
     let b = backend(&host, plugin, &url, &["127.0.0.1"]);
@@ -148,7 +154,7 @@ async fn a_cluster_resetting_the_connection_is_named_in_words() {
     assert!(text.contains("connection reset by 127.0.0.1"), "{text}");
     assert!(!text.contains("ErrorCode"), "{text}");
     assert!(err.is_retryable(), "a reset is a transport failure: {err:?}");
-    resetter.abort();
+    server.abort();
     still_works(&b).await;
 }
 
@@ -157,17 +163,7 @@ async fn a_cluster_resetting_the_connection_is_named_in_words() {
 /// which the scheduler would simply submit to again).
 #[tokio::test]
 async fn a_reset_after_a_submission_was_sent_leaves_it_in_doubt() {
-    use tokio::io::AsyncReadExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let resetter = tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let mut buf = [0u8; 4096];
-            let _ = sock.read(&mut buf).await;
-            sock.set_zero_linger().unwrap();
-            drop(sock);
-        }
-    });
+    let (port, server) = resetter().await;
     let (host, plugin) = setup(Duration::from_secs(30)).await;
     let url = format!("http://127.0.0.1:{port}/v1/submissions/create");
     let b = backend(&host, plugin, &url, &["127.0.0.1"]);
@@ -179,7 +175,7 @@ async fn a_reset_after_a_submission_was_sent_leaves_it_in_doubt() {
         matches!(err, CallError::Plugin(drover_plugin_host::PluginError::InDoubt(_))),
         "{err:?}"
     );
-    resetter.abort();
+    server.abort();
 }
 
 #[tokio::test]
