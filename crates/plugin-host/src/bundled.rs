@@ -15,6 +15,9 @@ pub const KUBERNETES: &[u8] = include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), 
 pub const EMR_SERVERLESS: &[u8] =
     include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/emr_serverless.wasm"));
 
+/// The Livy plugin (Apache Livy's batch REST API; cluster mode only).
+pub const LIVY: &[u8] = include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/livy.wasm"));
+
 /// A deliberately broken plugin (traps, loops, hogs memory, calls forbidden
 /// hosts) that the host's tests use to prove the sandbox holds.
 #[doc(hidden)]
@@ -27,9 +30,10 @@ pub fn lookup(name: &str) -> Option<&'static [u8]> {
         "yarn" => Some(YARN),
         "kubernetes" => Some(KUBERNETES),
         "emr-serverless" => Some(EMR_SERVERLESS),
+        "livy" => Some(LIVY),
         _ => None,
     }
 }
 
 /// Names of the bundled plugins, for hints.
-pub const NAMES: &[&str] = &["spark-standalone", "yarn", "kubernetes", "emr-serverless"];
+pub const NAMES: &[&str] = &["spark-standalone", "yarn", "kubernetes", "emr-serverless", "livy"];
