@@ -16,9 +16,9 @@
 //! - Each cluster manager gets its own module with its own state and router:
 //!   [`standalone`] (Spark standalone's REST master, master JSON view, and worker
 //!   log page), [`yarn`] (the ResourceManager REST API), [`kubernetes`] (core/v1
-//!   pods and discovery) and [`serverless`] (EMR Serverless job runs). Their
-//!   paths do not overlap, so they share one server, and they share one
-//!   [`process::Spawner`].
+//!   pods and discovery), [`serverless`] (EMR Serverless job runs) and [`livy`]
+//!   (Apache Livy's batch API, under `/livy`). Their paths do not overlap, so
+//!   they share one server, and they share one [`process::Spawner`].
 //! - One [`DevCluster`] serves everything from one axum server on one port and
 //!   owns every driver it started: [`DevCluster::shutdown`] (or, best-effort,
 //!   dropping it) kills them all, and on Linux the kernel kills them if the
@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub mod kubernetes;
+pub mod livy;
 pub mod process;
 pub mod serverless;
 pub mod standalone;
@@ -76,7 +77,7 @@ impl Default for DevClusterConfig {
 /// so tests can assert that a submission happened exactly once.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SubmissionRecord {
-    /// Which stand-in took it: `spark-standalone`, `yarn`, `kubernetes`, `emr-serverless`.
+    /// Which stand-in took it: `spark-standalone`, `yarn`, `kubernetes`, `emr-serverless`, `livy`.
     pub manager: &'static str,
     pub submission_id: String,
     pub app_name: String,
@@ -153,13 +154,15 @@ impl DevCluster {
         let (yarn, yarn_routes) = yarn::start(&context("yarn"))?;
         let (k8s, k8s_routes) = kubernetes::start(&context("kubernetes"))?;
         let (emr, emr_routes) = serverless::start(&context("emr-serverless"))?;
+        let (livy, livy_routes) = livy::start(&context("livy"))?;
         let master_dyn: Arc<dyn StandIn> = master.clone();
-        let stand_ins: Arc<[Arc<dyn StandIn>]> = Arc::from(vec![master_dyn, yarn, k8s, emr]);
+        let stand_ins: Arc<[Arc<dyn StandIn>]> = Arc::from(vec![master_dyn, yarn, k8s, emr, livy]);
         // The stand-ins' paths do not overlap, so one server serves them all.
         let app = standalone::router(master.clone())
             .merge(yarn_routes)
             .merge(k8s_routes)
             .merge(emr_routes)
+            .merge(livy_routes)
             .merge(introspection(stand_ins.clone()));
         let stop = cancel.clone();
         let server = tokio::spawn(async move {
@@ -184,6 +187,12 @@ impl DevCluster {
     /// `/api/v1`, and EMR Serverless' `/applications`.
     pub fn rest_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The Livy server's base URL, e.g. `http://127.0.0.1:6066/livy`: a Livy
+    /// client appends `/batches` to it.
+    pub fn livy_url(&self) -> String {
+        format!("http://{}{}", self.addr, livy::PREFIX)
     }
 
     /// The master URL drivers are told about, e.g. `spark://127.0.0.1:6066`. Nothing
