@@ -180,12 +180,38 @@ async fn bad_requests_get_a_4xx_that_says_what_is_wrong() {
     d.shutdown().await;
 }
 
+/// Runs the CLI on `dags`, with its home (and plugin cache) inside that
+/// folder: not a DAG file, and gone with the test's temp folder.
 fn drover_cli(args: &[&str], dags: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_drover-cli-under-test"))
         .args(args)
         .env("DROVER_DAGS", dags)
+        .env("DROVER_HOME", dags.join(".drover"))
         .output()
         .expect("run drover")
+}
+
+/// Issue 10: `dags validate` recompiled every plugin on every run.
+#[test]
+fn cli_validate_keeps_compiled_plugins_in_the_homes_cache() {
+    let dags = tempfile::tempdir().unwrap();
+    write(dags.path(), "good.toml", "id = \"good\"\n[[tasks]]\nid = \"a\"\nbackend = \"local\"\n[tasks.application]\nresource = \"/bin/true\"\n");
+    let cache = dags.path().join(".drover/plugin-cache");
+    // Each artifact with its modification time: a recompile rewrites it.
+    let cached = || {
+        let mut files: Vec<_> = std::fs::read_dir(&cache)
+            .map(|d| d.flatten().map(|e| (e.file_name(), e.metadata().and_then(|m| m.modified()).ok())).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    };
+    let out = drover_cli(&["dags", "validate"], dags.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let first = cached();
+    assert!(!first.is_empty(), "the first run leaves compiled plugins in {}", cache.display());
+    let out = drover_cli(&["dags", "validate"], dags.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(cached(), first, "the second run reuses them, compiling nothing new");
 }
 
 #[test]

@@ -29,6 +29,10 @@ pub struct LocalArgs {
     /// A drover config file with [backends.NAME] tables.
     #[arg(long, env = "DROVER_CONFIG")]
     pub config: Option<PathBuf>,
+    /// drover's home: compiled plugins are kept in its plugin cache, the
+    /// one `serve` uses, so a command compiles each component only once.
+    #[arg(long, env = "DROVER_HOME", default_value = ".drover")]
+    pub home: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,7 +142,8 @@ async fn offline_backends(local: &LocalArgs) -> anyhow::Result<BackendSet> {
         master_url: "spark://127.0.0.1:7077".into(),
         spark_submit: "spark-submit".into(),
     };
-    let host = plugin_host(None)?;
+    let cache = crate::serve::create_home(&local.home)?.join("plugin-cache");
+    let host = plugin_host(Some(&cache))?;
     backends(&host, &backend_configs(&stand_in, file.as_ref())).await
 }
 

@@ -95,13 +95,18 @@ impl Server {
 
 /// Creates the home directory, owner-only (absolute from here on).
 pub fn prepare_home(args: &ServeArgs) -> anyhow::Result<PathBuf> {
+    create_home(&args.home)
+}
+
+/// Creates a drover home owner-only if missing; its absolute path.
+pub fn create_home(home: &std::path::Path) -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&args.home)
-        .with_context(|| format!("cannot create drover home {}", args.home.display()))?;
-    Ok(std::fs::canonicalize(&args.home)?)
+        .create(home)
+        .with_context(|| format!("cannot create drover home {}", home.display()))?;
+    Ok(std::fs::canonicalize(home)?)
 }
 
 /// Takes the API's port first of all: a drover started on a port in use
