@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use drover_plugin_host::convert::WitApplication;
-use drover_plugin_host::{Backend, DriverPhase, Limits, PluginHost, Resources, Submitted, WitDeployMode};
+use drover_dag::{Application, DeployMode, Resources};
+use drover_plugin_host::{Backend, DriverPhase, Limits, PluginHost, Submitted};
 use serde_json::{Value, json};
 use support::drover::{Api, Running, plugin_cache, repo_dags, script, start, write};
 
@@ -276,20 +276,20 @@ impl Drop for Moto {
     }
 }
 
-fn app(resource: &str) -> WitApplication {
-    WitApplication {
+fn app(resource: &str) -> Application {
+    Application {
         name: "moto job".into(),
         resource: resource.into(),
         main_class: Some("com.example.Main".into()),
         args: vec!["--day".into(), "2026-01-01".into()],
-        conf: vec![("spark.sql.shuffle.partitions".into(), "4".into())],
-        deploy_mode: WitDeployMode::Service,
+        conf: [("spark.sql.shuffle.partitions".into(), "4".into())].into(),
+        deploy_mode: DeployMode::Service,
         driver: Resources { memory_mb: Some(2048), cores: Some(1), instances: None },
         executor: Resources { memory_mb: Some(4096), cores: Some(2), instances: Some(2) },
         jars: vec!["s3://bucket/dep.jar".into()],
         files: vec![],
         py_files: vec![],
-        env: vec![("TZ".into(), "UTC".into())],
+        env: [("TZ".into(), "UTC".into())].into(),
     }
 }
 
@@ -461,19 +461,19 @@ async fn status_many_pages_through_list_job_runs() {
 }
 
 /// A bare service-mode application running `resource`.
-fn service_app(name: &str, resource: &Path) -> WitApplication {
-    WitApplication {
+fn service_app(name: &str, resource: &Path) -> Application {
+    Application {
         name: name.into(),
         resource: resource.display().to_string(),
         main_class: None,
         args: vec![],
-        conf: vec![],
-        deploy_mode: WitDeployMode::Service,
+        conf: Default::default(),
+        deploy_mode: DeployMode::Service,
         driver: Resources { memory_mb: None, cores: None, instances: None },
         executor: Resources { memory_mb: None, cores: None, instances: None },
         jars: vec![],
         files: vec![],
         py_files: vec![],
-        env: vec![],
+        env: Default::default(),
     }
 }

@@ -24,7 +24,7 @@ fn main() {
     let plugins = plugins.canonicalize().unwrap_or(plugins);
 
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=wit");
+    println!("cargo:rerun-if-changed=../../plugins/wit");
     println!("cargo:rerun-if-env-changed=DROVER_PREBUILT_PLUGIN_DIR");
     if let Some(dir) = env::var_os("DROVER_PREBUILT_PLUGIN_DIR") {
         let dir = PathBuf::from(dir);

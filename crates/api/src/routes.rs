@@ -590,16 +590,7 @@ async fn grid(
 }
 
 fn deploy_modes(info: &drover_plugin_host::PluginInfo) -> Vec<String> {
-    use drover_plugin_host::WitDeployMode as M;
-    info.deploy_modes
-        .iter()
-        .map(|m| match m {
-            M::Client => "client",
-            M::Cluster => "cluster",
-            M::Service => "service",
-        })
-        .map(str::to_string)
-        .collect()
+    info.deploy_modes.iter().map(|m| m.as_str().to_string()).collect()
 }
 
 /// The configured backends; secret settings are shown as `***`.

@@ -11,9 +11,11 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::bindings::{self, BackendPre, DriverStatus, Info, LogChunk, PluginError, Problem, Submitted};
+use crate::bindings::v0_1_0::{self as wit, PluginPre};
+use crate::convert;
 use crate::engine::{Plugin, Shared};
 use crate::error::CallError;
+use crate::types::{Application, DriverStatus, LogChunk, PluginInfo, Problem, Submitted};
 use crate::policy::{CaClient, HostRule, Policy};
 
 /// Extra wall-clock time past the epoch deadline before the host gives up on
@@ -178,7 +180,7 @@ impl Scope<'_> {
     /// A plugin error after a denied request is the denial, told plainly.
     fn flatten<T>(
         &self,
-        r: Result<Result<T, PluginError>, CallError>,
+        r: Result<Result<T, wit::PluginError>, CallError>,
         denied: &Mutex<Vec<String>>,
     ) -> Result<T, CallError> {
         match r? {
@@ -191,7 +193,8 @@ impl Scope<'_> {
                         host: host.clone(),
                     });
                 }
-                Err(CallError::Plugin(e))
+                let (kind, message) = convert::plugin_error(e);
+                Err(CallError::Plugin { kind, message })
             }
         }
     }
@@ -204,7 +207,7 @@ macro_rules! invoke {
         let (mut store, probe) = scope.store($allowed, $ca);
         let fut = async {
             let instance = $pre.instantiate_async(&mut store).await?;
-            instance.$method(&mut store, $($arg),*).await
+            instance.drover_plugin_backend().$method(&mut store, $($arg),*).await
         };
         let out = tokio::time::timeout(scope.shared.limits.call_timeout + GRACE, fut).await;
         drop(store);
@@ -216,15 +219,15 @@ macro_rules! invoke {
 pub(crate) async fn call_describe(
     shared: &Shared,
     label: &str,
-    pre: &BackendPre<HostState>,
-) -> Result<Info, CallError> {
+    pre: &PluginPre<HostState>,
+) -> Result<PluginInfo, CallError> {
     let scope = Scope {
         shared,
         plugin: label,
         backend: "-",
     };
     let (r, _) = invoke!(&scope, pre, Arc::new(Vec::new()), None, "describe", call_describe());
-    r
+    r.map(convert::info)
 }
 
 /// Spaces a backend's calls so drover never sends a cluster more than
@@ -353,20 +356,22 @@ impl Backend {
         }
     }
 
-    /// Problems the cluster would refuse the application for.
-    pub async fn validate(&self, app: &bindings::Application) -> Result<Vec<Problem>, CallError> {
+    /// Problems the cluster would refuse the application (or template) for.
+    pub async fn validate(&self, app: &Application) -> Result<Vec<Problem>, CallError> {
         let scope = self.scope();
+        let app = convert::application(app);
         let (r, _) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "validate",
-            call_validate(&self.settings, app));
-        r
+            call_validate(&self.settings, &app));
+        r.map(|problems| problems.into_iter().map(convert::problem).collect())
     }
 
-    pub async fn submit(&self, key: &str, app: &bindings::Application) -> Result<Submitted, CallError> {
+    pub async fn submit(&self, key: &str, app: &Application) -> Result<Submitted, CallError> {
         let scope = self.scope();
+        let app = convert::application(app);
         self.slot().await;
         let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "submit",
-            call_submit(&self.settings, key, app));
-        scope.flatten(r, &denied)
+            call_submit(&self.settings, key, &app));
+        scope.flatten(r, &denied).map(convert::submitted)
     }
 
     /// The cluster's id for the submission carrying `key`, if any.
@@ -383,7 +388,7 @@ impl Backend {
         self.slot().await;
         let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "status",
             call_status(&self.settings, id));
-        scope.flatten(r, &denied)
+        scope.flatten(r, &denied).map(convert::status)
     }
 
     /// The status of many drivers in one call where the cluster has a list
@@ -393,7 +398,9 @@ impl Backend {
         let scope = self.scope();
         let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "status-many",
             call_status_many(&self.settings, ids));
-        scope.flatten(r, &denied)
+        scope
+            .flatten(r, &denied)
+            .map(|list| list.into_iter().map(|st| st.map(convert::status)).collect())
     }
 
     pub async fn kill(&self, id: &str) -> Result<(), CallError> {
@@ -415,7 +422,7 @@ impl Backend {
         self.slot().await;
         let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "logs",
             call_logs(&self.settings, id, stream, offset, max_bytes));
-        scope.flatten(r, &denied)
+        scope.flatten(r, &denied).map(convert::log_chunk)
     }
 }
 

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::bindings::{self, DeployMode};
 use crate::call::Backend;
 use crate::engine::PluginHost;
 use crate::policy::HostRule;
@@ -240,13 +239,7 @@ impl drover_dag::Backends for Catalog<'_> {
             b.plugin()
                 .info()
                 .deploy_modes
-                .iter()
-                .map(|m| match m {
-                    DeployMode::Client => drover_dag::DeployMode::Client,
-                    DeployMode::Cluster => drover_dag::DeployMode::Cluster,
-                    DeployMode::Service => drover_dag::DeployMode::Service,
-                })
-                .collect(),
+                .clone(),
         )
     }
 
@@ -258,16 +251,8 @@ impl drover_dag::Backends for Catalog<'_> {
         let Some(b) = self.set.get(backend) else {
             return Vec::new();
         };
-        let wit: bindings::Application = crate::convert::template(app);
-        match self.handle.block_on(b.validate(&wit)) {
-            Ok(problems) => problems
-                .into_iter()
-                .map(|p| drover_dag::AppProblem {
-                    field: p.field,
-                    message: p.message,
-                    hint: p.hint,
-                })
-                .collect(),
+        match self.handle.block_on(b.validate(app)) {
+            Ok(problems) => problems,
             Err(e) => vec![drover_dag::AppProblem {
                 field: "backend".into(),
                 message: format!("the backend's plugin could not check this application: {e}"),

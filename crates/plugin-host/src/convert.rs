@@ -1,41 +1,53 @@
-//! DAG applications into the plugin contract's types.
+//! Every translation between drover's types ([`crate::types`]) and the
+//! contract's generated WIT types, in both directions. Nothing else in the
+//! crate builds or takes apart a WIT value.
 
-use crate::bindings::{Application, DeployMode, Resources};
+use std::collections::BTreeMap;
 
-fn mode(m: drover_dag::DeployMode) -> DeployMode {
+use crate::bindings::v0_1_0 as wit;
+use crate::error::ErrorKind;
+use crate::types::{
+    Application, ConfigKey, DeployMode, DriverPhase, DriverStatus, LocalLaunch, LogChunk,
+    PluginInfo, Problem, Submitted,
+};
+
+pub(crate) fn mode_from(m: wit::DeployMode) -> DeployMode {
     match m {
-        drover_dag::DeployMode::Client => DeployMode::Client,
-        drover_dag::DeployMode::Cluster => DeployMode::Cluster,
-        drover_dag::DeployMode::Service => DeployMode::Service,
+        wit::DeployMode::Client => DeployMode::Client,
+        wit::DeployMode::Cluster => DeployMode::Cluster,
+        wit::DeployMode::Service => DeployMode::Service,
     }
 }
 
-fn resources(r: &drover_dag::Resources) -> Resources {
-    Resources {
+fn mode_into(m: DeployMode) -> wit::DeployMode {
+    match m {
+        DeployMode::Client => wit::DeployMode::Client,
+        DeployMode::Cluster => wit::DeployMode::Cluster,
+        DeployMode::Service => wit::DeployMode::Service,
+    }
+}
+
+fn resources(r: &drover_dag::Resources) -> wit::Resources {
+    wit::Resources {
         memory_mb: r.memory_mb,
         cores: r.cores,
         instances: r.instances,
     }
 }
 
-fn pairs(m: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+fn pairs(m: &BTreeMap<String, String>) -> Vec<(String, String)> {
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-/// A template (unrendered, for validation) as plugins receive it.
-pub fn template(a: &drover_dag::ApplicationTemplate) -> Application {
-    application(a)
-}
-
-/// A rendered application, as plugins receive it.
-pub fn application(a: &drover_dag::Application) -> WitApplication {
-    Application {
+/// An application (rendered, or a template for validation) as plugins receive it.
+pub(crate) fn application(a: &Application) -> wit::Application {
+    wit::Application {
         name: a.name.clone(),
         resource: a.resource.clone(),
         main_class: a.main_class.clone(),
         args: a.args.clone(),
         conf: pairs(&a.conf),
-        deploy_mode: mode(a.deploy_mode),
+        deploy_mode: mode_into(a.deploy_mode),
         driver: resources(&a.driver),
         executor: resources(&a.executor),
         jars: a.jars.clone(),
@@ -45,5 +57,84 @@ pub fn application(a: &drover_dag::Application) -> WitApplication {
     }
 }
 
-/// The contract's application type, as callers outside this crate name it.
-pub type WitApplication = Application;
+pub(crate) fn info(i: wit::Info) -> PluginInfo {
+    PluginInfo {
+        name: i.name,
+        version: i.version,
+        deploy_modes: i.deploy_modes.into_iter().map(mode_from).collect(),
+        config_keys: i
+            .config_keys
+            .into_iter()
+            .map(|k| ConfigKey {
+                name: k.name,
+                description: k.description,
+                required: k.required,
+                secret: k.secret,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn problem(p: wit::Problem) -> Problem {
+    Problem {
+        field: p.field,
+        message: p.message,
+        hint: p.hint,
+    }
+}
+
+pub(crate) fn submitted(s: wit::Submitted) -> Submitted {
+    match s {
+        wit::Submitted::Cluster(id) => Submitted::Cluster(id),
+        wit::Submitted::Local(l) => Submitted::Local(LocalLaunch {
+            program: l.program,
+            args: l.args,
+            env: l.env,
+        }),
+    }
+}
+
+fn phase(p: wit::DriverPhase) -> DriverPhase {
+    match p {
+        wit::DriverPhase::Submitted => DriverPhase::Submitted,
+        wit::DriverPhase::Queued => DriverPhase::Queued,
+        wit::DriverPhase::Running => DriverPhase::Running,
+        wit::DriverPhase::Succeeded => DriverPhase::Succeeded,
+        wit::DriverPhase::Failed => DriverPhase::Failed,
+        wit::DriverPhase::Killed => DriverPhase::Killed,
+        wit::DriverPhase::Lost => DriverPhase::Lost,
+        wit::DriverPhase::Unknown => DriverPhase::Unknown,
+    }
+}
+
+pub(crate) fn status(s: wit::DriverStatus) -> DriverStatus {
+    DriverStatus {
+        phase: phase(s.phase),
+        raw_state: s.raw_state,
+        attempt: s.attempt,
+        location: s.location,
+        message: s.message,
+        tracking_url: s.tracking_url,
+    }
+}
+
+pub(crate) fn log_chunk(c: wit::LogChunk) -> LogChunk {
+    LogChunk {
+        data: c.data,
+        next_offset: c.next_offset,
+        total: c.total,
+    }
+}
+
+/// A plugin's own error: its kind (which decides retrying) and its message.
+pub(crate) fn plugin_error(e: wit::PluginError) -> (ErrorKind, String) {
+    match e {
+        wit::PluginError::Invalid(m) => (ErrorKind::Invalid, m),
+        wit::PluginError::Unavailable(m) => (ErrorKind::Unavailable, m),
+        wit::PluginError::Rejected(m) => (ErrorKind::Rejected, m),
+        wit::PluginError::Protocol(m) => (ErrorKind::Protocol, m),
+        wit::PluginError::InDoubt(m) => (ErrorKind::InDoubt, m),
+        wit::PluginError::NotFound(m) => (ErrorKind::NotFound, m),
+        wit::PluginError::Unsupported(m) => (ErrorKind::Unsupported, m),
+    }
+}

@@ -9,9 +9,18 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
-use crate::bindings::{BackendPre, Info};
+use crate::bindings::v0_1_0::PluginPre;
 use crate::call::{HostState, call_describe};
 use crate::error::HostError;
+use crate::types::PluginInfo;
+
+/// The versions of the plugin contract (`plugins/wit/drover-plugin@VERSION`)
+/// this host loads components for.
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
+
+/// The interface every plugin exports, `drover:plugin/backend@VERSION`; its
+/// version is the contract version the component was built for.
+const BACKEND_EXPORT: &str = "drover:plugin/backend";
 
 /// What every plugin call may use.
 #[derive(Debug, Clone, Copy)]
@@ -51,9 +60,10 @@ pub(crate) struct Shared {
 /// A compiled plugin, ready to instantiate. Shared by every backend using it.
 pub struct Plugin {
     pub(crate) label: String,
-    pub(crate) pre: BackendPre<HostState>,
-    pub(crate) info: Info,
+    pub(crate) pre: PluginPre<HostState>,
+    pub(crate) info: PluginInfo,
     digest: String,
+    contract: String,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -62,13 +72,19 @@ impl std::fmt::Debug for Plugin {
             .field("name", &self.info.name)
             .field("version", &self.info.version)
             .field("digest", &self.digest)
+            .field("contract", &self.contract)
             .finish()
     }
 }
 
 impl Plugin {
-    pub fn info(&self) -> &Info {
+    pub fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    /// The version of the plugin contract the component was built for.
+    pub fn contract_version(&self) -> &str {
+        &self.contract
     }
 
     /// Where the plugin came from: a bundled name or a file path.
@@ -151,11 +167,18 @@ impl PluginHost {
             reason,
         })?;
 
+        let contract = contract_version(&self.shared.engine, &component).map_err(|found| {
+            HostError::UnsupportedContract {
+                plugin: label.to_string(),
+                found,
+                supported: SUPPORTED_CONTRACTS.iter().map(ToString::to_string).collect(),
+            }
+        })?;
         let pre = self
             .shared
             .linker
             .instantiate_pre(&component)
-            .and_then(BackendPre::new)
+            .and_then(PluginPre::new)
             .map_err(|e| HostError::Invalid {
                 plugin: label.to_string(),
                 reason: format!("{e:#}"),
@@ -171,6 +194,7 @@ impl PluginHost {
             pre,
             info,
             digest: digest.clone(),
+            contract,
         });
         self.shared
             .loaded
@@ -236,6 +260,32 @@ impl PluginHost {
                 crate::bundled::NAMES.join(", ")
             ),
         })
+    }
+}
+
+/// The contract version `component` was built for, read from the name of
+/// its `drover:plugin/backend@VERSION` export, if this host supports it;
+/// otherwise what it exports instead, for the refusal.
+fn contract_version(engine: &Engine, component: &Component) -> Result<String, String> {
+    let ty = component.component_type();
+    let names: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+    let Some(name) = names
+        .iter()
+        .find(|n| n.split('@').next() == Some(BACKEND_EXPORT))
+    else {
+        return Err(format!(
+            "none (it exports no `{BACKEND_EXPORT}@VERSION` interface; its exports: {})",
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        ));
+    };
+    let version = name.split_once('@').map_or("", |(_, v)| v);
+    if version.is_empty() {
+        return Err(format!("none (it exports `{name}` without a version)"));
+    }
+    if SUPPORTED_CONTRACTS.contains(&version) {
+        Ok(version.to_string())
+    } else {
+        Err(version.to_string())
     }
 }
 

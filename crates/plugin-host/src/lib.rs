@@ -2,8 +2,11 @@
 //!
 //! Every cluster manager (Spark standalone, YARN, Kubernetes, a serverless
 //! service) is reached through a plugin, a WebAssembly component that exports
-//! the `backend` world of the WIT package in `wit/`. This crate owns that
-//! contract and everything that keeps a plugin in its sandbox:
+//! the `backend` interface of the contract in `plugins/wit/drover-plugin@VERSION`
+//! (the versions in [`SUPPORTED_CONTRACTS`]). This crate is the port to that
+//! contract: [`Backend`] takes and returns drover's own types, and the
+//! translation to and from WIT lives in one private module (`convert`). It
+//! also keeps every plugin in its sandbox:
 //!
 //! - components are compiled once per process and cached on disk by content
 //!   hash, so a restart does not pay for compilation again;
@@ -11,23 +14,25 @@
 //!   an epoch deadline plus a wall-clock timeout, and a memory cap;
 //! - the only way out is `wasi:http`, and only to the hosts configured for
 //!   the backend ([`policy`]);
-//! - failures come back as [`CallError`], whose variant (not its message)
-//!   says whether trying again can help.
+//! - failures come back as [`CallError`], whose variant and [`ErrorKind`]
+//!   (not its message) say whether trying again can help;
+//! - a component built for a contract version the host does not support is
+//!   refused at load time ([`HostError::UnsupportedContract`]).
 
 mod bindings;
 pub mod bundled;
 mod call;
 pub mod config;
-pub mod convert;
+mod convert;
 mod engine;
 mod error;
 pub mod policy;
+mod types;
 
-pub use bindings::{
-    DeployMode as WitDeployMode, DriverPhase, DriverStatus, Info as PluginInfo, LocalLaunch,
-    LogChunk, PluginError, Problem, Resources, Submitted,
-};
 pub use call::Backend;
 pub use config::{BackendConfig, BackendSet, ConfigError};
-pub use engine::{Limits, Plugin, PluginHost};
-pub use error::{CallError, HostError};
+pub use engine::{Limits, Plugin, PluginHost, SUPPORTED_CONTRACTS};
+pub use error::{CallError, ErrorKind, HostError};
+pub use types::{
+    ConfigKey, DriverPhase, DriverStatus, LocalLaunch, LogChunk, PluginInfo, Problem, Submitted,
+};

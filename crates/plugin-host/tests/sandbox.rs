@@ -6,27 +6,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover_plugin_host::bundled::MISBEHAVE;
-use drover_plugin_host::convert::WitApplication;
-use drover_plugin_host::{Backend, Resources, CallError, Limits, Plugin, PluginHost, Submitted, WitDeployMode};
+use drover_dag::{Application, DeployMode, Resources};
+use drover_plugin_host::{Backend, CallError, ErrorKind, Limits, Plugin, PluginHost, Submitted};
 
 fn none() -> Resources {
     Resources { memory_mb: None, cores: None, instances: None }
 }
 
-fn app(behaviour: &str) -> WitApplication {
-    WitApplication {
+fn app(behaviour: &str) -> Application {
+    Application {
         name: "sandbox".into(),
         resource: "/bin/true".into(),
         main_class: Some(behaviour.into()),
         args: vec![],
-        conf: vec![],
-        deploy_mode: WitDeployMode::Cluster,
+        conf: Default::default(),
+        deploy_mode: DeployMode::Cluster,
         driver: none(),
         executor: none(),
         jars: vec![],
         files: vec![],
         py_files: vec![],
-        env: vec![],
+        env: Default::default(),
     }
 }
 
@@ -172,7 +172,7 @@ async fn a_reset_after_a_submission_was_sent_leaves_it_in_doubt() {
     assert!(text.contains("connection reset by 127.0.0.1"), "{text}");
     assert!(text.contains("may have been applied"), "{text}");
     assert!(
-        matches!(err, CallError::Plugin(drover_plugin_host::PluginError::InDoubt(_))),
+        matches!(err, CallError::Plugin { kind: ErrorKind::InDoubt, .. }),
         "{err:?}"
     );
     server.abort();

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use drover_plugin_host::bundled::MISBEHAVE;
-use drover_plugin_host::convert::WitApplication;
-use drover_plugin_host::{Limits, PluginHost, Resources, Submitted, WitDeployMode};
+use drover_dag::{Application, DeployMode, Resources};
+use drover_plugin_host::{Limits, PluginHost, Submitted};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -47,23 +47,23 @@ async fn tls_server() -> (u16, String, tokio::task::JoinHandle<()>) {
     (port, ca.pem(), task)
 }
 
-fn app() -> WitApplication {
+fn app() -> Application {
     let none = Resources { memory_mb: None, cores: None, instances: None };
-    WitApplication {
+    Application {
         name: "tls".into(),
         resource: "/bin/true".into(),
         // The misbehaving plugin's "forbidden" GETs its `url` setting and
         // answers `reached` when the request succeeds.
         main_class: Some("forbidden".into()),
         args: vec![],
-        conf: vec![],
-        deploy_mode: WitDeployMode::Cluster,
-        driver: none,
+        conf: Default::default(),
+        deploy_mode: DeployMode::Cluster,
+        driver: none.clone(),
         executor: none,
         jars: vec![],
         files: vec![],
         py_files: vec![],
-        env: vec![],
+        env: Default::default(),
     }
 }
 

@@ -925,7 +925,7 @@ impl Core {
             try_id: t.id,
             key: t.submission_key.clone(),
             backend,
-            app: drover_plugin_host::convert::application(&app),
+            app,
             deadline: t.deadline_at,
             timeout_text: task
                 .and_then(|t| t.timeout)

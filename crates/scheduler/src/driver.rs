@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use drover_plugin_host::{Backend, CallError, DriverPhase, DriverStatus, PluginError, Submitted};
+use drover_plugin_host::{Backend, CallError, DriverPhase, DriverStatus, ErrorKind, Submitted};
 use drover_store::{DriverState, DriverUpdate, StopReason, Store};
 
 use crate::core::Msg;
@@ -123,15 +123,15 @@ enum SubmitFailure {
 fn submit_failure(e: &CallError) -> SubmitFailure {
     match e {
         CallError::Denied { .. }
-        | CallError::Plugin(PluginError::Invalid(_))
-        | CallError::Plugin(PluginError::Unsupported(_)) => SubmitFailure::Config,
-        CallError::Plugin(PluginError::Rejected(_)) | CallError::Plugin(PluginError::NotFound(_)) => {
+        | CallError::Plugin { kind: ErrorKind::Invalid, .. }
+        | CallError::Plugin { kind: ErrorKind::Unsupported, .. } => SubmitFailure::Config,
+        CallError::Plugin { kind: ErrorKind::Rejected, .. } | CallError::Plugin { kind: ErrorKind::NotFound, .. } => {
             SubmitFailure::Refused
         }
-        CallError::Plugin(PluginError::Unavailable(_)) => SubmitFailure::Unreachable,
+        CallError::Plugin { kind: ErrorKind::Unavailable, .. } => SubmitFailure::Unreachable,
         // A complete answer that is not an acceptance: nothing to find.
-        CallError::Plugin(PluginError::Protocol(_)) => SubmitFailure::Refused,
-        CallError::Plugin(PluginError::InDoubt(_))
+        CallError::Plugin { kind: ErrorKind::Protocol, .. } => SubmitFailure::Refused,
+        CallError::Plugin { kind: ErrorKind::InDoubt, .. }
         | CallError::TimedOut { .. }
         | CallError::Trapped { .. }
         | CallError::OutOfMemory { .. } => SubmitFailure::InDoubt,
@@ -142,7 +142,7 @@ pub(crate) struct TryJob {
     pub try_id: i64,
     pub key: String,
     pub backend: Backend,
-    pub app: drover_plugin_host::convert::WitApplication,
+    pub app: drover_dag::Application,
     pub deadline: Option<DateTime<Utc>>,
     pub timeout_text: String,
     pub start_timeout: Option<Duration>,
@@ -343,7 +343,7 @@ impl TryJob {
                         return Err(Outcome::Failed { message, final_: false });
                     }
                     Ok(None) => break,
-                    Err(CallError::Plugin(PluginError::Unsupported(why))) => {
+                    Err(CallError::Plugin { kind: ErrorKind::Unsupported, message: why }) => {
                         if kind == SubmitFailure::Unreachable {
                             break;
                         }
@@ -397,7 +397,7 @@ impl TryJob {
         loop {
             let e = match self.backend.find(&self.key).await {
                 Ok(found) => return Ok(found),
-                Err(CallError::Plugin(PluginError::Unsupported(why))) => {
+                Err(CallError::Plugin { kind: ErrorKind::Unsupported, message: why }) => {
                     return Err(self
                         .unknown(format!(
                             "drover restarted before the cluster's answer to this submission was recorded, and backend \
@@ -773,20 +773,20 @@ fn terminal_outcome(state: DriverState, st: &DriverStatus) -> Option<Outcome> {
 mod tests {
     use super::*;
 
-    fn plugin(e: PluginError) -> CallError {
-        CallError::Plugin(e)
+    fn plugin(kind: ErrorKind, message: &str) -> CallError {
+        CallError::Plugin { kind, message: message.into() }
     }
 
     #[test]
     fn only_an_unreachable_cluster_is_known_not_to_have_the_submission() {
-        assert_eq!(submit_failure(&plugin(PluginError::Unavailable("503".into()))), SubmitFailure::Unreachable);
-        assert_eq!(submit_failure(&plugin(PluginError::Rejected("400".into()))), SubmitFailure::Refused);
-        assert_eq!(submit_failure(&plugin(PluginError::Invalid("bad".into()))), SubmitFailure::Config);
-        assert_eq!(submit_failure(&plugin(PluginError::Unsupported("no".into()))), SubmitFailure::Config);
+        assert_eq!(submit_failure(&plugin(ErrorKind::Unavailable, "503")), SubmitFailure::Unreachable);
+        assert_eq!(submit_failure(&plugin(ErrorKind::Rejected, "400")), SubmitFailure::Refused);
+        assert_eq!(submit_failure(&plugin(ErrorKind::Invalid, "bad")), SubmitFailure::Config);
+        assert_eq!(submit_failure(&plugin(ErrorKind::Unsupported, "no")), SubmitFailure::Config);
         // An answer that is no acceptance (a wrong URL's HTML page) is a refusal…
-        assert_eq!(submit_failure(&plugin(PluginError::Protocol("garbage".into()))), SubmitFailure::Refused);
+        assert_eq!(submit_failure(&plugin(ErrorKind::Protocol, "garbage")), SubmitFailure::Refused);
         // …but a lost answer leaves the submission in doubt.
-        assert_eq!(submit_failure(&plugin(PluginError::InDoubt("reset".into()))), SubmitFailure::InDoubt);
+        assert_eq!(submit_failure(&plugin(ErrorKind::InDoubt, "reset")), SubmitFailure::InDoubt);
         let timed_out = CallError::TimedOut {
             plugin: "p".into(),
             call: "submit",

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::debug;
 
-use drover_plugin_host::{Backend, CallError, DriverStatus, PluginError};
+use drover_plugin_host::{Backend, CallError, DriverStatus, ErrorKind};
 
 use crate::driver::PollPolicy;
 
@@ -116,7 +116,10 @@ async fn track(backend: Backend, poll: PollPolicy, mut rx: mpsc::UnboundedReceiv
                         Ok(list) => {
                             for (id, st) in ids.iter().zip(list) {
                                 let answer = st.ok_or_else(|| {
-                                    CallError::Plugin(PluginError::NotFound(format!("the cluster does not know {id}")))
+                                    CallError::Plugin {
+                                        kind: ErrorKind::NotFound,
+                                        message: format!("the cluster does not know {id}"),
+                                    }
                                 });
                                 if let Some(e) = entries.get(id) {
                                     e.tx.send_replace(Some(answer));
@@ -125,7 +128,7 @@ async fn track(backend: Backend, poll: PollPolicy, mut rx: mpsc::UnboundedReceiv
                             debug!(backend = %backend.name(), drivers = ids.len(), "batch status");
                             Some(ids)
                         }
-                        Err(CallError::Plugin(PluginError::Unsupported(_))) => {
+                        Err(CallError::Plugin { kind: ErrorKind::Unsupported, .. }) => {
                             batch = false;
                             None
                         }

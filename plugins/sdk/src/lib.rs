@@ -1,9 +1,10 @@
 //! The guest side of drover's plugin contract, shared by every cluster-manager plugin.
 //!
 //! A plugin is a `cdylib` built for `wasm32-wasip2` that implements
-//! [`bindings::Guest`] and calls [`export!`]. The WIT lives with the host
-//! (`crates/plugin-host/wit`), so host and guests cannot drift apart: this crate
-//! only generates the guest bindings from it.
+//! [`bindings::Guest`] and calls [`export!`]. The WIT lives in the contract's
+//! versioned home (`plugins/wit/drover-plugin@0.1.0`), which the host reads
+//! too, so host and guests cannot drift apart: this crate only generates the
+//! guest bindings from it.
 //!
 //! Besides the bindings, this crate holds what every plugin needs and what is
 //! easy to get subtly wrong: HTTP over `wasi:http` with errors mapped onto
@@ -24,22 +25,32 @@ pub mod http;
 pub mod settings;
 pub mod spark;
 
-/// Bindings generated from `crates/plugin-host/wit/plugin.wit` (world `backend`).
+/// Bindings generated from `plugins/wit/drover-plugin@0.1.0/plugin.wit`
+/// (world `plugin`, which exports the `backend` interface).
 ///
-/// The world's types are at this module's root (`bindings::Application`,
-/// `bindings::PluginError`, ...); the trait to implement is [`bindings::Guest`].
-#[allow(missing_docs, clippy::all)]
+/// The contract's types are at this module's root (`bindings::Application`,
+/// `bindings::PluginError`, ...) and in [`bindings::types`]; the trait to
+/// implement is [`bindings::Guest`].
 pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../crates/plugin-host/wit",
-        world: "backend",
-        pub_export_macro: true,
-        default_bindings_module: "drover_plugin_sdk::bindings",
-        additional_derives: [PartialEq],
-    });
+    /// The generated tree, which starts at the package's namespace (`drover`,
+    /// like the CLI crate): hidden, and reached through the names below.
+    #[doc(hidden)]
+    #[allow(missing_docs, clippy::all)]
+    pub mod generated {
+        wit_bindgen::generate!({
+            path: "../wit/drover-plugin@0.1.0",
+            world: "plugin",
+            pub_export_macro: true,
+            default_bindings_module: "drover_plugin_sdk::bindings::generated",
+            additional_derives: [PartialEq],
+        });
+    }
 
-    // The types interface, under a shorter name, for what the world does not `use`.
-    pub use self::drover::plugin::types;
+    /// The contract's `types` interface.
+    pub use self::generated::drover::plugin::types;
+    pub use self::generated::exports::drover::plugin::backend::Guest;
+    pub use self::generated::export;
+    pub use self::types::*;
 }
 
 pub use bindings::export;
