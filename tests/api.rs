@@ -228,7 +228,7 @@ async fn backends_and_plugins_are_listed_without_secrets() {
     let api = Api::new(&d);
     let backends = api.get("/api/v2/backends").await.unwrap();
     let names: Vec<&str> = backends["backends"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["k8s", "local", "serverless", "yarn"]);
+    assert_eq!(names, ["k8s", "livy", "local", "serverless", "yarn"]);
     let serverless = backends["backends"].as_array().unwrap().iter().find(|b| b["name"] == "serverless").unwrap();
     let secret_keys: Vec<&String> = serverless["settings"]
         .as_object()
@@ -250,7 +250,7 @@ async fn backends_and_plugins_are_listed_without_secrets() {
         assert!(!text.contains(d.api_token()), "the API token leaked: {text}");
     }
     let names: Vec<&str> = plugins["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    for p in ["spark-standalone", "yarn", "kubernetes", "emr-serverless"] {
+    for p in ["spark-standalone", "yarn", "kubernetes", "emr-serverless", "livy"] {
         assert!(names.contains(&p), "{p} in {names:?}");
     }
     let standalone = plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "spark-standalone").unwrap();

@@ -76,6 +76,7 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
     };
     let url = stand_in.rest_url.as_str();
     let submit = stand_in.spark_submit.as_str();
+    let livy_url = format!("{}{}", url.trim_end_matches('/'), drover_devcluster::livy::PREFIX);
     let mut out = BTreeMap::from([
         (
             "local".to_string(),
@@ -104,6 +105,7 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
                 &[("secret_access_key", STAND_IN_SECRET_ENV)],
             ),
         ),
+        ("livy".to_string(), backend("livy", &[("url", &livy_url)], &[])),
     ]);
     if let Some(f) = file {
         out.extend(f.backends.clone());
