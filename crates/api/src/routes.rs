@@ -146,7 +146,7 @@ impl utoipa::Modify for BearerAuth {
 
 #[utoipa::path(get, path = "/api/v2/monitor/health", tag = "Monitor", responses((status = 200, description = "database and scheduler health")))]
 async fn health(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    s.scheduler.store().list_dags().await?;
+    s.scheduler.list_dags().await?;
     Ok(Json(serde_json::json!({
         "metadatabase": { "status": "healthy" },
         "scheduler": { "status": "healthy", "latest_scheduler_heartbeat": chrono::Utc::now() },
@@ -162,7 +162,7 @@ async fn version() -> Json<serde_json::Value> {
 
 #[utoipa::path(get, path = "/api/v2/dags", tag = "DAG", responses((status = 200, body = DagCollection), (status = 401, body = ErrorBody)))]
 async fn list_dags(State(s): State<AppState>) -> Result<Json<DagCollection>, ApiError> {
-    let rows = s.scheduler.store().list_dags().await?;
+    let rows = s.scheduler.list_dags().await?;
     let dags: Vec<DagResponse> = rows
         .iter()
         .filter(|r| r.is_active)
@@ -176,7 +176,6 @@ async fn list_dags(State(s): State<AppState>) -> Result<Json<DagCollection>, Api
 
 async fn dag_row(s: &AppState, dag_id: &str) -> Result<drover_store::DagRow, ApiError> {
     s.scheduler
-        .store()
         .get_dag(dag_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("DAG `{dag_id}` not found")))
@@ -229,13 +228,13 @@ async fn list_runs(
 ) -> Result<Json<DagRunCollection>, ApiError> {
     let Query(page) = page?;
     dag_row(&s, &dag_id).await?;
-    let store = s.scheduler.store();
-    let runs = store
+    let sched = &s.scheduler;
+    let runs = sched
         .list_runs(&dag_id, page.limit.clamp(1, 1000), page.offset.max(0))
         .await?;
     Ok(Json(DagRunCollection {
         dag_runs: runs.iter().map(DagRunResponse::from).collect(),
-        total_entries: store.count_runs(&dag_id).await?,
+        total_entries: sched.count_runs(&dag_id).await?,
     }))
 }
 
@@ -268,7 +267,6 @@ async fn trigger(
 
 async fn find_run(s: &AppState, dag_id: &str, run_id: &str) -> Result<RunRow, ApiError> {
     s.scheduler
-        .store()
         .get_run(dag_id, run_id)
         .await?
         .ok_or_else(|| {
@@ -321,11 +319,11 @@ async fn ti_collection(
     run: &RunRow,
     keep: impl Fn(&str) -> bool,
 ) -> Result<Json<TaskInstanceCollection>, ApiError> {
-    let store = s.scheduler.store();
+    let sched = &s.scheduler;
     let mut out = Vec::new();
-    for ti in store.task_instances(run.id).await? {
+    for ti in sched.task_instances(run.id).await? {
         if keep(&ti.task_id) {
-            let tries = store.tries(ti.id).await?;
+            let tries = sched.tries(ti.id).await?;
             out.push(TaskInstanceResponse::new(run, &ti, tries.last()));
         }
     }
@@ -337,7 +335,6 @@ async fn ti_collection(
 
 async fn find_ti(s: &AppState, run: &RunRow, task_id: &str) -> Result<TaskInstanceRow, ApiError> {
     s.scheduler
-        .store()
         .task_instances(run.id)
         .await?
         .into_iter()
@@ -357,10 +354,10 @@ async fn get_task_instance(
 ) -> Result<Json<TaskInstanceResponse>, ApiError> {
     let run = find_run(&s, &dag_id, &run_id).await?;
     let ti = find_ti(&s, &run, &task_id).await?;
-    let tries = s.scheduler.store().tries(ti.id).await?;
+    let tries = s.scheduler.tries(ti.id).await?;
     let mut resp = TaskInstanceResponse::new(&run, &ti, tries.last());
     if let Some(t) = tries.last() {
-        let events = s.scheduler.store().driver_events(t.id).await?;
+        let events = s.scheduler.driver_events(t.id).await?;
         resp.driver = Some(DriverResponse::new(t, events));
     }
     Ok(Json(resp))
@@ -373,10 +370,10 @@ async fn list_tries(
 ) -> Result<Json<TryCollection>, ApiError> {
     let run = find_run(&s, &dag_id, &run_id).await?;
     let ti = find_ti(&s, &run, &task_id).await?;
-    let store = s.scheduler.store();
+    let sched = &s.scheduler;
     let mut out = Vec::new();
-    for t in store.tries(ti.id).await? {
-        let events = store.driver_events(t.id).await?;
+    for t in sched.tries(ti.id).await? {
+        let events = sched.driver_events(t.id).await?;
         out.push(TryResponse::new(&run, &ti, &t, events));
     }
     Ok(Json(TryCollection {
@@ -415,7 +412,6 @@ async fn get_log(
     let ti = find_ti(&s, &run, &task_id).await?;
     let t = s
         .scheduler
-        .store()
         .tries(ti.id)
         .await?
         .into_iter()
@@ -439,14 +435,15 @@ async fn get_log(
             Some(to.to_string()),
         )));
     }
-    let (Some(id), Some(backend)) = (&t.cluster_id, s.scheduler.backends().get(&t.backend)) else {
-        return Ok(Json(LogResponse::new("", Some(offset.to_string()))));
+    let none = || Ok(Json(LogResponse::new("", Some(offset.to_string()))));
+    let Some(id) = &t.cluster_id else {
+        return none();
     };
     if q.offset.is_some() {
-        let chunk = backend
-            .logs(id, stream, offset, q.max_bytes)
-            .await
-            .map_err(|e| ApiError::Conflict(format!("the driver's log is not available: {e}")))?;
+        let Some(chunk) = s.scheduler.driver_log(&t.backend, id, stream, offset, q.max_bytes).await else {
+            return none();
+        };
+        let chunk = chunk.map_err(|e| ApiError::Conflict(format!("the driver's log is not available: {e}")))?;
         return Ok(Json(LogResponse::new(
             &String::from_utf8_lossy(&chunk.data),
             Some(chunk.next_offset.to_string()),
@@ -454,15 +451,16 @@ async fn get_log(
     }
     let mut content = String::new();
     for stream in ["stdout", "stderr"] {
-        match backend.logs(id, stream, 0, q.max_bytes).await {
-            Ok(chunk) => {
+        match s.scheduler.driver_log(&t.backend, id, stream, 0, q.max_bytes).await {
+            None => return none(),
+            Some(Ok(chunk)) => {
                 content.push_str(&format!("==== driver {stream} ====\n"));
                 content.push_str(&String::from_utf8_lossy(&chunk.data));
                 if !content.ends_with('\n') {
                     content.push('\n');
                 }
             }
-            Err(e) => content.push_str(&format!("==== driver {stream}: unavailable: {e} ====\n")),
+            Some(Err(e)) => content.push_str(&format!("==== driver {stream}: unavailable: {e} ====\n")),
         }
     }
     Ok(Json(LogResponse::new(&content, None)))
@@ -479,7 +477,7 @@ async fn kill_task(
 
 #[utoipa::path(get, path = "/api/v2/importErrors", tag = "ImportError", responses((status = 200, body = ImportErrorCollection)))]
 async fn import_errors(State(s): State<AppState>) -> Result<Json<ImportErrorCollection>, ApiError> {
-    let rows = s.scheduler.store().import_errors().await?;
+    let rows = s.scheduler.import_errors().await?;
     Ok(Json(ImportErrorCollection {
         total_entries: rows.len(),
         import_errors: rows
@@ -558,13 +556,13 @@ async fn grid(
 ) -> Result<Json<GridResponse>, ApiError> {
     let Query(page) = page?;
     dag_row(&s, &dag_id).await?;
-    let store = s.scheduler.store();
+    let sched = &s.scheduler;
     let mut runs = Vec::new();
-    for r in store
+    for r in sched
         .list_runs(&dag_id, page.limit.clamp(1, 200), page.offset.max(0))
         .await?
     {
-        let task_instances = store
+        let task_instances = sched
             .task_instances(r.id)
             .await?
             .into_iter()
@@ -599,15 +597,15 @@ async fn list_backends(State(s): State<AppState>) -> Json<BackendCollection> {
     let backends: Vec<BackendResponse> = s
         .scheduler
         .backends()
-        .iter()
-        .map(|(name, b)| BackendResponse {
-            name: name.clone(),
-            plugin: b.plugin().info().name.clone(),
-            plugin_version: b.plugin().info().version.clone(),
-            deploy_modes: deploy_modes(b.plugin().info()),
-            settings: b.public_settings().into_iter().collect(),
-            allowed_hosts: b.allowed_hosts(),
-            max_calls_per_second: b.max_calls_per_second(),
+        .into_iter()
+        .map(|b| BackendResponse {
+            deploy_modes: deploy_modes(&b.plugin),
+            plugin: b.plugin.name,
+            plugin_version: b.plugin.version,
+            name: b.name,
+            settings: b.settings.into_iter().collect(),
+            allowed_hosts: b.allowed_hosts,
+            max_calls_per_second: b.max_calls_per_second,
         })
         .collect();
     Json(BackendCollection {
@@ -621,18 +619,17 @@ async fn list_backends(State(s): State<AppState>) -> Json<BackendCollection> {
 async fn list_plugins(State(s): State<AppState>) -> Json<PluginCollection> {
     let mut plugins: std::collections::BTreeMap<String, PluginResponse> =
         std::collections::BTreeMap::new();
-    for (name, b) in s.scheduler.backends().iter() {
-        let p = b.plugin();
+    for b in s.scheduler.backends() {
+        let p = &b.plugin;
         plugins
-            .entry(p.digest().to_string())
+            .entry(b.plugin_digest.clone())
             .or_insert_with(|| PluginResponse {
-                name: p.info().name.clone(),
-                version: p.info().version.clone(),
-                source: p.label().to_string(),
-                digest: p.digest().to_string(),
-                deploy_modes: deploy_modes(p.info()),
+                name: p.name.clone(),
+                version: p.version.clone(),
+                source: b.plugin_source.clone(),
+                digest: b.plugin_digest.clone(),
+                deploy_modes: deploy_modes(p),
                 settings: p
-                    .info()
                     .config_keys
                     .iter()
                     .map(|k| PluginSetting {
@@ -646,7 +643,7 @@ async fn list_plugins(State(s): State<AppState>) -> Json<PluginCollection> {
                 airflow: AirflowPluginParts::default(),
             })
             .backends
-            .push(name.clone());
+            .push(b.name.clone());
     }
     let plugins: Vec<PluginResponse> = plugins.into_values().collect();
     Json(PluginCollection {
@@ -699,11 +696,11 @@ async fn list_drivers(
                 "{e}; states are pending, submitted, queued, running, unknown, succeeded, failed, killed, lost, submit_failed"
             ))
         })?;
-    let store = s.scheduler.store();
-    let (rows, total) = store.drivers(state, None, q.limit.clamp(1, 1000), q.offset.max(0)).await?;
+    let sched = &s.scheduler;
+    let (rows, total) = sched.drivers(state, None, q.limit.clamp(1, 1000), q.offset.max(0)).await?;
     let mut drivers = Vec::new();
     for row in rows {
-        let events = store.driver_events(row.attempt.id).await?;
+        let events = sched.driver_events(row.attempt.id).await?;
         drivers.push(driver_entry(row, events));
     }
     Ok(Json(DriverCollection {
@@ -716,12 +713,12 @@ async fn list_drivers(
 #[utoipa::path(get, path = "/api/v2/drivers/{try_id}", tag = "drover", params(("try_id" = i64, Path)),
     responses((status = 200, body = DriverListEntry), (status = 404, body = ErrorBody)))]
 async fn get_driver(State(s): State<AppState>, Path(try_id): Path<i64>) -> Result<Json<DriverListEntry>, ApiError> {
-    let store = s.scheduler.store();
-    let (rows, _) = store.drivers(None, Some(try_id), 1, 0).await?;
+    let sched = &s.scheduler;
+    let (rows, _) = sched.drivers(None, Some(try_id), 1, 0).await?;
     let row = rows
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::NotFound(format!("no driver with try id {try_id}")))?;
-    let events = store.driver_events(try_id).await?;
+    let events = sched.driver_events(try_id).await?;
     Ok(Json(driver_entry(row, events)))
 }

@@ -8,8 +8,11 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use drover_dag::{Dag, ParamError};
-use drover_plugin_host::BackendSet;
-use drover_store::{RunRow, Store};
+use drover_plugin_host::{BackendSet, CallError, LogChunk, PluginInfo};
+use drover_store::{
+    DagRow, DriverEventRow, DriverRow, DriverState, ImportErrorRow, RunRow, Store, StoreError,
+    TaskInstanceRow, TryRow,
+};
 
 use crate::core::Msg;
 
@@ -107,13 +110,111 @@ pub struct SchedulerHandle {
     pub(crate) logs_dir: std::path::PathBuf,
 }
 
+/// A configured backend as it may be shown: nothing here calls its plugin,
+/// and secret settings read `***`.
+#[derive(Debug, Clone)]
+pub struct BackendSummary {
+    pub name: String,
+    pub plugin: PluginInfo,
+    /// Where the plugin came from: a bundled name or a file path.
+    pub plugin_source: String,
+    /// sha256 of the plugin's component.
+    pub plugin_digest: String,
+    /// The plugin contract version the component was built for.
+    pub contract_version: String,
+    pub settings: Vec<(String, String)>,
+    pub allowed_hosts: Vec<String>,
+    /// 0: no limit.
+    pub max_calls_per_second: u32,
+}
+
 impl SchedulerHandle {
+    /// The store itself, for the binary's wiring (sessions, shutdown) and
+    /// tests. The API reads through the methods below instead.
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    pub fn backends(&self) -> &BackendSet {
-        &self.backends
+    /// The configured backends, by name.
+    pub fn backends(&self) -> Vec<BackendSummary> {
+        self.backends
+            .iter()
+            .map(|(name, b)| {
+                let p = b.plugin();
+                BackendSummary {
+                    name: name.clone(),
+                    plugin: p.info().clone(),
+                    plugin_source: p.label().to_string(),
+                    plugin_digest: p.digest().to_string(),
+                    contract_version: p.contract_version().to_string(),
+                    settings: b.public_settings(),
+                    allowed_hosts: b.allowed_hosts(),
+                    max_calls_per_second: b.max_calls_per_second(),
+                }
+            })
+            .collect()
+    }
+
+    /// A piece of a cluster-mode driver's log, through its backend's plugin;
+    /// `None` when no backend of that name is configured.
+    pub async fn driver_log(
+        &self,
+        backend: &str,
+        cluster_id: &str,
+        stream: &str,
+        offset: u64,
+        max_bytes: u32,
+    ) -> Option<Result<LogChunk, CallError>> {
+        let b = self.backends.get(backend)?;
+        Some(b.logs(cluster_id, stream, offset, max_bytes).await)
+    }
+
+    pub async fn list_dags(&self) -> Result<Vec<DagRow>, StoreError> {
+        self.store.list_dags().await
+    }
+
+    pub async fn get_dag(&self, dag_id: &str) -> Result<Option<DagRow>, StoreError> {
+        self.store.get_dag(dag_id).await
+    }
+
+    pub async fn import_errors(&self) -> Result<Vec<ImportErrorRow>, StoreError> {
+        self.store.import_errors().await
+    }
+
+    /// A DAG's runs, newest first.
+    pub async fn list_runs(&self, dag_id: &str, limit: i64, offset: i64) -> Result<Vec<RunRow>, StoreError> {
+        self.store.list_runs(dag_id, limit, offset).await
+    }
+
+    pub async fn count_runs(&self, dag_id: &str) -> Result<i64, StoreError> {
+        self.store.count_runs(dag_id).await
+    }
+
+    pub async fn get_run(&self, dag_id: &str, run_id: &str) -> Result<Option<RunRow>, StoreError> {
+        self.store.get_run(dag_id, run_id).await
+    }
+
+    pub async fn task_instances(&self, run_pk: i64) -> Result<Vec<TaskInstanceRow>, StoreError> {
+        self.store.task_instances(run_pk).await
+    }
+
+    pub async fn tries(&self, ti: i64) -> Result<Vec<TryRow>, StoreError> {
+        self.store.tries(ti).await
+    }
+
+    /// Drivers, newest first, optionally only those in `state`; `try_id` picks one.
+    pub async fn drivers(
+        &self,
+        state: Option<DriverState>,
+        try_id: Option<i64>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<DriverRow>, i64), StoreError> {
+        self.store.drivers(state, try_id, limit, offset).await
+    }
+
+    pub async fn driver_events(&self, try_id: i64) -> Result<Vec<DriverEventRow>, StoreError> {
+        self.store.driver_events(try_id).await
     }
 
     pub fn logs_dir(&self) -> &std::path::Path {

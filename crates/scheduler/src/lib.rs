@@ -20,7 +20,9 @@ mod process;
 mod tracker;
 
 pub use driver::PollPolicy;
-pub use handle::{Change, ClearRequest, ControlError, SchedulerHandle, TriggerError, TriggerRequest};
+pub use handle::{
+    BackendSummary, Change, ClearRequest, ControlError, SchedulerHandle, TriggerError, TriggerRequest,
+};
 
 use std::path::PathBuf;
 
