@@ -13,7 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::v0_1_0::{self as wit, PluginPre};
 use crate::convert;
-use crate::engine::{Plugin, Shared};
+use crate::engine::{Limits, Plugin, Shared};
 use crate::error::CallError;
 use crate::types::{Application, DriverStatus, LogChunk, PluginInfo, Problem, Submitted};
 use crate::policy::{CaClient, HostRule, Policy};
@@ -92,11 +92,13 @@ struct Scope<'a> {
     shared: &'a Shared,
     plugin: &'a str,
     backend: &'a str,
+    /// The backend's own limits (the host's unless its config says otherwise).
+    limits: Limits,
 }
 
 impl Scope<'_> {
     fn store(&self, allowed: Arc<Vec<HostRule>>, ca: Option<CaClient>) -> (Store<HostState>, Probe) {
-        let limits = self.shared.limits;
+        let limits = self.limits;
         let stderr = MemoryOutputPipe::new(16 * 1024);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -154,18 +156,18 @@ impl Scope<'_> {
             Err(_) => Err(CallError::TimedOut {
                 plugin,
                 call,
-                after: self.shared.limits.call_timeout,
+                after: self.limits.call_timeout,
             }),
             Ok(Err(_)) if probe.timed_out.load(Ordering::Relaxed) => Err(CallError::TimedOut {
                 plugin,
                 call,
-                after: self.shared.limits.call_timeout,
+                after: self.limits.call_timeout,
             }),
             Ok(Err(_)) if probe.out_of_memory.load(Ordering::Relaxed) => {
                 Err(CallError::OutOfMemory {
                     plugin,
                     call,
-                    limit_mb: self.shared.limits.memory_bytes >> 20,
+                    limit_mb: self.limits.memory_bytes >> 20,
                 })
             }
             Ok(Err(e)) => Err(CallError::Trapped {
@@ -209,7 +211,7 @@ macro_rules! invoke {
             let instance = $pre.instantiate_async(&mut store).await?;
             instance.drover_plugin_backend().$method(&mut store, $($arg),*).await
         };
-        let out = tokio::time::timeout(scope.shared.limits.call_timeout + GRACE, fut).await;
+        let out = tokio::time::timeout(scope.limits.call_timeout + GRACE, fut).await;
         drop(store);
         let denied = probe.denied.clone();
         (scope.finish($call, out, probe), denied)
@@ -225,6 +227,7 @@ pub(crate) async fn call_describe(
         shared,
         plugin: label,
         backend: "-",
+        limits: shared.limits,
     };
     let (r, _) = invoke!(&scope, pre, Arc::new(Vec::new()), None, "describe", call_describe());
     r.map(convert::info)
@@ -269,6 +272,7 @@ pub struct Backend {
     limit: Option<Arc<RateLimit>>,
     max_calls_per_second: u32,
     ca: Option<CaClient>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Backend {
@@ -297,11 +301,24 @@ impl Backend {
             plugin,
             settings: Arc::new(settings),
             allowed: Arc::new(allowed),
-            host,
             limit: RateLimit::new(max_calls_per_second).map(Arc::new),
             max_calls_per_second,
             ca,
+            limits: host.limits,
+            host,
         }
+    }
+
+    /// The same backend with its own sandbox limits for every call (memory
+    /// cap, deadline) instead of the host's.
+    pub fn with_limits(mut self, limits: Limits) -> Backend {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits each call of this backend runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Waits until the backend's rate limit lets one more call through.
@@ -353,6 +370,7 @@ impl Backend {
             shared: &self.host,
             plugin: &self.plugin.label,
             backend: &self.name,
+            limits: self.limits,
         }
     }
 

@@ -7,6 +7,8 @@
 //! allowed_hosts = ["127.0.0.1:6066"]     # default: the hosts of the URL-valued settings
 //! settings = { master = "spark://127.0.0.1:7077", rest_url = "http://127.0.0.1:6066" }
 //! secret_env = { token = "SPARK_TOKEN" } # setting key -> environment variable
+//! memory_mb = 128                        # sandbox memory cap per call; default 64
+//! call_timeout = "30s"                   # deadline of one plugin call; default 30s
 //! ```
 //!
 //! Secrets never live in DAG files or the config file: only the name of the
@@ -42,6 +44,24 @@ pub struct BackendConfig {
     /// exactly it.
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Linear memory cap of each call's sandbox, in MiB. Default: the host's
+    /// ([`crate::Limits`], 64 MiB).
+    #[serde(default)]
+    pub memory_mb: Option<u32>,
+    /// Wall-clock deadline of one call, HTTP requests included, as humantime
+    /// text ("30s", "2m"). Default: the host's ([`crate::Limits`], 30 s).
+    #[serde(default, deserialize_with = "humantime_opt")]
+    pub call_timeout: Option<std::time::Duration>,
+}
+
+fn humantime_opt<'de, D>(d: D) -> Result<Option<std::time::Duration>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("call_timeout `{text}`: {e} (write e.g. \"30s\" or \"2m\")")))
 }
 
 fn default_rate() -> u32 {
@@ -207,6 +227,19 @@ async fn resolve(
         },
         None => None,
     };
+    let mut limits = host.limits();
+    if let Some(mb) = cfg.memory_mb {
+        if mb == 0 {
+            errors.push(err("memory_mb must be at least 1".into(), "leave it out for the default of 64 MiB"));
+        }
+        limits.memory_bytes = (mb as usize) << 20;
+    }
+    if let Some(t) = cfg.call_timeout {
+        if t.is_zero() {
+            errors.push(err("call_timeout must be longer than 0s".into(), "leave it out for the default of 30s"));
+        }
+        limits.call_timeout = t;
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -218,7 +251,8 @@ async fn resolve(
         allowed,
         cfg.max_calls_per_second,
         ca,
-    ))
+    )
+    .with_limits(limits))
 }
 
 /// [`drover_dag::Backends`] over a [`BackendSet`]: unknown backends, deploy

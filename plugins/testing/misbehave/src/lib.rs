@@ -56,6 +56,13 @@ impl Guest for Misbehave {
                 let last = big[big.len() - 1];
                 Ok(Submitted::Cluster(format!("allocated-{last}")))
             }
+            sized if sized.starts_with("alloc:") => {
+                // `alloc:N`: N MiB, to tell one memory cap from another.
+                let mib: usize = sized["alloc:".len()..].parse().unwrap_or(1);
+                let big = black_box(vec![1u8; mib << 20]);
+                let last = big[big.len() - 1];
+                Ok(Submitted::Cluster(format!("allocated-{mib}-{last}")))
+            }
             "forbidden" => {
                 let settings = Settings::new(settings);
                 let url = settings.require("url")?;
