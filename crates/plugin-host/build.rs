@@ -34,6 +34,7 @@ fn main() {
     }
     watch_sources(&plugins);
 
+    ensure_wasm_target(&plugins);
     let target_dir = main_target_dir().join("wasm-plugins");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(cargo);
@@ -64,6 +65,35 @@ fn main() {
     let dir = target_dir.join(WASM_TARGET).join("release");
     check_artifacts(&dir);
     emit_plugin_dir(&dir);
+}
+
+/// rustup installs a toolchain file's targets only together with the
+/// toolchain: on a machine whose toolchain was already installed the
+/// wasm32-wasip2 target is missing, and the README's first command would
+/// stop here. Add it (once; rustup answers at once when it is there).
+/// Without rustup the nested build's own error says what to install.
+fn ensure_wasm_target(plugins: &Path) {
+    let rustup = |args: &[&str]| Command::new("rustup").args(args).current_dir(plugins).output();
+    let Ok(listed) = rustup(&["target", "list", "--installed"]) else {
+        return;
+    };
+    let installed = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET);
+    if !listed.status.success() || installed {
+        return;
+    }
+    println!(
+        "cargo:warning=adding the {WASM_TARGET} target to the Rust toolchain (rustup target add {WASM_TARGET}); drover's plugins are built for it"
+    );
+    match rustup(&["target", "add", WASM_TARGET]) {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => println!(
+            "cargo:warning=rustup target add {WASM_TARGET} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => println!("cargo:warning=cannot run rustup: {e}"),
+    }
 }
 
 /// The main workspace's target directory: OUT_DIR is

@@ -234,13 +234,19 @@ pub(crate) async fn call_describe(
 }
 
 /// Spaces a backend's calls so drover never sends a cluster more than
-/// `per_second` requests a second, however many drivers it follows.
+/// `per_second` requests a second on average, however many drivers it
+/// follows, while a sporadic call (a log read between polls) goes through at
+/// once: a token bucket holding [`RateLimit::BURST`] calls, refilled at the
+/// rate (GCRA: `next` is the bucket's theoretical arrival time).
 struct RateLimit {
     interval: Duration,
     next: tokio::sync::Mutex<tokio::time::Instant>,
 }
 
 impl RateLimit {
+    /// Calls a quiet backend may make at once.
+    const BURST: u32 = 5;
+
     fn new(per_second: u32) -> Option<RateLimit> {
         (per_second > 0).then(|| RateLimit {
             interval: Duration::from_secs(1) / per_second,
@@ -252,8 +258,11 @@ impl RateLimit {
     async fn acquire(&self) {
         let slot = {
             let mut next = self.next.lock().await;
-            let slot = (*next).max(tokio::time::Instant::now());
-            *next = slot + self.interval;
+            let now = tokio::time::Instant::now();
+            let tat = (*next).max(now);
+            let slack = self.interval * (Self::BURST - 1);
+            let slot = tat.checked_sub(slack).map_or(now, |t| t.max(now));
+            *next = tat + self.interval;
             slot
         };
         tokio::time::sleep_until(slot).await;
@@ -449,14 +458,35 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn rate_limit_spaces_calls_evenly() {
+    async fn rate_limit_lets_a_burst_through_then_spaces_calls_evenly() {
         let limit = RateLimit::new(10).unwrap();
         let start = tokio::time::Instant::now();
+        for _ in 0..RateLimit::BURST {
+            limit.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "a quiet backend's first calls wait for nothing");
         for _ in 0..5 {
             limit.acquire().await;
         }
-        // Five calls at ten a second: the fifth goes 400 ms after the first.
-        assert_eq!(start.elapsed(), Duration::from_millis(400));
+        // Past the burst, ten a second: five more calls take 500 ms.
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
         assert!(RateLimit::new(0).is_none(), "0 means no limit");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limit_lets_a_sporadic_call_through_at_once_while_busy() {
+        // Issue 10: a log read waited ~20 ms behind the tracker's polls.
+        let limit = RateLimit::new(50).unwrap();
+        // A status poll every 100 ms, and a log read 5 ms after one of them:
+        // evenly spaced calls would hold the read back 15 ms.
+        for _ in 0..10 {
+            limit.acquire().await;
+            tokio::time::advance(Duration::from_millis(100)).await;
+        }
+        limit.acquire().await;
+        tokio::time::advance(Duration::from_millis(5)).await;
+        let before = tokio::time::Instant::now();
+        limit.acquire().await;
+        assert_eq!(before.elapsed(), Duration::ZERO);
     }
 }

@@ -49,11 +49,20 @@ pub mod bindings {
     /// The contract's `types` interface.
     pub use self::generated::drover::plugin::types;
     pub use self::generated::exports::drover::plugin::backend::Guest;
-    pub use self::generated::export;
     pub use self::types::*;
 }
 
-pub use bindings::export;
+/// Exports a type implementing [`bindings::Guest`] as the component's
+/// `backend`. Only in the component itself: on the host, where a plugin's
+/// unit tests run, the export symbols (named `drover:plugin/backend@…#…`)
+/// cannot be linked, and nothing would call them.
+#[macro_export]
+macro_rules! export {
+    ($plugin:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::bindings::generated::export!($plugin);
+    };
+}
 pub use bindings::types::{
     Application, ConfigKey, DeployMode, DriverPhase, DriverStatus, Info, LocalLaunch, LogChunk,
     PluginError, Problem, Resources, Submitted,
