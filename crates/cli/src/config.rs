@@ -73,6 +73,8 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
         // The stand-in is local: no need to spare it.
         max_calls_per_second: 0,
         ca_file: None,
+        memory_mb: None,
+        call_timeout: None,
     };
     let url = stand_in.rest_url.as_str();
     let submit = stand_in.spark_submit.as_str();

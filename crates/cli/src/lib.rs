@@ -6,6 +6,7 @@
 
 mod client;
 pub mod config;
+pub mod scaffold;
 pub mod serve;
 pub mod standalone;
 
@@ -58,6 +59,9 @@ pub enum Command {
     /// Inspect DAG runs on a running instance.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Write and check backend plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
     /// Task instances on a running instance.
     #[command(subcommand)]
     Tasks(TasksCommand),
@@ -111,6 +115,13 @@ pub enum DagsCommand {
         #[command(flatten)]
         server: ServerArg,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Write a new plugin project: a complete Apache Livy batch plugin to
+    /// adapt, which builds with one command (printed at the end).
+    New(scaffold::NewArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,6 +232,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             wait,
             server,
         }) => client::trigger(&server, &dag_id, conf.as_deref(), wait).await,
+        Command::Plugins(PluginsCommand::New(args)) => scaffold::run(&args),
         Command::Runs(RunsCommand::Show {
             dag_id,
             run_id,

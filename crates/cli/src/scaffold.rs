@@ -1,0 +1,575 @@
+//! `drover plugins new NAME --lang rust`: writes a complete backend plugin
+//! project outside the repository, one command away from a `.wasm` component.
+//!
+//! The generated plugin is drover's own Apache Livy plugin, not a stub: the
+//! project is made at generation time from the real sources, embedded here
+//! with `include_str!` (plugins/livy, the pieces of plugins/sdk it uses, the
+//! contract folder plugins/wit/drover-plugin@0.1.0 with its vendored WASI
+//! packages, and the pins of plugins/Cargo.toml and plugins/Cargo.lock). So
+//! the template cannot drift from the plugin the repository builds and tests:
+//! a change there is a change here at the next build. The project cannot
+//! reach the SDK (it lives elsewhere and is not published), so the SDK's files
+//! become the project's own `sdk` module: `drover_plugin_sdk::` paths are
+//! rewritten to `crate::sdk::`, and the few places that name the SDK as a
+//! separate crate are rewritten one by one ([`rewrite`] refuses a rewrite
+//! whose text is gone, and a test generates every project, so a changed
+//! source fails the tests rather than a user's build).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+/// The target every plugin is built for.
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// The contract, as the generated project's `wit/` folder.
+const CONTRACT: &[(&str, &str)] = &[
+    (
+        "plugin.wit",
+        include_str!("../../../plugins/wit/drover-plugin@0.1.0/plugin.wit"),
+    ),
+    (
+        "deps/cli.wit",
+        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/cli.wit"),
+    ),
+    (
+        "deps/clocks.wit",
+        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/clocks.wit"),
+    ),
+    (
+        "deps/filesystem.wit",
+        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/filesystem.wit"),
+    ),
+    (
+        "deps/http.wit",
+        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/http.wit"),
+    ),
+    (
+        "deps/io.wit",
+        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/io.wit"),
+    ),
+    (
+        "deps/random.wit",
+        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/random.wit"),
+    ),
+    (
+        "deps/sockets.wit",
+        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/sockets.wit"),
+    ),
+];
+
+/// The SDK's modules besides its `lib.rs`, as `src/sdk/*.rs`.
+const SDK_MODULES: &[(&str, &str)] = &[
+    ("batch.rs", include_str!("../../../plugins/sdk/src/batch.rs")),
+    ("http.rs", include_str!("../../../plugins/sdk/src/http.rs")),
+    ("settings.rs", include_str!("../../../plugins/sdk/src/settings.rs")),
+    ("spark.rs", include_str!("../../../plugins/sdk/src/spark.rs")),
+];
+const SDK_LIB: &str = include_str!("../../../plugins/sdk/src/lib.rs");
+
+/// The Livy plugin's modules besides its `lib.rs`, as `src/*.rs`.
+const LIVY_MODULES: &[(&str, &str)] = &[
+    ("api.rs", include_str!("../../../plugins/livy/src/api.rs")),
+    ("validate.rs", include_str!("../../../plugins/livy/src/validate.rs")),
+];
+const LIVY_LIB: &str = include_str!("../../../plugins/livy/src/lib.rs");
+
+/// The plugins workspace's manifest (dependency features, release profile)
+/// and lock file (the exact versions the bundled plugins are built with).
+const PLUGINS_MANIFEST: &str = include_str!("../../../plugins/Cargo.toml");
+const PLUGINS_LOCK: &str = include_str!("../../../plugins/Cargo.lock");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The plugin's name, a Rust crate name (letters, digits, `-`, `_`).
+    pub name: String,
+    /// The language of the project.
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: Lang,
+    /// Where to write it (default: ./NAME); must be missing or empty.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Writes the project and prints how to build and use it.
+pub fn run(args: &NewArgs) -> anyhow::Result<ExitCode> {
+    match args.lang {
+        Lang::Rust => {}
+        Lang::Python | Lang::Js => bail!(
+            "--lang {} is not supported yet: use --lang rust (a Python and a JavaScript scaffold will follow)",
+            if args.lang == Lang::Python { "python" } else { "js" }
+        ),
+    }
+    check_name(&args.name)?;
+    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
+    check_dir(&dir)?;
+    let files = rust_project(&args.name)?;
+    write_files(&dir, &files)?;
+
+    let shown = dir.display();
+    let wasm = dir
+        .join("target")
+        .join(WASM_TARGET)
+        .join("release")
+        .join(format!("{}.wasm", args.name.replace('-', "_")));
+    println!(
+        "Created the Rust plugin `{}` in {shown}: an Apache Livy batch plugin to adapt.",
+        args.name
+    );
+    println!();
+    println!("Build it (rustup adds the {WASM_TARGET} target from rust-toolchain.toml):");
+    println!("  cd {shown} && cargo build --release --target {WASM_TARGET}");
+    println!();
+    println!("The component: {}", wasm.display());
+    println!("Use it in drover's config file:");
+    println!("  [backends.{}]", args.name);
+    println!(
+        "  plugin = {:?}",
+        std::path::absolute(&wasm).unwrap_or(wasm).display().to_string()
+    );
+    println!("  settings = {{ url = \"http://livy-server:8998\" }}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A crate name cargo accepts and Rust can name: ASCII letters, digits, `-`
+/// and `_`, starting with a letter, not a keyword or a standard crate.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    const RESERVED: &[&str] = &[
+        "alloc",
+        "core",
+        "proc_macro",
+        "std",
+        "test",
+        "self",
+        "super",
+        "crate",
+        "Self",
+        "as",
+        "async",
+        "await",
+        "break",
+        "const",
+        "continue",
+        "dyn",
+        "else",
+        "enum",
+        "extern",
+        "false",
+        "fn",
+        "for",
+        "gen",
+        "if",
+        "impl",
+        "in",
+        "let",
+        "loop",
+        "match",
+        "mod",
+        "move",
+        "mut",
+        "pub",
+        "ref",
+        "return",
+        "static",
+        "struct",
+        "trait",
+        "true",
+        "type",
+        "unsafe",
+        "use",
+        "where",
+        "while",
+        "abstract",
+        "become",
+        "box",
+        "do",
+        "final",
+        "macro",
+        "override",
+        "priv",
+        "try",
+        "typeof",
+        "unsized",
+        "virtual",
+        "yield",
+        "sdk",
+        "build",
+        "deps",
+        "examples",
+        "incremental",
+    ];
+    let hint = "use a crate name: ASCII letters, digits, `-` and `_`, starting with a letter, e.g. `my-livy`";
+    let Some(first) = name.chars().next() else {
+        bail!("the plugin name is empty; {hint}");
+    };
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        bail!("invalid plugin name `{name}`: {bad:?} is not allowed in a crate name; {hint}");
+    }
+    if !first.is_ascii_alphabetic() {
+        bail!("invalid plugin name `{name}`: it must start with a letter; {hint}");
+    }
+    if name.len() > 64 {
+        bail!("invalid plugin name `{name}`: at most 64 characters; {hint}");
+    }
+    if RESERVED.contains(&name.replace('-', "_").as_str()) {
+        bail!("invalid plugin name `{name}`: it is a Rust keyword or a name cargo reserves; {hint}");
+    }
+    Ok(())
+}
+
+/// A project goes into a new or empty folder, never over someone's files.
+fn check_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        bail!("{} exists and is not a folder; choose another --dir", dir.display());
+    }
+    let mut entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    if entries.next().is_some() {
+        bail!(
+            "{} is not empty; choose a new or empty folder with --dir, nothing was written",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn write_files(dir: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
+    for (rel, text) in files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `text` with `from` replaced by `to`; an error when `from` is not there, so
+/// a change in the sources the template is made from cannot pass unnoticed.
+fn rewrite(text: &str, from: &str, to: &str, file: &str) -> anyhow::Result<String> {
+    if !text.contains(from) {
+        bail!("scaffold template out of date: {file} no longer contains {from:?} (a bug in drover)");
+    }
+    Ok(text.replace(from, to))
+}
+
+/// Every file of the Rust project, as (relative path, contents).
+fn rust_project(name: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut files = vec![
+        ("Cargo.toml".to_string(), cargo_toml(name)?),
+        ("Cargo.lock".to_string(), PLUGINS_LOCK.to_string()),
+        (
+            "rust-toolchain.toml".to_string(),
+            format!("[toolchain]\nchannel = \"stable\"\ntargets = [\"{WASM_TARGET}\"]\n"),
+        ),
+        (".gitignore".to_string(), "/target\n".to_string()),
+        ("README.md".to_string(), readme(name)),
+        ("src/lib.rs".to_string(), plugin_lib()?),
+        ("src/sdk/mod.rs".to_string(), sdk_mod()?),
+    ];
+    for (file, text) in LIVY_MODULES {
+        files.push((format!("src/{file}"), to_own_sdk(text)));
+    }
+    for (file, text) in SDK_MODULES {
+        files.push((format!("src/sdk/{file}"), text.replace("crate::", "crate::sdk::")));
+    }
+    for (file, text) in CONTRACT {
+        files.push((format!("wit/{file}"), (*text).to_string()));
+    }
+    Ok(files)
+}
+
+fn to_own_sdk(text: &str) -> String {
+    text.replace("drover_plugin_sdk::", "crate::sdk::")
+}
+
+/// The Livy plugin's `lib.rs`, on the project's own `sdk` module, named after
+/// the package.
+fn plugin_lib() -> anyhow::Result<String> {
+    let file = "plugins/livy/src/lib.rs";
+    let text = rewrite(
+        LIVY_LIB,
+        "pub mod validate;\n",
+        "pub mod sdk;\npub mod validate;\n",
+        file,
+    )?;
+    let text = rewrite(
+        &text,
+        "name: \"livy\".into()",
+        "name: env!(\"CARGO_PKG_NAME\").into()",
+        file,
+    )?;
+    // The SDK's `export!` is `#[macro_export]`: at the crate's root.
+    let text = rewrite(&text, "drover_plugin_sdk::export!(", "crate::export!(", file)?;
+    let header = "//! Made by `drover plugins new` from drover's own Livy plugin: a complete\n\
+                  //! plugin to adapt to another cluster manager. The contract is in `wit/`,\n\
+                  //! the helpers every plugin needs (HTTP over wasi:http, settings) in `sdk`.\n\
+                  //!\n";
+    Ok(format!("{header}{}", to_own_sdk(&text)))
+}
+
+/// The SDK's `lib.rs` as the `sdk` module: bindings generated from `wit/`,
+/// its paths inside this crate.
+fn sdk_mod() -> anyhow::Result<String> {
+    let file = "plugins/sdk/src/lib.rs";
+    let text = rewrite(SDK_LIB, "path: \"../wit/drover-plugin@0.1.0\"", "path: \"wit\"", file)?;
+    // Exported only inside this crate: a `#[macro_export]` made by a macro
+    // cannot be named by path in its own crate.
+    let text = rewrite(&text, "pub_export_macro: true", "pub_export_macro: false", file)?;
+    let text = rewrite(
+        &text,
+        "\"drover_plugin_sdk::bindings::generated\"",
+        "\"crate::sdk::bindings::generated\"",
+        file,
+    )?;
+    let text = rewrite(&text, "$crate::bindings::", "$crate::sdk::bindings::", file)?;
+    Ok(to_own_sdk(&text))
+}
+
+/// The package: the SDK's dependencies with the plugins workspace's features,
+/// wit-bindgen and wasip2 pinned to the versions its lock file holds, and its
+/// release profile (small components).
+fn cargo_toml(name: &str) -> anyhow::Result<String> {
+    let manifest: toml::Table = toml::from_str(PLUGINS_MANIFEST).context("plugins/Cargo.toml")?;
+    let lock: toml::Table = toml::from_str(PLUGINS_LOCK).context("plugins/Cargo.lock")?;
+    let workspace = manifest.get("workspace").and_then(toml::Value::as_table);
+    let package = workspace.and_then(|w| w.get("package")).and_then(toml::Value::as_table);
+    let deps = workspace
+        .and_then(|w| w.get("dependencies"))
+        .and_then(toml::Value::as_table)
+        .context("plugins/Cargo.toml has no [workspace.dependencies]")?;
+    let field = |key: &str| {
+        package
+            .and_then(|p| p.get(key))
+            .and_then(toml::Value::as_str)
+            .with_context(|| format!("plugins/Cargo.toml has no workspace.package.{key}"))
+    };
+
+    let mut out = String::new();
+    writeln!(out, "[package]\nname = \"{name}\"\nversion = \"0.1.0\"")?;
+    writeln!(
+        out,
+        "edition = \"{}\"\nrust-version = \"{}\"\npublish = false\n",
+        field("edition")?,
+        field("rust-version")?
+    )?;
+    writeln!(
+        out,
+        "[lib]\n# A WebAssembly component: drover loads target/{WASM_TARGET}/release/*.wasm."
+    )?;
+    writeln!(out, "crate-type = [\"cdylib\", \"rlib\"]\n")?;
+    writeln!(out, "[dependencies]")?;
+    for dep in ["wit-bindgen", "wasip2", "serde", "serde_json"] {
+        let spec = deps
+            .get(dep)
+            .with_context(|| format!("plugins/Cargo.toml has no {dep} dependency"))?;
+        let pinned = matches!(dep, "wit-bindgen" | "wasip2")
+            .then(|| locked_version(&lock, dep))
+            .transpose()?;
+        writeln!(out, "{dep} = {}", dependency(spec, pinned.as_deref()))?;
+    }
+    writeln!(out, "\n[lints.rust]\nunused_must_use = \"deny\"\n")?;
+    writeln!(out, "[profile.release]")?;
+    let profile = manifest
+        .get("profile")
+        .and_then(|p| p.get("release"))
+        .and_then(toml::Value::as_table)
+        .context("plugins/Cargo.toml has no [profile.release]")?;
+    for (k, v) in profile {
+        writeln!(out, "{k} = {v}")?;
+    }
+    Ok(out)
+}
+
+/// The version of `dep` the SDK is locked to (build metadata dropped, which
+/// a requirement cannot carry).
+fn locked_version(lock: &toml::Table, dep: &str) -> anyhow::Result<String> {
+    let packages = lock
+        .get("package")
+        .and_then(toml::Value::as_array)
+        .context("plugins/Cargo.lock has no packages")?;
+    fn named<'a>(packages: &'a [toml::Value], n: &'a str) -> impl Iterator<Item = &'a toml::Value> {
+        packages
+            .iter()
+            .filter(move |p| p.get("name").and_then(toml::Value::as_str) == Some(n))
+    }
+    let sdk = named(packages, "drover-plugin-sdk")
+        .next()
+        .context("plugins/Cargo.lock has no drover-plugin-sdk")?;
+    let listed = sdk
+        .get("dependencies")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(toml::Value::as_str)
+        .find(|d| d.split(' ').next() == Some(dep))
+        .with_context(|| format!("drover-plugin-sdk does not depend on {dep} in plugins/Cargo.lock"))?;
+    let version = match listed.split_once(' ') {
+        // "name version" when the lock holds several versions of it.
+        Some((_, v)) => v.to_string(),
+        None => named(packages, dep)
+            .next()
+            .and_then(|p| p.get("version"))
+            .and_then(toml::Value::as_str)
+            .with_context(|| format!("plugins/Cargo.lock has no {dep} package"))?
+            .to_string(),
+    };
+    Ok(version.split('+').next().unwrap_or(&version).to_string())
+}
+
+/// A dependency line's right-hand side: the workspace's spec, its version
+/// replaced by `=pinned` when given.
+fn dependency(spec: &toml::Value, pinned: Option<&str>) -> String {
+    let version = |v: &str| match pinned {
+        Some(p) => format!("\"={p}\""),
+        None => format!("{v:?}"),
+    };
+    match spec {
+        toml::Value::String(v) => version(v),
+        toml::Value::Table(t) => {
+            let fields: Vec<String> = t
+                .iter()
+                .map(|(k, v)| match (k.as_str(), v.as_str()) {
+                    ("version", Some(s)) => format!("{k} = {}", version(s)),
+                    _ => format!("{k} = {v}"),
+                })
+                .collect();
+            format!("{{ {} }}", fields.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn readme(name: &str) -> String {
+    let wasm = format!("target/{WASM_TARGET}/release/{}.wasm", name.replace('-', "_"));
+    format!(
+        r#"# {name}
+
+A backend plugin for drover, the workflow orchestrator: a WebAssembly component that runs drover's applications as batches of an
+Apache Livy server, through its REST API (`POST /batches`, `GET /batches/{{id}}`,
+`GET /batches?from&size`, `DELETE /batches/{{id}}`, `GET /batches/{{id}}/log`).
+It is drover's own Livy plugin, made into a project of its own by
+`drover plugins new`: adapt it to another cluster manager, or use it as it is.
+
+## Build
+
+You need Rust (https://rustup.rs). `rust-toolchain.toml` asks rustup for the
+`{WASM_TARGET}` target; without rustup's toolchain file support, add it once:
+
+    rustup target add {WASM_TARGET}
+
+Then:
+
+    cargo build --release --target {WASM_TARGET}
+
+The component is `{wasm}`. `cargo test` runs the unit tests on your machine.
+
+## Use it in drover
+
+In drover's config file (`drover serve --config drover.toml`, or
+`drover standalone --config drover.toml`):
+
+```toml
+[backends.{name}]
+plugin = "/path/to/{name}/{wasm}"
+settings = {{ url = "http://livy-server:8998" }}
+```
+
+Settings: `url` (the Livy server's base URL, required), `proxy_user` and
+`queue` (optional). A DAG's task runs on it with `backend = "{name}"` and
+`deploy_mode = "cluster"` (Livy batches are cluster-mode drivers).
+
+## Layout
+
+- `src/lib.rs`: the contract's calls (describe, validate, submit, find,
+  status, status-many, kill, logs) over HTTP.
+- `src/api.rs`: Livy's wire format and its states mapped onto drover's.
+- `src/validate.rs`: what drover reports at DAG load time, without a network call.
+- `src/sdk/`: HTTP over `wasi:http`, settings, and the bindings generated from `wit/`.
+- `wit/`: the contract (`drover:plugin@0.1.0`) with the WASI packages it imports.
+  A plugin must export its `backend` interface; do not edit these files.
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files in `dir` (relative to the repository root), sorted.
+    fn listing(dir: &str) -> Vec<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(dir);
+        let mut out = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn names(files: &[(&str, &str)], extra: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = files
+            .iter()
+            .map(|(f, _)| f.to_string())
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_template_embeds_every_file_of_its_sources() {
+        assert_eq!(names(CONTRACT, &[]), listing("plugins/wit/drover-plugin@0.1.0"));
+        assert_eq!(names(SDK_MODULES, &["lib.rs"]), listing("plugins/sdk/src"));
+        assert_eq!(names(LIVY_MODULES, &["lib.rs"]), listing("plugins/livy/src"));
+    }
+
+    #[test]
+    fn the_rust_project_names_no_sdk_crate_and_pins_the_locked_versions() {
+        let files = rust_project("my-livy").expect("the template matches its sources");
+        for (path, text) in &files {
+            assert!(!text.contains("drover_plugin_sdk"), "{path} still names the SDK crate");
+        }
+        let manifest = &files.iter().find(|(p, _)| p == "Cargo.toml").unwrap().1;
+        let parsed: toml::Table = toml::from_str(manifest).expect("Cargo.toml parses");
+        assert_eq!(parsed["package"]["name"].as_str(), Some("my-livy"));
+        let deps = &parsed["dependencies"];
+        let wit = deps["wit-bindgen"]["version"].as_str().unwrap();
+        assert!(wit.starts_with("=0."), "{wit}");
+        let wasip2 = deps["wasip2"].as_str().unwrap();
+        assert!(wasip2.starts_with('=') && !wasip2.contains('+'), "{wasip2}");
+        assert!(parsed["profile"]["release"]["lto"].as_bool().unwrap());
+    }
+
+    #[test]
+    fn names_that_are_not_crate_names_are_refused() {
+        for bad in ["", "1abc", "my livy", "my.livy", "crate", "std", "a/b"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["mylivy", "my-livy", "My_Livy2"] {
+            check_name(good).unwrap();
+        }
+    }
+}
