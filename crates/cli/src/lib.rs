@@ -6,6 +6,7 @@
 
 mod client;
 pub mod config;
+pub mod plugins;
 pub mod scaffold;
 pub mod serve;
 pub mod standalone;
@@ -119,6 +120,10 @@ pub enum DagsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
+    /// A conformance run for a plugin (a .wasm file or a bundled name),
+    /// printed as a checklist; exit 1 if any check fails. With --against,
+    /// also a real lifecycle on that cluster.
+    Check(plugins::CheckArgs),
     /// Write a new plugin project: a complete Apache Livy batch plugin to
     /// adapt, which builds with one command (printed at the end).
     New(scaffold::NewArgs),
@@ -232,6 +237,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             wait,
             server,
         }) => client::trigger(&server, &dag_id, conf.as_deref(), wait).await,
+        Command::Plugins(PluginsCommand::Check(args)) => plugins::run_check(&args).await,
         Command::Plugins(PluginsCommand::New(args)) => scaffold::run(&args),
         Command::Runs(RunsCommand::Show {
             dag_id,
