@@ -15,16 +15,36 @@ export function pluginsPage(view) {
       fill(view,
         header([['Plugins']], h('span', { class: 'muted' }, `${body.total_entries} loaded`)),
         section(null, {}, h('table', { class: 'table', 'data-testid': 'plugins' },
-          h('thead', {}, h('tr', {}, ['plugin', 'deploy modes', 'backends', 'settings', 'source'].map(c => h('th', {}, c)))),
+          h('thead', {}, h('tr', {}, ['plugin', 'deploy modes', 'backends', 'settings', 'calls', 'source'].map(c => h('th', {}, c)))),
           h('tbody', {}, body.plugins.map(p => h('tr', { 'data-testid': `plugin-row-${p.name}` },
-            h('td', { class: 'nowrap' }, h('b', {}, p.name), ' ', h('code', { class: 'muted' }, p.version)),
+            h('td', { class: 'nowrap' }, h('b', {}, p.name), ' ', h('code', { class: 'muted' }, p.version),
+              p.contract_version ? h('div', { class: 'muted small' }, `contract ${p.contract_version}`) : null),
             h('td', {}, modes(p.deploy_modes)),
             h('td', {}, list(p.backends)),
             h('td', {}, pluginSettings(p.settings)),
+            h('td', { 'data-testid': `plugin-calls-${p.name}` }, callStats(p.calls)),
             h('td', {}, h('code', { class: 'small' }, p.source),
+              p.size_bytes != null ? h('div', { class: 'muted small' }, `${kib(p.size_bytes)} · compiled in ${ms(p.compile_ms)}`) : null,
               p.digest ? h('div', { class: 'muted small', title: `sha256 ${p.digest}` }, h('code', {}, `sha256 ${p.digest.slice(0, 12)}…`)) : null)))))));
     },
   };
+}
+
+const kib = bytes => `${Math.round(bytes / 1024).toLocaleString()} KiB`;
+const ms = x => (x >= 1000 ? `${(x / 1000).toFixed(1)} s` : `${Math.round(x * 10) / 10} ms`);
+
+/** Per call name: how many, how many failed, mean and max latency (calls never made are left out). */
+function callStats(calls) {
+  const made = (calls || []).filter(c => c.count > 0);
+  if (!made.length) return h('span', { class: 'muted' }, 'no calls yet');
+  return h('table', { class: 'calls small' },
+    h('thead', {}, h('tr', {}, ['call', 'count', 'errors', 'mean', 'max'].map(c => h('th', {}, c)))),
+    h('tbody', {}, made.map(c => h('tr', { 'data-testid': `call-${c.call}` },
+      h('td', {}, h('code', {}, c.call)),
+      h('td', {}, String(c.count)),
+      h('td', { class: c.errors ? 'failed' : 'muted' }, String(c.errors)),
+      h('td', { class: 'nowrap' }, ms(c.mean_ms)),
+      h('td', { class: 'nowrap' }, ms(c.max_ms))))));
 }
 
 /** The settings a plugin takes (folded): name, whether required or secret, and what it is. */

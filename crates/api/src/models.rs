@@ -649,6 +649,37 @@ pub struct BackendResponse {
     pub allowed_hosts: Vec<String>,
     /// 0: no limit.
     pub max_calls_per_second: u32,
+    /// Memory cap of each call's sandbox, in MiB.
+    pub memory_mb: usize,
+    /// Deadline of each call, as humantime text ("30s").
+    pub call_timeout: String,
+    /// The backend's calls so far, by call name.
+    pub calls: Vec<CallStatsResponse>,
+}
+
+/// drover: the calls of one name a backend (or every backend of a plugin) made.
+#[derive(Serialize, ToSchema)]
+pub struct CallStatsResponse {
+    /// validate, submit, find, status, status-many, kill or logs.
+    pub call: String,
+    pub count: u64,
+    /// Calls that returned an error of any kind.
+    pub errors: u64,
+    /// Mean time in the plugin, in milliseconds (rate-limit waits excluded).
+    pub mean_ms: f64,
+    pub max_ms: f64,
+}
+
+impl From<&drover_plugin_host::CallStats> for CallStatsResponse {
+    fn from(s: &drover_plugin_host::CallStats) -> Self {
+        CallStatsResponse {
+            call: s.call.to_string(),
+            count: s.count,
+            errors: s.errors,
+            mean_ms: s.mean().as_secs_f64() * 1000.0,
+            max_ms: s.max.as_secs_f64() * 1000.0,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -666,10 +697,18 @@ pub struct PluginResponse {
     pub source: String,
     /// sha256 of the component.
     pub digest: String,
+    /// The plugin contract version the component was built for.
+    pub contract_version: String,
+    /// Size of the component, in bytes.
+    pub size_bytes: u64,
+    /// How long compiling it (or loading its cached artifact) took, in milliseconds.
+    pub compile_ms: f64,
     pub deploy_modes: Vec<String>,
     pub settings: Vec<PluginSetting>,
     /// The backends that use it.
     pub backends: Vec<String>,
+    /// The calls of all those backends so far, by call name.
+    pub calls: Vec<CallStatsResponse>,
     /// `/api/v2/plugins` is Airflow's path too, where a plugin lists what it
     /// adds to Airflow; a drover plugin adds none of it.
     #[serde(flatten)]

@@ -606,6 +606,9 @@ async fn list_backends(State(s): State<AppState>) -> Json<BackendCollection> {
             settings: b.settings.into_iter().collect(),
             allowed_hosts: b.allowed_hosts,
             max_calls_per_second: b.max_calls_per_second,
+            memory_mb: b.limits.memory_bytes >> 20,
+            call_timeout: format!("{:?}", b.limits.call_timeout),
+            calls: b.calls.iter().map(CallStatsResponse::from).collect(),
         })
         .collect();
     Json(BackendCollection {
@@ -619,7 +622,17 @@ async fn list_backends(State(s): State<AppState>) -> Json<BackendCollection> {
 async fn list_plugins(State(s): State<AppState>) -> Json<PluginCollection> {
     let mut plugins: std::collections::BTreeMap<String, PluginResponse> =
         std::collections::BTreeMap::new();
+    let mut calls: std::collections::BTreeMap<String, Vec<drover_plugin_host::CallStats>> =
+        std::collections::BTreeMap::new();
     for b in s.scheduler.backends() {
+        let sum = calls.entry(b.plugin_digest.clone()).or_default();
+        if sum.is_empty() {
+            sum.clone_from(&b.calls);
+        } else {
+            for (total, one) in sum.iter_mut().zip(&b.calls) {
+                total.merge(one);
+            }
+        }
         let p = &b.plugin;
         plugins
             .entry(b.plugin_digest.clone())
@@ -628,6 +641,9 @@ async fn list_plugins(State(s): State<AppState>) -> Json<PluginCollection> {
                 version: p.version.clone(),
                 source: b.plugin_source.clone(),
                 digest: b.plugin_digest.clone(),
+                contract_version: b.contract_version.clone(),
+                size_bytes: b.plugin_size as u64,
+                compile_ms: b.compile_time.as_secs_f64() * 1000.0,
                 deploy_modes: deploy_modes(p),
                 settings: p
                     .config_keys
@@ -640,12 +656,19 @@ async fn list_plugins(State(s): State<AppState>) -> Json<PluginCollection> {
                     })
                     .collect(),
                 backends: Vec::new(),
+                calls: Vec::new(),
                 airflow: AirflowPluginParts::default(),
             })
             .backends
             .push(b.name.clone());
     }
-    let plugins: Vec<PluginResponse> = plugins.into_values().collect();
+    let plugins: Vec<PluginResponse> = plugins
+        .into_iter()
+        .map(|(digest, mut p)| {
+            p.calls = calls[&digest].iter().map(CallStatsResponse::from).collect();
+            p
+        })
+        .collect();
     Json(PluginCollection {
         total_entries: plugins.len(),
         plugins,

@@ -14,6 +14,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings::v0_1_0::{self as wit, PluginPre};
 use crate::convert;
 use crate::engine::{Limits, Plugin, Shared};
+use crate::stats::{CallStats, Counters};
 use crate::error::CallError;
 use crate::types::{Application, DriverStatus, LogChunk, PluginInfo, Problem, Submitted};
 use crate::policy::{CaClient, HostRule, Policy};
@@ -274,7 +275,10 @@ impl RateLimit {
 #[derive(Clone)]
 pub struct Backend {
     name: String,
-    plugin: Arc<Plugin>,
+    /// Swapped when the plugin's file changes (hot reload); each call takes
+    /// the current one.
+    plugin: Arc<std::sync::RwLock<Arc<Plugin>>>,
+    stats: Arc<Counters>,
     settings: Arc<Vec<(String, String)>>,
     allowed: Arc<Vec<HostRule>>,
     host: Arc<Shared>,
@@ -289,7 +293,7 @@ impl std::fmt::Debug for Backend {
         // Settings may hold secrets: never print them.
         f.debug_struct("Backend")
             .field("name", &self.name)
-            .field("plugin", &self.plugin.info.name)
+            .field("plugin", &self.plugin().info.name)
             .field("allowed_hosts", &self.allowed)
             .finish()
     }
@@ -307,7 +311,8 @@ impl Backend {
     ) -> Backend {
         Backend {
             name,
-            plugin,
+            plugin: Arc::new(std::sync::RwLock::new(plugin)),
+            stats: Arc::default(),
             settings: Arc::new(settings),
             allowed: Arc::new(allowed),
             limit: RateLimit::new(max_calls_per_second).map(Arc::new),
@@ -341,14 +346,21 @@ impl Backend {
         &self.name
     }
 
-    pub fn plugin(&self) -> &Plugin {
-        &self.plugin
+    /// The plugin the next call goes to.
+    pub fn plugin(&self) -> Arc<Plugin> {
+        self.plugin.read().expect("plugin lock").clone()
+    }
+
+    /// Counts, errors and latency of this backend's calls so far, by call name.
+    pub fn call_stats(&self) -> Vec<CallStats> {
+        self.stats.snapshot()
     }
 
     /// The settings as they may be shown: values of the keys the plugin
     /// declares secret (or does not declare at all) are replaced by `***`.
     pub fn public_settings(&self) -> Vec<(String, String)> {
-        let keys = &self.plugin.info.config_keys;
+        let plugin = self.plugin();
+        let keys = &plugin.info.config_keys;
         self.settings
             .iter()
             .map(|(k, v)| {
@@ -374,68 +386,87 @@ impl Backend {
         out
     }
 
-    fn scope(&self) -> Scope<'_> {
+    fn scope<'a>(&'a self, plugin: &'a Plugin) -> Scope<'a> {
         Scope {
             shared: &self.host,
-            plugin: &self.plugin.label,
+            plugin: &plugin.label,
             backend: &self.name,
             limits: self.limits,
         }
     }
 
+    /// Counts the call, whether it failed and how long it took.
+    fn observe<T>(&self, call: &'static str, started: Instant, r: Result<T, CallError>) -> Result<T, CallError> {
+        self.stats.record(call, started.elapsed(), r.is_ok());
+        r
+    }
+
     /// Problems the cluster would refuse the application (or template) for.
     pub async fn validate(&self, app: &Application) -> Result<Vec<Problem>, CallError> {
-        let scope = self.scope();
+        let plugin = self.plugin();
+        let scope = self.scope(&plugin);
         let app = convert::application(app);
-        let (r, _) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "validate",
+        let started = Instant::now();
+        let (r, _) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "validate",
             call_validate(&self.settings, &app));
-        r.map(|problems| problems.into_iter().map(convert::problem).collect())
+        self.observe("validate", started, r.map(|problems| problems.into_iter().map(convert::problem).collect()))
     }
 
     pub async fn submit(&self, key: &str, app: &Application) -> Result<Submitted, CallError> {
-        let scope = self.scope();
+        let plugin = self.plugin();
+        let scope = self.scope(&plugin);
         let app = convert::application(app);
         self.slot().await;
-        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "submit",
+        let started = Instant::now();
+        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "submit",
             call_submit(&self.settings, key, &app));
-        scope.flatten(r, &denied).map(convert::submitted)
+        self.observe("submit", started, scope.flatten(r, &denied).map(convert::submitted))
     }
 
     /// The cluster's id for the submission carrying `key`, if any.
     pub async fn find(&self, key: &str) -> Result<Option<String>, CallError> {
-        let scope = self.scope();
+        let plugin = self.plugin();
+        let scope = self.scope(&plugin);
         self.slot().await;
-        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "find",
+        let started = Instant::now();
+        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "find",
             call_find(&self.settings, key));
-        scope.flatten(r, &denied)
+        self.observe("find", started, scope.flatten(r, &denied))
     }
 
     pub async fn status(&self, id: &str) -> Result<DriverStatus, CallError> {
-        let scope = self.scope();
+        let plugin = self.plugin();
+        let scope = self.scope(&plugin);
         self.slot().await;
-        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "status",
+        let started = Instant::now();
+        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "status",
             call_status(&self.settings, id));
-        scope.flatten(r, &denied).map(convert::status)
+        self.observe("status", started, scope.flatten(r, &denied).map(convert::status))
     }
 
     /// The status of many drivers in one call where the cluster has a list
     /// endpoint; `Unsupported` otherwise.
     pub async fn status_many(&self, ids: &[String]) -> Result<Vec<Option<DriverStatus>>, CallError> {
         self.slot().await;
-        let scope = self.scope();
-        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "status-many",
+        let plugin = self.plugin();
+        let scope = self.scope(&plugin);
+        let started = Instant::now();
+        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "status-many",
             call_status_many(&self.settings, ids));
-        scope
+        let r = scope
             .flatten(r, &denied)
-            .map(|list| list.into_iter().map(|st| st.map(convert::status)).collect())
+            .map(|list| list.into_iter().map(|st| st.map(convert::status)).collect());
+        self.observe("status-many", started, r)
     }
 
     pub async fn kill(&self, id: &str) -> Result<(), CallError> {
-        let scope = self.scope();
+        let plugin = self.plugin();
+        let scope = self.scope(&plugin);
         self.slot().await;
-        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "kill",
+        let started = Instant::now();
+        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "kill",
             call_kill(&self.settings, id));
-        scope.flatten(r, &denied)
+        self.observe("kill", started, scope.flatten(r, &denied))
     }
 
     pub async fn logs(
@@ -445,11 +476,13 @@ impl Backend {
         offset: u64,
         max_bytes: u32,
     ) -> Result<LogChunk, CallError> {
-        let scope = self.scope();
+        let plugin = self.plugin();
+        let scope = self.scope(&plugin);
         self.slot().await;
-        let (r, denied) = invoke!(&scope, self.plugin.pre, self.allowed.clone(), self.ca.clone(), "logs",
+        let started = Instant::now();
+        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "logs",
             call_logs(&self.settings, id, stream, offset, max_bytes));
-        scope.flatten(r, &denied).map(convert::log_chunk)
+        self.observe("logs", started, scope.flatten(r, &denied).map(convert::log_chunk))
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Plugin {
     pub(crate) info: PluginInfo,
     digest: String,
     contract: String,
+    size: usize,
+    compile_time: Duration,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -95,6 +97,16 @@ impl Plugin {
     /// sha256 of the component bytes.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// Size of the component, in bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.size
+    }
+
+    /// How long compiling the component (or loading its cached artifact) took.
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
     }
 }
 
@@ -157,6 +169,7 @@ impl PluginHost {
         let owned = wasm.to_vec();
         let key = digest.clone();
         let label_owned = label.to_string();
+        let started = std::time::Instant::now();
         let component = tokio::task::spawn_blocking(move || {
             compile_cached(&shared.engine, shared.cache_dir.as_deref(), &key, &owned)
         })
@@ -166,6 +179,7 @@ impl PluginHost {
             plugin: label_owned.clone(),
             reason,
         })?;
+        let compile_time = started.elapsed();
 
         let contract = contract_version(&self.shared.engine, &component).map_err(|found| {
             HostError::UnsupportedContract {
@@ -195,6 +209,8 @@ impl PluginHost {
             info,
             digest: digest.clone(),
             contract,
+            size: wasm.len(),
+            compile_time,
         });
         self.shared
             .loaded

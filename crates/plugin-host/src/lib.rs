@@ -27,11 +27,13 @@ mod convert;
 mod engine;
 mod error;
 pub mod policy;
+mod stats;
 mod types;
 
 pub use call::Backend;
 pub use config::{BackendConfig, BackendSet, ConfigError};
 pub use engine::{Limits, Plugin, PluginHost, SUPPORTED_CONTRACTS};
+pub use stats::{CALLS, CallStats};
 pub use error::{CallError, ErrorKind, HostError};
 pub use types::{
     ConfigKey, DriverPhase, DriverStatus, LocalLaunch, LogChunk, PluginInfo, Problem, Submitted,

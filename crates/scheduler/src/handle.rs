@@ -126,6 +126,14 @@ pub struct BackendSummary {
     pub allowed_hosts: Vec<String>,
     /// 0: no limit.
     pub max_calls_per_second: u32,
+    /// Size of the plugin's component, in bytes.
+    pub plugin_size: usize,
+    /// How long compiling the component (or loading its cached artifact) took.
+    pub compile_time: std::time::Duration,
+    /// The sandbox limits of each call.
+    pub limits: drover_plugin_host::Limits,
+    /// Counts, errors and latency of the backend's calls so far.
+    pub calls: Vec<drover_plugin_host::CallStats>,
 }
 
 impl SchedulerHandle {
@@ -150,6 +158,10 @@ impl SchedulerHandle {
                     settings: b.public_settings(),
                     allowed_hosts: b.allowed_hosts(),
                     max_calls_per_second: b.max_calls_per_second(),
+                    plugin_size: p.size_bytes(),
+                    compile_time: p.compile_time(),
+                    limits: b.limits(),
+                    calls: b.call_stats(),
                 }
             })
             .collect()
