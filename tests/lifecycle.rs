@@ -9,36 +9,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::drover::{Api, script, write};
+use support::drover::{cluster, serve_on, Api, script, write};
 
-use drover::config::{self, StandIn};
-use drover::serve::{self, Server};
+
+use drover::serve::Server;
 use drover_devcluster::{DevCluster, DevClusterConfig};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// A stand-in cluster that lives apart from any drover, so drover can stop
-/// and start again while drivers keep running on it.
-async fn cluster(home: &Path) -> DevCluster {
-    DevCluster::start(DevClusterConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        work_dir: home.join("cluster"),
-        ..DevClusterConfig::default()
-    })
-    .await
-    .expect("stand-in starts")
-}
-
-async fn serve_on(cluster: &DevCluster, home: &Path, dags: &Path) -> Server {
-    let args = support::drover::serve_args(&home.join("drover"), dags);
-    let stand_in = StandIn {
-        rest_url: cluster.rest_url(),
-        master_url: cluster.master_url(),
-        spark_submit: env!("CARGO_BIN_EXE_drover-spark-submit").to_string(),
-    };
-    let backends = config::backend_configs(&stand_in, None);
-    serve::start(&args, serve::prepare_home(&args).unwrap(), &backends).await.expect("drover starts")
-}
 
 fn api(s: &Server) -> Api {
     Api::with_token(&s.api_url(), &s.api_token)

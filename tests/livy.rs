@@ -7,11 +7,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::drover::{Api, Running, repo_dags, script, start, write};
+use support::drover::{cluster, serve_on, Api, Running, repo_dags, script, start, write};
 
 use drover::config::{self, StandIn};
-use drover::serve::{self, Server};
-use drover_devcluster::{DevCluster, DevClusterConfig};
+
+use drover_devcluster::DevCluster;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -198,28 +198,6 @@ async fn the_livy_example_dag_succeeds_out_of_the_box() {
     d.shutdown().await;
 }
 
-/// A stand-in cluster that lives apart from any drover, so drover can stop
-/// and start again while batches keep running on it.
-async fn cluster(home: &Path) -> DevCluster {
-    DevCluster::start(DevClusterConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        work_dir: home.join("cluster"),
-        ..DevClusterConfig::default()
-    })
-    .await
-    .expect("stand-in starts")
-}
-
-async fn serve_on(cluster: &DevCluster, home: &Path, dags: &Path) -> Server {
-    let args = support::drover::serve_args(&home.join("drover"), dags);
-    let stand_in = StandIn {
-        rest_url: cluster.rest_url(),
-        master_url: cluster.master_url(),
-        spark_submit: env!("CARGO_BIN_EXE_drover-spark-submit").to_string(),
-    };
-    let backends = config::backend_configs(&stand_in, None);
-    serve::start(&args, serve::prepare_home(&args).unwrap(), &backends).await.expect("drover starts")
-}
 
 /// Rewinds the record of every open try to the instant after its intent was
 /// committed and before the cluster's answer was: as if drover had been

@@ -175,3 +175,28 @@ pub fn script(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     p
 }
+
+/// A stand-in cluster that lives apart from any drover, so drover can stop
+/// and start again while drivers keep running on it.
+pub async fn cluster(home: &Path) -> drover_devcluster::DevCluster {
+    drover_devcluster::DevCluster::start(drover_devcluster::DevClusterConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        work_dir: home.join("cluster"),
+        ..drover_devcluster::DevClusterConfig::default()
+    })
+    .await
+    .expect("stand-in starts")
+}
+
+/// drover (scheduler and API, no stand-in of its own) with its home under
+/// `home`, on the built-in backends pointed at `cluster`.
+pub async fn serve_on(cluster: &drover_devcluster::DevCluster, home: &Path, dags: &Path) -> drover::serve::Server {
+    let args = serve_args(&home.join("drover"), dags);
+    let stand_in = drover::config::StandIn {
+        rest_url: cluster.rest_url(),
+        master_url: cluster.master_url(),
+        spark_submit: env!("CARGO_BIN_EXE_drover-spark-submit").to_string(),
+    };
+    let backends = drover::config::backend_configs(&stand_in, None);
+    drover::serve::start(&args, drover::serve::prepare_home(&args).unwrap(), &backends).await.expect("drover starts")
+}
