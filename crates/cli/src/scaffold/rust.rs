@@ -1,10 +1,6 @@
-//! `drover plugins new NAME --lang rust`: writes a complete backend plugin
-//! project outside the repository, one command away from a `.wasm` component.
-//!
-//! The generated plugin is drover's own Apache Livy plugin, not a stub: the
-//! project is made at generation time from the real sources, embedded here
-//! with `include_str!` (plugins/livy, the pieces of plugins/sdk it uses, the
-//! contract folder plugins/wit/drover-plugin@0.1.0 with its vendored WASI
+//! The Rust project: drover's own Livy plugin, made at compile time from the
+//! real sources, embedded here with `include_str!` (plugins/livy, the pieces
+//! of plugins/sdk it uses, the contract folder with its vendored WASI
 //! packages, and the pins of plugins/Cargo.toml and plugins/Cargo.lock). So
 //! the template cannot drift from the plugin the repository builds and tests:
 //! a change there is a change here at the next build. The project cannot
@@ -16,255 +12,61 @@
 //! source fails the tests rather than a user's build).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
-/// The target every plugin is built for.
+use super::{CONTRACT, rewrite, write_files};
+
+/// The target every Rust plugin is built for.
 const WASM_TARGET: &str = "wasm32-wasip2";
-
-/// The contract, as the generated project's `wit/` folder.
-const CONTRACT: &[(&str, &str)] = &[
-    (
-        "plugin.wit",
-        include_str!("../../../plugins/wit/drover-plugin@0.1.0/plugin.wit"),
-    ),
-    (
-        "deps/cli.wit",
-        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/cli.wit"),
-    ),
-    (
-        "deps/clocks.wit",
-        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/clocks.wit"),
-    ),
-    (
-        "deps/filesystem.wit",
-        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/filesystem.wit"),
-    ),
-    (
-        "deps/http.wit",
-        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/http.wit"),
-    ),
-    (
-        "deps/io.wit",
-        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/io.wit"),
-    ),
-    (
-        "deps/random.wit",
-        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/random.wit"),
-    ),
-    (
-        "deps/sockets.wit",
-        include_str!("../../../plugins/wit/drover-plugin@0.1.0/deps/sockets.wit"),
-    ),
-];
 
 /// The SDK's modules besides its `lib.rs`, as `src/sdk/*.rs`.
 const SDK_MODULES: &[(&str, &str)] = &[
-    ("batch.rs", include_str!("../../../plugins/sdk/src/batch.rs")),
-    ("http.rs", include_str!("../../../plugins/sdk/src/http.rs")),
-    ("settings.rs", include_str!("../../../plugins/sdk/src/settings.rs")),
-    ("spark.rs", include_str!("../../../plugins/sdk/src/spark.rs")),
+    ("batch.rs", include_str!("../../../../plugins/sdk/src/batch.rs")),
+    ("http.rs", include_str!("../../../../plugins/sdk/src/http.rs")),
+    ("settings.rs", include_str!("../../../../plugins/sdk/src/settings.rs")),
+    ("spark.rs", include_str!("../../../../plugins/sdk/src/spark.rs")),
 ];
-const SDK_LIB: &str = include_str!("../../../plugins/sdk/src/lib.rs");
+const SDK_LIB: &str = include_str!("../../../../plugins/sdk/src/lib.rs");
 
 /// The Livy plugin's modules besides its `lib.rs`, as `src/*.rs`.
 const LIVY_MODULES: &[(&str, &str)] = &[
-    ("api.rs", include_str!("../../../plugins/livy/src/api.rs")),
-    ("validate.rs", include_str!("../../../plugins/livy/src/validate.rs")),
+    ("api.rs", include_str!("../../../../plugins/livy/src/api.rs")),
+    ("validate.rs", include_str!("../../../../plugins/livy/src/validate.rs")),
 ];
-const LIVY_LIB: &str = include_str!("../../../plugins/livy/src/lib.rs");
+const LIVY_LIB: &str = include_str!("../../../../plugins/livy/src/lib.rs");
 
 /// The plugins workspace's manifest (dependency features, release profile)
 /// and lock file (the exact versions the bundled plugins are built with).
-const PLUGINS_MANIFEST: &str = include_str!("../../../plugins/Cargo.toml");
-const PLUGINS_LOCK: &str = include_str!("../../../plugins/Cargo.lock");
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Lang {
-    Rust,
-    Python,
-    Js,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct NewArgs {
-    /// The plugin's name, a Rust crate name (letters, digits, `-`, `_`).
-    pub name: String,
-    /// The language of the project.
-    #[arg(long, value_enum, default_value = "rust")]
-    pub lang: Lang,
-    /// Where to write it (default: ./NAME); must be missing or empty.
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
-}
-
-/// Writes the project and prints how to build and use it.
-pub fn run(args: &NewArgs) -> anyhow::Result<ExitCode> {
-    match args.lang {
-        Lang::Rust => {}
-        Lang::Python | Lang::Js => bail!(
-            "--lang {} is not supported yet: use --lang rust (a Python and a JavaScript scaffold will follow)",
-            if args.lang == Lang::Python { "python" } else { "js" }
-        ),
-    }
-    check_name(&args.name)?;
-    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
-    check_dir(&dir)?;
-    let files = rust_project(&args.name)?;
-    write_files(&dir, &files)?;
+const PLUGINS_MANIFEST: &str = include_str!("../../../../plugins/Cargo.toml");
+const PLUGINS_LOCK: &str = include_str!("../../../../plugins/Cargo.lock");
+/// Writes the project into `dir` and prints how to build and use it.
+pub(super) fn write(name: &str, dir: &Path) -> anyhow::Result<ExitCode> {
+    let files = rust_project(name)?;
+    write_files(dir, &files)?;
 
     let shown = dir.display();
     let wasm = dir
         .join("target")
         .join(WASM_TARGET)
         .join("release")
-        .join(format!("{}.wasm", args.name.replace('-', "_")));
-    println!(
-        "Created the Rust plugin `{}` in {shown}: an Apache Livy batch plugin to adapt.",
-        args.name
-    );
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    println!("Created the Rust plugin `{name}` in {shown}: an Apache Livy batch plugin to adapt.");
     println!();
     println!("Build it (rustup adds the {WASM_TARGET} target from rust-toolchain.toml):");
     println!("  cd {shown} && cargo build --release --target {WASM_TARGET}");
     println!();
     println!("The component: {}", wasm.display());
     println!("Use it in drover's config file:");
-    println!("  [backends.{}]", args.name);
+    println!("  [backends.{name}]");
     println!(
         "  plugin = {:?}",
         std::path::absolute(&wasm).unwrap_or(wasm).display().to_string()
     );
     println!("  settings = {{ url = \"http://livy-server:8998\" }}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// A crate name cargo accepts and Rust can name: ASCII letters, digits, `-`
-/// and `_`, starting with a letter, not a keyword or a standard crate.
-fn check_name(name: &str) -> anyhow::Result<()> {
-    const RESERVED: &[&str] = &[
-        "alloc",
-        "core",
-        "proc_macro",
-        "std",
-        "test",
-        "self",
-        "super",
-        "crate",
-        "Self",
-        "as",
-        "async",
-        "await",
-        "break",
-        "const",
-        "continue",
-        "dyn",
-        "else",
-        "enum",
-        "extern",
-        "false",
-        "fn",
-        "for",
-        "gen",
-        "if",
-        "impl",
-        "in",
-        "let",
-        "loop",
-        "match",
-        "mod",
-        "move",
-        "mut",
-        "pub",
-        "ref",
-        "return",
-        "static",
-        "struct",
-        "trait",
-        "true",
-        "type",
-        "unsafe",
-        "use",
-        "where",
-        "while",
-        "abstract",
-        "become",
-        "box",
-        "do",
-        "final",
-        "macro",
-        "override",
-        "priv",
-        "try",
-        "typeof",
-        "unsized",
-        "virtual",
-        "yield",
-        "sdk",
-        "build",
-        "deps",
-        "examples",
-        "incremental",
-    ];
-    let hint = "use a crate name: ASCII letters, digits, `-` and `_`, starting with a letter, e.g. `my-livy`";
-    let Some(first) = name.chars().next() else {
-        bail!("the plugin name is empty; {hint}");
-    };
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
-    {
-        bail!("invalid plugin name `{name}`: {bad:?} is not allowed in a crate name; {hint}");
-    }
-    if !first.is_ascii_alphabetic() {
-        bail!("invalid plugin name `{name}`: it must start with a letter; {hint}");
-    }
-    if name.len() > 64 {
-        bail!("invalid plugin name `{name}`: at most 64 characters; {hint}");
-    }
-    if RESERVED.contains(&name.replace('-', "_").as_str()) {
-        bail!("invalid plugin name `{name}`: it is a Rust keyword or a name cargo reserves; {hint}");
-    }
-    Ok(())
-}
-
-/// A project goes into a new or empty folder, never over someone's files.
-fn check_dir(dir: &Path) -> anyhow::Result<()> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    if !dir.is_dir() {
-        bail!("{} exists and is not a folder; choose another --dir", dir.display());
-    }
-    let mut entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-    if entries.next().is_some() {
-        bail!(
-            "{} is not empty; choose a new or empty folder with --dir, nothing was written",
-            dir.display()
-        );
-    }
-    Ok(())
-}
-
-fn write_files(dir: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
-    for (rel, text) in files {
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// `text` with `from` replaced by `to`; an error when `from` is not there, so
-/// a change in the sources the template is made from cannot pass unnoticed.
-fn rewrite(text: &str, from: &str, to: &str, file: &str) -> anyhow::Result<String> {
-    if !text.contains(from) {
-        bail!("scaffold template out of date: {file} no longer contains {from:?} (a bug in drover)");
-    }
-    Ok(text.replace(from, to))
 }
 
 /// Every file of the Rust project, as (relative path, contents).
@@ -505,7 +307,6 @@ Settings: `url` (the Livy server's base URL, required), `proxy_user` and
 "#
     )
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,15 +362,5 @@ mod tests {
         let wasip2 = deps["wasip2"].as_str().unwrap();
         assert!(wasip2.starts_with('=') && !wasip2.contains('+'), "{wasip2}");
         assert!(parsed["profile"]["release"]["lto"].as_bool().unwrap());
-    }
-
-    #[test]
-    fn names_that_are_not_crate_names_are_refused() {
-        for bad in ["", "1abc", "my livy", "my.livy", "crate", "std", "a/b"] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
-        }
-        for good in ["mylivy", "my-livy", "My_Livy2"] {
-            check_name(good).unwrap();
-        }
     }
 }
