@@ -143,6 +143,8 @@ async fn the_misbehaving_plugin_fails_with_reasons() {
         against: Some(url),
         timeout: Duration::from_secs(60),
         plugin_cache: Some(plugin_cache()),
+        memory_mb: None,
+        call_timeout: Duration::from_secs(30),
     })
     .await
     .unwrap();
@@ -167,6 +169,8 @@ async fn an_unknown_setting_fails_the_check() {
         against: None,
         timeout: Duration::from_secs(10),
         plugin_cache: Some(plugin_cache()),
+        memory_mb: None,
+        call_timeout: Duration::from_secs(30),
     })
     .await
     .unwrap();

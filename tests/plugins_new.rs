@@ -1,31 +1,16 @@
 //! `drover plugins new`: the generated Rust project builds with the command
-//! it prints, outside the repository, and the component it makes runs a DAG
-//! against the stand-in's Livy batch API under drover.
+//! it prints, outside the repository, and the component it makes passes
+//! `plugins check --against` the stand-in's Livy batch API and runs a DAG on
+//! it under drover.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
-use serde_json::json;
-use support::drover::{Api, script, start, write};
-
-use drover_devcluster::{DevCluster, DevClusterConfig};
-
-const DEADLINE: Duration = Duration::from_secs(120);
+use support::drover::cluster;
+use support::scaffold::{check_passes, drover_cli, livy_dag_succeeds, new_project, text};
 const BUILD: &str = "cargo build --release --target wasm32-wasip2";
-
-fn drover_cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drover-cli-under-test"))
-        .args(args)
-        .output()
-        .expect("the CLI runs")
-}
-
-fn text(out: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
 /// The printed build command, run in `dir` as a user would, with the build
 /// output under this test target's own folder (shared by repeated runs, so
@@ -45,13 +30,11 @@ fn build(dir: &Path, target_dir: &Path) -> Output {
     cmd.output().expect("cargo runs")
 }
 
-#[tokio::test]
-async fn a_new_rust_plugin_builds_with_the_printed_command_and_runs_a_livy_batch() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_rust_plugin_builds_with_the_printed_command_passes_the_check_and_runs_a_livy_batch() {
     let tmp = tempfile::tempdir().unwrap();
     let project = tmp.path().join("mylivy");
-    let out = drover_cli(&["plugins", "new", "mylivy", "--lang", "rust", "--dir", project.to_str().unwrap()]);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let stdout = new_project("rust", "mylivy", &project);
     assert!(stdout.contains(BUILD), "the build command is printed: {stdout}");
     assert!(stdout.contains("[backends.mylivy]"), "{stdout}");
     for file in ["Cargo.toml", "src/lib.rs", "src/sdk/http.rs", "src/sdk/settings.rs", "wit/plugin.wit", "wit/deps/http.wit", "README.md", ".gitignore"] {
@@ -65,60 +48,11 @@ async fn a_new_rust_plugin_builds_with_the_printed_command_and_runs_a_livy_batch
     let wasm = target_dir.join("wasm32-wasip2/release/mylivy.wasm");
     assert!(wasm.is_file(), "{} is built", wasm.display());
 
-    // A stand-in Livy server, and drover with a backend on the new component.
     let home = tempfile::tempdir().unwrap();
-    let dags = tempfile::tempdir().unwrap();
-    let cluster = DevCluster::start(DevClusterConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        work_dir: home.path().join("livy-cluster"),
-        ..DevClusterConfig::default()
-    })
-    .await
-    .expect("stand-in starts");
-    let config = write(
-        home.path(),
-        "drover.toml",
-        &format!(
-            "[backends.mylivy]\nplugin = {:?}\nsettings = {{ url = {:?} }}\nmax_calls_per_second = 0\n",
-            wasm.display().to_string(),
-            cluster.livy_url()
-        ),
-    );
-    script(dags.path(), "hello.sh", "#!/bin/sh\necho \"hello $1 from mylivy\"\n");
-    write(
-        dags.path(),
-        "mine.toml",
-        r#"
-id = "mine"
-[defaults]
-backend = "mylivy"
-retries = 0
-[[tasks]]
-id = "job"
-[tasks.application]
-resource = "hello.sh"
-deploy_mode = "cluster"
-args = ["{{ run_id }}"]
-"#,
-    );
-    let d = start(home.path(), dags.path(), Some(config)).await.expect("drover starts");
-    let api = Api::new(&d);
-    let errors = api.get("/api/v2/importErrors").await.unwrap();
-    assert_eq!(errors["total_entries"], 0, "{errors:#}");
-    let run = api.trigger("mine", json!({})).await.unwrap();
-    assert_eq!(api.wait_run("mine", &run, DEADLINE).await.unwrap(), "success");
-    let tries = api.tries("mine", &run, "job").await.unwrap();
-    assert_eq!(tries[0]["driver"]["backend"], "mylivy", "{tries:#?}");
-    assert_eq!(tries[0]["driver"]["raw_state"], "success", "{tries:#?}");
-    let log = api.log("mine", &run, "job", 1).await.unwrap();
-    assert!(log.contains(&format!("hello {run} from mylivy")), "log: {log}");
-    // The batch ran on this stand-in, not on drover's own.
-    let subs = cluster.submissions();
-    assert_eq!(subs.len(), 1, "{subs:?}");
-    assert_eq!(subs[0].manager, "livy");
-    assert!(d.cluster.submissions().is_empty());
-    d.shutdown().await;
-    cluster.shutdown().await;
+    let c = cluster(home.path()).await;
+    check_passes(&wasm, &c, None).await;
+    livy_dag_succeeds(&wasm, "mylivy", "", &c).await;
+    c.shutdown().await;
 }
 
 #[test]

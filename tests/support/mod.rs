@@ -6,4 +6,5 @@ pub mod child;
 pub mod drover;
 pub mod peers;
 pub mod proxy;
+pub mod scaffold;
 pub mod spark;

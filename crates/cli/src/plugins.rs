@@ -52,6 +52,13 @@ pub struct CheckArgs {
     /// Keep compiled plugins in this folder (e.g. drover's `.drover/plugin-cache`).
     #[arg(long, env = "DROVER_PLUGIN_CACHE")]
     pub plugin_cache: Option<PathBuf>,
+    /// The sandbox's memory cap per call, in MiB, as a backend's `memory_mb`
+    /// (default 64; a Python or JavaScript component needs more).
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..))]
+    pub memory_mb: Option<u32>,
+    /// The deadline of one plugin call, as a backend's `call_timeout`.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub call_timeout: Duration,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -153,7 +160,11 @@ pub async fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 /// Runs every check that applies. An error is a problem of this drover
 /// (the engine would not start), never of the plugin.
 pub async fn check(args: &CheckArgs) -> anyhow::Result<Vec<Check>> {
-    let host = PluginHost::new(Limits::default(), args.plugin_cache.clone())?;
+    let mut limits = Limits { call_timeout: args.call_timeout, ..Limits::default() };
+    if let Some(mb) = args.memory_mb {
+        limits.memory_bytes = (mb as usize) << 20;
+    }
+    let host = PluginHost::new(limits, args.plugin_cache.clone())?;
     let mut list = List::default();
     let Some(plugin) = load(&host, &args.plugin, &mut list).await else {
         return Ok(list.0);
