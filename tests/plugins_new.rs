@@ -79,16 +79,3 @@ fn a_name_that_is_not_a_crate_name_is_refused() {
         assert!(!dir.exists(), "{name}: nothing written");
     }
 }
-
-#[test]
-fn python_and_js_say_they_are_not_there_yet() {
-    let tmp = tempfile::tempdir().unwrap();
-    for lang in ["python", "js"] {
-        let dir = tmp.path().join(lang);
-        let out = drover_cli(&["plugins", "new", "p", "--lang", lang, "--dir", dir.to_str().unwrap()]);
-        let (_, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(stderr.contains("use --lang rust"), "{stderr}");
-        assert!(!dir.exists());
-    }
-}
