@@ -5,30 +5,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 use support::drover::cluster;
-use support::scaffold::{check_passes, drover_cli, livy_dag_succeeds, new_project, text};
-const BUILD: &str = "cargo build --release --target wasm32-wasip2";
-
-/// The printed build command, run in `dir` as a user would, with the build
-/// output under this test target's own folder (shared by repeated runs, so
-/// they are incremental). Cargo's variables for this test are dropped: the
-/// nested build is a separate project.
-fn build(dir: &Path, target_dir: &Path) -> Output {
-    let mut cmd = Command::new("cargo");
-    cmd.args(BUILD.split(' ').skip(1)).current_dir(dir);
-    for (var, _) in std::env::vars_os() {
-        let var = var.to_string_lossy().into_owned();
-        let cargo_own = var.starts_with("CARGO_") && var != "CARGO_HOME";
-        if cargo_own || var.starts_with("RUST") && var != "RUSTUP_HOME" && var != "RUSTUP_TOOLCHAIN" {
-            cmd.env_remove(&var);
-        }
-    }
-    cmd.env("CARGO_TARGET_DIR", target_dir);
-    cmd.output().expect("cargo runs")
-}
+use support::scaffold::{BUILD, cargo_build, check_passes, drover_cli, livy_dag_succeeds, new_project, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_rust_plugin_builds_with_the_printed_command_passes_the_check_and_runs_a_livy_batch() {
@@ -42,7 +22,7 @@ async fn a_new_rust_plugin_builds_with_the_printed_command_passes_the_check_and_
     }
 
     let target_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scaffold-target");
-    let built = build(&project, &target_dir);
+    let built = cargo_build(&project, &target_dir);
     let (bout, berr) = text(&built);
     assert!(built.status.success(), "the generated project builds:\nstdout: {bout}\nstderr: {berr}");
     let wasm = target_dir.join("wasm32-wasip2/release/mylivy.wasm");

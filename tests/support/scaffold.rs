@@ -13,6 +13,9 @@ use drover_devcluster::DevCluster;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
+/// The build command `plugins new --lang rust` prints.
+pub const BUILD: &str = "cargo build --release --target wasm32-wasip2";
+
 /// Runs the drover CLI under test.
 pub fn drover_cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_drover-cli-under-test"))
@@ -24,6 +27,24 @@ pub fn drover_cli(args: &[&str]) -> Output {
 /// stdout and stderr, as text.
 pub fn text(out: &Output) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The printed build command, run in `dir` as a user would, with the build
+/// output under this test target's own folder (shared by repeated runs, so
+/// they are incremental). Cargo's variables for this test are dropped: the
+/// nested build is a separate project.
+pub fn cargo_build(dir: &Path, target_dir: &Path) -> Output {
+    let mut cmd = Command::new("cargo");
+    cmd.args(BUILD.split(' ').skip(1)).current_dir(dir);
+    for (var, _) in std::env::vars_os() {
+        let var = var.to_string_lossy().into_owned();
+        let cargo_own = var.starts_with("CARGO_") && var != "CARGO_HOME";
+        if cargo_own || var.starts_with("RUST") && var != "RUSTUP_HOME" && var != "RUSTUP_TOOLCHAIN" {
+            cmd.env_remove(&var);
+        }
+    }
+    cmd.env("CARGO_TARGET_DIR", target_dir);
+    cmd.output().expect("cargo runs")
 }
 
 /// `drover plugins new NAME --lang LANG --dir DIR`, which must succeed; its stdout.

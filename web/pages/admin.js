@@ -14,6 +14,7 @@ export function pluginsPage(view) {
       const body = await get('/api/v2/plugins');
       fill(view,
         header([['Plugins']], h('span', { class: 'muted' }, `${body.total_entries} loaded`)),
+        body.plugins.filter(p => p.reload_error).map(p => reloadRefused(p.reload_error, p.backends)),
         section(null, {}, h('table', { class: 'table', 'data-testid': 'plugins' },
           h('thead', {}, h('tr', {}, ['plugin', 'deploy modes', 'backends', 'settings', 'calls', 'source'].map(c => h('th', {}, c)))),
           h('tbody', {}, body.plugins.map(p => h('tr', { 'data-testid': `plugin-row-${p.name}` },
@@ -28,6 +29,14 @@ export function pluginsPage(view) {
               p.digest ? h('div', { class: 'muted small', title: `sha256 ${p.digest}` }, h('code', {}, `sha256 ${p.digest.slice(0, 12)}…`)) : null)))))));
     },
   };
+}
+
+/** A changed plugin file that was refused: the backends keep the component shown below. */
+function reloadRefused(e, backends) {
+  return h('div', { class: 'callout bad', 'data-testid': 'reload-error' },
+    h('b', {}, 'A changed plugin file was refused'), ` (${new Date(e.at).toLocaleString()}): `,
+    h('code', {}, e.file), h('div', {}, e.message),
+    h('div', { class: 'muted small' }, `${(backends || []).join(', ')} keep the component in use until the file loads.`));
 }
 
 const kib = bytes => `${Math.round(bytes / 1024).toLocaleString()} KiB`;
@@ -69,7 +78,9 @@ export function backendsPage(view) {
           h('thead', {}, h('tr', {}, ['backend', 'plugin', 'deploy modes', 'settings', 'allowed hosts', 'calls/s'].map(c => h('th', {}, c)))),
           h('tbody', {}, body.backends.map(b => h('tr', { 'data-testid': `backend-row-${b.name}` },
             h('td', {}, h('b', {}, b.name)),
-            h('td', { class: 'nowrap' }, h('code', {}, b.plugin), b.plugin_version ? h('span', { class: 'muted small' }, ` ${b.plugin_version}`) : null),
+            h('td', { class: 'nowrap' }, h('code', {}, b.plugin), b.plugin_version ? h('span', { class: 'muted small' }, ` ${b.plugin_version}`) : null,
+              b.plugin_file ? h('div', { class: 'muted small' }, h('code', {}, b.plugin_file)) : null,
+              b.reload_error ? h('div', { class: 'failed small', title: b.reload_error.message }, 'changed file refused') : null),
             h('td', {}, modes(b.deploy_modes)),
             h('td', {}, settings(b.settings)),
             h('td', {}, list(b.allowed_hosts)),

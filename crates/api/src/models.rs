@@ -655,6 +655,30 @@ pub struct BackendResponse {
     pub call_timeout: String,
     /// The backend's calls so far, by call name.
     pub calls: Vec<CallStatsResponse>,
+    /// The `.wasm` file the plugin is read from, and read again when it
+    /// changes; null for a bundled plugin.
+    pub plugin_file: Option<String>,
+    /// Set when the plugin file's last change was refused: the backend keeps
+    /// the component it had.
+    pub reload_error: Option<ReloadErrorResponse>,
+}
+
+/// drover: a changed plugin file that was refused, and why.
+#[derive(Serialize, ToSchema, Clone)]
+pub struct ReloadErrorResponse {
+    pub file: String,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<&drover_plugin_host::ReloadError> for ReloadErrorResponse {
+    fn from(e: &drover_plugin_host::ReloadError) -> Self {
+        ReloadErrorResponse {
+            file: e.file.display().to_string(),
+            message: e.message.clone(),
+            at: e.at.into(),
+        }
+    }
 }
 
 /// drover: the calls of one name a backend (or every backend of a plugin) made.
@@ -709,6 +733,9 @@ pub struct PluginResponse {
     pub backends: Vec<String>,
     /// The calls of all those backends so far, by call name.
     pub calls: Vec<CallStatsResponse>,
+    /// Set when a change of the component's file was refused: its backends
+    /// keep this component.
+    pub reload_error: Option<ReloadErrorResponse>,
     /// `/api/v2/plugins` is Airflow's path too, where a plugin lists what it
     /// adds to Airflow; a drover plugin adds none of it.
     #[serde(flatten)]

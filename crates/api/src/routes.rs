@@ -609,6 +609,8 @@ async fn list_backends(State(s): State<AppState>) -> Json<BackendCollection> {
             memory_mb: b.limits.memory_bytes >> 20,
             call_timeout: format!("{:?}", b.limits.call_timeout),
             calls: b.calls.iter().map(CallStatsResponse::from).collect(),
+            plugin_file: b.plugin_file.map(|f| f.display().to_string()),
+            reload_error: b.reload_error.as_ref().map(ReloadErrorResponse::from),
         })
         .collect();
     Json(BackendCollection {
@@ -634,7 +636,7 @@ async fn list_plugins(State(s): State<AppState>) -> Json<PluginCollection> {
             }
         }
         let p = &b.plugin;
-        plugins
+        let entry = plugins
             .entry(b.plugin_digest.clone())
             .or_insert_with(|| PluginResponse {
                 name: p.name.clone(),
@@ -657,10 +659,13 @@ async fn list_plugins(State(s): State<AppState>) -> Json<PluginCollection> {
                     .collect(),
                 backends: Vec::new(),
                 calls: Vec::new(),
+                reload_error: None,
                 airflow: AirflowPluginParts::default(),
-            })
-            .backends
-            .push(b.name.clone());
+            });
+        entry.backends.push(b.name.clone());
+        if let Some(e) = &b.reload_error {
+            entry.reload_error = Some(ReloadErrorResponse::from(e));
+        }
     }
     let plugins: Vec<PluginResponse> = plugins
         .into_iter()

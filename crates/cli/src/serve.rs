@@ -70,6 +70,8 @@ pub struct Server {
     cancel: CancellationToken,
     scheduler_task: JoinHandle<()>,
     server_task: JoinHandle<std::io::Result<()>>,
+    /// Reloads backends whose plugin file changes, while the server lives.
+    _plugin_watcher: Option<drover_plugin_host::PluginWatcher>,
 }
 
 impl Server {
@@ -152,10 +154,11 @@ pub async fn start_on(
             },
         },
         store,
-        backends,
+        backends.clone(),
         cancel.clone(),
     )
     .await?;
+    let plugin_watcher = watch_plugins(&backends, host, &scheduler);
 
     let api_addr = listener.local_addr()?;
     let api_token = api_token(args, &home)?;
@@ -183,7 +186,29 @@ pub async fn start_on(
         cancel,
         scheduler_task,
         server_task,
+        _plugin_watcher: plugin_watcher,
     })
+}
+
+/// Watches the backends' plugin files; after a backend takes a new
+/// component, the DAGs are checked against it again.
+fn watch_plugins(
+    backends: &drover_plugin_host::BackendSet,
+    host: drover_plugin_host::PluginHost,
+    scheduler: &SchedulerHandle,
+) -> Option<drover_plugin_host::PluginWatcher> {
+    let scheduler = scheduler.clone();
+    let revalidate = move || {
+        let scheduler = scheduler.clone();
+        tokio::spawn(async move { scheduler.reload().await });
+    };
+    match drover_plugin_host::watch(backends, host, revalidate) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the plugin files; a changed plugin needs a restart");
+            None
+        }
+    }
 }
 
 /// Creates `path` empty and owner-only if it does not exist, so SQLite

@@ -275,11 +275,15 @@ impl RateLimit {
 #[derive(Clone)]
 pub struct Backend {
     name: String,
-    /// Swapped when the plugin's file changes (hot reload); each call takes
-    /// the current one.
-    plugin: Arc<std::sync::RwLock<Arc<Plugin>>>,
+    /// Swapped when the plugin's file changes (hot reload, `reload.rs`);
+    /// each call takes the current one.
+    pub(crate) plugin: Arc<std::sync::RwLock<Arc<Plugin>>>,
+    /// The `.wasm` file the plugin was loaded from, if not a bundled one.
+    pub(crate) source: Option<Arc<std::path::PathBuf>>,
+    /// Why the file's last change was refused.
+    pub(crate) reload_error: Arc<Mutex<Option<crate::reload::ReloadError>>>,
     stats: Arc<Counters>,
-    settings: Arc<Vec<(String, String)>>,
+    pub(crate) settings: Arc<Vec<(String, String)>>,
     allowed: Arc<Vec<HostRule>>,
     host: Arc<Shared>,
     limit: Option<Arc<RateLimit>>,
@@ -312,6 +316,8 @@ impl Backend {
         Backend {
             name,
             plugin: Arc::new(std::sync::RwLock::new(plugin)),
+            source: None,
+            reload_error: Arc::default(),
             stats: Arc::default(),
             settings: Arc::new(settings),
             allowed: Arc::new(allowed),
@@ -327,6 +333,13 @@ impl Backend {
     /// cap, deadline) instead of the host's.
     pub fn with_limits(mut self, limits: Limits) -> Backend {
         self.limits = limits;
+        self
+    }
+
+    /// The same backend, its plugin read from `file`, which [`Backend::reload`]
+    /// reads again when it changes.
+    pub fn with_plugin_file(mut self, file: std::path::PathBuf) -> Backend {
+        self.source = Some(Arc::new(file));
         self
     }
 

@@ -243,7 +243,7 @@ async fn resolve(
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Backend::new(
+    let backend = Backend::new(
         host.shared.clone(),
         name.to_string(),
         plugin,
@@ -252,7 +252,11 @@ async fn resolve(
         cfg.max_calls_per_second,
         ca,
     )
-    .with_limits(limits))
+    .with_limits(limits);
+    Ok(match crate::bundled::lookup(&cfg.plugin) {
+        Some(_) => backend,
+        None => backend.with_plugin_file(std::path::PathBuf::from(&cfg.plugin)),
+    })
 }
 
 /// [`drover_dag::Backends`] over a [`BackendSet`]: unknown backends, deploy

@@ -16,6 +16,8 @@
 //!   the backend ([`policy`]);
 //! - failures come back as [`CallError`], whose variant and [`ErrorKind`]
 //!   (not its message) say whether trying again can help;
+//! - a backend whose plugin is a `.wasm` file takes a changed file without
+//!   a restart, once the new component loads and checks out ([`watch`]);
 //! - a component built for a contract version the host does not support is
 //!   refused at load time ([`HostError::UnsupportedContract`]).
 
@@ -27,11 +29,13 @@ mod convert;
 mod engine;
 mod error;
 pub mod policy;
+mod reload;
 mod stats;
 mod types;
 
 pub use call::Backend;
 pub use config::{BackendConfig, BackendSet, ConfigError};
+pub use reload::{PluginWatcher, Reload, ReloadError, watch};
 pub use engine::{Limits, Plugin, PluginHost, SUPPORTED_CONTRACTS};
 pub use stats::{CALLS, CallStats};
 pub use error::{CallError, ErrorKind, HostError};

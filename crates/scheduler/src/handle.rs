@@ -134,6 +134,11 @@ pub struct BackendSummary {
     pub limits: drover_plugin_host::Limits,
     /// Counts, errors and latency of the backend's calls so far.
     pub calls: Vec<drover_plugin_host::CallStats>,
+    /// The `.wasm` file the plugin is read from (and reloaded from when it
+    /// changes); `None` for a bundled plugin.
+    pub plugin_file: Option<std::path::PathBuf>,
+    /// Why the plugin file's last change was refused (the component in use stays).
+    pub reload_error: Option<drover_plugin_host::ReloadError>,
 }
 
 impl SchedulerHandle {
@@ -162,6 +167,8 @@ impl SchedulerHandle {
                     compile_time: p.compile_time(),
                     limits: b.limits(),
                     calls: b.call_stats(),
+                    plugin_file: b.plugin_file().map(std::path::Path::to_path_buf),
+                    reload_error: b.reload_error(),
                 }
             })
             .collect()
