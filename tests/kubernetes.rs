@@ -333,8 +333,9 @@ async fn status_many_maps_driver_pods_from_one_label_list() {
     assert_eq!(phase(1), DriverPhase::Killed);
     assert_eq!(statuses[1].as_ref().unwrap().raw_state, "NotFound");
     assert_eq!(phase(2), DriverPhase::Failed);
-    // Not listed but just created: the API server may not show it yet.
-    assert_eq!(phase(3), DriverPhase::Submitted);
+    // Not listed but just created: not visible yet, or already deleted;
+    // it cannot be told, and it is not an end.
+    assert_eq!(phase(3), DriverPhase::Unknown);
     assert_eq!(phase(4), DriverPhase::Running);
     // Another namespace: asked one by one, with the same 404 rule.
     assert_eq!(phase(5), DriverPhase::Killed);

@@ -93,9 +93,10 @@ async fn yarn_passes() {
     passes("yarn", "yarn").await;
 }
 
-// kubernetes is left out for now: after its kill deletes the driver pod,
-// status reports the driver Submitted again (a phase moving backwards),
-// which `plugins check` rightly fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_passes() {
+    passes("k8s", "kubernetes").await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emr_serverless_passes() {

@@ -379,8 +379,10 @@ pub struct DriverResponse {
     /// timed_out, never_started or unreachable; committed before the kill.
     pub stop_reason: Option<String>,
     pub stop_requested_at: Option<DateTime<Utc>>,
-    /// The driver's fate is unknown (state `unknown`): it may still run, so
-    /// drover does not retry it; a person checks the cluster and clears it.
+    /// The try ended with the driver's fate unknown (state `unknown`): it may
+    /// still run, so drover does not retry it; a person checks the cluster
+    /// and clears it. (While a try is followed, `unknown` is only the
+    /// cluster not being able to say right now.)
     pub needs_decision: bool,
     pub history: Vec<DriverEventResponse>,
 }
@@ -409,7 +411,7 @@ impl DriverResponse {
             message: t.message.clone(),
             stop_reason: t.stop_reason.map(|r| r.to_string()),
             stop_requested_at: t.stop_requested_at,
-            needs_decision: t.driver_state == drover_store::DriverState::Unknown,
+            needs_decision: t.driver_state == drover_store::DriverState::Unknown && t.ended_at.is_some(),
             history: events
                 .into_iter()
                 .map(|e| DriverEventResponse {

@@ -104,17 +104,21 @@ fn driver_container_status(pod: &Value) -> Option<&Value> {
 }
 
 /// What a 404 on the driver pod means, `now_ms - created_ms` after create:
-/// within the grace period the pod is taken as not visible yet; later it was
-/// deleted (by a kill, or by someone else), which ends the driver.
+/// within the grace period it cannot be told (the pod may not be visible yet,
+/// or a kill may already have deleted it), so the phase is `unknown`, which
+/// is not terminal; later it was deleted (by a kill, or by someone else),
+/// which ends the driver.
 pub fn not_found_status(id: &str, created_ms: Option<u64>, now_ms: u64) -> DriverStatus {
     let recent = created_ms.is_some_and(|c| now_ms.saturating_sub(c) < NOT_FOUND_GRACE_MS);
     if recent {
         DriverStatus {
-            phase: DriverPhase::Submitted,
+            phase: DriverPhase::Unknown,
             raw_state: "NotFound".into(),
             attempt: None,
             location: None,
-            message: Some(format!("pod {id} was just created and is not visible yet")),
+            message: Some(format!(
+                "pod {id} is not found: it was just created and is not visible yet, or it was already deleted"
+            )),
             tracking_url: None,
         }
     } else {
@@ -342,7 +346,7 @@ mod tests {
     #[test]
     fn a_404_right_after_create_is_a_race_and_later_a_deletion() {
         let st = not_found_status("ns/p", Some(1_000), 1_000 + NOT_FOUND_GRACE_MS - 1);
-        assert_eq!(st.phase, DriverPhase::Submitted);
+        assert_eq!(st.phase, DriverPhase::Unknown);
         let st = not_found_status("ns/p", Some(1_000), 1_000 + NOT_FOUND_GRACE_MS);
         assert_eq!(st.phase, DriverPhase::Killed);
         assert!(st.message.unwrap().contains("deleted"));
@@ -410,7 +414,7 @@ mod tests {
             fresh_st,
             &not_found_status(&format!("ns/{fresh}"), Some(created), created + 1_000)
         );
-        assert_eq!(fresh_st.phase, DriverPhase::Submitted, "within the grace");
+        assert_eq!(fresh_st.phase, DriverPhase::Unknown, "within the grace");
         assert_eq!(
             out[2].as_ref().unwrap().phase,
             DriverPhase::Killed,
