@@ -3,6 +3,7 @@
 //! component. Each language has its module; what they share (the contract
 //! folder, the checks on the name and the folder, writing files) is here.
 
+mod js;
 mod rust;
 
 use std::path::{Path, PathBuf};
@@ -68,18 +69,16 @@ pub struct NewArgs {
 /// Writes the project and prints how to build and use it.
 pub fn run(args: &NewArgs) -> anyhow::Result<ExitCode> {
     match args.lang {
-        Lang::Rust => {}
-        Lang::Python | Lang::Js => bail!(
-            "--lang {} is not supported yet: use --lang rust (a Python and a JavaScript scaffold will follow)",
-            if args.lang == Lang::Python { "python" } else { "js" }
-        ),
+        Lang::Rust | Lang::Js => {}
+        Lang::Python => bail!("--lang python is not supported yet: use --lang rust or --lang js (a Python scaffold will follow)"),
     }
     check_name(&args.name)?;
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
     check_dir(&dir)?;
     match args.lang {
         Lang::Rust => rust::write(&args.name, &dir),
-        Lang::Python | Lang::Js => unreachable!("refused above"),
+        Lang::Js => js::write(&args.name, &dir),
+        Lang::Python => unreachable!("refused above"),
     }
 }
 
