@@ -54,7 +54,7 @@ async fn example_dags_succeed_in_both_deploy_modes() {
 }
 
 #[tokio::test]
-async fn the_dag_mixing_all_four_backends_succeeds() {
+async fn the_dag_mixing_all_five_backends_succeeds() {
     let home = tempfile::tempdir().unwrap();
     let d = start(home.path(), &repo_dags(), None).await.expect("drover starts");
     let api = Api::new(&d);
@@ -65,9 +65,14 @@ async fn the_dag_mixing_all_four_backends_succeeds() {
     assert_eq!(backend("count_standalone"), "local");
     assert_eq!(backend("stats_yarn"), "yarn");
     assert_eq!(backend("stats_k8s"), "k8s");
+    assert_eq!(backend("stats_eks"), "eks");
     assert_eq!(backend("summary_serverless"), "serverless");
     let managers: std::collections::BTreeSet<&str> = d.cluster.submissions().iter().map(|s| s.manager).collect();
-    assert_eq!(managers, ["emr-serverless", "kubernetes", "yarn"].into_iter().collect(), "client mode submits nothing to the cluster");
+    assert_eq!(
+        managers,
+        ["emr-containers", "emr-serverless", "kubernetes", "yarn"].into_iter().collect(),
+        "client mode submits nothing to the cluster"
+    );
     d.shutdown().await;
 }
 

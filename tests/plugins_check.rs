@@ -103,6 +103,11 @@ async fn emr_serverless_passes() {
     passes("serverless", "emr-serverless").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emr_containers_passes() {
+    passes("eks", "emr-containers").await;
+}
+
 /// The file case: a third party's component is a .wasm file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn livy_passes_as_a_wasm_file() {

@@ -4,6 +4,7 @@
 
 pub mod child;
 pub mod drover;
+pub mod moto;
 pub mod peers;
 pub mod proxy;
 pub mod scaffold;

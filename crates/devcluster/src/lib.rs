@@ -16,8 +16,9 @@
 //! - Each cluster manager gets its own module with its own state and router:
 //!   [`standalone`] (Spark standalone's REST master, master JSON view, and worker
 //!   log page), [`yarn`] (the ResourceManager REST API), [`kubernetes`] (core/v1
-//!   pods and discovery), [`serverless`] (EMR Serverless job runs) and [`livy`]
-//!   (Apache Livy's batch API, under `/livy`). Their paths do not overlap, so
+//!   pods and discovery), [`serverless`] (EMR Serverless job runs),
+//!   [`emr_containers`] (EMR on EKS job runs; both AWS ones share [`aws`]) and
+//!   [`livy`] (Apache Livy's batch API, under `/livy`). Their paths do not overlap, so
 //!   they share one server, and they share one [`process::Spawner`].
 //! - One [`DevCluster`] serves everything from one axum server on one port and
 //!   owns every driver it started: [`DevCluster::shutdown`] (or, best-effort,
@@ -37,6 +38,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub mod aws;
+pub mod emr_containers;
 pub mod kubernetes;
 pub mod livy;
 pub mod process;
@@ -77,7 +80,8 @@ impl Default for DevClusterConfig {
 /// so tests can assert that a submission happened exactly once.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SubmissionRecord {
-    /// Which stand-in took it: `spark-standalone`, `yarn`, `kubernetes`, `emr-serverless`, `livy`.
+    /// Which stand-in took it: `spark-standalone`, `yarn`, `kubernetes`, `emr-serverless`,
+    /// `emr-containers`, `livy`.
     pub manager: &'static str,
     pub submission_id: String,
     pub app_name: String,
@@ -154,14 +158,16 @@ impl DevCluster {
         let (yarn, yarn_routes) = yarn::start(&context("yarn"))?;
         let (k8s, k8s_routes) = kubernetes::start(&context("kubernetes"))?;
         let (emr, emr_routes) = serverless::start(&context("emr-serverless"))?;
+        let (eks, eks_routes) = emr_containers::start(&context("emr-containers"))?;
         let (livy, livy_routes) = livy::start(&context("livy"))?;
         let master_dyn: Arc<dyn StandIn> = master.clone();
-        let stand_ins: Arc<[Arc<dyn StandIn>]> = Arc::from(vec![master_dyn, yarn, k8s, emr, livy]);
+        let stand_ins: Arc<[Arc<dyn StandIn>]> = Arc::from(vec![master_dyn, yarn, k8s, emr, eks, livy]);
         // The stand-ins' paths do not overlap, so one server serves them all.
         let app = standalone::router(master.clone())
             .merge(yarn_routes)
             .merge(k8s_routes)
             .merge(emr_routes)
+            .merge(eks_routes)
             .merge(livy_routes)
             .merge(introspection(stand_ins.clone()));
         let stop = cancel.clone();

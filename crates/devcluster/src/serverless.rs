@@ -38,11 +38,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Path as UrlPath, Query, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::response::Response;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -50,28 +48,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+pub use crate::aws::{ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY};
+use crate::aws::{
+    self, AwsError, RunSpec, base36, epoch, parse_object, reply, string_field, string_map,
+    time_param,
+};
 use crate::process::{self, App, LaunchPlan, Spawner};
 use crate::{Context, StandIn, SubmissionRecord};
 
-/// The access key id the stand-in accepts (a local stand-in, not a real credential).
-pub const ACCESS_KEY_ID: &str = "DROVERSTANDINKEY";
-/// The secret the stand-in checks SigV4 signatures against.
-pub const SECRET_ACCESS_KEY: &str = "drover-stand-in-secret-access-key";
 /// The one application the stand-in starts with.
 pub const APPLICATION_ID: &str = "00fdroverstandin";
-/// The region the stand-in signs for.
-pub const REGION: &str = "us-east-1";
-/// The account in every ARN the stand-in makes.
-pub const ACCOUNT_ID: &str = "123456789012";
 /// The service's default `schedulerConfiguration.maxConcurrentRuns`.
 pub const DEFAULT_MAX_CONCURRENT_RUNS: u32 = 15;
 /// The service name in a request's credential scope.
 pub const SERVICE: &str = "emr-serverless";
 
-/// How far a request's `x-amz-date` may be from the stand-in's clock (AWS: 15 minutes).
-const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(15);
-/// Larger request bodies are refused before they are read.
-const MAX_BODY_BYTES: usize = 1 << 20;
 const PAGE_SIZE: usize = 50;
 
 /// A job run's (or one attempt's) state, as the service spells it.
@@ -120,16 +111,6 @@ struct Application {
     queue_timeout_minutes: u32,
     tags: BTreeMap<String, String>,
     created_at: DateTime<Utc>,
-}
-
-/// What a job run runs, parsed from its jobDriver and configurationOverrides.
-#[derive(Debug, Default)]
-struct RunSpec {
-    entry_point: String,
-    args: Vec<String>,
-    main_class: Option<String>,
-    conf: BTreeMap<String, String>,
-    env: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -226,20 +207,6 @@ impl EmrState {
             .get(id)
             .ok_or_else(|| AwsError::not_found(format!("Application {id} does not exist.")))
     }
-}
-
-fn base36(mut n: u64) -> String {
-    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The service: applications, job runs, and the tasks driving them.
@@ -885,21 +852,6 @@ fn created_by() -> String {
     format!("arn:aws:iam::{ACCOUNT_ID}:user/drover-stand-in")
 }
 
-/// restJson1 timestamps: epoch seconds, fractional.
-fn epoch(t: DateTime<Utc>) -> f64 {
-    t.timestamp_millis() as f64 / 1000.0
-}
-
-fn time_param(v: Option<&str>, name: &str) -> Result<Option<DateTime<Utc>>, AwsError> {
-    let Some(v) = v else { return Ok(None) };
-    if let Ok(secs) = v.parse::<f64>() {
-        return Ok(DateTime::from_timestamp_millis((secs * 1000.0) as i64));
-    }
-    DateTime::parse_from_rfc3339(v)
-        .map(|t| Some(t.with_timezone(&Utc)))
-        .map_err(|_| AwsError::validation(format!("{name} is not a valid timestamp.")))
-}
-
 /// The GetJobRun view of `r` as of attempt `n` (the current one when n is the last).
 fn job_run_json(r: &JobRun, n: usize) -> Value {
     let a = &r.attempts[n - 1];
@@ -962,8 +914,7 @@ fn application_json(a: &Application) -> Value {
     })
 }
 
-/// What `jobDriver.sparkSubmit` and the `spark-defaults` classification ask
-/// to run. `sparkSubmitParameters` is split on whitespace, as the service does.
+/// What `jobDriver.sparkSubmit` and the `spark-defaults` classification ask to run.
 fn run_spec(job_driver: &Value, overrides: Option<&Value>) -> Result<RunSpec, AwsError> {
     let submit = job_driver
         .get("sparkSubmit")
@@ -971,203 +922,18 @@ fn run_spec(job_driver: &Value, overrides: Option<&Value>) -> Result<RunSpec, Aw
         .ok_or_else(|| {
             AwsError::validation("jobDriver.sparkSubmit is required (only Spark jobs run here).")
         })?;
-    let entry_point = submit
-        .get("entryPoint")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| AwsError::validation("jobDriver.sparkSubmit.entryPoint is required."))?
-        .to_owned();
-    let args = match submit.get("entryPointArguments") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| i.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| {
-                AwsError::validation("entryPointArguments must be a list of strings.")
-            })?,
-        Some(_) => {
-            return Err(AwsError::validation(
-                "entryPointArguments must be a list of strings.",
-            ));
-        }
-    };
-    let mut spec = RunSpec {
-        entry_point,
-        args,
-        ..RunSpec::default()
-    };
-    // spark-defaults first: --conf on the command line wins, as in spark-submit.
-    let configurations = overrides
-        .and_then(|o| o.get("applicationConfiguration"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for c in configurations {
-        if c.get("classification").and_then(Value::as_str) == Some("spark-defaults") {
-            spec.conf
-                .extend(string_map(c.get("properties"), "properties")?);
-        }
-    }
-    let parameters = submit
-        .get("sparkSubmitParameters")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let mut words = parameters.split_whitespace();
-    while let Some(flag) = words.next() {
-        let mut value = || {
-            words.next().ok_or_else(|| {
-                AwsError::validation(format!("sparkSubmitParameters: {flag} needs a value."))
-            })
-        };
-        match flag {
-            "--class" => spec.main_class = Some(value()?.to_owned()),
-            "--conf" => {
-                let kv = value()?;
-                let (k, v) = kv.split_once('=').ok_or_else(|| {
-                    AwsError::validation(format!(
-                        "sparkSubmitParameters: --conf {kv} is not key=value."
-                    ))
-                })?;
-                spec.conf.insert(k.to_owned(), v.to_owned());
-            }
-            "--jars" => append_list(&mut spec.conf, "spark.jars", value()?),
-            "--files" => append_list(&mut spec.conf, "spark.files", value()?),
-            "--py-files" => append_list(&mut spec.conf, "spark.submit.pyFiles", value()?),
-            "--archives" => append_list(&mut spec.conf, "spark.archives", value()?),
-            "--deploy-mode" | "--master" => {
-                return Err(AwsError::validation(format!(
-                    "sparkSubmitParameters: {flag} is not supported: the service decides where the driver runs."
-                )));
-            }
-            other => {
-                return Err(AwsError::validation(format!(
-                    "sparkSubmitParameters: unsupported parameter {other}."
-                )));
-            }
-        }
-    }
-    for key in ["spark.submit.deployMode", "spark.master"] {
-        if spec.conf.contains_key(key) {
-            return Err(AwsError::validation(format!(
-                "{key} cannot be set: the service decides where the driver runs."
-            )));
-        }
-    }
-    const ENV_PREFIX: &str = "spark.emr-serverless.driverEnv.";
-    spec.env = spec
-        .conf
-        .iter()
-        .filter_map(|(k, v)| {
-            k.strip_prefix(ENV_PREFIX)
-                .map(|name| (name.to_owned(), v.clone()))
-        })
-        .collect();
-    Ok(spec)
+    aws::spark_submit_spec(
+        submit,
+        "jobDriver.sparkSubmit",
+        overrides,
+        "spark.emr-serverless.driverEnv.",
+        "the service decides where the driver runs",
+    )
 }
 
-fn append_list(conf: &mut BTreeMap<String, String>, key: &str, value: &str) {
-    let merged = match conf.get(key).filter(|v| !v.is_empty()) {
-        Some(existing) => format!("{existing},{value}"),
-        None => value.to_owned(),
-    };
-    conf.insert(key.to_owned(), merged);
-}
-
-fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, AwsError> {
-    if body.is_empty() {
-        return Ok(serde_json::Map::new());
-    }
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(AwsError::validation(
-            "The request body is not a JSON object.",
-        )),
-    }
-}
-
-fn string_field(
-    req: &serde_json::Map<String, Value>,
-    name: &str,
-    required: bool,
-) -> Result<Option<String>, AwsError> {
-    match req.get(name) {
-        None | Some(Value::Null) if required => {
-            Err(AwsError::validation(format!("{name} is required.")))
-        }
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(AwsError::validation(format!("{name} must be a string."))),
-    }
-}
-
-fn string_map(v: Option<&Value>, name: &str) -> Result<BTreeMap<String, String>, AwsError> {
-    match v {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-            .collect::<Option<_>>()
-            .ok_or_else(|| AwsError::validation(format!("{name} must map strings to strings."))),
-        Some(_) => Err(AwsError::validation(format!(
-            "{name} must map strings to strings."
-        ))),
-    }
-}
-
-/// An AWS restJson1 error: status, `x-amzn-ErrorType`, `{"message"}`.
-#[derive(Debug)]
-pub struct AwsError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
-}
-
-impl AwsError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            kind,
-            message: message.into(),
-        }
-    }
-
-    fn validation(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "ValidationException", message)
-    }
-
-    fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", message)
-    }
-
-    fn forbidden(kind: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, kind, message)
-    }
-}
-
-impl IntoResponse for AwsError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            [
-                ("x-amzn-errortype", self.kind),
-                (header::CONTENT_TYPE.as_str(), "application/json"),
-            ],
-            json!({"message": self.message}).to_string(),
-        )
-            .into_response()
-    }
-}
-
-fn reply(result: Result<Value, AwsError>) -> Response {
-    match result {
-        Ok(v) => ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
 
 fn router(emr: Arc<Emr>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/applications",
             get(list_applications).post(create_application),
@@ -1184,9 +950,8 @@ fn router(emr: Arc<Emr>) -> Router {
         .route(
             "/applications/{app}/jobruns/{run}/attempts",
             get(list_job_run_attempts),
-        )
-        .route_layer(middleware::from_fn(check_signature))
-        .with_state(emr)
+        );
+    aws::signed(routes, SERVICE).with_state(emr)
 }
 
 async fn list_applications(State(emr): State<Arc<Emr>>) -> Response {
@@ -1241,347 +1006,6 @@ async fn list_job_run_attempts(
     UrlPath((app, run)): UrlPath<(String, String)>,
 ) -> Response {
     reply(emr.list_job_run_attempts(&app, &run))
-}
-
-/// Refuses any request without a valid SigV4 signature; passes the rest on
-/// with their body intact.
-async fn check_signature(req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            return AwsError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "ValidationException",
-                "The request body is too large.",
-            )
-            .into_response();
-        }
-    };
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    if let Err(e) = sigv4::verify(
-        parts.method.as_str(),
-        path_and_query,
-        &parts.headers,
-        &body,
-        Utc::now(),
-    ) {
-        warn!(path = %parts.uri.path(), error = %e.message, "refused an unsigned or badly signed request");
-        return e.into_response();
-    }
-    next.run(Request::from_parts(parts, Body::from(body))).await
-}
-
-/// Checking AWS Signature V4 by recomputing it with the AWS SDK's signer.
-pub mod sigv4 {
-    use std::borrow::Cow;
-
-    use aws_credential_types::Credentials;
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    use aws_sigv4::sign::v4;
-    use axum::http::HeaderMap;
-    use chrono::{DateTime, NaiveDateTime, Utc};
-
-    use super::{ACCESS_KEY_ID, AwsError, MAX_CLOCK_SKEW, REGION, SECRET_ACCESS_KEY, SERVICE};
-
-    const INVALID_SIGNATURE: &str = "InvalidSignatureException";
-
-    /// The parts of `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
-    #[derive(Debug, PartialEq, Eq)]
-    pub struct Authorization<'a> {
-        pub access_key_id: &'a str,
-        pub date: &'a str,
-        pub region: &'a str,
-        pub service: &'a str,
-        pub signed_headers: Vec<&'a str>,
-        pub signature: &'a str,
-    }
-
-    pub fn parse_authorization(value: &str) -> Option<Authorization<'_>> {
-        let rest = value.strip_prefix("AWS4-HMAC-SHA256")?.trim_start();
-        let mut credential = None;
-        let mut signed_headers = None;
-        let mut signature = None;
-        for part in rest.split(',').map(str::trim) {
-            let (k, v) = part.split_once('=')?;
-            match k {
-                "Credential" => credential = Some(v),
-                "SignedHeaders" => signed_headers = Some(v),
-                "Signature" => signature = Some(v),
-                _ => {}
-            }
-        }
-        let mut scope = credential?.split('/');
-        let auth = Authorization {
-            access_key_id: scope.next()?,
-            date: scope.next()?,
-            region: scope.next()?,
-            service: scope.next()?,
-            signed_headers: signed_headers?.split(';').collect(),
-            signature: signature?,
-        };
-        (scope.next()? == "aws4_request" && scope.next().is_none()).then_some(auth)
-    }
-
-    /// Ok when the request is signed by [`ACCESS_KEY_ID`] with [`SECRET_ACCESS_KEY`]
-    /// for [`REGION`] and service `emr-serverless`, within the allowed clock skew.
-    pub fn verify(
-        method: &str,
-        path_and_query: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<(), AwsError> {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let Some(value) = header("authorization") else {
-            return Err(AwsError::forbidden(
-                "MissingAuthenticationTokenException",
-                "Missing Authentication Token",
-            ));
-        };
-        let auth = parse_authorization(value).ok_or_else(|| {
-            AwsError::forbidden(
-                "IncompleteSignatureException",
-                format!("Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters (AWS4-HMAC-SHA256). Authorization={value}"),
-            )
-        })?;
-        if auth.access_key_id != ACCESS_KEY_ID {
-            return Err(AwsError::forbidden(
-                "UnrecognizedClientException",
-                "The security token included in the request is invalid.",
-            ));
-        }
-        if auth.service != SERVICE {
-            return Err(AwsError::forbidden(
-                INVALID_SIGNATURE,
-                format!("Credential should be scoped to correct service: '{SERVICE}'."),
-            ));
-        }
-        if auth.region != REGION {
-            return Err(AwsError::forbidden(
-                INVALID_SIGNATURE,
-                format!(
-                    "Credential should be scoped to a valid region, not '{}'.",
-                    auth.region
-                ),
-            ));
-        }
-        let amz_date = header("x-amz-date").ok_or_else(|| {
-            AwsError::forbidden(
-                INVALID_SIGNATURE,
-                "The request must carry an x-amz-date header.",
-            )
-        })?;
-        let time = NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ")
-            .map_err(|_| {
-                AwsError::forbidden(
-                    INVALID_SIGNATURE,
-                    format!("x-amz-date {amz_date:?} is not a valid date."),
-                )
-            })?
-            .and_utc();
-        if !amz_date.starts_with(auth.date) {
-            return Err(AwsError::forbidden(
-                INVALID_SIGNATURE,
-                format!(
-                    "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'",
-                    auth.date,
-                    &amz_date[..8.min(amz_date.len())]
-                ),
-            ));
-        }
-        if (now - time).abs() > MAX_CLOCK_SKEW {
-            return Err(AwsError::forbidden(
-                INVALID_SIGNATURE,
-                format!(
-                    "Signature expired: {amz_date} is now earlier or later than the allowed 15 minutes around {}.",
-                    now.format("%Y%m%dT%H%M%SZ")
-                ),
-            ));
-        }
-        if !auth.signed_headers.contains(&"host") {
-            return Err(AwsError::forbidden(
-                INVALID_SIGNATURE,
-                "The host header must be signed.",
-            ));
-        }
-        let mut signed: Vec<(&str, String)> = Vec::new();
-        for name in &auth.signed_headers {
-            let values: Vec<&str> = headers
-                .get_all(*name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            if values.is_empty() {
-                return Err(AwsError::forbidden(
-                    INVALID_SIGNATURE,
-                    format!("Signed header {name} is missing from the request."),
-                ));
-            }
-            signed.push((name, values.join(",")));
-        }
-        let host = header("host").unwrap_or_default();
-        let expected = signature(
-            method,
-            &format!("http://{host}{path_and_query}"),
-            &signed,
-            body,
-            time,
-        )
-        .map_err(|e| {
-            AwsError::forbidden(
-                INVALID_SIGNATURE,
-                format!("The request cannot be signed: {e}"),
-            )
-        })?;
-        if expected != auth.signature {
-            return Err(AwsError::forbidden(
-                INVALID_SIGNATURE,
-                "The request signature we calculated does not match the signature you provided. \
-                 Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
-            ));
-        }
-        Ok(())
-    }
-
-    /// The signature of a request with exactly `headers` signed.
-    fn signature(
-        method: &str,
-        url: &str,
-        headers: &[(&str, String)],
-        body: &[u8],
-        time: DateTime<Utc>,
-    ) -> Result<String, String> {
-        let identity =
-            Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "stand-in").into();
-        let mut settings = SigningSettings::default();
-        // Sign what the client signed, nothing more and nothing less.
-        settings.excluded_headers = Some(Vec::<Cow<'static, str>>::new());
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(REGION)
-            .name(SERVICE)
-            .time(time.into())
-            .settings(settings)
-            .build()
-            .map_err(|e| e.to_string())?
-            .into();
-        let request = SignableRequest::new(
-            method,
-            url,
-            headers.iter().map(|(k, v)| (*k, v.as_str())),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| e.to_string())?;
-        let (_, signature) = sign(request, &params)
-            .map_err(|e| e.to_string())?
-            .into_parts();
-        Ok(signature)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn parses_the_authorization_header() {
-            let a = parse_authorization(
-                "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/emr-serverless/aws4_request, \
-                 SignedHeaders=host;x-amz-date, Signature=abc",
-            )
-            .unwrap();
-            assert_eq!(
-                a,
-                Authorization {
-                    access_key_id: "AKID",
-                    date: "20150830",
-                    region: "us-east-1",
-                    service: "emr-serverless",
-                    signed_headers: vec!["host", "x-amz-date"],
-                    signature: "abc",
-                }
-            );
-            assert!(parse_authorization("Bearer x").is_none());
-            assert!(
-                parse_authorization(
-                    "AWS4-HMAC-SHA256 Credential=A/d/r/s/other, SignedHeaders=host, Signature=x"
-                )
-                .is_none()
-            );
-        }
-
-        fn signed_headers(secret: &str, time: DateTime<Utc>, body: &[u8]) -> HeaderMap {
-            let identity = Credentials::new(ACCESS_KEY_ID, secret, None, None, "t").into();
-            let params = v4::SigningParams::builder()
-                .identity(&identity)
-                .region(REGION)
-                .name(SERVICE)
-                .time(time.into())
-                .settings(SigningSettings::default())
-                .build()
-                .unwrap()
-                .into();
-            let req = SignableRequest::new(
-                "POST",
-                "http://127.0.0.1:9/applications/a/jobruns",
-                [("content-type", "application/json")].into_iter(),
-                SignableBody::Bytes(body),
-            )
-            .unwrap();
-            let (instructions, _) = sign(req, &params).unwrap().into_parts();
-            let mut headers = HeaderMap::new();
-            headers.insert("host", "127.0.0.1:9".parse().unwrap());
-            headers.insert("content-type", "application/json".parse().unwrap());
-            for (k, v) in instructions.headers() {
-                headers.insert(
-                    axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    v.parse().unwrap(),
-                );
-            }
-            headers
-        }
-
-        #[test]
-        fn accepts_a_good_signature_and_refuses_a_wrong_secret_body_or_clock() {
-            let now = Utc::now();
-            let good = signed_headers(SECRET_ACCESS_KEY, now, b"{}");
-            let path = "/applications/a/jobruns";
-            verify("POST", path, &good, b"{}", now).unwrap();
-            let kind = |r: Result<(), AwsError>| r.unwrap_err().kind;
-            assert_eq!(
-                kind(verify(
-                    "POST",
-                    path,
-                    &signed_headers("wrong", now, b"{}"),
-                    b"{}",
-                    now
-                )),
-                INVALID_SIGNATURE
-            );
-            assert_eq!(
-                kind(verify("POST", path, &good, b"{ }", now)),
-                INVALID_SIGNATURE
-            );
-            assert_eq!(
-                kind(verify("GET", path, &good, b"{}", now)),
-                INVALID_SIGNATURE
-            );
-            assert_eq!(
-                kind(verify(
-                    "POST",
-                    path,
-                    &good,
-                    b"{}",
-                    now + chrono::Duration::hours(1)
-                )),
-                INVALID_SIGNATURE
-            );
-            assert_eq!(
-                kind(verify("POST", path, &HeaderMap::new(), b"{}", now)),
-                "MissingAuthenticationTokenException"
-            );
-        }
-    }
 }
 
 #[cfg(test)]

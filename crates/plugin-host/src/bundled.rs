@@ -15,6 +15,10 @@ pub const KUBERNETES: &[u8] = include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), 
 pub const EMR_SERVERLESS: &[u8] =
     include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/emr_serverless.wasm"));
 
+/// The EMR on EKS plugin (emr-containers job runs on a virtual cluster, SigV4-signed).
+pub const EMR_CONTAINERS: &[u8] =
+    include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/emr_containers.wasm"));
+
 /// The Livy plugin (Apache Livy's batch REST API; cluster mode only).
 pub const LIVY: &[u8] = include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/livy.wasm"));
 
@@ -30,10 +34,11 @@ pub fn lookup(name: &str) -> Option<&'static [u8]> {
         "yarn" => Some(YARN),
         "kubernetes" => Some(KUBERNETES),
         "emr-serverless" => Some(EMR_SERVERLESS),
+        "emr-containers" => Some(EMR_CONTAINERS),
         "livy" => Some(LIVY),
         _ => None,
     }
 }
 
 /// Names of the bundled plugins, for hints.
-pub const NAMES: &[&str] = &["spark-standalone", "yarn", "kubernetes", "emr-serverless", "livy"];
+pub const NAMES: &[&str] = &["spark-standalone", "yarn", "kubernetes", "emr-serverless", "emr-containers", "livy"];

@@ -10,8 +10,9 @@
 //! easy to get subtly wrong: HTTP over `wasi:http` with errors mapped onto
 //! [`PluginError`] ([`http`]), typed access to the backend's settings
 //! ([`settings`]), and the spark-submit command line and Spark properties an
-//! [`Application`] stands for ([`spark`]). Everything except the HTTP transport
-//! is plain Rust, so `cargo test` on the host target covers it.
+//! [`Application`] stands for ([`spark`]); with the `aws` feature, SigV4
+//! signing and AWS's error replies ([`aws`]). Everything except the HTTP
+//! transport is plain Rust, so `cargo test` on the host target covers it.
 //!
 //! ```ignore
 //! use drover_plugin_sdk::bindings::Guest;
@@ -20,6 +21,8 @@
 //! drover_plugin_sdk::export!(MyPlugin);
 //! ```
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod batch;
 pub mod http;
 pub mod settings;

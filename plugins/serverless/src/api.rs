@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use drover_plugin_sdk::spark::spark_properties;
-use drover_plugin_sdk::{Application, DriverPhase, DriverStatus, PluginError, excerpt};
+use drover_plugin_sdk::aws::spark_submit_parameters;
+use drover_plugin_sdk::{Application, DriverPhase, DriverStatus, PluginError};
 use serde::{Deserialize, Serialize};
 
 /// The tag that carries drover's submission key on a job run (the clientToken
@@ -242,32 +242,12 @@ pub fn start_job_run_request(
     app: &Application,
     opts: &RunOptions,
 ) -> StartJobRunRequest {
-    let mut props = spark_properties(app);
-    for (k, v) in &app.env {
-        drover_plugin_sdk::spark::set(&mut props, &format!("{DRIVER_ENV_PREFIX}{k}"), v);
-    }
-    let mut words: Vec<String> = Vec::new();
-    if let Some(class) = app.main_class.as_deref().filter(|c| !c.trim().is_empty()) {
-        words.extend(["--class".to_string(), class.to_string()]);
-    }
-    let mut defaults = BTreeMap::new();
-    for (k, v) in props {
-        if v.is_empty() || v.chars().any(char::is_whitespace) || k.chars().any(char::is_whitespace)
-        {
-            defaults.insert(k, v);
-        } else {
-            words.extend(["--conf".to_string(), format!("{k}={v}")]);
-        }
-    }
-    for (flag, list) in [
-        ("--jars", &app.jars),
-        ("--files", &app.files),
-        ("--py-files", &app.py_files),
-    ] {
-        if !list.is_empty() {
-            words.extend([flag.to_string(), list.join(",")]);
-        }
-    }
+    let env: Vec<(String, String)> = app
+        .env
+        .iter()
+        .map(|(k, v)| (format!("{DRIVER_ENV_PREFIX}{k}"), v.clone()))
+        .collect();
+    let (parameters, defaults) = spark_submit_parameters(app, &env);
     let mut overrides = ConfigurationOverrides::default();
     if !defaults.is_empty() {
         overrides.application_configuration.push(Configuration {
@@ -287,7 +267,7 @@ pub fn start_job_run_request(
             spark_submit: SparkSubmit {
                 entry_point: app.resource.clone(),
                 entry_point_arguments: app.args.clone(),
-                spark_submit_parameters: words.join(" "),
+                spark_submit_parameters: parameters,
             },
         },
         configuration_overrides: (overrides != ConfigurationOverrides::default())
@@ -347,77 +327,6 @@ pub fn driver_status(run: &JobRun) -> DriverStatus {
         location: Some(format!("EMR Serverless application {}", run.application_id)),
         message,
         tracking_url: None,
-    }
-}
-
-/// An AWS error reply: `x-amzn-ErrorType` and `{"message"}` (AWS), or
-/// `{"__type", "message"}` (moto, and AWS's awsJson protocols).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct AwsErrorBody {
-    #[serde(rename = "__type", default)]
-    pub type_: Option<String>,
-    #[serde(default, alias = "Message")]
-    pub message: Option<String>,
-}
-
-/// The PluginError for a non-2xx reply. The error type decides, then the status.
-pub fn error_for(
-    status: u16,
-    error_type_header: Option<&str>,
-    body: &[u8],
-    url: &str,
-) -> PluginError {
-    let parsed: AwsErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    // "ResourceNotFoundException:http://internal.amazon.com/…" or "aws.protocoltests#Foo".
-    let kind = error_type_header
-        .or(parsed.type_.as_deref())
-        .map(|t| t.split(':').next().unwrap_or(t))
-        .map(|t| t.rsplit('#').next().unwrap_or(t).trim().to_string())
-        .filter(|t| !t.is_empty());
-    let message = parsed
-        .message
-        .filter(|m| !m.trim().is_empty())
-        .unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(body);
-            if text.trim().is_empty() {
-                "no message".to_string()
-            } else {
-                excerpt(&text, 200)
-            }
-        });
-    let text = match &kind {
-        Some(k) => format!("{url} answered HTTP {status} {k}: {message}"),
-        None => format!("{url} answered HTTP {status}: {message}"),
-    };
-    match kind.as_deref() {
-        Some("ResourceNotFoundException") => PluginError::NotFound(text),
-        // Stays wrong however often it is sent: the request or the settings must change.
-        Some(
-            "ValidationException"
-            | "AccessDeniedException"
-            | "UnrecognizedClientException"
-            | "InvalidSignatureException"
-            | "SignatureDoesNotMatch"
-            | "IncompleteSignatureException"
-            | "MissingAuthenticationTokenException"
-            | "InvalidClientTokenId"
-            | "ExpiredTokenException",
-        ) => PluginError::Invalid(text),
-        Some(
-            "ThrottlingException"
-            | "TooManyRequestsException"
-            | "RequestLimitExceeded"
-            | "ServiceQuotaExceededException"
-            | "InternalServerException"
-            | "InternalFailure"
-            | "ServiceUnavailable",
-        ) => PluginError::Unavailable(text),
-        _ => match status {
-            404 => PluginError::NotFound(text),
-            429 | 500..=599 => PluginError::Unavailable(text),
-            401 | 403 => PluginError::Invalid(text),
-            _ => PluginError::Rejected(text),
-        },
     }
 }
 
@@ -648,57 +557,6 @@ mod tests {
         assert!(matches!(
             split_cluster_id("/j", "d"),
             Err(PluginError::Invalid(_))
-        ));
-    }
-
-    #[test]
-    fn aws_errors_map_by_type_then_status() {
-        let aws =
-            |status, ty: Option<&str>, body: &str| error_for(status, ty, body.as_bytes(), "u");
-        // AWS: the header names the type, the body has the message.
-        let e = aws(
-            404,
-            Some("ResourceNotFoundException:http://internal.amazon.com/x"),
-            r#"{"message":"Job run 00j does not exist"}"#,
-        );
-        assert!(
-            matches!(&e, PluginError::NotFound(m) if m.contains("Job run 00j does not exist") && m.contains("ResourceNotFoundException")),
-            "{e:?}"
-        );
-        // moto: 400 with __type in the body.
-        let e = aws(
-            400,
-            None,
-            r#"{"__type":"ResourceNotFoundException","message":"JobRun x does not exist"}"#,
-        );
-        assert!(matches!(e, PluginError::NotFound(_)), "{e:?}");
-        assert!(matches!(
-            aws(400, Some("ValidationException"), r#"{"message":"bad"}"#),
-            PluginError::Invalid(_)
-        ));
-        assert!(matches!(
-            aws(
-                403,
-                Some("InvalidSignatureException"),
-                r#"{"message":"sig"}"#
-            ),
-            PluginError::Invalid(_)
-        ));
-        assert!(matches!(
-            aws(400, Some("ThrottlingException"), "{}"),
-            PluginError::Unavailable(_)
-        ));
-        assert!(
-            matches!(aws(503, None, "<html>busy</html>"), PluginError::Unavailable(m) if m.contains("busy"))
-        );
-        assert!(matches!(
-            aws(409, Some("ConflictException"), r#"{"message":"no"}"#),
-            PluginError::Rejected(_)
-        ));
-        assert!(matches!(aws(404, None, ""), PluginError::NotFound(m) if m.contains("no message")));
-        assert!(matches!(
-            aws(400, Some("aws.protocols#ValidationException"), "{}"),
-            PluginError::Invalid(_)
         ));
     }
 }

@@ -8,17 +8,18 @@
 //! searches by). The service's own retries (`retryPolicy.maxAttempts`) show as
 //! the driver's cluster-level attempt.
 //!
-//! The wire format lives in [`api`], signing in [`sigv4`], load-time checks in
-//! [`validate`]; all are pure and tested on the host target. This file only
+//! The wire format lives in [`api`], load-time checks in [`validate`], SigV4
+//! signing and AWS's errors in the SDK's `aws` module; all are pure and tested
+//! on the host target. This file only
 //! wires them to `wasi:http` through the SDK.
 
 pub mod api;
-pub mod sigv4;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
+use drover_plugin_sdk::aws;
 use drover_plugin_sdk::batch;
 use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::{self, Method};
@@ -29,7 +30,6 @@ use drover_plugin_sdk::{
 use serde::de::DeserializeOwned;
 
 use crate::api::{GetJobRunResponse, ListJobRunsResponse, RunOptions, StartJobRunResponse};
-use crate::sigv4::Credentials;
 
 /// ListJobRuns pages (of 50) `status_many` reads at most before asking
 /// GetJobRun for the runs it has not seen.
@@ -285,27 +285,20 @@ impl Guest for Plugin {
     }
 }
 
-/// Signed requests to one backend's endpoint.
+/// The SigV4 signing name of EMR Serverless.
+pub const SERVICE: &str = "emr-serverless";
+
+/// Signed requests to one backend's endpoint and application.
 struct Client<'a> {
-    endpoint: &'a str,
-    region: &'a str,
+    aws: aws::Client<'a>,
     application_id: &'a str,
-    credentials: Credentials,
 }
 
 impl<'a> Client<'a> {
     fn new(settings: &'a Settings) -> Result<Self, PluginError> {
-        let endpoint = settings.require("endpoint")?;
-        http::parse_url(endpoint)?;
         Ok(Client {
-            endpoint,
-            region: settings.require("region")?,
+            aws: aws::Client::from_settings(settings, SERVICE)?,
             application_id: settings.require("application_id")?,
-            credentials: Credentials {
-                access_key_id: settings.require("access_key_id")?.to_string(),
-                secret_access_key: settings.require("secret_access_key")?.to_string(),
-                session_token: settings.get("session_token").map(str::to_string),
-            },
         })
     }
 
@@ -319,52 +312,13 @@ impl<'a> Client<'a> {
         Ok(reply.job_run)
     }
 
-    /// One signed exchange; a 2xx reply parsed as `T`, anything else mapped
-    /// from the AWS error it carries.
     fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<T, PluginError> {
-        let url = http::join(self.endpoint, path);
-        let mut headers: Vec<(&str, &str)> = vec![("accept", "application/json")];
-        if body.is_some() {
-            headers.push(("content-type", "application/json"));
-        }
-        let method_name = match method {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Delete => "DELETE",
-            Method::Patch => "PATCH",
-        };
-        let to_sign = sigv4::Request {
-            method: method_name,
-            url: &url,
-            headers: &headers,
-            body: body.as_deref().unwrap_or_default(),
-        };
-        let signed = sigv4::sign_request(
-            &to_sign,
-            &self.credentials,
-            self.region,
-            sigv4::SERVICE,
-            SystemTime::now(),
-        )?;
-        let mut all = headers.clone();
-        all.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let reply = http::request(method, &url, &all, body)?;
-        if reply.is_success() {
-            reply.json(&url)
-        } else {
-            Err(api::error_for(
-                reply.status,
-                reply.header("x-amzn-errortype"),
-                &reply.body,
-                &url,
-            ))
-        }
+        self.aws.call(method, path, body)
     }
 }
 

@@ -1,6 +1,5 @@
 //! What EMR Serverless would refuse, found at DAG load time without a network call.
 
-use drover_plugin_sdk::http::parse_url;
 use drover_plugin_sdk::{Application, DeployMode, Problem, Settings};
 
 pub const DEPLOY_MODE: &str = "EMR Serverless decides where the driver runs (the service runs it itself), \
@@ -31,31 +30,7 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
             ));
         }
     }
-    if !reads_local_files(settings) {
-        let listed = [
-            ("jars", &app.jars),
-            ("files", &app.files),
-            ("py_files", &app.py_files),
-        ];
-        let resource = std::iter::once(("resource".to_string(), &app.resource));
-        let others = listed.iter().flat_map(|(field, list)| {
-            list.iter()
-                .enumerate()
-                .map(move |(i, v)| (format!("{field}[{i}]"), v))
-        });
-        for (field, value) in resource.chain(others) {
-            if is_local_path(value) {
-                problems.push(Problem::new(
-                    field,
-                    format!(
-                        "{value} is a path on this machine, which EMR Serverless cannot read: \
-                         the service reads job files from S3 (or its image, local:)"
-                    ),
-                    "upload the file and give its s3:// URI",
-                ));
-            }
-        }
-    }
+    problems.extend(local_path_problems(settings, app, "EMR Serverless"));
     for (key, max) in [
         ("max_attempts", Some(MAX_ATTEMPTS)),
         ("execution_timeout_minutes", None),
@@ -71,49 +46,7 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
     problems
 }
 
-/// A positive whole number setting, at most `max`; `None` when unset.
-pub fn positive(settings: &Settings, key: &str, max: Option<u32>) -> Result<Option<u32>, String> {
-    let Some(v) = settings.get(key) else {
-        return Ok(None);
-    };
-    match v.parse::<u32>() {
-        Ok(n) if n >= 1 && max.is_none_or(|m| n <= m) => Ok(Some(n)),
-        _ => Err(match max {
-            Some(m) => format!(
-                "the backend setting `{key}` must be a whole number from 1 to {m}, not {v:?}"
-            ),
-            None => {
-                format!("the backend setting `{key}` must be a positive whole number, not {v:?}")
-            }
-        }),
-    }
-}
-
-/// An endpoint on this machine (an emulator, drover's stand-in) runs job runs
-/// here and can read local paths; a remote service cannot.
-pub fn reads_local_files(settings: &Settings) -> bool {
-    settings
-        .get("endpoint")
-        .and_then(|e| parse_url(e).ok())
-        .is_some_and(|u| u.host == "localhost" || u.host == "::1" || u.host.starts_with("127."))
-}
-
-/// A plain path or a `file:` URI (anything else names a scheme the service may read).
-fn is_local_path(value: &str) -> bool {
-    let lower = value.to_ascii_lowercase();
-    if lower.starts_with("file:") {
-        return true;
-    }
-    match value.split_once(':') {
-        Some((scheme, _)) => {
-            !(scheme.len() > 1
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
-        }
-        None => true,
-    }
-}
+pub use drover_plugin_sdk::aws::{local_path_problems, positive, reads_local_files};
 
 #[cfg(test)]
 mod tests {

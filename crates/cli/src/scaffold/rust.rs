@@ -139,6 +139,8 @@ fn sdk_mod() -> anyhow::Result<String> {
         file,
     )?;
     let text = rewrite(&text, "$crate::bindings::", "$crate::sdk::bindings::", file)?;
+    // The AWS helpers are behind a feature the project does not have.
+    let text = rewrite(&text, "#[cfg(feature = \"aws\")]\npub mod aws;\n", "", file)?;
     Ok(to_own_sdk(&text))
 }
 
