@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod events;
 mod models;
+mod notifications;
 mod routes;
 mod security;
 

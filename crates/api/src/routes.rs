@@ -56,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(list_backends))
         .routes(routes!(list_plugins))
         .routes(routes!(import_errors))
+        .routes(routes!(crate::notifications::list_notifications))
         .routes(routes!(crate::events::events))
         .split_for_parts();
     let mut doc = doc;

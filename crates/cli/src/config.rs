@@ -7,6 +7,10 @@
 //! allowed_hosts = ["spark-master:6066"]
 //! ```
 //!
+//! Notifiers (`[notifiers.NAME]`, see drover-notify) are what DAGs name in
+//! `on_failure` and the like; `base_url` is where people reach the UI, for
+//! the links in notifications.
+//!
 //! Without a config file drover uses its embedded defaults: a backend named
 //! `local` on the stand-in cluster that `drover standalone` starts.
 
@@ -40,6 +44,16 @@ pub struct LocalArgs {
 pub struct FileConfig {
     #[serde(default)]
     pub backends: BTreeMap<String, BackendConfig>,
+    #[serde(default)]
+    pub notifiers: BTreeMap<String, drover_notify::NotifierConfig>,
+    /// Where people reach drover's UI (default: the address it serves on).
+    pub base_url: Option<String>,
+}
+
+impl FileConfig {
+    pub fn notifier_names(&self) -> Vec<String> {
+        self.notifiers.keys().cloned().collect()
+    }
 }
 
 pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
@@ -107,21 +121,6 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
                 &[("secret_access_key", STAND_IN_SECRET_ENV)],
             ),
         ),
-        (
-            "eks".to_string(),
-            backend(
-                "emr-containers",
-                &[
-                    ("endpoint", url),
-                    ("region", drover_devcluster::emr_containers::REGION),
-                    ("virtual_cluster_id", drover_devcluster::emr_containers::VIRTUAL_CLUSTER_ID),
-                    ("execution_role_arn", "arn:aws:iam::123456789012:role/drover-stand-in"),
-                    ("release_label", drover_devcluster::emr_containers::RELEASE_LABEL),
-                    ("access_key_id", drover_devcluster::emr_containers::ACCESS_KEY_ID),
-                ],
-                &[("secret_access_key", STAND_IN_SECRET_ENV)],
-            ),
-        ),
         ("livy".to_string(), backend("livy", &[("url", &livy_url)], &[])),
     ]);
     if let Some(f) = file {
@@ -131,7 +130,7 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
 }
 
 /// Environment lookups for backend secrets: the process environment, and the
-/// stand-in's own secret for the embedded serverless and eks backends.
+/// stand-in's own secret for the embedded serverless backend.
 pub fn env_with_stand_in(var: &str) -> Option<String> {
     std::env::var(var).ok().or_else(|| {
         (var == STAND_IN_SECRET_ENV).then(|| drover_devcluster::serverless::SECRET_ACCESS_KEY.to_string())
@@ -154,8 +153,9 @@ pub async fn backends(host: &PluginHost, configs: &BTreeMap<String, BackendConfi
 
 /// Backends for commands that only read DAG files: the embedded `local`
 /// backend points nowhere, since validation makes no network calls.
-async fn offline_backends(local: &LocalArgs) -> anyhow::Result<BackendSet> {
+async fn offline_backends(local: &LocalArgs) -> anyhow::Result<(BackendSet, Vec<String>)> {
     let file = local.config.as_deref().map(load).transpose()?;
+    let notifiers = file.as_ref().map(FileConfig::notifier_names).unwrap_or_default();
     let stand_in = StandIn {
         rest_url: "http://127.0.0.1:6066".into(),
         master_url: "spark://127.0.0.1:7077".into(),
@@ -163,15 +163,16 @@ async fn offline_backends(local: &LocalArgs) -> anyhow::Result<BackendSet> {
     };
     let cache = crate::serve::create_home(&local.home)?.join("plugin-cache");
     let host = plugin_host(Some(&cache))?;
-    backends(&host, &backend_configs(&stand_in, file.as_ref())).await
+    Ok((backends(&host, &backend_configs(&stand_in, file.as_ref())).await?, notifiers))
 }
 
 /// Loads DAG files through the backends' plugins, on a blocking thread;
 /// also says which of the folders held no DAG file at all.
-async fn load_dags(paths: Vec<PathBuf>, set: BackendSet) -> (drover_dag::DirLoad, Vec<PathBuf>) {
+async fn load_dags(paths: Vec<PathBuf>, (set, notifiers): (BackendSet, Vec<String>)) -> (drover_dag::DirLoad, Vec<PathBuf>) {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let catalog = set.catalog(handle);
+        let catalog = drover_dag::WithNotifiers { backends: &catalog, notifiers: &notifiers };
         let mut all = drover_dag::DirLoad::default();
         let mut empty = Vec::new();
         for p in paths {

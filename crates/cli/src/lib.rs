@@ -193,7 +193,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let file = config::load(&config)?;
             let listener = serve::bind(&serve).await?;
             let home = serve::prepare_home(&serve)?;
-            let server = serve::start_on(listener, &serve, home, &file.backends).await?;
+            let notify = serve::Notify::of(Some(&file));
+            let server = serve::start_notifying(listener, &serve, home, &file.backends, &notify).await?;
             println!("drover is running: UI and API at {}", server.api_url());
             println!("{}", standalone::login_hint(&server.login_link()));
             serve::until_signal().await?;

@@ -70,6 +70,8 @@ pub struct Server {
     cancel: CancellationToken,
     scheduler_task: JoinHandle<()>,
     server_task: JoinHandle<std::io::Result<()>>,
+    /// Delivers the notification outbox.
+    notify_task: JoinHandle<()>,
     /// Reloads backends whose plugin file changes, while the server lives.
     _plugin_watcher: Option<drover_plugin_host::PluginWatcher>,
 }
@@ -91,6 +93,7 @@ impl Server {
         self.cancel.cancel();
         let _ = self.server_task.await;
         let _ = self.scheduler_task.await;
+        let _ = self.notify_task.await;
         self.scheduler.store().close().await;
     }
 }
@@ -124,14 +127,47 @@ pub async fn start(args: &ServeArgs, home: PathBuf, backends: &BTreeMap<String, 
     start_on(bind(args).await?, args, home, backends).await
 }
 
+/// The config file's notifiers, and where the links they send point.
+#[derive(Debug, Default)]
+pub struct Notify {
+    pub notifiers: BTreeMap<String, drover_notify::NotifierConfig>,
+    /// Where people reach the UI; default: the address drover serves on.
+    pub base_url: Option<String>,
+}
+
+impl Notify {
+    pub fn of(file: Option<&config::FileConfig>) -> Notify {
+        file.map_or_else(Notify::default, |f| Notify { notifiers: f.notifiers.clone(), base_url: f.base_url.clone() })
+    }
+}
+
 /// Opens the store and starts the scheduler and the API on a port already
-/// bound with [`bind`].
+/// bound with [`bind`], without notifiers.
 pub async fn start_on(
     listener: tokio::net::TcpListener,
     args: &ServeArgs,
     home: PathBuf,
     backends: &BTreeMap<String, BackendConfig>,
 ) -> anyhow::Result<Server> {
+    start_notifying(listener, args, home, backends, &Notify::default()).await
+}
+
+/// As [`start_on`], with the config file's notifiers: the scheduler writes
+/// notifications to the outbox, a delivery task sends them.
+pub async fn start_notifying(
+    listener: tokio::net::TcpListener,
+    args: &ServeArgs,
+    home: PathBuf,
+    backends: &BTreeMap<String, BackendConfig>,
+    notify: &Notify,
+) -> anyhow::Result<Server> {
+    let api_addr = listener.local_addr()?;
+    let base_url = notify.base_url.clone().unwrap_or_else(|| format!("http://{api_addr}"));
+    let notifiers = drover_notify::Notifiers::build(&notify.notifiers, &base_url, &|var| std::env::var(var).ok())
+        .map_err(|errors| {
+            let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("the notifier configuration has problems:\n{}", all.join("\n"))
+        })?;
     let cache = args.plugin_cache.clone().unwrap_or_else(|| home.join("plugin-cache"));
     let host = config::plugin_host(Some(&cache))?;
     let backends = config::backends(&host, backends).await?;
@@ -152,15 +188,16 @@ pub async fn start_on(
                 kill_confirm: args.kill_confirm_timeout,
                 ..drover_scheduler::PollPolicy::default()
             },
+            notifiers: notifiers.names(),
         },
-        store,
+        store.clone(),
         backends.clone(),
         cancel.clone(),
     )
     .await?;
     let plugin_watcher = watch_plugins(&backends, host, &scheduler);
+    let notify_task = tokio::spawn(drover_notify::deliver(store, std::sync::Arc::new(notifiers), cancel.clone()));
 
-    let api_addr = listener.local_addr()?;
     let api_token = api_token(args, &home)?;
     let auth = drover_api::Auth::new(std::slice::from_ref(&api_token), args.read_access, scheduler.store().clone());
     let app = drover_api::app(drover_api::AppState {
@@ -186,6 +223,7 @@ pub async fn start_on(
         cancel,
         scheduler_task,
         server_task,
+        notify_task,
         _plugin_watcher: plugin_watcher,
     })
 }

@@ -141,6 +141,33 @@ pub trait Backends {
     /// Whatever the plugin objects to in an application. Only asked for known backends and
     /// supported deploy modes.
     fn check_application(&self, backend: &str, app: &ApplicationTemplate) -> Vec<AppProblem>;
+    /// The notifiers of the config file a DAG may name (`on_failure`, ...);
+    /// none unless the catalog is wrapped in [`WithNotifiers`].
+    fn notifiers(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Backends plus the config file's notifier names: what a DAG is checked
+/// against when it may name notifiers.
+pub struct WithNotifiers<'a> {
+    pub backends: &'a dyn Backends,
+    pub notifiers: &'a [String],
+}
+
+impl Backends for WithNotifiers<'_> {
+    fn names(&self) -> Vec<String> {
+        self.backends.names()
+    }
+    fn deploy_modes(&self, backend: &str) -> Option<Vec<DeployMode>> {
+        self.backends.deploy_modes(backend)
+    }
+    fn check_application(&self, backend: &str, app: &ApplicationTemplate) -> Vec<AppProblem> {
+        self.backends.check_application(backend, app)
+    }
+    fn notifiers(&self) -> Vec<String> {
+        self.notifiers.to_vec()
+    }
 }
 
 /// A plugin's objection to an application.

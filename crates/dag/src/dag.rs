@@ -30,6 +30,14 @@ pub struct Task {
     /// stuck (e.g. no worker can fit it) and is killed.
     #[serde(with = "optional_duration_text", default)]
     pub start_timeout: Option<Duration>,
+    /// Notifiers (names from the config file) told when the task ends
+    /// failed, when a try fails and another follows, and when it succeeds.
+    #[serde(default)]
+    pub on_failure: Vec<String>,
+    #[serde(default)]
+    pub on_retry: Vec<String>,
+    #[serde(default)]
+    pub on_success: Vec<String>,
 }
 
 impl Task {
@@ -68,6 +76,9 @@ pub struct Dag {
     pub params: BTreeMap<String, ParamSpec>,
     /// Topologically ordered; ties keep file order.
     pub tasks: Vec<Task>,
+    /// Notifiers told when a run ends failed, or successful.
+    pub on_run_failure: Vec<String>,
+    pub on_run_success: Vec<String>,
     /// Hex SHA-256 of the file's bytes, to tell whether a DAG changed.
     pub source_hash: String,
     /// The file's text, kept with each run so a run finishes with the
@@ -204,6 +215,9 @@ mod tests {
             max_retry_delay: Duration::from_secs(max_secs),
             timeout: None,
             start_timeout: None,
+            on_failure: vec![],
+            on_retry: vec![],
+            on_success: vec![],
         }
     }
 

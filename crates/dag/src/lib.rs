@@ -25,7 +25,7 @@ mod validate;
 
 pub use application::{
     AppProblem, Application, ApplicationTemplate, Backends, DeployMode, ParseDeployModeError,
-    Resources,
+    Resources, WithNotifiers,
 };
 pub use dag::{Dag, Task};
 pub use diagnostic::{Diagnostic, LoadError};

@@ -27,6 +27,18 @@ pub(crate) struct DagFile {
     pub params: Vec<ParamFile>,
     pub defaults: DefaultsFile,
     pub tasks: Vec<TaskFile>,
+    /// Notifier names: the task ones for every task, the run ones for the run.
+    pub notify: NotifyFile,
+    pub on_run_failure: Vec<Spanned<String>>,
+    pub on_run_success: Vec<Spanned<String>>,
+}
+
+/// Notifier names for a task's events; `None` where the key is not written.
+#[derive(Debug, Default)]
+pub(crate) struct NotifyFile {
+    pub on_failure: Option<Vec<Spanned<String>>>,
+    pub on_retry: Option<Vec<Spanned<String>>>,
+    pub on_success: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug)]
@@ -51,6 +63,7 @@ pub(crate) struct TaskSettings {
     pub max_retry_delay: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub start_timeout: Option<Spanned<String>>,
+    pub notify: NotifyFile,
 }
 
 #[derive(Debug, Default)]
@@ -108,6 +121,11 @@ const TOP_KEYS: &[&str] = &[
     "params",
     "defaults",
     "tasks",
+    "on_failure",
+    "on_retry",
+    "on_success",
+    "on_run_failure",
+    "on_run_success",
 ];
 const PARAM_KEYS: &[&str] = &[
     "default",
@@ -128,6 +146,9 @@ const DEFAULTS_KEYS: &[&str] = &[
     "start_timeout",
     "deploy_mode",
     "conf",
+    "on_failure",
+    "on_retry",
+    "on_success",
 ];
 const TASK_KEYS: &[&str] = &[
     "id",
@@ -140,6 +161,9 @@ const TASK_KEYS: &[&str] = &[
     "timeout",
     "start_timeout",
     "application",
+    "on_failure",
+    "on_retry",
+    "on_success",
 ];
 const APP_KEYS: &[&str] = &[
     "name",
@@ -417,6 +441,9 @@ pub(crate) fn read(doc: &DeTable<'_>, d: &mut Diags) -> DagFile {
         catchup: top.boolean("catchup", d),
         max_active_runs: top.count("max_active_runs", d),
         tags: top.strings("tags", d),
+        notify: read_notify(&top, d),
+        on_run_failure: top.strings("on_run_failure", d),
+        on_run_success: top.strings("on_run_success", d),
         ..DagFile::default()
     };
     if let Some(params) = top.table("params", d)
@@ -516,6 +543,16 @@ fn read_settings(t: &Table<'_, '_>, d: &mut Diags) -> TaskSettings {
         max_retry_delay: t.string("max_retry_delay", d),
         timeout: t.string("timeout", d),
         start_timeout: t.string("start_timeout", d),
+        notify: read_notify(t, d),
+    }
+}
+
+fn read_notify(t: &Table<'_, '_>, d: &mut Diags) -> NotifyFile {
+    let mut names = |key: &str| t.get(key).map(|_| t.strings(key, d));
+    NotifyFile {
+        on_failure: names("on_failure"),
+        on_retry: names("on_retry"),
+        on_success: names("on_success"),
     }
 }
 

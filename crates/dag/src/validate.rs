@@ -19,7 +19,7 @@ use crate::diagnostic::{Diags, Span, closest, suggest};
 use crate::params::{ParamKind, ParamSpec, describe};
 use crate::schedule::{SCHEDULE_HINT, Schedule};
 use crate::schema::{
-    AppFile, DagFile, DefaultsFile, ParamFile, ResourcesFile, TaskFile, TaskSettings,
+    AppFile, DagFile, DefaultsFile, NotifyFile, ParamFile, ResourcesFile, TaskFile, TaskSettings,
 };
 use crate::template::Checker;
 
@@ -112,12 +112,19 @@ pub(crate) fn check(
             Some("add a [[tasks]] table".into()),
         );
     }
+    let notifiers = backends.notifiers();
+    let dag_notify = check_notify(&file.notify, &notifiers, d);
+    let defaults_notify = check_notify(&defaults.file.settings.notify, &notifiers, d);
+    let on_run_failure = check_notifiers(&file.on_run_failure, &notifiers, d);
+    let on_run_success = check_notifiers(&file.on_run_success, &notifiers, d);
     let scope = Scope {
         dag_id: &dag_id,
         defaults: &defaults,
         dir: &dir,
         checker: &checker,
         backends,
+        notifiers: &notifiers,
+        notify: (&dag_notify, &defaults_notify),
     };
     let tasks: Vec<Option<Task>> = file
         .tasks
@@ -155,6 +162,8 @@ pub(crate) fn check(
         tags: file.tags.into_iter().map(Spanned::into_inner).collect(),
         params,
         tasks,
+        on_run_failure,
+        on_run_success,
         source_hash: Sha256::digest(source.as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -460,6 +469,64 @@ struct Scope<'a> {
     dir: &'a Path,
     checker: &'a Checker,
     backends: &'a dyn Backends,
+    notifiers: &'a [String],
+    /// The DAG's own task notifiers (for every task) and [defaults]' (for
+    /// tasks that name none).
+    notify: (&'a Notify, &'a Notify),
+}
+
+/// Checked notifier names for a task's events; `None` where not written.
+#[derive(Debug, Default)]
+struct Notify {
+    on_failure: Option<Vec<String>>,
+    on_retry: Option<Vec<String>>,
+    on_success: Option<Vec<String>>,
+}
+
+fn check_notify(n: &NotifyFile, known: &[String], d: &mut Diags) -> Notify {
+    let mut check = |names: &Option<Vec<Spanned<String>>>| names.as_ref().map(|v| check_notifiers(v, known, d));
+    Notify {
+        on_failure: check(&n.on_failure),
+        on_retry: check(&n.on_retry),
+        on_success: check(&n.on_success),
+    }
+}
+
+/// The names that are notifiers of the config file; each other is an error
+/// at its place.
+fn check_notifiers(names: &[Spanned<String>], known: &[String], d: &mut Diags) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        if known.contains(name.get_ref()) {
+            if !out.contains(name.get_ref()) {
+                out.push(name.get_ref().clone());
+            }
+            continue;
+        }
+        let names: Vec<&str> = known.iter().map(String::as_str).collect();
+        let hint = if names.is_empty() {
+            "there are no notifiers: define one as a [notifiers.NAME] table in drover's config file".to_string()
+        } else {
+            format!(
+                "{} (notifiers are the [notifiers.NAME] tables of drover's config file)",
+                suggest(name.get_ref(), &names, "known notifiers")
+            )
+        };
+        d.error(name.span(), format!("unknown notifier \"{}\"", name.get_ref()), Some(hint));
+    }
+    out
+}
+
+/// A task's notifiers for one event: its own, else [defaults]', plus the
+/// DAG's (which apply to every task).
+fn merge_notify(own: Option<Vec<String>>, defaults: &Option<Vec<String>>, dag: &Option<Vec<String>>) -> Vec<String> {
+    let mut out = own.or_else(|| defaults.clone()).unwrap_or_default();
+    for n in dag.iter().flatten() {
+        if !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    out
 }
 
 fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
@@ -567,6 +634,11 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
             }
         }
     }
+    let own = check_notify(&s.notify, scope.notifiers, d);
+    let (dag_notify, defaults_notify) = scope.notify;
+    let on_failure = merge_notify(own.on_failure, &defaults_notify.on_failure, &dag_notify.on_failure);
+    let on_retry = merge_notify(own.on_retry, &defaults_notify.on_retry, &dag_notify.on_retry);
+    let on_success = merge_notify(own.on_success, &defaults_notify.on_success, &dag_notify.on_success);
     let mut depends_on: Vec<String> = Vec::new();
     for dep in &t.depends_on {
         if !depends_on.contains(dep.get_ref()) {
@@ -592,6 +664,9 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
         max_retry_delay: max_retry_delay?,
         timeout: timeout?,
         start_timeout: start_timeout?,
+        on_failure,
+        on_retry,
+        on_success,
     })
 }
 

@@ -12,8 +12,8 @@ use tracing::{error, info, warn};
 use drover_dag::{Dag, RenderContext, Schedule};
 use drover_plugin_host::BackendSet;
 use drover_store::{
-    DagRow, DriverState, DriverUpdate, FinishTry, NewRun, NewTry, RunRow, RunState, StopReason, Store,
-    StoreError, TaskInstanceRow, TiState, TryRow, TryState,
+    DagRow, DriverState, DriverUpdate, FinishTry, NewNotification, NewRun, NewTry, NotifyEvent, RunRow, RunState,
+    StopReason, Store, StoreError, TaskInstanceRow, TiState, TryRow, TryState,
 };
 
 use crate::driver::{Outcome, Resume, Stop, TryJob};
@@ -255,7 +255,7 @@ impl Core {
     }
 
     async fn reload(&mut self) -> Result<(), StoreError> {
-        let loaded = loader::load_dir(&self.cfg.dags_dir, &self.backends).await;
+        let loaded = loader::load_dir(&self.cfg.dags_dir, &self.backends, &self.cfg.notifiers).await;
         loader::record(&self.store, &loaded).await?;
         *self.dags.write().expect("dag map") = loaded.dags;
         self.dag_rows = self
@@ -355,7 +355,7 @@ impl Core {
             .get(&row.dag_id)
             .map(|r| r.file.clone())
             .unwrap_or_else(|| format!("{}.toml", row.dag_id));
-        loader::parse_snapshot(file.into(), row.dag_snapshot.clone(), &self.backends)
+        loader::parse_snapshot(file.into(), row.dag_snapshot.clone(), &self.backends, &self.cfg.notifiers)
             .await
             .map(Arc::new)
             .map_err(|e| e.to_string())
@@ -803,7 +803,26 @@ impl Core {
             } else {
                 RunState::Failed
             };
-            self.store.set_run_state(run_pk, state).await?;
+            // Airflow's on_success_callback / on_failure_callback of a DAG.
+            let (event, names) = match state {
+                RunState::Success => (NotifyEvent::OnRunSuccess, &dag.on_run_success),
+                _ => (NotifyEvent::OnRunFailure, &dag.on_run_failure),
+            };
+            let notes: Vec<NewNotification> = names
+                .iter()
+                .map(|notifier| NewNotification {
+                    notifier,
+                    event,
+                    dag_id: &ctx.row.dag_id,
+                    run_id: &ctx.row.run_id,
+                    task_id: None,
+                    try_number: None,
+                    try_id: None,
+                    state: state.as_str(),
+                    message: None,
+                })
+                .collect();
+            self.store.finish_run(run_pk, state, &notes).await?;
             let ctx = self.runs.remove(&run_pk).expect("run");
             info!(dag_id = %ctx.row.dag_id, run_id = %ctx.row.run_id, state = %state, "run finished");
             self.emit(Change::Run {
@@ -973,15 +992,40 @@ impl Core {
                 }
             }
         };
-        self.store
-            .finish_try(&FinishTry {
-                try_id,
-                ti: ti.id,
-                try_state,
-                ti_state,
-                next_try_at,
+        // Airflow's task callbacks: on_retry when a try fails and another
+        // follows, on_failure when the task ends failed.
+        let (event, names) = match (ti_state, task) {
+            (TiState::Success, Some(t)) => (NotifyEvent::OnSuccess, t.on_success.as_slice()),
+            (TiState::UpForRetry, Some(t)) => (NotifyEvent::OnRetry, t.on_retry.as_slice()),
+            (_, Some(t)) => (NotifyEvent::OnFailure, t.on_failure.as_slice()),
+            (_, None) => (NotifyEvent::OnFailure, &[][..]),
+        };
+        let notes: Vec<NewNotification> = names
+            .iter()
+            .map(|notifier| NewNotification {
+                notifier,
+                event,
+                dag_id: &ctx.row.dag_id,
+                run_id: &ctx.row.run_id,
+                task_id: Some(&live.task_id),
+                try_number: Some(live.try_number),
+                try_id: Some(try_id),
+                state: ti_state.as_str(),
                 message,
             })
+            .collect();
+        self.store
+            .finish_try_notifying(
+                &FinishTry {
+                    try_id,
+                    ti: ti.id,
+                    try_state,
+                    ti_state,
+                    next_try_at,
+                    message,
+                },
+                &notes,
+            )
             .await?;
         info!(dag_id = %ctx.row.dag_id, run_id = %ctx.row.run_id, task = %live.task_id,
               try_number = live.try_number, state = %ti_state, message = message.unwrap_or(""), "try ended");

@@ -232,6 +232,17 @@ impl SchedulerHandle {
         self.store.drivers(state, try_id, limit, offset).await
     }
 
+    /// The notification outbox, newest first, with the total that matched.
+    pub async fn notifications(
+        &self,
+        status: Option<drover_store::NotificationStatus>,
+        dag_id: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<drover_store::NotificationRow>, i64), StoreError> {
+        self.store.notifications(status, dag_id, limit, offset).await
+    }
+
     pub async fn driver_events(&self, try_id: i64) -> Result<Vec<DriverEventRow>, StoreError> {
         self.store.driver_events(try_id).await
     }

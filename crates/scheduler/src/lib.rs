@@ -35,6 +35,10 @@ pub struct Config {
     /// Pick up changed, added and removed DAG files without a restart.
     pub watch: bool,
     pub poll: PollPolicy,
+    /// The config file's notifier names, which DAGs may name in
+    /// `on_failure` and the like. The scheduler only writes notifications
+    /// to the store's outbox; drover-notify delivers them.
+    pub notifiers: Vec<String>,
 }
 
 pub use crate::core::start;

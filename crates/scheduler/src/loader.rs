@@ -23,12 +23,14 @@ pub(crate) struct Loaded {
 
 /// Loads every file in `dir`. Plugin validation is synchronous from the DAG
 /// crate's side, so it runs on a blocking thread.
-pub(crate) async fn load_dir(dir: &Path, backends: &BackendSet) -> Loaded {
+pub(crate) async fn load_dir(dir: &Path, backends: &BackendSet, notifiers: &[String]) -> Loaded {
     let dir = dir.to_path_buf();
     let backends = backends.clone();
+    let notifiers = notifiers.to_vec();
     let handle = tokio::runtime::Handle::current();
     let loaded = tokio::task::spawn_blocking(move || {
         let catalog = backends.catalog(handle);
+        let catalog = drover_dag::WithNotifiers { backends: &catalog, notifiers: &notifiers };
         drover_dag::load_dir(&dir, &catalog)
     })
     .await
@@ -48,11 +50,14 @@ pub(crate) async fn parse_snapshot(
     file: PathBuf,
     text: String,
     backends: &BackendSet,
+    notifiers: &[String],
 ) -> Result<Dag, LoadError> {
     let backends = backends.clone();
+    let notifiers = notifiers.to_vec();
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let catalog = backends.catalog(handle);
+        let catalog = drover_dag::WithNotifiers { backends: &catalog, notifiers: &notifiers };
         drover_dag::parse_str(&file, &text, &catalog)
     })
     .await

@@ -9,7 +9,9 @@
 //! Queries are checked at run time by the tests in this crate rather than at
 //! compile time, so building needs no database.
 
+#[macro_use]
 mod rows;
+mod notifications;
 mod sessions;
 
 use std::path::Path;
@@ -20,6 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::types::Json;
 use sqlx::{SqlitePool, Sqlite, Transaction};
 
+pub use notifications::{NewNotification, NotificationRow, NotificationStatus, NotifyEvent};
 pub use rows::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,8 @@ pub struct Store {
     /// Writes: one connection. Writers queue here in order instead of
     /// contending for SQLite's write lock (whose busy handler sleeps).
     writer: SqlitePool,
+    /// Woken after a commit that added notifications to the outbox.
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -68,7 +73,7 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        Ok(Store { pool, writer })
+        Ok(Store { pool, writer, outbox: Default::default() })
     }
 
     /// A private in-memory database, for tests.
@@ -82,7 +87,7 @@ impl Store {
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         // One in-memory database lives on one connection: reads and writes share it.
-        Ok(Store { writer: pool.clone(), pool })
+        Ok(Store { writer: pool.clone(), pool, outbox: Default::default() })
     }
 
     /// A write transaction. IMMEDIATE takes SQLite's write lock up front, so
@@ -431,14 +436,16 @@ impl Store {
 
     /// Ends a try and moves its task instance on, in one transaction.
     pub async fn finish_try(&self, f: &FinishTry<'_>) -> Result<()> {
-        let now = Utc::now();
-        let mut tx = self.write().await?;
+        self.finish_try_notifying(f, &[]).await
+    }
+
+    async fn finish_try_in(&self, tx: &mut Transaction<'_, Sqlite>, f: &FinishTry<'_>, now: DateTime<Utc>) -> Result<()> {
         sqlx::query("UPDATE task_tries SET state = ?, ended_at = ?, message = COALESCE(?, message) WHERE id = ?")
             .bind(f.try_state)
             .bind(now)
             .bind(f.message.map(clip).as_deref())
             .bind(f.try_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let end = f.ti_state.is_terminal().then_some(now);
         sqlx::query("UPDATE task_instances SET state = ?, next_try_at = ?, end_date = ? WHERE id = ?")
@@ -446,9 +453,8 @@ impl Store {
             .bind(f.next_try_at)
             .bind(end)
             .bind(f.ti)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 

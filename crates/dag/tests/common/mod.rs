@@ -31,4 +31,8 @@ impl Backends for FakeBackends {
         }
         Vec::new()
     }
+
+    fn notifiers(&self) -> Vec<String> {
+        vec!["ops".into(), "team-slack".into()]
+    }
 }
