@@ -121,6 +121,21 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
                 &[("secret_access_key", STAND_IN_SECRET_ENV)],
             ),
         ),
+        (
+            "eks".to_string(),
+            backend(
+                "emr-containers",
+                &[
+                    ("endpoint", url),
+                    ("region", drover_devcluster::emr_containers::REGION),
+                    ("virtual_cluster_id", drover_devcluster::emr_containers::VIRTUAL_CLUSTER_ID),
+                    ("execution_role_arn", "arn:aws:iam::123456789012:role/drover-stand-in"),
+                    ("release_label", drover_devcluster::emr_containers::RELEASE_LABEL),
+                    ("access_key_id", drover_devcluster::emr_containers::ACCESS_KEY_ID),
+                ],
+                &[("secret_access_key", STAND_IN_SECRET_ENV)],
+            ),
+        ),
         ("livy".to_string(), backend("livy", &[("url", &livy_url)], &[])),
     ]);
     if let Some(f) = file {
@@ -130,7 +145,7 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
 }
 
 /// Environment lookups for backend secrets: the process environment, and the
-/// stand-in's own secret for the embedded serverless backend.
+/// stand-in's own secret for the embedded serverless and eks backends.
 pub fn env_with_stand_in(var: &str) -> Option<String> {
     std::env::var(var).ok().or_else(|| {
         (var == STAND_IN_SECRET_ENV).then(|| drover_devcluster::serverless::SECRET_ACCESS_KEY.to_string())
