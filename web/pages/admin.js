@@ -75,7 +75,7 @@ export function backendsPage(view) {
       fill(view,
         header([['Backends']], h('span', { class: 'muted' }, `${body.total_entries} configured`)),
         section(null, {}, h('table', { class: 'table', 'data-testid': 'backends' },
-          h('thead', {}, h('tr', {}, ['backend', 'plugin', 'deploy modes', 'settings', 'allowed hosts', 'calls/s'].map(c => h('th', {}, c)))),
+          h('thead', {}, h('tr', {}, ['backend', 'plugin', 'deploy modes', 'settings', 'allowed hosts', 'calls/s', 'memory'].map(c => h('th', {}, c)))),
           h('tbody', {}, body.backends.map(b => h('tr', { 'data-testid': `backend-row-${b.name}` },
             h('td', {}, h('b', {}, b.name)),
             h('td', { class: 'nowrap' }, h('code', {}, b.plugin), b.plugin_version ? h('span', { class: 'muted small' }, ` ${b.plugin_version}`) : null,
@@ -84,7 +84,9 @@ export function backendsPage(view) {
             h('td', {}, modes(b.deploy_modes)),
             h('td', {}, settings(b.settings)),
             h('td', {}, list(b.allowed_hosts)),
-            h('td', { class: 'nowrap' }, b.max_calls_per_second === 0 ? 'unlimited' : String(b.max_calls_per_second ?? '—'))))))));
+            h('td', { class: 'nowrap' }, b.max_calls_per_second === 0 ? 'unlimited' : String(b.max_calls_per_second ?? '—')),
+            h('td', { class: 'nowrap', title: 'most memory one call took / the cap per call' },
+              b.memory_mb != null ? `${b.memory_peak_mb ? b.memory_peak_mb.toFixed(1) : '—'} / ${b.memory_mb} MiB` : '—')))))));
     },
   };
 }

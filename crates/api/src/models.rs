@@ -653,6 +653,8 @@ pub struct BackendResponse {
     pub max_calls_per_second: u32,
     /// Memory cap of each call's sandbox, in MiB.
     pub memory_mb: usize,
+    /// The most memory one call took so far, in MiB (to size `memory_mb`).
+    pub memory_peak_mb: f64,
     /// Deadline of each call, as humantime text ("30s").
     pub call_timeout: String,
     /// The backend's calls so far, by call name.

@@ -608,6 +608,7 @@ async fn list_backends(State(s): State<AppState>) -> Json<BackendCollection> {
             allowed_hosts: b.allowed_hosts,
             max_calls_per_second: b.max_calls_per_second,
             memory_mb: b.limits.memory_bytes >> 20,
+            memory_peak_mb: b.memory_peak_bytes as f64 / f64::from(1u32 << 20),
             call_timeout: format!("{:?}", b.limits.call_timeout),
             calls: b.calls.iter().map(CallStatsResponse::from).collect(),
             plugin_file: b.plugin_file.map(|f| f.display().to_string()),

@@ -1,7 +1,7 @@
 //! One call into a plugin: a fresh store, limits, and the translation of
 //! whatever happened into a [`CallError`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,8 @@ impl WasiHttpView for HostState {
 struct MemoryCap {
     max: usize,
     hit: Arc<AtomicBool>,
+    /// The most linear memory the instance asked for (its initial memory included).
+    peak: Arc<AtomicU64>,
 }
 
 impl ResourceLimiter for MemoryCap {
@@ -64,6 +66,7 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        self.peak.fetch_max(desired as u64, Ordering::Relaxed);
         if desired > self.max {
             self.hit.store(true, Ordering::Relaxed);
             wasmtime::bail!("memory limit of {} MiB exceeded", self.max >> 20);
@@ -87,6 +90,7 @@ struct Probe {
     denied: Arc<Mutex<Vec<String>>>,
     out_of_memory: Arc<AtomicBool>,
     timed_out: Arc<AtomicBool>,
+    memory_peak: Arc<AtomicU64>,
 }
 
 struct Scope<'a> {
@@ -95,6 +99,8 @@ struct Scope<'a> {
     backend: &'a str,
     /// The backend's own limits (the host's unless its config says otherwise).
     limits: Limits,
+    /// Where the most memory any call of the backend took is kept.
+    memory_peak: Option<&'a AtomicU64>,
 }
 
 impl Scope<'_> {
@@ -112,6 +118,7 @@ impl Scope<'_> {
             denied: Arc::default(),
             out_of_memory: Arc::default(),
             timed_out: Arc::default(),
+            memory_peak: Arc::default(),
         };
         let state = HostState {
             wasi,
@@ -126,6 +133,7 @@ impl Scope<'_> {
             limiter: MemoryCap {
                 max: limits.memory_bytes,
                 hit: probe.out_of_memory.clone(),
+                peak: probe.memory_peak.clone(),
             },
         };
         let mut store = Store::new(&self.shared.engine, state);
@@ -151,6 +159,9 @@ impl Scope<'_> {
         out: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
         probe: Probe,
     ) -> Result<R, CallError> {
+        if let Some(peak) = self.memory_peak {
+            peak.fetch_max(probe.memory_peak.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         let plugin = self.plugin.to_string();
         match out {
             Ok(Ok(r)) => Ok(r),
@@ -229,6 +240,7 @@ pub(crate) async fn call_describe(
         plugin: label,
         backend: "-",
         limits: shared.limits,
+        memory_peak: None,
     };
     let (r, _) = invoke!(&scope, pre, Arc::new(Vec::new()), None, "describe", call_describe());
     r.map(convert::info)
@@ -283,6 +295,8 @@ pub struct Backend {
     /// Why the file's last change was refused.
     pub(crate) reload_error: Arc<Mutex<Option<crate::reload::ReloadError>>>,
     stats: Arc<Counters>,
+    /// The most linear memory one call of this backend took so far.
+    memory_peak: Arc<AtomicU64>,
     pub(crate) settings: Arc<Vec<(String, String)>>,
     allowed: Arc<Vec<HostRule>>,
     host: Arc<Shared>,
@@ -319,6 +333,7 @@ impl Backend {
             source: None,
             reload_error: Arc::default(),
             stats: Arc::default(),
+            memory_peak: Arc::default(),
             settings: Arc::new(settings),
             allowed: Arc::new(allowed),
             limit: RateLimit::new(max_calls_per_second).map(Arc::new),
@@ -364,6 +379,12 @@ impl Backend {
         self.plugin.read().expect("plugin lock").clone()
     }
 
+    /// The most linear memory one call of this backend took so far, in bytes
+    /// (to size `memory_mb`).
+    pub fn memory_peak_bytes(&self) -> u64 {
+        self.memory_peak.load(Ordering::Relaxed)
+    }
+
     /// Counts, errors and latency of this backend's calls so far, by call name.
     pub fn call_stats(&self) -> Vec<CallStats> {
         self.stats.snapshot()
@@ -405,6 +426,7 @@ impl Backend {
             plugin: &plugin.label,
             backend: &self.name,
             limits: self.limits,
+            memory_peak: Some(&self.memory_peak),
         }
     }
 

@@ -139,6 +139,8 @@ pub struct BackendSummary {
     pub plugin_file: Option<std::path::PathBuf>,
     /// Why the plugin file's last change was refused (the component in use stays).
     pub reload_error: Option<drover_plugin_host::ReloadError>,
+    /// The most linear memory one call took so far, in bytes.
+    pub memory_peak_bytes: u64,
 }
 
 impl SchedulerHandle {
@@ -169,6 +171,7 @@ impl SchedulerHandle {
                     calls: b.call_stats(),
                     plugin_file: b.plugin_file().map(std::path::Path::to_path_buf),
                     reload_error: b.reload_error(),
+                    memory_peak_bytes: b.memory_peak_bytes(),
                 }
             })
             .collect()
