@@ -9,7 +9,8 @@
 //! - `validate` (no HTTP): instantiate + the call, the sandbox's own cost;
 //! - `status` of a running batch on the stand-in's Livy API: instantiate +
 //!   one HTTP GET on loopback + the call; beside it, the same GET made by a
-//!   plain Rust HTTP client, so the HTTP time can be taken out;
+//!   plain Rust HTTP client on a new connection each time (as the sandbox's
+//!   outgoing handler makes one per request), so the HTTP time can be taken out;
 //! - the most linear memory one call took (the instance's memory, which
 //!   `memory_mb` caps).
 //!
@@ -195,8 +196,10 @@ async fn measure(lang: &'static str, source: String, bytes: &[u8], cluster: &Dev
     let n = calls();
     let validate = percentiles(time(n, || backend.validate(&application)).await);
     let status = percentiles(time(n, || backend.status(&id)).await);
-    // The same GET without a plugin: the HTTP part of a status call.
-    let http_client = reqwest::Client::new();
+    // The same GET without a plugin: the HTTP part of a status call. A new
+    // connection each time, as the sandbox's outgoing handler makes one per
+    // request.
+    let http_client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let get = format!("{url}/batches/{id}");
     let http = percentiles(
         time(n, || {
@@ -248,7 +251,7 @@ async fn main() {
     cluster.shutdown().await;
 
     println!("## Plugin call cost ({} calls each, after {WARMUP} warm-up calls)\n", calls());
-    println!("| language | component | compile | cached load | validate p50 / p95 | status p50 / p95 | HTTP GET alone p50 / p95 | status minus HTTP p50 | memory per call |");
+    println!("| language | component | compile | cached load | validate p50 / p95 | status p50 / p95 | HTTP GET alone (new connection) p50 / p95 | status minus HTTP p50 | memory per call |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
