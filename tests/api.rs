@@ -228,7 +228,7 @@ async fn backends_and_plugins_are_listed_without_secrets() {
     let api = Api::new(&d);
     let backends = api.get("/api/v2/backends").await.unwrap();
     let names: Vec<&str> = backends["backends"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["k8s", "livy", "local", "serverless", "yarn"]);
+    assert_eq!(names, ["eks", "k8s", "livy", "local", "serverless", "yarn"]);
     let serverless = backends["backends"].as_array().unwrap().iter().find(|b| b["name"] == "serverless").unwrap();
     let secret_keys: Vec<&String> = serverless["settings"]
         .as_object()
