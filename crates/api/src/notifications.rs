@@ -78,7 +78,7 @@ pub(crate) async fn list_notifications(
         .map_err(|e| ApiError::BadRequest(format!("{e}; states are pending, sent, failed")))?;
     let (rows, total) = s
         .scheduler
-        .notifications(status, q.dag_id.as_deref(), q.limit.clamp(1, 1000), q.offset.max(0))
+        .notifications(status, q.dag_id.as_deref(), q.limit.clamp(1, crate::routes::MAX_PAGE), q.offset.max(0))
         .await?;
     let notifications = rows
         .into_iter()

@@ -161,16 +161,35 @@ async fn version() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "git_version": null }))
 }
 
-#[utoipa::path(get, path = "/api/v2/dags", tag = "DAG", responses((status = 200, body = DagCollection), (status = 401, body = ErrorBody)))]
-async fn list_dags(State(s): State<AppState>) -> Result<Json<DagCollection>, ApiError> {
-    let rows = s.scheduler.list_dags().await?;
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DagQuery {
+    #[serde(default = "default_limit")]
+    limit: i64,
+    #[serde(default)]
+    offset: i64,
+    /// Only DAGs whose id contains this (SQL `LIKE`'s `%` and `_` work), as Airflow's.
+    dag_id_pattern: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v2/dags", tag = "DAG", params(DagQuery), responses((status = 200, body = DagCollection), (status = 401, body = ErrorBody)))]
+async fn list_dags(
+    State(s): State<AppState>,
+    query: Result<Query<DagQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DagCollection>, ApiError> {
+    let Query(q) = query?;
+    let page = Page { limit: q.limit, offset: q.offset };
+    let (rows, total) = s
+        .scheduler
+        .store()
+        .dag_page(q.dag_id_pattern.as_deref().filter(|p| !p.is_empty()), page.limit(), page.offset())
+        .await?;
     let dags: Vec<DagResponse> = rows
         .iter()
-        .filter(|r| r.is_active)
         .map(|r| DagResponse::new(r, s.scheduler.dag(&r.dag_id).as_deref()))
         .collect();
     Ok(Json(DagCollection {
-        total_entries: dags.len(),
+        total_entries: total as usize,
         dags,
     }))
 }
@@ -221,6 +240,20 @@ fn default_limit() -> i64 {
     50
 }
 
+/// The most items a list answer holds, as Airflow's `maximum_page_limit`
+/// (100 there too): a larger `limit` is cut to it, and `total_entries` says
+/// how many there are in all.
+pub(crate) const MAX_PAGE: i64 = 100;
+
+impl Page {
+    fn limit(&self) -> i64 {
+        self.limit.clamp(1, MAX_PAGE)
+    }
+    fn offset(&self) -> i64 {
+        self.offset.max(0)
+    }
+}
+
 #[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(("dag_id" = String, Path, description = "DAG id"), Page), responses((status = 200, body = DagRunCollection), (status = 404, body = ErrorBody)))]
 async fn list_runs(
     State(s): State<AppState>,
@@ -231,7 +264,7 @@ async fn list_runs(
     dag_row(&s, &dag_id).await?;
     let sched = &s.scheduler;
     let runs = sched
-        .list_runs(&dag_id, page.limit.clamp(1, 1000), page.offset.max(0))
+        .list_runs(&dag_id, page.limit(), page.offset())
         .await?;
     Ok(Json(DagRunCollection {
         dag_runs: runs.iter().map(DagRunResponse::from).collect(),
@@ -305,13 +338,70 @@ async fn patch_run(
     )))
 }
 
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)")), responses((status = 200, body = TaskInstanceCollection), (status = 404, body = ErrorBody)))]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query; the handler reads it as pairs, for repeated `state`
+struct TiQuery {
+    /// Default 50, at most 100.
+    limit: Option<i64>,
+    offset: Option<i64>,
+    /// Only these states; repeat it (or separate with commas). `none` or
+    /// `no_status`: not started.
+    state: Option<Vec<String>>,
+    /// Only tasks whose id contains this (SQL `LIKE`'s `%` and `_` work).
+    task_display_name_pattern: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), TiQuery), responses((status = 200, body = TaskInstanceCollection), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// A page of a run's task instances in the DAG file's order, each with its latest try.
 async fn list_task_instances(
     State(s): State<AppState>,
     Path((dag_id, run_id)): Path<(String, String)>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TaskInstanceCollection>, ApiError> {
+    let Query(pairs) = query?;
+    let mut page = Page { limit: default_limit(), offset: 0 };
+    let mut filter = drover_store::TiFilter::default();
+    let number = |k: &str, v: &str| {
+        v.parse::<i64>()
+            .map_err(|_| ApiError::BadRequest(format!("`{k}` must be a whole number, not `{v}`")))
+    };
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "limit" => page.limit = number(k, v)?,
+            "offset" => page.offset = number(k, v)?,
+            "state" => {
+                for st in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+                    let st = if st == "no_status" { "none" } else { st };
+                    st.parse::<drover_store::TiState>().map_err(|_| {
+                        ApiError::BadRequest(format!(
+                            "unknown state `{st}`; states are none, queued, running, up_for_retry, success, failed, upstream_failed, skipped"
+                        ))
+                    })?;
+                    filter.states.push(st.to_string());
+                }
+            }
+            "task_display_name_pattern" | "task_id_pattern" if !v.is_empty() => {
+                filter.task_id_pattern = Some(v.clone());
+            }
+            _ => {}
+        }
+    }
     let run = find_run(&s, &dag_id, &run_id).await?;
-    ti_collection(&s, &run, |_| true).await
+    let sched = &s.scheduler;
+    let (rows, total) = sched
+        .store()
+        .task_instance_page(run.id, &filter, page.limit(), page.offset())
+        .await?;
+    let mut out = Vec::new();
+    for ti in &rows {
+        let tries = sched.tries(ti.id).await?;
+        out.push(TaskInstanceResponse::new(&run, ti, tries.last()));
+    }
+    Ok(Json(TaskInstanceCollection {
+        total_entries: total as usize,
+        task_instances: out,
+    }))
 }
 
 /// The task instances of a run that `keep` names, each with its latest try.
@@ -476,16 +566,21 @@ async fn kill_task(
     Ok(Json(serde_json::json!({ "killed": true })))
 }
 
-#[utoipa::path(get, path = "/api/v2/importErrors", tag = "ImportError", responses((status = 200, body = ImportErrorCollection)))]
-async fn import_errors(State(s): State<AppState>) -> Result<Json<ImportErrorCollection>, ApiError> {
-    let rows = s.scheduler.import_errors().await?;
+#[utoipa::path(get, path = "/api/v2/importErrors", tag = "ImportError", params(Page), responses((status = 200, body = ImportErrorCollection)))]
+async fn import_errors(
+    State(s): State<AppState>,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ImportErrorCollection>, ApiError> {
+    let Query(page) = page?;
+    let (rows, total) = s.scheduler.store().import_error_page(page.limit(), page.offset()).await?;
+    let first = page.offset() as usize + 1;
     Ok(Json(ImportErrorCollection {
-        total_entries: rows.len(),
+        total_entries: total as usize,
         import_errors: rows
             .into_iter()
             .enumerate()
             .map(|(i, r)| ImportErrorResponse {
-                import_error_id: i + 1,
+                import_error_id: first + i,
                 timestamp: r.updated_at,
                 filename: r.file,
                 bundle_name: "dags-folder".into(),
@@ -560,7 +655,7 @@ async fn grid(
     let sched = &s.scheduler;
     let mut runs = Vec::new();
     for r in sched
-        .list_runs(&dag_id, page.limit.clamp(1, 200), page.offset.max(0))
+        .list_runs(&dag_id, page.limit(), page.offset())
         .await?
     {
         let task_instances = sched
@@ -688,6 +783,14 @@ struct DriverQuery {
     /// Only drivers in this state (pending, submitted, queued, running,
     /// unknown, succeeded, failed, killed, lost, submit_failed).
     state: Option<String>,
+    /// Only drivers whose try has not ended: what runs on the clusters now.
+    #[serde(default)]
+    active: bool,
+    dag_id: Option<String>,
+    dag_run_id: Option<String>,
+    /// Only drivers on this backend.
+    backend: Option<String>,
+    /// Default 50, at most 100.
     #[serde(default = "default_limit")]
     limit: i64,
     #[serde(default)]
@@ -727,7 +830,16 @@ async fn list_drivers(
             ))
         })?;
     let sched = &s.scheduler;
-    let (rows, total) = sched.drivers(state, None, q.limit.clamp(1, 1000), q.offset.max(0)).await?;
+    let nonempty = |v: Option<String>| v.filter(|x| !x.is_empty());
+    let filter = drover_store::DriverFilter {
+        state,
+        active: q.active,
+        dag_id: nonempty(q.dag_id),
+        run_id: nonempty(q.dag_run_id),
+        backend: nonempty(q.backend),
+    };
+    let page = Page { limit: q.limit, offset: q.offset };
+    let (rows, total) = sched.store().driver_page(&filter, page.limit(), page.offset()).await?;
     let mut drivers = Vec::new();
     for row in rows {
         let events = sched.driver_events(row.attempt.id).await?;

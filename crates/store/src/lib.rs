@@ -13,6 +13,7 @@
 mod rows;
 mod notifications;
 mod sessions;
+mod pages;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,6 +24,7 @@ use sqlx::types::Json;
 use sqlx::{SqlitePool, Sqlite, Transaction};
 
 pub use notifications::{NewNotification, NotificationRow, NotificationStatus, NotifyEvent};
+pub use pages::{DriverFilter, TiFilter};
 pub use rows::*;
 
 #[derive(Debug, thiserror::Error)]
