@@ -29,6 +29,7 @@ pub fn serve_args(home: &Path, dags: &Path) -> drover::serve::ServeArgs {
         plugin_cache: Some(plugin_cache()),
         cluster_grace: std::time::Duration::from_secs(300),
         kill_confirm_timeout: std::time::Duration::from_secs(120),
+        scheduler_health_threshold: std::time::Duration::from_secs(30),
         api_token_file: None,
         read_access: drover_api::ReadAccess::Public,
         allowed_hosts: Vec::new(),

@@ -10,6 +10,7 @@ mod assets;
 mod auth;
 mod error;
 mod events;
+mod metrics;
 mod models;
 mod notifications;
 mod routes;

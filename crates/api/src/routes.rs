@@ -67,6 +67,7 @@ pub fn app(state: AppState) -> Router {
             "/api/v2/openapi.json",
             get(move || async move { axum::Json(doc.as_ref().clone()) }),
         )
+        .route("/metrics", get(crate::metrics::metrics))
         .fallback(|| async {
             ApiError::NotFound(
                 "no such endpoint; the API lives under /api/v2 (see /api/v2/openapi.json)".into(),
@@ -145,15 +146,29 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// As Airflow's: always 200, each part `healthy` or `unhealthy`. The
+/// scheduler is healthy while its loop turns (it beats every few seconds
+/// even when idle) and unhealthy once its last heartbeat is older than the
+/// health threshold.
 #[utoipa::path(get, path = "/api/v2/monitor/health", tag = "Monitor", responses((status = 200, description = "database and scheduler health")))]
-async fn health(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    s.scheduler.list_dags().await?;
-    Ok(Json(serde_json::json!({
-        "metadatabase": { "status": "healthy" },
-        "scheduler": { "status": "healthy", "latest_scheduler_heartbeat": chrono::Utc::now() },
+async fn health(State(s): State<AppState>) -> Json<serde_json::Value> {
+    let db = match s.scheduler.list_dags().await {
+        Ok(_) => "healthy",
+        Err(e) => {
+            tracing::error!(error = %e, "health check: the database does not answer");
+            "unhealthy"
+        }
+    };
+    let h = s.scheduler.health();
+    Json(serde_json::json!({
+        "metadatabase": { "status": db },
+        "scheduler": {
+            "status": if h.healthy { "healthy" } else { "unhealthy" },
+            "latest_scheduler_heartbeat": h.latest_heartbeat,
+        },
         // drover has no triggerer; Airflow's document requires the entry.
         "triggerer": { "status": null, "latest_triggerer_heartbeat": null },
-    })))
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v2/version", tag = "Version", responses((status = 200, description = "drover version")))]

@@ -22,6 +22,16 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How the log (on stderr) is written: `text` for people, `json` (one
+    /// object per line) for log shippers.
+    #[arg(long, global = true, env = "DROVER_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,14 +192,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let log_format = cli.log_format;
     match cli.command {
         Command::Standalone(opts) => {
-            init_logging();
+            init_logging(log_format);
             standalone::run(opts).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { serve, config } => {
-            init_logging();
+            init_logging(log_format);
             let file = config::load(&config)?;
             let listener = serve::bind(&serve).await?;
             let home = serve::prepare_home(&serve)?;
@@ -207,7 +218,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             worker_cores,
             worker_memory_mb,
         } => {
-            init_logging();
+            init_logging(log_format);
             let cluster = drover_devcluster::DevCluster::start(drover_devcluster::DevClusterConfig {
                 bind: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
                 work_dir,
@@ -261,10 +272,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn init_logging() {
+/// The log goes to stderr (stdout carries what a command prints for
+/// people), coloured only when stderr is a terminal and NO_COLOR is unset,
+/// so log files and shippers get plain text or JSON lines.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("DROVER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Text => {
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            builder.with_ansi(colour).try_init()
+        }
+    };
 }
 
 #[cfg(test)]

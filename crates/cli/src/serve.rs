@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// confirm it; unconfirmed, the try ends `unknown` (the driver may run).
     #[arg(long, env = "DROVER_KILL_CONFIRM_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
     pub kill_confirm_timeout: std::time::Duration,
+    /// How old the scheduler loop's last heartbeat may be before
+    /// /api/v2/monitor/health calls the scheduler unhealthy (Airflow's
+    /// scheduler_health_check_threshold); the loop beats six times as often.
+    #[arg(long, env = "DROVER_SCHEDULER_HEALTH_THRESHOLD", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub scheduler_health_threshold: std::time::Duration,
     /// Where compiled plugins are cached (default: under the home directory).
     #[arg(long, hide = true)]
     pub plugin_cache: Option<PathBuf>,
@@ -188,6 +193,7 @@ pub async fn start_notifying(
                 kill_confirm: args.kill_confirm_timeout,
                 ..drover_scheduler::PollPolicy::default()
             },
+            health_threshold: args.scheduler_health_threshold,
             notifiers: notifiers.names(),
         },
         store.clone(),

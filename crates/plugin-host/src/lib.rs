@@ -37,7 +37,7 @@ pub use call::Backend;
 pub use config::{BackendConfig, BackendSet, ConfigError};
 pub use reload::{PluginWatcher, Reload, ReloadError, watch};
 pub use engine::{Limits, Plugin, PluginHost, SUPPORTED_CONTRACTS};
-pub use stats::{CALLS, CallStats};
+pub use stats::{CALLS, CallStats, LATENCY_BUCKETS};
 pub use error::{CallError, ErrorKind, HostError};
 pub use types::{
     ConfigKey, DriverPhase, DriverStatus, LocalLaunch, LogChunk, PluginInfo, Problem, Submitted,

@@ -58,6 +58,9 @@ pub(crate) enum Msg {
     ReloadNow {
         reply: oneshot::Sender<()>,
     },
+    /// Test hook: the loop waits here, doing nothing, until the sender is
+    /// dropped ([`SchedulerHandle::stall_for_test`]).
+    Stall(oneshot::Receiver<()>),
 }
 
 struct RunCtx {
@@ -86,6 +89,7 @@ struct Core {
     tx: mpsc::UnboundedSender<Msg>,
     changes: broadcast::Sender<Change>,
     trackers: Arc<crate::tracker::Trackers>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Loads the DAGs, re-attaches to whatever the last process left running,
@@ -112,6 +116,7 @@ pub async fn start(
         tx: tx.clone(),
         changes: changes.clone(),
         trackers: crate::tracker::Trackers::new(cfg.poll),
+        metrics: Arc::new(crate::metrics::Metrics::new(cfg.health_threshold)),
     };
     core.reload().await?;
     core.recover().await?;
@@ -133,6 +138,7 @@ pub async fn start(
         backends,
         changes,
         logs_dir: cfg.logs_dir.clone(),
+        metrics: core.metrics.clone(),
     };
     let task = tokio::spawn(async move {
         let _watcher = watcher;
@@ -143,17 +149,23 @@ pub async fn start(
 
 impl Core {
     async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Msg>, cancel: CancellationToken) {
+        // The heartbeat keeps its own schedule, events or not: an idle loop
+        // still turns to show it is alive, and how late a busy one gets to
+        // its heartbeat is the loop lag.
+        let mut next_beat = tokio::time::Instant::now();
         loop {
+            let now = tokio::time::Instant::now();
+            if now >= next_beat {
+                self.metrics.woke_late(now - next_beat);
+                next_beat = now + self.metrics.heartbeat_every();
+            }
+            self.metrics.beat();
             if let Err(e) = self.step().await {
                 error!(error = %e, "scheduler step failed");
             }
-            let wake = self.next_wake();
-            let sleep = async {
-                match wake {
-                    Some(t) => tokio::time::sleep((t - Utc::now()).to_std().unwrap_or_default()).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let now = tokio::time::Instant::now();
+            let timer = self.next_wake().map(|t| now + (t - Utc::now()).to_std().unwrap_or_default());
+            let sleep = tokio::time::sleep_until(timer.map_or(next_beat, |t| t.min(next_beat)));
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
@@ -172,8 +184,10 @@ impl Core {
                     None => break,
                 },
                 _ = sleep => {
-                    // Due retries live in runs: look at all of them.
-                    self.dirty.extend(self.runs.keys().copied());
+                    if timer.is_some_and(|t| t <= tokio::time::Instant::now()) {
+                        // Due retries live in runs: look at all of them.
+                        self.dirty.extend(self.runs.keys().copied());
+                    }
                 }
             }
         }
@@ -250,6 +264,10 @@ impl Core {
                 self.reload().await?;
                 let _ = reply.send(());
             }
+            Msg::Stall(until) => {
+                warn!("scheduler loop stalled by a test hook");
+                let _ = until.await;
+            }
         }
         Ok(())
     }
@@ -319,7 +337,7 @@ impl Core {
                 _ => None,
             };
             if let Some(resume) = resume {
-                self.spawn_try(&t, live, resume);
+                self.spawn_try(&t, live, resume, None);
                 continue;
             }
             let (state, why, final_) = match t.stop_reason {
@@ -847,6 +865,8 @@ impl Core {
     async fn start_try(&mut self, run_pk: i64, task: &drover_dag::Task, try_number: i64) -> Result<(), StoreError> {
         let ctx = self.runs.get(&run_pk).expect("run");
         let ti = ctx.tis[&task.id].clone();
+        // Ready since its retry fell due, or since now (its upstream just ended).
+        let ready_at = ti.next_try_at.filter(|_| ti.state == TiState::UpForRetry).unwrap_or_else(Utc::now);
         let render = RenderContext {
             dag_id: ctx.row.dag_id.clone(),
             task_id: task.id.clone(),
@@ -912,11 +932,11 @@ impl Core {
                 .try_done(try_row.id, Outcome::Failed { message, final_: true })
                 .await;
         }
-        self.spawn_try(&try_row, live, Resume::Submit);
+        self.spawn_try(&try_row, live, Resume::Submit, Some(ready_at));
         Ok(())
     }
 
-    fn spawn_try(&mut self, t: &TryRow, live: LiveTry, resume: Resume) {
+    fn spawn_try(&mut self, t: &TryRow, live: LiveTry, resume: Resume, ready_at: Option<DateTime<Utc>>) {
         let ctx = &self.runs[&live.run_pk];
         let task = ctx.dag.task(&live.task_id);
         let app = t
@@ -956,6 +976,8 @@ impl Core {
             log_path,
             poll: self.cfg.poll,
             trackers: self.trackers.clone(),
+            metrics: self.metrics.clone(),
+            ready_at,
             resume,
             done: self.tx.clone(),
             changes: self.changes.clone(),

@@ -151,6 +151,10 @@ pub(crate) struct TryJob {
     pub log_path: PathBuf,
     pub poll: PollPolicy,
     pub trackers: std::sync::Arc<crate::tracker::Trackers>,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// When the task became ready to run; `None` for a try picked up again
+    /// after a restart.
+    pub ready_at: Option<DateTime<Utc>>,
     pub resume: Resume,
     pub done: mpsc::UnboundedSender<Msg>,
     pub changes: tokio::sync::broadcast::Sender<crate::handle::Change>,
@@ -174,6 +178,11 @@ impl TryJob {
         for attempt in 1.. {
             match self.store.update_driver(self.try_id, &u).await {
                 Ok(changed) => {
+                    match u.state {
+                        DriverState::Killed if changed => self.metrics.killed(self.backend.name()),
+                        DriverState::Lost if changed => self.metrics.lost(self.backend.name()),
+                        _ => {}
+                    }
                     if changed {
                         let (dag_id, run_id, task_id, try_number) = self.ids.clone();
                         let _ = self.changes.send(crate::handle::Change::Driver {
@@ -248,6 +257,7 @@ impl TryJob {
             Ok(s) => s,
             Err(outcome) => return outcome,
         };
+        self.metrics.submitted(self.backend.name(), self.ready_at);
         match submitted {
             Submitted::Cluster(id) => {
                 let mut u = DriverUpdate::state(DriverState::Submitted);

@@ -108,6 +108,16 @@ pub struct SchedulerHandle {
     pub(crate) backends: BackendSet,
     pub(crate) changes: broadcast::Sender<Change>,
     pub(crate) logs_dir: std::path::PathBuf,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// The scheduler loop's heartbeat, as Airflow's health endpoint reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerHealth {
+    /// When the loop last turned.
+    pub latest_heartbeat: DateTime<Utc>,
+    /// The loop runs and has turned within the health threshold.
+    pub healthy: bool,
 }
 
 /// A configured backend as it may be shown: nothing here calls its plugin,
@@ -354,6 +364,38 @@ impl SchedulerHandle {
         let (reply, rx) = oneshot::channel();
         self.tx.send(msg(reply)).map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
+    }
+
+    /// Whether the loop is alive: it has turned within the health threshold
+    /// (it turns at least six times as often, idle or not) and has not ended.
+    pub fn health(&self) -> SchedulerHealth {
+        let latest_heartbeat = self.metrics.latest_heartbeat();
+        let age = (Utc::now() - latest_heartbeat).to_std().unwrap_or_default();
+        SchedulerHealth {
+            latest_heartbeat,
+            healthy: !self.tx.is_closed() && age <= self.metrics.health_threshold,
+        }
+    }
+
+    /// Every metric in Prometheus's text format ([`crate::METRICS_CONTENT_TYPE`]):
+    /// counters kept as things happen, and states counted now.
+    pub async fn metrics_text(&self) -> Result<String, StoreError> {
+        let counts = self.store.state_counts().await?;
+        let calls = self.backends.iter().map(|(name, b)| (name.clone(), b.call_stats())).collect();
+        Ok(self.metrics.render(crate::metrics::Snapshot {
+            counts,
+            calls,
+            heartbeat: self.metrics.latest_heartbeat(),
+        }))
+    }
+
+    /// Test hook, not for production use: the scheduler loop stops turning
+    /// (as if stuck in a step) until the returned sender is dropped.
+    #[doc(hidden)]
+    pub fn stall_for_test(&self) -> oneshot::Sender<()> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.tx.send(Msg::Stall(rx));
+        tx
     }
 
     /// Re-reads the DAG folder now (the watcher does this on its own).

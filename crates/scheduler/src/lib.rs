@@ -16,13 +16,16 @@ mod driver;
 mod handle;
 mod input;
 mod loader;
+mod metrics;
 mod process;
 mod tracker;
 
 pub use driver::PollPolicy;
 pub use handle::{
-    BackendSummary, Change, ClearRequest, ControlError, SchedulerHandle, TriggerError, TriggerRequest,
+    BackendSummary, Change, ClearRequest, ControlError, SchedulerHandle, SchedulerHealth, TriggerError,
+    TriggerRequest,
 };
+pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 
 use std::path::PathBuf;
 
@@ -35,6 +38,9 @@ pub struct Config {
     /// Pick up changed, added and removed DAG files without a restart.
     pub watch: bool,
     pub poll: PollPolicy,
+    /// A loop whose last turn is older than this is stalled (unhealthy in
+    /// /api/v2/monitor/health); it turns at least six times as often.
+    pub health_threshold: std::time::Duration,
     /// The config file's notifier names, which DAGs may name in
     /// `on_failure` and the like. The scheduler only writes notifications
     /// to the store's outbox; drover-notify delivers them.

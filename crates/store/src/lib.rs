@@ -13,6 +13,7 @@
 mod rows;
 mod notifications;
 mod sessions;
+pub mod metrics;
 mod pages;
 
 use std::path::Path;
@@ -139,7 +140,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        metrics::commit(tx).await?;
         Ok(())
     }
 
@@ -155,7 +156,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        metrics::commit(tx).await?;
         Ok(())
     }
 
@@ -236,7 +237,7 @@ impl Store {
                 .await?;
         }
         let row = run_by_pk(&mut tx, run_pk).await?;
-        tx.commit().await?;
+        metrics::commit(tx).await?;
         Ok(row)
     }
 
@@ -350,7 +351,7 @@ impl Store {
             .bind(run_pk)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        metrics::commit(tx).await?;
         Ok(())
     }
 
@@ -391,7 +392,7 @@ impl Store {
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-        tx.commit().await?;
+        metrics::commit(tx).await?;
         Ok(row)
     }
 
@@ -432,7 +433,7 @@ impl Store {
         if changed {
             add_event(&mut tx, try_id, now, u.state, raw_state.as_deref(), u.attempt, message.as_deref()).await?;
         }
-        tx.commit().await?;
+        metrics::commit(tx).await?;
         Ok(changed)
     }
 
@@ -505,7 +506,7 @@ impl Store {
         .bind(run_pk)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        metrics::commit(tx).await?;
         Ok(())
     }
 

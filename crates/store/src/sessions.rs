@@ -16,7 +16,7 @@ impl Store {
             .bind(expires_at)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        crate::metrics::commit(tx).await?;
         Ok(())
     }
 
@@ -38,7 +38,7 @@ impl Store {
     pub async fn delete_session(&self, id_sha256: &str) -> Result<()> {
         let mut tx = self.write().await?;
         sqlx::query("DELETE FROM sessions WHERE id_sha256 = ?").bind(id_sha256).execute(&mut *tx).await?;
-        tx.commit().await?;
+        crate::metrics::commit(tx).await?;
         Ok(())
     }
 }
