@@ -57,7 +57,7 @@ async fn standalone_process(
     cluster: &DevCluster,
     config: Option<&Path>,
     env: &[(&str, &str)],
-) -> anyhow::Result<(Child, String, Vec<String>)> {
+) -> anyhow::Result<(Child, String, Vec<String>, Logged)> {
     let mut cmd = Command::new(DROVER);
     cmd.args(["standalone", "--port", "0", "--cluster-url", &cluster.rest_url()])
         .arg("--home")
@@ -69,13 +69,22 @@ async fn standalone_process(
         .env("DROVER_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .stdin(Stdio::null())
         .kill_on_drop(true);
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
     let mut child = cmd.spawn().context("spawn drover")?;
+    // The log goes to stderr: keep every line of it, to look for secrets.
+    let logged = Logged::default();
+    let mut log_lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+    let sink = logged.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = log_lines.next_line().await {
+            sink.0.lock().unwrap().push(line);
+        }
+    });
     let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
     let printed = tokio::time::timeout(Duration::from_secs(60), async {
         let mut printed = Vec::new();
@@ -99,7 +108,17 @@ async fn standalone_process(
         .context("no URL printed")?
         .trim_end_matches('/')
         .to_string();
-    Ok((child, url, printed))
+    Ok((child, url, printed, logged))
+}
+
+/// The lines a drover process wrote to stderr (its log) so far.
+#[derive(Clone, Default)]
+struct Logged(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Logged {
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
 }
 
 async fn stand_in(dir: &Path) -> DevCluster {
@@ -136,7 +155,7 @@ secret_env = {{ secret_access_key = "CLUSTER_SECRET_ACCESS_KEY" }}
     );
     let user_secret = "user-secret-4f1d9a";
     let stand_in_secret = "stand-in-secret-8c2e07";
-    let (mut drover, url, _) = standalone_process(
+    let (mut drover, url, _, _) = standalone_process(
         &root.path().join("home"),
         dags.path(),
         &cluster,
@@ -177,18 +196,19 @@ secret_env = {{ secret_access_key = "CLUSTER_SECRET_ACCESS_KEY" }}
 async fn the_standalone_login_link_is_a_one_time_code_and_never_the_token() {
     let root = tempfile::tempdir().unwrap();
     let cluster = stand_in(root.path()).await;
-    let (mut drover, url, printed) = standalone_process(
+    let (mut drover, url, printed, logged) = standalone_process(
         &root.path().join("home"),
         &repo_dags(),
         &cluster,
         None,
-        &[("DROVER_API_TOKEN", TEST_TOKEN)],
+        &[("DROVER_API_TOKEN", TEST_TOKEN), ("DROVER_LOG", "info")],
     )
     .await
     .unwrap();
     for line in &printed {
         assert!(!line.contains(TEST_TOKEN), "the token is printed: {line}");
     }
+
     let link = printed.iter().flat_map(|l| l.split_whitespace()).find(|w| w.contains("/#login=")).expect("a login link");
     let code = link.rsplit_once("#login=").unwrap().1;
     assert!(!code.is_empty());
@@ -208,6 +228,15 @@ async fn the_standalone_login_link_is_a_one_time_code_and_never_the_token() {
     assert_eq!(status, 401, "the code is not a token: {body}");
     let (status, _, body) = send(other.post(&login).json(&json!({ "token": TEST_TOKEN }))).await;
     assert_eq!(status, 200, "the token still logs in: {body}");
+    // Nor is it in the log (stderr), which has come at least up to the start.
+    let started = std::time::Instant::now();
+    while !logged.lines().iter().any(|l| l.contains("drover is up")) {
+        assert!(started.elapsed() < Duration::from_secs(60), "no start line in the log: {:?}", logged.lines());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for line in logged.lines() {
+        assert!(!line.contains(TEST_TOKEN), "the token is in the log: {line}");
+    }
     drover.kill().await.unwrap();
     cluster.shutdown().await;
 }
