@@ -125,15 +125,23 @@ impl Api {
         }
     }
 
-    /// Task id -> task instance JSON.
+    /// Task id -> task instance JSON, every task of the run, page by page
+    /// (the API gives at most 100 at a time).
     pub async fn task_instances(&self, dag_id: &str, run_id: &str) -> anyhow::Result<std::collections::BTreeMap<String, Value>> {
-        let body = self.get(&format!("{}/taskInstances", Self::run_path(dag_id, run_id))).await?;
-        Ok(body["task_instances"]
-            .as_array()
-            .context("no task_instances")?
-            .iter()
-            .map(|t| (t["task_id"].as_str().unwrap_or_default().to_string(), t.clone()))
-            .collect())
+        let mut out = std::collections::BTreeMap::new();
+        loop {
+            let body = self
+                .get(&format!("{}/taskInstances?limit=100&offset={}", Self::run_path(dag_id, run_id), out.len()))
+                .await?;
+            let page = body["task_instances"].as_array().context("no task_instances")?;
+            for t in page {
+                out.insert(t["task_id"].as_str().unwrap_or_default().to_string(), t.clone());
+            }
+            let total = body["total_entries"].as_u64().context("no total_entries")? as usize;
+            if page.is_empty() || out.len() >= total {
+                return Ok(out);
+            }
+        }
     }
 
     /// Every try of a task, oldest first, each with its driver and history.
