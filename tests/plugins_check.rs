@@ -43,6 +43,9 @@ fn check_args(cluster: &DevCluster, backend: &str, plugin: &str) -> Vec<String> 
     for (k, var) in &cfg.secret_env {
         args.extend(["--secret-env".into(), format!("{k}={var}")]);
     }
+    if let Some(mb) = cfg.memory_mb {
+        args.extend(["--memory-mb".into(), mb.to_string()]);
+    }
     args
 }
 
@@ -108,13 +111,20 @@ async fn emr_containers_passes() {
     passes("eks", "emr-containers").await;
 }
 
-/// The file case: a third party's component is a .wasm file.
+/// The file case: a third party's component is a .wasm file (the bundled
+/// livy plugin, which is Python, with its backend's memory cap).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn livy_passes_as_a_wasm_file() {
     let dir = tempfile::tempdir().unwrap();
     let file: PathBuf = dir.path().join("livy.wasm");
     std::fs::write(&file, drover_plugin_host::bundled::LIVY).unwrap();
     passes("livy", file.to_str().unwrap()).await;
+}
+
+/// The Rust Livy plugin, which the Rust scaffold is made from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn livy_rust_passes() {
+    passes("livy", "livy-rust").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

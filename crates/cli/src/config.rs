@@ -136,7 +136,14 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
                 &[("secret_access_key", STAND_IN_SECRET_ENV)],
             ),
         ),
-        ("livy".to_string(), backend("livy", &[("url", &livy_url)], &[])),
+        // The bundled livy plugin is Python: a CPython runtime wants more than the default 64 MiB.
+        (
+            "livy".to_string(),
+            BackendConfig {
+                memory_mb: Some(drover_plugin_host::bundled::LIVY_MEMORY_MB),
+                ..backend("livy", &[("url", &livy_url)], &[])
+            },
+        ),
     ]);
     if let Some(f) = file {
         out.extend(f.backends.clone());

@@ -19,8 +19,20 @@ pub const EMR_SERVERLESS: &[u8] =
 pub const EMR_CONTAINERS: &[u8] =
     include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/emr_containers.wasm"));
 
-/// The Livy plugin (Apache Livy's batch REST API; cluster mode only).
-pub const LIVY: &[u8] = include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/livy.wasm"));
+/// The Livy plugin (Apache Livy's batch REST API; cluster mode only), in
+/// Python: built by `plugins/livy-py/build.sh` with componentize-py and
+/// committed, so a build needs no Python toolchain; a test fails when it is
+/// older than its sources (`livy.wasm.inputs`). Give its backend more memory
+/// than a Rust plugin's (`memory_mb`, see [`LIVY_MEMORY_MB`]).
+pub const LIVY: &[u8] = include_bytes!("../../../plugins/livy-py/livy.wasm");
+
+/// The sandbox memory cap, in MiB, the Python `livy` plugin is given where
+/// drover configures it (a CPython runtime; one call's peak is about 16 MiB
+/// per linear memory, and a large log read needs more).
+pub const LIVY_MEMORY_MB: u32 = 128;
+
+/// The same Livy plugin in Rust (`plugins/livy`), the model of the Rust scaffold.
+pub const LIVY_RUST: &[u8] = include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/livy.wasm"));
 
 /// A deliberately broken plugin (traps, loops, hogs memory, calls forbidden
 /// hosts) that the host's tests use to prove the sandbox holds.
@@ -36,9 +48,10 @@ pub fn lookup(name: &str) -> Option<&'static [u8]> {
         "emr-serverless" => Some(EMR_SERVERLESS),
         "emr-containers" => Some(EMR_CONTAINERS),
         "livy" => Some(LIVY),
+        "livy-rust" => Some(LIVY_RUST),
         _ => None,
     }
 }
 
 /// Names of the bundled plugins, for hints.
-pub const NAMES: &[&str] = &["spark-standalone", "yarn", "kubernetes", "emr-serverless", "emr-containers", "livy"];
+pub const NAMES: &[&str] = &["spark-standalone", "yarn", "kubernetes", "emr-serverless", "emr-containers", "livy", "livy-rust"];

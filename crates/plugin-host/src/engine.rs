@@ -332,7 +332,11 @@ fn compile_cached(
     if let Some(path) = &artifact {
         match component.serialize() {
             Ok(bytes) => {
-                let tmp = path.with_extension("tmp");
+                // A name of its own: tests and several drover commands may
+                // compile the same component into one cache at once.
+                static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let tmp = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
                 if let Err(e) = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)) {
                     tracing::warn!(path = %path.display(), error = %e, "cannot write plugin artifact");
                 }

@@ -25,7 +25,7 @@ fn livy_config(file: &std::path::Path) -> BTreeMap<String, BackendConfig> {
 async fn a_plugin_file_is_reloaded_only_when_the_new_component_fits() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.wasm");
-    std::fs::write(&file, bundled::LIVY).unwrap();
+    std::fs::write(&file, bundled::LIVY_RUST).unwrap();
     let host = PluginHost::new(Limits::default(), None).unwrap();
     let (set, errors) = BackendSet::build(&host, &livy_config(&file), |_| None).await;
     assert!(errors.is_empty(), "{errors:?}");
@@ -55,7 +55,7 @@ async fn a_plugin_file_is_reloaded_only_when_the_new_component_fits() {
     assert!(err.message.contains("cannot read"), "{}", err.message);
 
     // The good file back: no refusal any more.
-    std::fs::write(&file, bundled::LIVY).unwrap();
+    std::fs::write(&file, bundled::LIVY_RUST).unwrap();
     assert!(matches!(b.reload(&host).await, Reload::Unchanged));
     assert!(b.reload_error().is_none());
 }
@@ -64,7 +64,7 @@ async fn a_plugin_file_is_reloaded_only_when_the_new_component_fits() {
 async fn a_bundled_plugin_has_no_file_to_reload() {
     let host = PluginHost::new(Limits::default(), None).unwrap();
     let mut configs = livy_config(std::path::Path::new("x"));
-    configs.get_mut("b").unwrap().plugin = "livy".into();
+    configs.get_mut("b").unwrap().plugin = "livy-rust".into();
     let (set, errors) = BackendSet::build(&host, &configs, |_| None).await;
     assert!(errors.is_empty(), "{errors:?}");
     let b = set.get("b").unwrap();

@@ -4,6 +4,7 @@
 //! folder, the checks on the name and the folder, writing files) is here.
 
 mod js;
+mod python;
 mod rust;
 
 use std::path::{Path, PathBuf};
@@ -69,16 +70,15 @@ pub struct NewArgs {
 /// Writes the project and prints how to build and use it.
 pub fn run(args: &NewArgs) -> anyhow::Result<ExitCode> {
     match args.lang {
-        Lang::Rust | Lang::Js => {}
-        Lang::Python => bail!("--lang python is not supported yet: use --lang rust or --lang js (a Python scaffold will follow)"),
+        Lang::Rust | Lang::Python | Lang::Js => {}
     }
     check_name(&args.name)?;
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
     check_dir(&dir)?;
     match args.lang {
         Lang::Rust => rust::write(&args.name, &dir),
+        Lang::Python => python::write(&args.name, &dir),
         Lang::Js => js::write(&args.name, &dir),
-        Lang::Python => unreachable!("refused above"),
     }
 }
 
