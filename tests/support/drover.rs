@@ -30,6 +30,7 @@ pub fn serve_args(home: &Path, dags: &Path) -> drover::serve::ServeArgs {
         cluster_grace: std::time::Duration::from_secs(300),
         kill_confirm_timeout: std::time::Duration::from_secs(120),
         scheduler_health_threshold: std::time::Duration::from_secs(30),
+        log_archive_max_bytes: drover_scheduler::DEFAULT_LOG_ARCHIVE_MAX_BYTES,
         api_token_file: None,
         read_access: drover_api::ReadAccess::Public,
         allowed_hosts: Vec::new(),

@@ -199,6 +199,10 @@ try {
     await waitText('driver-cluster-id', 'driver-', 'the cluster id');
     await byId('log-stream').selectOption('stderr');
     await waitText('log-content', 'Launch Command', 'greet\'s stderr');
+    // The try has ended: drover serves its own copy of the log, and says so.
+    await byId('log-stream').selectOption('stdout');
+    await waitText('log-content', `${greeting} #${count}`, 'greet\'s archived stdout');
+    await byId('log-source').waitFor({ state: 'visible', timeout: TIMEOUT });
     await screenshot('task-cluster-log');
   });
 

@@ -170,6 +170,9 @@ function logViewer(dagId, runId, taskId) {
   let tryNumber = null, stream = 'stdout', offset = 0, running = false, timer = null, generation = 0, busy = false;
   const pre = h('pre', { class: 'log', 'data-testid': 'log-content', tabindex: '0' });
   const status = h('span', { class: 'log-status muted small', 'data-testid': 'log-status' });
+  // Where the text comes from: drover's archived copy once the try ended.
+  const source = h('span', { class: 'badge log-source', 'data-testid': 'log-source', hidden: true,
+    title: 'drover copied this log from the cluster when the try ended; the cluster may no longer have it' }, 'archived copy');
   const title = h('span');
   const select = h('select', { 'data-testid': 'log-stream', 'aria-label': 'log stream' },
     h('option', { value: 'stdout' }, 'stdout'), h('option', { value: 'stderr' }, 'stderr'));
@@ -178,7 +181,7 @@ function logViewer(dagId, runId, taskId) {
     reset();
   });
   const el = section(null, { class: 'card log-card', 'data-testid': 'log', hidden: true },
-    h('div', { class: 'log-head' }, h('h2', {}, title), select, status), pre);
+    h('div', { class: 'log-head' }, h('h2', {}, title), select, source, status), pre);
 
   const setStatus = (text, live) => {
     fill(status, live ? h('span', { class: 'pulse' }) : null, text);
@@ -190,6 +193,7 @@ function logViewer(dagId, runId, taskId) {
     timer = null;
     busy = false;
     offset = 0;
+    source.hidden = true;
     pre.replaceChildren();
     fetchMore(generation);
   }
@@ -210,6 +214,7 @@ function logViewer(dagId, runId, taskId) {
         if (atBottom) pre.scrollTop = pre.scrollHeight;
       }
       if (r.continuation_token !== null && r.continuation_token !== undefined) offset = Number(r.continuation_token);
+      source.hidden = r.source !== 'archive';
       setStatus(running ? 'following…' : 'complete', running);
     } catch (e) {
       if (gen !== generation) return;

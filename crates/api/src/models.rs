@@ -384,7 +384,60 @@ pub struct DriverResponse {
     /// and clears it. (While a try is followed, `unknown` is only the
     /// cluster not being able to say right now.)
     pub needs_decision: bool,
+    /// The copy of the driver's log drover keeps (cluster mode, once the
+    /// try ended with the driver's fate known); `null` when there is none.
+    pub log_archive: Option<LogArchiveResponse>,
     pub history: Vec<DriverEventResponse>,
+}
+
+/// drover: the archived copy of a cluster-mode driver's log.
+#[derive(Serialize, ToSchema)]
+pub struct LogArchiveResponse {
+    /// `pending` (being copied from the cluster) or `done`.
+    pub state: String,
+    pub archived_at: Option<DateTime<Utc>>,
+    /// Each stream's copy (`stdout`, `stderr`), once done.
+    pub streams: std::collections::BTreeMap<String, ArchivedStreamResponse>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ArchivedStreamResponse {
+    /// Whether drover has a copy of this stream.
+    pub archived: bool,
+    /// Bytes of the driver's log in the copy.
+    pub kept_bytes: u64,
+    /// The log's length on the cluster, as far as it was read.
+    pub total_bytes: u64,
+    /// The copy lacks the start of the log (it was longer than the archive keeps).
+    pub cut: bool,
+    /// Why there is no copy or it is incomplete (e.g. `unsupported: …` where
+    /// the cluster keeps stdout and stderr together).
+    pub error: Option<String>,
+}
+
+impl LogArchiveResponse {
+    fn new(t: &TryRow) -> Option<Self> {
+        let state = t.log_archive?;
+        let streams = t
+            .log_archive_streams
+            .as_ref()
+            .map(|s| {
+                s.0.iter()
+                    .map(|(name, c)| {
+                        let stream = ArchivedStreamResponse {
+                            archived: c.file.is_some(),
+                            kept_bytes: c.kept,
+                            total_bytes: c.total,
+                            cut: c.kept < c.total,
+                            error: c.error.clone(),
+                        };
+                        (name.clone(), stream)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(LogArchiveResponse { state: state.to_string(), archived_at: t.log_archived_at, streams })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -412,6 +465,7 @@ impl DriverResponse {
             stop_reason: t.stop_reason.map(|r| r.to_string()),
             stop_requested_at: t.stop_requested_at,
             needs_decision: t.driver_state == drover_store::DriverState::Unknown && t.ended_at.is_some(),
+            log_archive: LogArchiveResponse::new(t),
             history: events
                 .into_iter()
                 .map(|e| DriverEventResponse {
@@ -521,10 +575,20 @@ pub struct ImportErrorCollection {
 /// plain-text form: `content` is the text's lines, each with its line end,
 /// so joining them without a separator gives the bytes back (the last line
 /// may be cut where a byte range ends).
+///
+/// drover adds `source`: where the text comes from. `file`: the output of a
+/// client-mode driver, as drover captured it; `cluster`: read from the
+/// cluster now; `archive`: drover's copy of a cluster-mode driver's log,
+/// made when the try ended (served once it exists, so a log outlives the
+/// pod, the NodeManager or the worker; a copy of a longer log than the
+/// archive keeps starts with a line saying what was cut); `null`: no driver
+/// log exists yet.
 #[derive(Serialize, ToSchema)]
 pub struct LogResponse {
     pub content: Vec<String>,
     pub continuation_token: Option<String>,
+    /// drover: `file`, `cluster` or `archive` (see above).
+    pub source: Option<String>,
 }
 
 impl LogResponse {
@@ -532,7 +596,13 @@ impl LogResponse {
         LogResponse {
             content: text.split_inclusive('\n').map(String::from).collect(),
             continuation_token,
+            source: None,
         }
+    }
+
+    pub fn from(mut self, source: &str) -> Self {
+        self.source = Some(source.to_string());
+        self
     }
 }
 

@@ -505,9 +505,11 @@ fn default_log_bytes() -> u32 {
 
 #[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), ("task_id" = String, Path, description = "task id"), ("try_number" = i64, Path), LogQuery), responses((status = 200, body = LogResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 /// A try's driver log. Client-mode output comes from the file drover
-/// captured; cluster-mode logs from the cluster through the backend's plugin.
-/// Without `offset`, the whole log (both streams); with it, one stream from
-/// there on, and `continuation_token` is the offset to ask for next.
+/// captured; cluster-mode logs from drover's archived copy once the try has
+/// ended and the copy is made, else from the cluster through the backend's
+/// plugin (`source` says which). Without `offset`, the whole log (both
+/// streams); with it, one stream from there on, and `continuation_token` is
+/// the offset to ask for next.
 async fn get_log(
     State(s): State<AppState>,
     Path((dag_id, run_id, task_id, try_number)): Path<(String, String, String, i64)>,
@@ -536,40 +538,71 @@ async fn get_log(
             .unwrap_or(usize::MAX)
             .min(bytes.len());
         let to = from.saturating_add(q.max_bytes as usize).min(bytes.len());
-        return Ok(Json(LogResponse::new(
-            &String::from_utf8_lossy(&bytes[from..to]),
-            Some(to.to_string()),
-        )));
+        return Ok(Json(
+            LogResponse::new(&String::from_utf8_lossy(&bytes[from..to]), Some(to.to_string())).from("file"),
+        ));
     }
     let none = || Ok(Json(LogResponse::new("", Some(offset.to_string()))));
     let Some(id) = &t.cluster_id else {
         return none();
     };
     if q.offset.is_some() {
-        let Some(chunk) = s.scheduler.driver_log(&t.backend, id, stream, offset, q.max_bytes).await else {
-            return none();
+        let piece = match log_piece(&s, &t, id, stream, offset, q.max_bytes).await {
+            Some(p) => p,
+            None => return none(),
         };
-        let chunk = chunk.map_err(|e| ApiError::Conflict(format!("the driver's log is not available: {e}")))?;
-        return Ok(Json(LogResponse::new(
-            &String::from_utf8_lossy(&chunk.data),
-            Some(chunk.next_offset.to_string()),
-        )));
+        let (data, next, source) = piece.map_err(|e| ApiError::Conflict(format!("the driver's log is not available: {e}")))?;
+        return Ok(Json(LogResponse::new(&String::from_utf8_lossy(&data), Some(next.to_string())).from(source)));
     }
     let mut content = String::new();
-    for stream in ["stdout", "stderr"] {
-        match s.scheduler.driver_log(&t.backend, id, stream, 0, q.max_bytes).await {
+    let mut sources = Vec::new();
+    for stream in drover_scheduler::LOG_STREAMS {
+        match log_piece(&s, &t, id, stream, 0, q.max_bytes).await {
             None => return none(),
-            Some(Ok(chunk)) => {
+            Some(Ok((data, _, source))) => {
                 content.push_str(&format!("==== driver {stream} ====\n"));
-                content.push_str(&String::from_utf8_lossy(&chunk.data));
+                content.push_str(&String::from_utf8_lossy(&data));
                 if !content.ends_with('\n') {
                     content.push('\n');
                 }
+                sources.push(source);
             }
             Some(Err(e)) => content.push_str(&format!("==== driver {stream}: unavailable: {e} ====\n")),
         }
     }
-    Ok(Json(LogResponse::new(&content, None)))
+    // The archive when any stream came from it: it is what is kept.
+    let source = if sources.contains(&"archive") { "archive" } else { "cluster" };
+    Ok(Json(LogResponse::new(&content, None).from(source)))
+}
+
+/// A piece of one stream of a cluster-mode driver's log: the archived copy
+/// when there is one, else the cluster's; the bytes, the next offset and
+/// where they came from. `None` when the try's backend is not configured
+/// and nothing is archived.
+async fn log_piece(
+    s: &AppState,
+    t: &drover_store::TryRow,
+    cluster_id: &str,
+    stream: &str,
+    offset: u64,
+    max_bytes: u32,
+) -> Option<Result<(Vec<u8>, u64, &'static str), String>> {
+    use drover_scheduler::ArchivedLog;
+    let archived = drover_scheduler::read_archived_log(t, stream, offset, max_bytes).await;
+    if let ArchivedLog::Chunk { data, next_offset } = archived {
+        return Some(Ok((data, next_offset, "archive")));
+    }
+    let live = s.scheduler.driver_log(&t.backend, cluster_id, stream, offset, max_bytes).await;
+    match (live, archived) {
+        (Some(Ok(chunk)), _) => Some(Ok((chunk.data, chunk.next_offset, "cluster"))),
+        (Some(Err(e)), ArchivedLog::Missing(why)) => Some(Err(format!("{e} (and drover's copy has none: {why})"))),
+        (Some(Err(e)), _) if t.log_archive.is_some() => {
+            Some(Err(format!("{e} (drover is copying it from the cluster now)")))
+        }
+        (Some(Err(e)), _) => Some(Err(e.to_string())),
+        (None, ArchivedLog::Missing(why)) => Some(Err(format!("drover's copy has none: {why}"))),
+        (None, _) => None,
+    }
 }
 
 #[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/kill", tag = "drover", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), ("task_id" = String, Path, description = "task id")), responses((status = 200, description = "the kill was sent; the try ends once the cluster confirms"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

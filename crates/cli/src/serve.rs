@@ -59,9 +59,33 @@ pub struct ServeArgs {
     /// scheduler_health_check_threshold); the loop beats six times as often.
     #[arg(long, env = "DROVER_SCHEDULER_HEALTH_THRESHOLD", default_value = "30s", value_parser = humantime::parse_duration)]
     pub scheduler_health_threshold: std::time::Duration,
+    /// The most of each stream of a cluster-mode driver's log that drover
+    /// copies into its home when the try ends (the end of the log is kept,
+    /// with a note of the cut): bytes, or with a unit, e.g. 16MiB or 512KiB.
+    #[arg(long, env = "DROVER_LOG_ARCHIVE_MAX_BYTES", default_value = "16MiB", value_parser = parse_size)]
+    pub log_archive_max_bytes: u64,
     /// Where compiled plugins are cached (default: under the home directory).
     #[arg(long, hide = true)]
     pub plugin_cache: Option<PathBuf>,
+}
+
+/// A size in bytes: a number, optionally with KiB, MiB or GiB (or K, M, G).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a size: a number of bytes, or e.g. 16MiB"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}` in `{text}` (use KiB, MiB or GiB)")),
+    };
+    match n.checked_mul(scale) {
+        Some(0) | None => Err(format!("`{text}` must be more than 0 bytes and fit in 64 bits")),
+        Some(v) => Ok(v),
+    }
 }
 
 /// A running scheduler and API.
@@ -194,6 +218,7 @@ pub async fn start_notifying(
                 ..drover_scheduler::PollPolicy::default()
             },
             health_threshold: args.scheduler_health_threshold,
+            log_archive_max_bytes: args.log_archive_max_bytes,
             notifiers: notifiers.names(),
         },
         store.clone(),
@@ -313,4 +338,20 @@ pub async fn until_signal() -> anyhow::Result<()> {
     }
     info!("shutting down");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+    }
 }

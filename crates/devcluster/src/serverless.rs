@@ -632,6 +632,30 @@ impl Emr {
         Ok(json!({"jobRun": job_run_json(r, n)}))
     }
 
+    /// GetDashboardForJobRun: the link to the run's Spark UI. The service
+    /// signs a URL on its own host for an hour; the stand-in links to a
+    /// page of its own (on the host the request came to) that shows the run.
+    fn dashboard_for_job_run(&self, app_id: &str, id: &str, host: &str) -> Result<Value, AwsError> {
+        let st = self.lock();
+        st.run(app_id, id)?;
+        let token = base36(rand_token());
+        Ok(json!({"url": format!("http://{host}{DASHBOARD_PREFIX}/{app_id}/{id}?authToken={token}")}))
+    }
+
+    /// The page a dashboard link opens: the run's state, as a stand-in for its Spark UI.
+    fn dashboard_page(&self, app_id: &str, id: &str) -> Option<String> {
+        let st = self.lock();
+        let r = st.run(app_id, id).ok()?;
+        let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        Some(format!(
+            "<!doctype html><title>Spark UI of job run {id}</title><h1>Job run {id}</h1>\
+             <p>EMR Serverless stand-in: application {app}, state {state}.</p>",
+            id = escape(id),
+            app = escape(app_id),
+            state = r.state.as_str()
+        ))
+    }
+
     fn list_job_run_attempts(&self, app_id: &str, id: &str) -> Result<Value, AwsError> {
         let st = self.lock();
         let r = st.run(app_id, id)?;
@@ -950,8 +974,48 @@ fn router(emr: Arc<Emr>) -> Router {
         .route(
             "/applications/{app}/jobruns/{run}/attempts",
             get(list_job_run_attempts),
+        )
+        .route(
+            "/applications/{app}/jobruns/{run}/dashboard",
+            get(get_dashboard_for_job_run),
         );
-    aws::signed(routes, SERVICE).with_state(emr)
+    // The dashboard page is what a browser opens: not signed.
+    let page = Router::new().route(&format!("{DASHBOARD_PREFIX}/{{app}}/{{run}}"), get(dashboard_page));
+    aws::signed(routes, SERVICE).merge(page).with_state(emr)
+}
+
+/// Where the stand-in serves the pages its dashboard links open.
+const DASHBOARD_PREFIX: &str = "/emr-serverless/dashboard";
+
+fn rand_token() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Utc::now().timestamp_nanos_opt().unwrap_or_default() as u128);
+    h.finish()
+}
+
+async fn get_dashboard_for_job_run(
+    State(emr): State<Arc<Emr>>,
+    UrlPath((app, run)): UrlPath<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    reply(emr.dashboard_for_job_run(&app, &run, &host))
+}
+
+async fn dashboard_page(
+    State(emr): State<Arc<Emr>>,
+    UrlPath((app, run)): UrlPath<(String, String)>,
+) -> Response {
+    use axum::response::IntoResponse;
+    match emr.dashboard_page(&app, &run) {
+        Some(html) => axum::response::Html(html).into_response(),
+        None => (axum::http::StatusCode::NOT_FOUND, "no such job run").into_response(),
+    }
 }
 
 async fn list_applications(State(emr): State<Arc<Emr>>) -> Response {

@@ -602,6 +602,8 @@ pub(crate) fn router(master: Arc<Master>) -> Router {
         .route("/json/", get(master_json))
         .route("/log", get(worker_log))
         .route("/log/", get(worker_log))
+        .route("/logPage", get(worker_log_page))
+        .route("/logPage/", get(worker_log_page))
         .fallback(rest_fallback)
         .with_state(master)
 }
@@ -1087,6 +1089,31 @@ async fn worker_log(
         StatusCode::OK,
         format!("==== Bytes {start}-{end} of {length} of {log_dir}{log_type} ====\n{body}"),
     )
+}
+
+/// The worker's LogPage for a driver (`/logPage/?driverId=…&logType=…`), the
+/// page a person opens from the master's UI: the end of the log in HTML.
+async fn worker_log_page(
+    State(master): State<Arc<Master>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let (Some(driver), Some(log_type)) = (params.get("driverId"), params.get("logType")) else {
+        return (StatusCode::BAD_REQUEST, "Request must specify a driverId and a logType").into_response();
+    };
+    if driver.is_empty() || driver.split('/').any(|part| part == ".." || part == ".") {
+        return (StatusCode::BAD_REQUEST, "invalid driverId").into_response();
+    }
+    let log_dir = format!("{}/{driver}/", master.cfg.work_dir.display());
+    let (body, start, end, length) = master.read_log(&log_dir, log_type, None, DEFAULT_LOG_BYTES as i64).await;
+    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    axum::response::Html(format!(
+        "<!doctype html><title>{log_type} log page for {driver}</title><h1>{log_type} log page for {driver}</h1>\
+         <p>Showing {start}-{end} of {length} bytes</p><pre>{}</pre>",
+        escape(&body),
+        log_type = escape(log_type),
+        driver = escape(driver),
+    ))
+    .into_response()
 }
 
 /// JSON the way Spark's Jackson `ObjectMapper` with `INDENT_OUTPUT` (and json4s'

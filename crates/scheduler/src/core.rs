@@ -140,6 +140,13 @@ pub async fn start(
         logs_dir: cfg.logs_dir.clone(),
         metrics: core.metrics.clone(),
     };
+    let archiver = crate::archive::Archiver {
+        store: handle.store.clone(),
+        backends: handle.backends.clone(),
+        logs_dir: cfg.logs_dir.clone(),
+        max_bytes: cfg.log_archive_max_bytes,
+    };
+    tokio::spawn(archiver.run(cancel.clone()));
     let task = tokio::spawn(async move {
         let _watcher = watcher;
         core.run(rx, cancel).await;
@@ -1087,7 +1094,7 @@ fn latest_tick_window(dag: &Dag, base: DateTime<Utc>, now: DateTime<Utc>) -> Dat
 }
 
 /// Path-safe form of an id (run ids carry colons and plus signs).
-fn sanitize(s: &str) -> String {
+pub(crate) fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
         .collect()

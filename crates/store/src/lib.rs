@@ -11,10 +11,11 @@
 
 #[macro_use]
 mod rows;
+mod archive;
 mod notifications;
 mod sessions;
-pub mod metrics;
 mod pages;
+pub mod metrics;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::types::Json;
 use sqlx::{SqlitePool, Sqlite, Transaction};
 
+pub use archive::{ArchiveJob, ArchivedStreams, LogArchive, StreamCopy};
 pub use notifications::{NewNotification, NotificationRow, NotificationStatus, NotifyEvent};
 pub use pages::{DriverFilter, TiFilter};
 pub use rows::*;
@@ -52,6 +54,8 @@ pub struct Store {
     writer: SqlitePool,
     /// Woken after a commit that added notifications to the outbox.
     outbox: std::sync::Arc<tokio::sync::Notify>,
+    /// Woken after a commit that left a driver log to archive.
+    archive: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -76,7 +80,7 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        Ok(Store { pool, writer, outbox: Default::default() })
+        Ok(Store { pool, writer, outbox: Default::default(), archive: Default::default() })
     }
 
     /// A private in-memory database, for tests.
@@ -90,7 +94,7 @@ impl Store {
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         // One in-memory database lives on one connection: reads and writes share it.
-        Ok(Store { writer: pool.clone(), pool, outbox: Default::default() })
+        Ok(Store { writer: pool.clone(), pool, outbox: Default::default(), archive: Default::default() })
     }
 
     /// A write transaction. IMMEDIATE takes SQLite's write lock up front, so
@@ -442,7 +446,8 @@ impl Store {
         self.finish_try_notifying(f, &[]).await
     }
 
-    async fn finish_try_in(&self, tx: &mut Transaction<'_, Sqlite>, f: &FinishTry<'_>, now: DateTime<Utc>) -> Result<()> {
+    /// Returns whether the try's driver log is now to be archived.
+    async fn finish_try_in(&self, tx: &mut Transaction<'_, Sqlite>, f: &FinishTry<'_>, now: DateTime<Utc>) -> Result<bool> {
         sqlx::query("UPDATE task_tries SET state = ?, ended_at = ?, message = COALESCE(?, message) WHERE id = ?")
             .bind(f.try_state)
             .bind(now)
@@ -458,7 +463,7 @@ impl Store {
             .bind(f.ti)
             .execute(&mut **tx)
             .await?;
-        Ok(())
+        archive::mark_pending(tx, f.try_id).await
     }
 
     /// Commits the intent to stop a try before the kill is sent, so a

@@ -108,11 +108,14 @@ impl Store {
     pub async fn finish_try_notifying(&self, f: &FinishTry<'_>, notes: &[NewNotification<'_>]) -> Result<()> {
         let now = Utc::now();
         let mut tx = self.write().await?;
-        self.finish_try_in(&mut tx, f, now).await?;
+        let archive = self.finish_try_in(&mut tx, f, now).await?;
         insert(&mut tx, now, notes).await?;
         tx.commit().await?;
         if !notes.is_empty() {
             self.outbox.notify_one();
+        }
+        if archive {
+            self.archive.notify_one();
         }
         Ok(())
     }

@@ -200,6 +200,12 @@ pub struct TryRow {
     /// Why drover is stopping this try, committed before the kill is sent.
     pub stop_reason: Option<StopReason>,
     pub stop_requested_at: Option<DateTime<Utc>>,
+    /// Whether the driver's log is copied into drover's log store (cluster
+    /// mode, once the try ended): `None` when there is nothing to copy.
+    pub log_archive: Option<crate::LogArchive>,
+    /// The copy of each stream, once `log_archive` is done.
+    pub log_archive_streams: Option<Json<crate::ArchivedStreams>>,
+    pub log_archived_at: Option<DateTime<Utc>>,
 }
 
 /// A try with the DAG, run and task it belongs to: one driver, as the

@@ -12,6 +12,7 @@
 
 pub mod pod;
 pub mod status;
+pub mod ui;
 pub mod validate;
 
 use std::collections::{HashMap, HashSet};
@@ -92,12 +93,22 @@ impl Guest for Plugin {
                     "gracePeriodSeconds of the pod deletion that kills a driver; default 30.",
                     false,
                 ),
+                ConfigKey::new(
+                    ui::TEMPLATE_KEY,
+                    "Where a driver's Spark UI is reached (it depends on the ingress), \
+                     e.g. https://spark.example.com/{namespace}/{pod}: the tracking link of \
+                     cluster-mode drivers.",
+                    false,
+                ),
             ],
         }
     }
 
     fn validate(settings: Vec<(String, String)>, app: Application) -> Vec<Problem> {
-        validate::problems(&Settings::new(settings), &app)
+        let settings = Settings::new(settings);
+        let mut problems = validate::problems(&settings, &app);
+        problems.extend(ui::problems(&settings));
+        problems
     }
 
     fn submit(
@@ -218,20 +229,25 @@ impl Guest for Plugin {
             }
         }
         let statuses = status::listed_statuses(&listed, &ids, &ps.namespace, complete, now_ms());
-        Ok(batch::resolve(
+        let resolved = batch::resolve(
             &ids,
             statuses,
             batch::MAX_FALLBACKS,
             batch::clock_rotation(),
             batch::window_from(started),
             |id| driver_status(&settings, &ps, id),
-        ))
+        );
+        Ok(resolved
+            .into_iter()
+            .zip(&ids)
+            .map(|(st, id)| st.map(|st| ui::with_link(st, &settings, id)))
+            .collect())
     }
 
     fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
         let settings = Settings::new(settings);
         let ps = PodSettings::from_settings(&settings)?;
-        driver_status(&settings, &ps, &id)
+        driver_status(&settings, &ps, &id).map(|st| ui::with_link(st, &settings, &id))
     }
 
     fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {

@@ -1,6 +1,7 @@
 //! drover's EMR Serverless plugin: starts, tracks and cancels job runs through
-//! the service's REST API (StartJobRun, GetJobRun, CancelJobRun, ListJobRuns),
-//! every request signed with AWS Signature V4.
+//! the service's REST API (StartJobRun, GetJobRun, CancelJobRun, ListJobRuns,
+//! and GetDashboardForJobRun for the tracking link), every request signed
+//! with AWS Signature V4.
 //!
 //! The service decides where the driver runs, so the only deploy mode is
 //! `service`. drover's submission key is the job run's clientToken (a repeated
@@ -14,6 +15,7 @@
 //! wires them to `wasi:http` through the SDK.
 
 pub mod api;
+pub mod dashboard;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -230,7 +232,7 @@ impl Guest for Plugin {
             }
         }
         let statuses = api::listed_statuses(&listed, &ids, client.application_id);
-        Ok(batch::resolve(
+        let mut resolved = batch::resolve(
             &ids,
             statuses,
             batch::MAX_FALLBACKS,
@@ -240,14 +242,28 @@ impl Guest for Plugin {
                 let (app, run) = api::split_cluster_id(id, client.application_id)?;
                 Ok(api::driver_status(&client.job_run(app, run)?))
             },
-        ))
+        );
+        let mut out_of_time = batch::window_from(started);
+        for i in dashboard::wanted(&resolved) {
+            if out_of_time() {
+                break;
+            }
+            if let Some(st) = resolved[i].as_mut() {
+                st.tracking_url = client.dashboard(&ids[i]);
+            }
+        }
+        Ok(resolved)
     }
 
     fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
         let settings = Settings::new(settings);
         let client = Client::new(&settings)?;
         let (app, run) = api::split_cluster_id(&id, client.application_id)?;
-        Ok(api::driver_status(&client.job_run(app, run)?))
+        let mut status = api::driver_status(&client.job_run(app, run)?);
+        if dashboard::has_ui(status.phase) {
+            status.tracking_url = client.dashboard(&id);
+        }
+        Ok(status)
     }
 
     fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
@@ -310,6 +326,16 @@ impl<'a> Client<'a> {
         );
         let reply: GetJobRunResponse = self.call(Method::Get, &path, None)?;
         Ok(reply.job_run)
+    }
+
+    /// The job run's dashboard link (GetDashboardForJobRun); `None` when
+    /// the service does not give one: a tracking link is never worth
+    /// failing a status for.
+    fn dashboard(&self, id: &str) -> Option<String> {
+        let (app, run) = api::split_cluster_id(id, self.application_id).ok()?;
+        let reply: dashboard::GetDashboardForJobRunResponse =
+            self.call(Method::Get, &dashboard::path(app, run), None).ok()?;
+        reply.link()
     }
 
     fn call<T: DeserializeOwned>(

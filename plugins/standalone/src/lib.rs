@@ -9,6 +9,7 @@
 pub mod logs;
 pub mod master;
 pub mod rest;
+pub mod tracking;
 pub mod validate;
 
 use std::time::Instant;
@@ -46,7 +47,8 @@ impl Guest for Standalone {
                 drover_plugin_sdk::spark::spark_submit_key(),
                 ConfigKey::new(
                     "master_ui_url",
-                    "The master's web UI, http://host:8080; enables driver logs \
+                    "The master's web UI, http://host:8080; enables driver logs, \
+                     tracking links (each driver's page on its worker) and batch status \
                      (the workers' UIs must be allowed hosts too).",
                     false,
                 ),
@@ -141,14 +143,26 @@ impl Guest for Standalone {
         }
         let state: master::MasterState = reply.json(&url)?;
         let listed = master::listed_statuses(&state, &ids);
-        Ok(batch::resolve(
+        let resolved = batch::resolve(
             &ids,
             listed,
             batch::MAX_FALLBACKS,
             batch::clock_rotation(),
             batch::window_from(started),
             |id| status(&settings, id).map(|(s, _)| s),
-        ))
+        );
+        Ok(resolved
+            .into_iter()
+            .zip(&ids)
+            .map(|(st, id)| {
+                st.map(|mut st| {
+                    st.tracking_url = st
+                        .tracking_url
+                        .or_else(|| tracking::driver_link(&state, ui, id));
+                    st
+                })
+            })
+            .collect())
     }
 
     fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {

@@ -21,13 +21,15 @@ pub struct MasterState {
 }
 
 /// `writeWorkerInfo`: the worker's RPC `host` and `port` make the
-/// `workerHostPort` the REST status reply carries.
+/// `workerHostPort` the REST status reply carries; `webuiaddress` is its UI.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct WorkerInfo {
     pub id: String,
     pub host: String,
     pub port: Option<u32>,
+    /// The worker's web UI, where its drivers' log pages are.
+    pub webuiaddress: String,
 }
 
 /// `writeDriverInfo`: `worker` is the worker's id, or the string "None"
