@@ -149,3 +149,62 @@ async fn the_ui_triggers_follows_and_kills_runs_in_a_real_browser() {
         Err(_) => panic!("the browser test did not finish in {DEADLINE:?}"),
     }
 }
+
+/// A DAG of 5,000 tasks (500 chains of 10) whose first task runs until its
+/// run is failed and every other chain waits on it, so one driver runs and
+/// 4,999 tasks wait; and a DAG whose driver runs until its run is failed.
+fn write_scale_dags(dir: &Path) {
+    script(dir, "ok.sh", "#!/bin/sh\nexit 0\n");
+    script(dir, "forever.sh", "#!/bin/sh\necho \"started; waiting to be killed\"\nexec sleep 600\n");
+    let mut wide = String::from(
+        "id = \"wide\"\ndescription = \"5,000 tasks\"\n[defaults]\nbackend = \"local\"\nretries = 0\n",
+    );
+    for g in 0..500 {
+        for i in 0..10 {
+            wide.push_str(&format!("\n[[tasks]]\nid = \"g{g:04}_{i:02}\"\n"));
+            if i > 0 {
+                wide.push_str(&format!("depends_on = [\"g{g:04}_{:02}\"]\n", i - 1));
+            } else if g > 0 {
+                wide.push_str("depends_on = [\"g0000_00\"]\n");
+            }
+            let resource = if g == 0 && i == 0 { "forever.sh" } else { "ok.sh" };
+            wide.push_str(&format!("[tasks.application]\nresource = \"{resource}\"\ndeploy_mode = \"client\"\n"));
+        }
+    }
+    write(dir, "wide.toml", &wide);
+    write(
+        dir,
+        "sleepy.toml",
+        "id = \"sleepy\"\n[defaults]\nbackend = \"local\"\nretries = 0\n\n[[tasks]]\nid = \"forever\"\n[tasks.application]\nresource = \"forever.sh\"\nmain_class = \"Forever\"\ndeploy_mode = \"cluster\"\n",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_stays_usable_at_5000_tasks_and_shows_drivers_and_a_gantt_chart() {
+    let web = repo_root().join("tests/web");
+    check_prerequisites(&web);
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    write_scale_dags(dags.path());
+    let d = start(home.path(), dags.path(), None).await.expect("drover starts");
+    let shots = repo_root().join("tests/output/ui-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut node = tokio::process::Command::new("node")
+        .arg("scale.test.mjs")
+        .current_dir(&web)
+        .env("DROVER_URL", d.api_url())
+        .env("DROVER_TOKEN", d.api_token())
+        .env("SCREENSHOT_DIR", &shots)
+        .env("CHROMIUM", chromium())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let status = tokio::time::timeout(DEADLINE, node.wait()).await;
+    d.shutdown().await;
+    match status {
+        Ok(Ok(s)) => assert!(s.success(), "the scale browser test failed ({s}); see its steps above"),
+        Ok(Err(e)) => panic!("node: {e}"),
+        Err(_) => panic!("the scale browser test did not finish in {DEADLINE:?}"),
+    }
+}

@@ -13,6 +13,7 @@ import { dagPage } from './pages/dag.js';
 import { runPage } from './pages/run.js';
 import { taskPage } from './pages/task.js';
 import { pluginsPage, backendsPage } from './pages/admin.js';
+import { driversPage } from './pages/drivers.js';
 
 const ROUTES = [
   [/^\/?(?:dags\/?)?$/, dagsPage, 'dags'],
@@ -21,6 +22,7 @@ const ROUTES = [
   [/^\/dags\/([^/]+)\/runs\/([^/]+)\/tasks\/([^/]+)$/, taskPage, 'dags'],
   [/^\/plugins$/, pluginsPage, 'plugins'],
   [/^\/backends$/, backendsPage, 'backends'],
+  [/^\/drivers$/, driversPage, 'drivers'],
 ];
 
 const view = document.getElementById('view');

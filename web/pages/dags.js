@@ -4,16 +4,20 @@
 import { h, fill, square, time, runHref, dagHref } from '../dom.js';
 import { get, dagPath } from '../api.js';
 import { header, section, pauseSwitch, triggerButton } from './common.js';
+import { pager } from './tasklist.js';
 
 const RECENT = 12;
+const PAGE = 50;
 
 export function dagsPage(view, { refresh }) {
+  let offset = 0;
   return {
     async refresh() {
-      const [{ dags }, { import_errors: errors }] = await Promise.all([get('/api/v2/dags'), get('/api/v2/importErrors')]);
+      const [{ dags, total_entries: total }, { import_errors: errors }] = await Promise.all([
+        get(`/api/v2/dags?limit=${PAGE}&offset=${offset}`), get('/api/v2/importErrors?limit=100')]);
       const runs = await Promise.all(dags.map(d => get(`${dagPath(d.dag_id)}/dagRuns?limit=${RECENT}`)));
       fill(view,
-        header([['DAGs']], h('span', { class: 'muted' }, `${dags.length} DAG${dags.length === 1 ? '' : 's'}`)),
+        header([['DAGs']], h('span', { class: 'muted' }, `${total} DAG${total === 1 ? '' : 's'}`)),
         errors.length ? importErrors(errors) : null,
         section(null, {},
           h('table', { class: 'table dags', 'data-testid': 'dag-list' },
@@ -22,7 +26,11 @@ export function dagsPage(view, { refresh }) {
               h('th', {}, 'DAG'), h('th', {}, 'schedule'), h('th', {}, 'next run'),
               h('th', {}, 'recent runs'), h('th', {}))),
             h('tbody', {}, dags.map((d, i) => row(d, runs[i].dag_runs, refresh))),
-            dags.length ? null : h('tbody', {}, h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No DAGs: add a TOML file to the DAG folder.'))))));
+            dags.length ? null : h('tbody', {}, h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No DAGs: add a TOML file to the DAG folder.')))),
+          pager(offset, PAGE, total, o => {
+            offset = o;
+            refresh();
+          })));
     },
   };
 }

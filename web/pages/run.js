@@ -1,21 +1,51 @@
 // One DAG run: its state, times, conf and params, the graph coloured by its
-// task instances, and a row per task instance with its latest driver.
+// task instances, a Gantt chart of its tries, and a page of its task
+// instances (searchable, filtered by state) with their latest drivers.
 
 import { h, fill, badge, time, duration, facts, json, taskHref, actionButton, flash } from '../dom.js';
 import { get, patch, dagPath, runPath } from '../api.js';
 import { graph } from '../graph.js';
 import { header, section, dagLink } from './common.js';
+import { taskFilter, pager } from './tasklist.js';
+import { gantt } from '../gantt.js';
+
+const PAGE = 50;
 
 export function runPage(view, { params: [dagId, runId], refresh }) {
+  let offset = 0;
+  const filter = taskFilter(() => {
+    offset = 0;
+    refresh();
+  });
+  const body = h('div', {});
+  let built = false;
   return {
     dagId,
     async refresh() {
-      const [dag, run, { task_instances: tis }] = await Promise.all([
-        get(dagPath(dagId)), get(runPath(dagId, runId)), get(`${runPath(dagId, runId)}/taskInstances`),
+      const q = new URLSearchParams({ limit: PAGE, offset });
+      if (filter.text) q.set('task_display_name_pattern', filter.text);
+      if (filter.state) q.set('state', filter.state);
+      const [dag, run, { task_instances: tis, total_entries: total }, { task_instances: all }, { drivers }] = await Promise.all([
+        get(dagPath(dagId)), get(runPath(dagId, runId)), get(`${runPath(dagId, runId)}/taskInstances?${q}`),
+        // The graph's colours: the states of the tasks it can show.
+        get(`${runPath(dagId, runId)}/taskInstances?limit=100${filter.text ? `&task_display_name_pattern=${encodeURIComponent(filter.text)}` : ''}${filter.state ? `&state=${filter.state}` : ''}`),
+        get(`/api/v2/drivers?dag_id=${encodeURIComponent(dagId)}&dag_run_id=${encodeURIComponent(runId)}&limit=100`),
       ]);
-      const states = Object.fromEntries(tis.map(t => [t.task_id, t.state]));
+      const states = Object.fromEntries([...all, ...tis].map(t => [t.task_id, t.state]));
       const open = run.state === 'running' || run.state === 'queued';
-      fill(view,
+      if (!built) {
+        fill(view, body, h('div', { class: 'card filter-card' }, filter.el), h('div', { 'data-testid': 'run-tasks' }));
+        built = true;
+      }
+      const [, , tasksEl] = view.children;
+      fill(tasksEl,
+        section('Graph', {}, graph(dag, runId, states, filter.text || filter.state ? (t, st) => filter.keeps(t, st) : null)),
+        section(`Task instances (${total})`, {}, tiTable(dag, runId, tis),
+          pager(offset, PAGE, total, o => {
+            offset = o;
+            refresh();
+          }, 'ti-pager')));
+      fill(body,
         header([['DAGs', '#/'], [dagId, `#/dags/${encodeURIComponent(dagId)}`], [runId]],
           open ? actionButton('Mark failed', { class: 'danger small', 'data-testid': 'mark-failed', title: 'Kill its drivers and skip what has not started' }, async () => {
             try {
@@ -41,8 +71,7 @@ export function runPage(view, { params: [dagId, runId], refresh }) {
             Object.keys(run.conf || {}).length
               ? h('details', { class: 'conf' }, h('summary', { class: 'muted small' }, 'conf, as triggered'), json(run.conf))
               : h('p', { class: 'muted small' }, 'Triggered without conf: every param has its default.'))),
-        section('Graph', {}, graph(dag, runId, states)),
-        section('Task instances', {}, tiTable(dag, runId, tis)));
+        drivers.length ? section('Tries over time', { 'data-testid': 'run-gantt' }, gantt(dagId, runId, drivers)) : null);
     },
   };
 }
