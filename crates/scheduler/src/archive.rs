@@ -145,10 +145,7 @@ impl Archiver {
 
 /// `<logs_dir>/<dag>/<run>/<task>`, where the try's client-mode log would be.
 fn try_dir(logs_dir: &Path, job: &ArchiveJob) -> PathBuf {
-    logs_dir
-        .join(crate::core::sanitize(&job.dag_id))
-        .join(crate::core::sanitize(&job.run_id))
-        .join(crate::core::sanitize(&job.task_id))
+    crate::paths::task_dir(logs_dir, &job.dag_id, &job.run_id, &job.task_id)
 }
 
 fn stream_path(base: &Path, stream: &str) -> PathBuf {

@@ -16,22 +16,16 @@ use tracing::{debug, error, info, warn};
 use drover_plugin_host::{Backend, CallError, DriverPhase, DriverStatus, ErrorKind, Submitted};
 use drover_store::{DriverState, DriverUpdate, StopReason, Store};
 
-use crate::core::Msg;
+use crate::control::Change;
+use crate::decide::{Outcome, Resume};
+use crate::msg::Msg;
 use crate::process;
+use crate::tracker::{PollPolicy, Trackers};
 
 /// A kill the cluster accepted but did not act on is sent again this often.
 const KILL_RESEND: Duration = Duration::from_secs(10);
 /// The longest wait between two tries to reach a cluster that does not answer.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-/// How a try ended, as the loop needs it to decide what comes next.
-#[derive(Debug, Clone)]
-pub(crate) enum Outcome {
-    Succeeded,
-    /// `final_` failures are not retried: the configuration is wrong, a
-    /// person stopped the try, or the old driver may still be running.
-    Failed { message: String, final_: bool },
-}
 
 /// The loop's way to stop a try: the reason is set (and committed by the
 /// loop) before the token fires, so the try knows why it stops.
@@ -55,55 +49,6 @@ impl Stop {
 
     fn reason(&self) -> StopReason {
         self.reason.lock().expect("stop reason").unwrap_or(StopReason::Killed)
-    }
-}
-
-/// How a try job begins.
-#[derive(Debug, Clone)]
-pub(crate) enum Resume {
-    /// A new try: submit.
-    Submit,
-    /// After a restart, the cluster's id is known: follow it.
-    Attach(String),
-    /// After a restart between committing the intent and recording the
-    /// cluster's answer: ask the cluster for the submission by its key before
-    /// submitting, so nothing is submitted twice.
-    Find,
-    /// After a restart while drover was stopping the try: finish stopping
-    /// it (the intent was committed before the kill was sent).
-    Stop {
-        cluster_id: Option<String>,
-        reason: StopReason,
-        since: DateTime<Utc>,
-    },
-}
-
-/// Polling cadence for cluster-mode drivers, and how long drover waits on a
-/// cluster that does not answer.
-#[derive(Debug, Clone, Copy)]
-pub struct PollPolicy {
-    /// Quick right after submission so short drivers finish fast…
-    pub first: Duration,
-    /// …slower for long ones.
-    pub max: Duration,
-    /// How long a cluster may fail to answer about a driver before drover
-    /// stops trusting that it knows the driver's fate. Until then the try
-    /// shows "cluster unreachable since …" and nothing else happens; after
-    /// it drover kills the driver and waits for the cluster to confirm.
-    pub unreachable_grace: Duration,
-    /// How long drover keeps sending a kill and waiting for the cluster to
-    /// confirm that the driver ended; unconfirmed, the try ends `unknown`.
-    pub kill_confirm: Duration,
-}
-
-impl Default for PollPolicy {
-    fn default() -> Self {
-        PollPolicy {
-            first: Duration::from_millis(25),
-            max: Duration::from_secs(2),
-            unreachable_grace: Duration::from_secs(300),
-            kill_confirm: Duration::from_secs(120),
-        }
     }
 }
 
@@ -150,14 +95,14 @@ pub(crate) struct TryJob {
     pub store: Store,
     pub log_path: PathBuf,
     pub poll: PollPolicy,
-    pub trackers: std::sync::Arc<crate::tracker::Trackers>,
-    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    pub trackers: Arc<Trackers>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// When the task became ready to run; `None` for a try picked up again
     /// after a restart.
     pub ready_at: Option<DateTime<Utc>>,
     pub resume: Resume,
     pub done: mpsc::UnboundedSender<Msg>,
-    pub changes: tokio::sync::broadcast::Sender<crate::handle::Change>,
+    pub changes: tokio::sync::broadcast::Sender<Change>,
     /// DAG, run, task and try number, for the change events.
     pub ids: (String, String, String, i64),
 }
@@ -185,7 +130,7 @@ impl TryJob {
                     }
                     if changed {
                         let (dag_id, run_id, task_id, try_number) = self.ids.clone();
-                        let _ = self.changes.send(crate::handle::Change::Driver {
+                        let _ = self.changes.send(Change::Driver {
                             dag_id,
                             run_id,
                             task_id,

@@ -4,100 +4,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use drover_dag::{Dag, ParamError};
+use drover_dag::Dag;
 use drover_plugin_host::{BackendSet, CallError, LogChunk, PluginInfo};
 use drover_store::{
     DagRow, DriverEventRow, DriverRow, DriverState, ImportErrorRow, RunRow, Store, StoreError,
     TaskInstanceRow, TryRow,
 };
 
-use crate::core::Msg;
-
-/// What a trigger asks for; everything optional, as in Airflow's API.
-#[derive(Debug, Clone, Default)]
-pub struct TriggerRequest {
-    pub conf: serde_json::Map<String, serde_json::Value>,
-    pub logical_date: Option<DateTime<Utc>>,
-    pub run_id: Option<String>,
-}
-
-/// What a clear (retry) asks for, as Airflow's clearTaskInstances body.
-#[derive(Debug, Clone, Default)]
-pub struct ClearRequest {
-    pub run_id: String,
-    /// None or empty: every task of the run.
-    pub task_ids: Option<Vec<String>>,
-    pub include_downstream: bool,
-    pub only_failed: bool,
-    pub dry_run: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TriggerError {
-    #[error("DAG `{0}` not found")]
-    UnknownDag(String),
-    #[error("{0}")]
-    BadRunId(String),
-    #[error("conf does not match the DAG's params: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
-    BadConf(Vec<ParamError>),
-    #[error("a run `{run_id}` already exists for DAG `{dag_id}`")]
-    Exists { dag_id: String, run_id: String },
-    #[error("scheduler unavailable: {0}")]
-    Internal(String),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("scheduler unavailable: {0}")]
-    Internal(String),
-}
-
-/// A state change, for live views and waiting clients.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Change {
-    Run {
-        dag_id: String,
-        run_id: String,
-        state: String,
-    },
-    Task {
-        dag_id: String,
-        run_id: String,
-        task_id: String,
-        state: String,
-        try_number: i64,
-    },
-    /// A driver's state, raw cluster state or attempt changed.
-    Driver {
-        dag_id: String,
-        run_id: String,
-        task_id: String,
-        try_number: i64,
-        try_id: i64,
-        state: String,
-    },
-    Dags,
-}
-
-impl Change {
-    /// The `kind` tag it serializes with.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Change::Run { .. } => "run",
-            Change::Task { .. } => "task",
-            Change::Driver { .. } => "driver",
-            Change::Dags => "dags",
-        }
-    }
-}
+use crate::control::{Change, ClearRequest, ControlError, TriggerError, TriggerRequest};
+use crate::msg::Msg;
 
 /// Cheap to clone; talks to the scheduler loop.
 #[derive(Clone)]
@@ -403,25 +320,6 @@ impl SchedulerHandle {
         let (reply, rx) = oneshot::channel();
         if self.tx.send(Msg::ReloadNow { reply }).is_ok() {
             let _ = rx.await;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Change;
-
-    #[test]
-    fn kind_is_the_serialized_tag() {
-        let s = || "x".to_string();
-        let all = [
-            Change::Run { dag_id: s(), run_id: s(), state: s() },
-            Change::Task { dag_id: s(), run_id: s(), task_id: s(), state: s(), try_number: 1 },
-            Change::Driver { dag_id: s(), run_id: s(), task_id: s(), try_number: 1, try_id: 1, state: s() },
-            Change::Dags,
-        ];
-        for c in all {
-            assert_eq!(serde_json::to_value(&c).unwrap()["kind"], c.kind(), "{c:?}");
         }
     }
 }

@@ -14,7 +14,7 @@ use drover_dag::{Dag, LoadError};
 use drover_plugin_host::BackendSet;
 use drover_store::{DagUpsert, Store};
 
-use crate::core::Msg;
+use crate::msg::Msg;
 
 pub(crate) struct Loaded {
     pub dags: BTreeMap<String, Arc<Dag>>,

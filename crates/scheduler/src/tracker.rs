@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
@@ -18,7 +19,34 @@ use tracing::debug;
 
 use drover_plugin_host::{Backend, CallError, DriverStatus, ErrorKind};
 
-use crate::driver::PollPolicy;
+/// Polling cadence for cluster-mode drivers, and how long drover waits on a
+/// cluster that does not answer.
+#[derive(Debug, Clone, Copy)]
+pub struct PollPolicy {
+    /// Quick right after submission so short drivers finish fast…
+    pub first: Duration,
+    /// …slower for long ones.
+    pub max: Duration,
+    /// How long a cluster may fail to answer about a driver before drover
+    /// stops trusting that it knows the driver's fate. Until then the try
+    /// shows "cluster unreachable since …" and nothing else happens; after
+    /// it drover kills the driver and waits for the cluster to confirm.
+    pub unreachable_grace: Duration,
+    /// How long drover keeps sending a kill and waiting for the cluster to
+    /// confirm that the driver ended; unconfirmed, the try ends `unknown`.
+    pub kill_confirm: Duration,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            first: Duration::from_millis(25),
+            max: Duration::from_secs(2),
+            unreachable_grace: Duration::from_secs(300),
+            kill_confirm: Duration::from_secs(120),
+        }
+    }
+}
 
 /// The latest answer about one driver; `None` until the first poll.
 pub(crate) type Latest = Option<Result<DriverStatus, CallError>>;

@@ -1,0 +1,343 @@
+//! A run's course: whether it may start, which of its tasks start or are
+//! marked upstream-failed on this turn, and how it ends.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use drover_dag::Dag;
+use drover_store::{NotifyEvent, RunState, TaskInstanceRow, TiState};
+
+/// A queued run starts while its DAG has fewer than `max_active_runs`
+/// runs running.
+pub(crate) fn has_room(running: usize, max_active_runs: u32) -> bool {
+    running < max_active_runs as usize
+}
+
+/// One thing to do for a task of a running run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Start try `try_number` of the task.
+    Start { task_id: String, try_number: i64 },
+    /// An upstream task failed: this one never runs.
+    UpstreamFailed { task_id: String },
+}
+
+/// What a running run's tasks call for at `now`, in the DAG's
+/// (topological) order: a task whose upstream all succeeded starts, one
+/// with a failed upstream is marked upstream-failed (and so is its own
+/// downstream, on the same turn), a retry starts once due. A cleared task
+/// goes on counting tries where it was. Nothing starts in a run a person
+/// is failing.
+pub(crate) fn next_steps(
+    dag: &Dag,
+    tis: &BTreeMap<String, TaskInstanceRow>,
+    failing: bool,
+    now: DateTime<Utc>,
+) -> Vec<Step> {
+    if failing {
+        return Vec::new();
+    }
+    // States as they will be once the earlier steps are done.
+    let mut after: HashMap<&str, TiState> = HashMap::new();
+    let state = |after: &HashMap<&str, TiState>, id: &str| after.get(id).copied().or(tis.get(id).map(|t| t.state));
+    let mut steps = Vec::new();
+    for task in &dag.tasks {
+        let Some(ti) = tis.get(&task.id) else { continue };
+        match ti.state {
+            TiState::None => {
+                let deps: Vec<Option<TiState>> = task.depends_on.iter().map(|d| state(&after, d)).collect();
+                if deps.iter().any(|s| matches!(s, Some(TiState::Failed | TiState::UpstreamFailed))) {
+                    after.insert(&task.id, TiState::UpstreamFailed);
+                    steps.push(Step::UpstreamFailed { task_id: task.id.clone() });
+                } else if deps.iter().all(|s| *s == Some(TiState::Success)) {
+                    after.insert(&task.id, TiState::Running);
+                    steps.push(Step::Start { task_id: task.id.clone(), try_number: ti.try_number + 1 });
+                }
+            }
+            TiState::UpForRetry if ti.next_try_at.is_none_or(|t| t <= now) => {
+                after.insert(&task.id, TiState::Running);
+                steps.push(Step::Start { task_id: task.id.clone(), try_number: ti.try_number + 1 });
+            }
+            _ => {}
+        }
+    }
+    steps
+}
+
+/// A run ends once every task has ended: successful if all succeeded,
+/// failed otherwise. `None` while a task has not ended.
+pub(crate) fn run_end<'a>(tis: impl IntoIterator<Item = &'a TaskInstanceRow> + Clone) -> Option<RunState> {
+    if !tis.clone().into_iter().all(|t| t.state.is_terminal()) {
+        return None;
+    }
+    if tis.into_iter().all(|t| t.state == TiState::Success) {
+        Some(RunState::Success)
+    } else {
+        Some(RunState::Failed)
+    }
+}
+
+/// Airflow's on_success_callback / on_failure_callback of a DAG.
+pub(crate) fn run_notifiers(state: RunState, dag: &Dag) -> (NotifyEvent, &[String]) {
+    match state {
+        RunState::Success => (NotifyEvent::OnRunSuccess, &dag.on_run_success),
+        _ => (NotifyEvent::OnRunFailure, &dag.on_run_failure),
+    }
+}
+
+/// The tasks a run marked failed skips: those not started yet and those
+/// waiting for a retry. Running ones are killed instead.
+pub(crate) fn skipped_by_fail<'a>(tis: impl IntoIterator<Item = &'a TaskInstanceRow>) -> Vec<String> {
+    tis.into_iter()
+        .filter(|t| matches!(t.state, TiState::None | TiState::UpForRetry))
+        .map(|t| t.task_id.clone())
+        .collect()
+}
+
+/// When the loop must wake on its own: the earliest retry or cron tick.
+pub(crate) fn next_wake<'a>(
+    tis: impl IntoIterator<Item = &'a TaskInstanceRow>,
+    cron: impl IntoIterator<Item = DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let retries = tis
+        .into_iter()
+        .filter(|ti| ti.state == TiState::UpForRetry)
+        .filter_map(|ti| ti.next_try_at);
+    retries.chain(cron).min()
+}
+
+/// The run id of a manual trigger that names none.
+pub(crate) fn manual_run_id(logical_date: DateTime<Utc>) -> String {
+    format!("manual__{}", logical_date.to_rfc3339())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::fixture::{at, dag, graph, ti, tis};
+    use TiState::*;
+
+    const NOW: &str = "2026-03-01T12:00:00Z";
+
+    fn start(task_id: &str, try_number: i64) -> Step {
+        Step::Start { task_id: task_id.into(), try_number }
+    }
+
+    fn upstream_failed(task_id: &str) -> Step {
+        Step::UpstreamFailed { task_id: task_id.into() }
+    }
+
+    /// a -> b -> c, and d alone.
+    fn chain() -> Dag {
+        graph(&[("a", &[]), ("b", &["a"]), ("c", &["b"]), ("d", &[])], "")
+    }
+
+    #[test]
+    fn a_queued_run_starts_while_its_dag_has_room() {
+        assert!(has_room(0, 1));
+        assert!(has_room(2, 3));
+    }
+
+    #[test]
+    fn a_queued_run_waits_when_its_dag_is_at_max_active_runs() {
+        assert!(!has_room(1, 1));
+        assert!(!has_room(4, 3));
+        assert!(!has_room(0, 0));
+    }
+
+    #[test]
+    fn a_new_run_starts_every_task_without_upstream() {
+        let steps = next_steps(&chain(), &tis(&[("a", None), ("b", None), ("c", None), ("d", None)]), false, at(NOW));
+        assert_eq!(steps, [start("a", 1), start("d", 1)]);
+    }
+
+    #[test]
+    fn a_task_starts_once_its_upstream_succeeded() {
+        let steps = next_steps(&chain(), &tis(&[("a", Success), ("b", None), ("c", None), ("d", Running)]), false, at(NOW));
+        assert_eq!(steps, [start("b", 1)]);
+    }
+
+    #[test]
+    fn a_task_waits_while_its_upstream_runs() {
+        let steps = next_steps(&chain(), &tis(&[("a", Running), ("b", None), ("c", None), ("d", Success)]), false, at(NOW));
+        assert!(steps.is_empty());
+    }
+
+    #[test]
+    fn a_task_waits_while_its_upstream_waits_for_a_retry() {
+        let mut tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
+        tis.get_mut("a").unwrap().next_try_at = Some(at("2026-03-01T13:00:00Z"));
+        assert!(next_steps(&chain(), &tis, false, at(NOW)).is_empty());
+    }
+
+    #[test]
+    fn a_task_with_several_upstream_waits_for_all_of_them() {
+        let dag = graph(&[("a", &[]), ("b", &[]), ("join", &["a", "b"])], "");
+        let steps = next_steps(&dag, &tis(&[("a", Success), ("b", Running), ("join", None)]), false, at(NOW));
+        assert!(steps.is_empty());
+        let steps = next_steps(&dag, &tis(&[("a", Success), ("b", Success), ("join", None)]), false, at(NOW));
+        assert_eq!(steps, [start("join", 1)]);
+    }
+
+    #[test]
+    fn a_failed_upstream_marks_the_whole_downstream_on_one_turn() {
+        let steps = next_steps(&chain(), &tis(&[("a", Failed), ("b", None), ("c", None), ("d", Success)]), false, at(NOW));
+        assert_eq!(steps, [upstream_failed("b"), upstream_failed("c")]);
+    }
+
+    #[test]
+    fn one_failed_upstream_is_enough_even_while_another_runs() {
+        let dag = graph(&[("a", &[]), ("b", &[]), ("join", &["a", "b"])], "");
+        let steps = next_steps(&dag, &tis(&[("a", Failed), ("b", Running), ("join", None)]), false, at(NOW));
+        assert_eq!(steps, [upstream_failed("join")]);
+    }
+
+    #[test]
+    fn an_upstream_failed_upstream_passes_the_mark_on() {
+        let steps = next_steps(&chain(), &tis(&[("a", Failed), ("b", UpstreamFailed), ("c", None), ("d", Success)]), false, at(NOW));
+        assert_eq!(steps, [upstream_failed("c")]);
+    }
+
+    #[test]
+    fn a_skipped_upstream_neither_starts_nor_fails_the_downstream() {
+        let steps = next_steps(&chain(), &tis(&[("a", Skipped), ("b", None), ("c", None), ("d", Success)]), false, at(NOW));
+        assert!(steps.is_empty());
+    }
+
+    #[test]
+    fn a_due_retry_starts_the_next_try() {
+        let mut tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
+        let a = tis.get_mut("a").unwrap();
+        a.try_number = 2;
+        a.next_try_at = Some(at("2026-03-01T11:59:59Z"));
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW)), [start("a", 3)]);
+    }
+
+    #[test]
+    fn a_retry_falling_due_exactly_now_starts() {
+        let mut tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
+        tis.get_mut("a").unwrap().next_try_at = Some(at(NOW));
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW)), [start("a", 2)]);
+    }
+
+    #[test]
+    fn a_retry_not_yet_due_waits() {
+        let mut tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
+        tis.get_mut("a").unwrap().next_try_at = Some(at("2026-03-01T12:00:01Z"));
+        assert!(next_steps(&chain(), &tis, false, at(NOW)).is_empty());
+    }
+
+    #[test]
+    fn a_retry_without_a_due_time_starts_at_once() {
+        let tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW)), [start("a", 2)]);
+    }
+
+    #[test]
+    fn a_cleared_task_goes_on_counting_tries_where_it_was() {
+        let mut tis = tis(&[("a", None), ("b", None), ("c", None), ("d", Success)]);
+        tis.get_mut("a").unwrap().try_number = 3;
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW)), [start("a", 4)]);
+    }
+
+    #[test]
+    fn nothing_starts_in_a_run_a_person_is_failing() {
+        let tis = tis(&[("a", None), ("b", None), ("c", None), ("d", UpForRetry)]);
+        assert!(next_steps(&chain(), &tis, true, at(NOW)).is_empty());
+    }
+
+    #[test]
+    fn nothing_more_happens_in_a_run_whose_tasks_all_ended() {
+        let tis = tis(&[("a", Success), ("b", Failed), ("c", UpstreamFailed), ("d", Skipped)]);
+        assert!(next_steps(&chain(), &tis, false, at(NOW)).is_empty());
+    }
+
+    #[test]
+    fn running_and_queued_tasks_are_left_alone() {
+        let tis = tis(&[("a", Running), ("b", None), ("c", None), ("d", Queued)]);
+        assert!(next_steps(&chain(), &tis, false, at(NOW)).is_empty());
+    }
+
+    #[test]
+    fn tasks_start_in_the_dags_topological_order() {
+        let dag = graph(&[("z", &[]), ("m", &[]), ("a", &[])], "");
+        let steps = next_steps(&dag, &tis(&[("z", None), ("m", None), ("a", None)]), false, at(NOW));
+        assert_eq!(steps, [start("z", 1), start("m", 1), start("a", 1)]);
+    }
+
+    #[test]
+    fn a_task_without_a_task_instance_is_passed_over() {
+        // A run keeps the DAG it started with; its task instances are the
+        // truth when the two disagree.
+        let steps = next_steps(&chain(), &tis(&[("a", Success), ("b", None)]), false, at(NOW));
+        assert_eq!(steps, [start("b", 1)]);
+    }
+
+    #[test]
+    fn a_run_whose_tasks_all_succeeded_succeeds() {
+        let tis = tis(&[("a", Success), ("b", Success)]);
+        assert_eq!(run_end(tis.values()), Some(RunState::Success));
+    }
+
+    #[test]
+    fn a_run_with_a_failed_task_fails() {
+        let tis = tis(&[("a", Success), ("b", Failed)]);
+        assert_eq!(run_end(tis.values()), Some(RunState::Failed));
+    }
+
+    #[test]
+    fn a_run_with_upstream_failed_or_skipped_tasks_fails() {
+        assert_eq!(run_end(tis(&[("a", Success), ("b", UpstreamFailed)]).values()), Some(RunState::Failed));
+        assert_eq!(run_end(tis(&[("a", Success), ("b", Skipped)]).values()), Some(RunState::Failed));
+    }
+
+    #[test]
+    fn a_run_goes_on_while_a_task_has_not_ended() {
+        for open in [None, Queued, Running, UpForRetry] {
+            assert_eq!(run_end(tis(&[("a", Failed), ("b", open)]).values()), Option::None, "{open}");
+        }
+    }
+
+    #[test]
+    fn a_run_without_tasks_succeeds() {
+        assert_eq!(run_end(tis(&[]).values()), Some(RunState::Success));
+    }
+
+    #[test]
+    fn a_run_tells_its_dags_notifiers_how_it_ended() {
+        let dag = dag(concat!(
+            "id = \"t\"\non_run_success = [\"team\"]\non_run_failure = [\"ops\"]\n",
+            "[[tasks]]\nid = \"a\"\nbackend = \"local\"\napplication = { resource = \"app.jar\" }\n"
+        ));
+        assert_eq!(run_notifiers(RunState::Success, &dag), (NotifyEvent::OnRunSuccess, &["team".to_string()][..]));
+        assert_eq!(run_notifiers(RunState::Failed, &dag), (NotifyEvent::OnRunFailure, &["ops".to_string()][..]));
+    }
+
+    #[test]
+    fn failing_a_run_skips_the_waiting_tasks_and_not_the_running_ones() {
+        let tis = tis(&[("a", Success), ("b", Running), ("c", None), ("d", UpForRetry), ("e", Failed)]);
+        assert_eq!(skipped_by_fail(tis.values()), ["c", "d"]);
+    }
+
+    #[test]
+    fn the_loop_wakes_for_the_earliest_retry_or_cron_tick() {
+        let mut waiting = ti("a", UpForRetry, 1);
+        waiting.next_try_at = Some(at("2026-03-01T12:05:00Z"));
+        let mut stale = ti("b", Running, 1);
+        // Only a task waiting for a retry counts.
+        stale.next_try_at = Some(at("2026-03-01T12:01:00Z"));
+        let tis = [waiting, stale];
+        assert_eq!(next_wake(&tis, [at("2026-03-01T12:10:00Z")]), Some(at("2026-03-01T12:05:00Z")));
+        assert_eq!(next_wake(&tis, [at("2026-03-01T12:02:00Z")]), Some(at("2026-03-01T12:02:00Z")));
+    }
+
+    #[test]
+    fn an_idle_loop_has_no_wake_up_of_its_own() {
+        assert_eq!(next_wake(&[ti("a", Success, 1)], []), Option::None);
+    }
+
+    #[test]
+    fn a_manual_run_is_named_after_its_logical_date() {
+        assert_eq!(manual_run_id(at(NOW)), "manual__2026-03-01T12:00:00+00:00");
+    }
+}
