@@ -22,3 +22,35 @@ pub(crate) use cron::{CronStep, cron_step, scheduled_run_id};
 pub(crate) use recover::{OpenTry, Reopen, reopen};
 pub(crate) use run::{Step, has_room, manual_run_id, next_steps, next_wake, run_end, run_notifiers, skipped_by_fail};
 pub(crate) use tries::{Outcome, Resume, deadline, ready_at, task_notifiers, try_ended};
+
+#[cfg(test)]
+mod tests {
+    /// The rules' sources, tests included.
+    const RULES: [(&str, &str); 5] = [
+        ("clear.rs", include_str!("clear.rs")),
+        ("cron.rs", include_str!("cron.rs")),
+        ("recover.rs", include_str!("recover.rs")),
+        ("run.rs", include_str!("run.rs")),
+        ("tries.rs", include_str!("tries.rs")),
+    ];
+
+    #[test]
+    fn the_rules_do_no_io_and_read_no_clock() {
+        let forbidden = ["tokio", "sqlx", "drover_plugin_host", "Store,", "Store}", "std::fs", "std::net", "Utc::now", "SystemTime", "Instant"];
+        for (file, text) in RULES {
+            for word in forbidden {
+                assert!(!text.contains(word), "decide/{file} mentions `{word}`");
+            }
+        }
+    }
+
+    #[test]
+    fn the_rules_import_nothing_of_the_crate_outside_decide() {
+        for (file, text) in RULES {
+            for (at, _) in text.match_indices("crate::") {
+                let rest = &text[at..];
+                assert!(rest.starts_with("crate::decide::"), "decide/{file} imports {}", rest.lines().next().unwrap_or(""));
+            }
+        }
+    }
+}
