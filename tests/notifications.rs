@@ -362,6 +362,12 @@ async fn a_receiver_that_fails_first_gets_one_delivery_and_a_dead_one_shows_fail
     assert_eq!((failed[0]["notifier"].as_str(), failed[0]["attempts"].as_i64()), (Some("dead"), Some(2)));
     let error = failed[0]["last_error"].as_str().unwrap_or_default();
     assert!(error.contains("error sending request") && !error.contains("nobody"), "the URL is never shown: {error}");
+
+    // Deliveries by notifier and outcome in /metrics, counted from the outbox.
+    let metrics = api.http.get(format!("{}/metrics", api.base)).send().await?.text().await?;
+    for line in ["drover_notifications{notifier=\"hook\",status=\"sent\"} 1", "drover_notifications{notifier=\"dead\",status=\"failed\"} 1"] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in /metrics:\n{metrics}");
+    }
     kill9(&mut drover).await?;
     Ok(())
 }

@@ -132,8 +132,6 @@ impl Metrics {
             "How long SQLite took to commit a write transaction",
             drover_store::metrics::commit_seconds(),
         );
-        // Notification deliveries (issue 14 part 1) register here, as
-        // drover_notification_deliveries_total{notifier, outcome}.
         r.register_collector(Box::new(snapshot));
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &r).expect("writing to a String");
@@ -186,6 +184,15 @@ impl Collector for Snapshot {
                 .drivers
                 .iter()
                 .map(|(b, s, n)| (vec![("backend", b.clone()), ("state", s.clone())], *n)),
+        )?;
+        gauge(
+            &mut enc,
+            "notifications",
+            "Notifications in the outbox by notifier and delivery status (pending, sent, failed: given up)",
+            self.counts
+                .notifications
+                .iter()
+                .map(|(b, s, n)| (vec![("notifier", b.clone()), ("status", s.clone())], *n)),
         )?;
         let with_calls = || {
             self.calls
@@ -245,6 +252,7 @@ mod tests {
                 runs: vec![("success".into(), 2)],
                 task_instances: vec![("none".into(), 1), ("running".into(), 4)],
                 drivers: vec![("yarn".into(), "running".into(), 4)],
+                notifications: vec![("ops".into(), "failed".into(), 1), ("ops".into(), "sent".into(), 5)],
             },
             calls: vec![("yarn".into(), vec![status])],
             heartbeat: Utc::now(),
@@ -257,6 +265,8 @@ mod tests {
             "drover_dag_runs{state=\"success\"} 2",
             "drover_task_instances{state=\"running\"} 4",
             "drover_drivers{backend=\"yarn\",state=\"running\"} 4",
+            "drover_notifications{notifier=\"ops\",status=\"sent\"} 5",
+            "drover_notifications{notifier=\"ops\",status=\"failed\"} 1",
             "drover_plugin_calls_total{backend=\"yarn\",call=\"status\"} 3",
             "drover_plugin_call_errors_total{backend=\"yarn\",call=\"status\"} 1",
             "drover_plugin_call_duration_seconds_bucket{backend=\"yarn\",call=\"status\",le=\"0.01\"} 2",

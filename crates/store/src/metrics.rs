@@ -1,6 +1,6 @@
 //! What the store tells `/metrics`: how long SQLite takes to commit a write
 //! transaction (the WAL's fsync, and the wait for the one writer), and how
-//! many runs, task instances and drivers are in each state, counted when
+//! many runs, task instances, drivers and notifications are in each state, counted when
 //! Prometheus scrapes rather than kept up to date on every change.
 
 use std::sync::LazyLock;
@@ -39,6 +39,9 @@ pub struct StateCounts {
     pub task_instances: Vec<(String, i64)>,
     /// Tries' drivers by backend and driver state.
     pub drivers: Vec<(String, String, i64)>,
+    /// Notifications by notifier and delivery status (pending, sent,
+    /// failed): the outbox is the record of every delivery.
+    pub notifications: Vec<(String, String, i64)>,
 }
 
 impl Store {
@@ -55,7 +58,11 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(StateCounts { runs, task_instances, drivers })
+        let notifications =
+            sqlx::query_as("SELECT notifier, status, COUNT(*) FROM notifications GROUP BY notifier, status ORDER BY 1, 2")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(StateCounts { runs, task_instances, drivers, notifications })
     }
 }
 

@@ -110,7 +110,7 @@ impl Store {
         let mut tx = self.write().await?;
         let archive = self.finish_try_in(&mut tx, f, now).await?;
         insert(&mut tx, now, notes).await?;
-        tx.commit().await?;
+        crate::metrics::commit(tx).await?;
         if !notes.is_empty() {
             self.outbox.notify_one();
         }
@@ -132,7 +132,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         insert(&mut tx, now, notes).await?;
-        tx.commit().await?;
+        crate::metrics::commit(tx).await?;
         if !notes.is_empty() {
             self.outbox.notify_one();
         }
