@@ -28,11 +28,9 @@
 //! volumes; a bearer token, when configured, is the only credential.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::future::Future;
 use std::hash::{BuildHasher as _, Hasher as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -47,12 +45,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::process::{self, App, AppKind, LaunchPlan, Spawner};
 use crate::submit::SubmitArgs;
-use crate::{Context, StandIn, SubmissionRecord};
+use crate::SubmissionRecord;
+use crate::stand_in::{Context, Drivers, StandIn};
 
 /// The label drover's plugin puts its submission key in.
 pub const SUBMISSION_KEY_LABEL: &str = "drover.dev/submission-key";
@@ -124,7 +122,7 @@ impl ApiServer {
     /// Kill every pod's processes, wait until reaped, stop serving.
     pub async fn shutdown(self) {
         self.cancel.cancel();
-        self.api.shutdown().await;
+        self.api.drivers.shutdown().await;
         self.spawner.stop();
         self.server.abort();
     }
@@ -170,8 +168,7 @@ struct Api {
     work_dir: PathBuf,
     token: Option<String>,
     spawner: Arc<Spawner>,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
+    drivers: Drivers,
     state: Mutex<ApiState>,
     events: broadcast::Sender<Event>,
 }
@@ -184,8 +181,7 @@ impl Api {
             work_dir: ctx.work_dir.clone(),
             token,
             spawner: ctx.spawner.clone(),
-            cancel: ctx.cancel.clone(),
-            tasks: TaskTracker::new(),
+            drivers: Drivers::new(ctx.cancel.clone()),
             state: Mutex::default(),
             events,
         }
@@ -193,12 +189,6 @@ impl Api {
 
     fn lock(&self) -> MutexGuard<'_, ApiState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    async fn shutdown(&self) {
-        self.cancel.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
     }
 
     /// Bumps the resourceVersion, stamps it on the pod, records and sends the event.
@@ -357,7 +347,7 @@ impl Api {
 
         let key = (ns.to_string(), name.clone());
         let dir = self.work_dir.join(ns).join(&name);
-        let stop = self.cancel.child_token();
+        let stop = self.drivers.cancel.child_token();
         {
             let mut guard = self.lock();
             let st = &mut *guard;
@@ -399,7 +389,7 @@ impl Api {
         }
         info!(pod = %format!("{ns}/{name}"), "pod created");
         let api = self.clone();
-        self.tasks
+        self.drivers
             .spawn(async move { api.run_pod(key, dir, stop).await });
         Ok(pod)
     }
@@ -693,25 +683,17 @@ impl Api {
         (st.rv, items)
     }
 
-    fn kill_now(&self) {
-        self.cancel.cancel();
-        for e in self.lock().pods.values() {
-            for pid in e.pids.values() {
-                process::kill_group_now(*pid);
-            }
-        }
-    }
 }
 
 impl StandIn for Api {
     fn submissions(&self) -> Vec<SubmissionRecord> {
         self.lock().submissions.clone()
     }
-    fn shutdown(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(Api::shutdown(self))
+    fn drivers(&self) -> &Drivers {
+        &self.drivers
     }
-    fn kill_now(&self) {
-        Api::kill_now(self);
+    fn running_pids(&self) -> Vec<u32> {
+        self.lock().pods.values().flat_map(|e| e.pids.values().copied()).collect()
     }
 }
 
@@ -1437,7 +1419,7 @@ fn watch(
             ),
         }
     };
-    let cancel = api.cancel.clone();
+    let cancel = api.drivers.cancel.clone();
     tokio::spawn(async move {
         let line = |v: &Value| Ok(Bytes::from(format!("{v}\n")));
         for e in &first {

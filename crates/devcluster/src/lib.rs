@@ -25,10 +25,8 @@
 //!   dropping it) kills them all, and on Linux the kernel kills them if the
 //!   hosting process dies.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,10 +38,13 @@ use tracing::{info, warn};
 
 pub mod aws;
 pub mod emr_containers;
+mod http;
+mod ids;
 pub mod kubernetes;
 pub mod livy;
 pub mod process;
 pub mod serverless;
+mod stand_in;
 pub mod standalone;
 pub mod submit;
 pub mod yarn;
@@ -51,6 +52,7 @@ pub mod yarn;
 pub use submit::spark_submit;
 
 use process::Spawner;
+use stand_in::{Context, StandIn};
 
 /// How to start a [`DevCluster`].
 #[derive(Debug, Clone)]
@@ -89,26 +91,6 @@ pub struct SubmissionRecord {
     /// (Spark property, application tag, pod label, client token).
     pub submission_key: Option<String>,
     pub received_at: DateTime<Utc>,
-}
-
-/// What every stand-in gets from the [`DevCluster`] that hosts it.
-pub(crate) struct Context {
-    /// The one server's address (all stand-ins share it; their paths differ).
-    pub addr: SocketAddr,
-    /// This stand-in's own work directory.
-    pub work_dir: PathBuf,
-    /// The one thread that spawns every driver process (see [`process::Spawner`]).
-    pub spawner: Arc<Spawner>,
-    pub cancel: CancellationToken,
-}
-
-/// What the [`DevCluster`] needs from each stand-in cluster manager.
-pub(crate) trait StandIn: Send + Sync + 'static {
-    fn submissions(&self) -> Vec<SubmissionRecord>;
-    /// Kill every driver and wait until all are reaped.
-    fn shutdown(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
-    /// Best-effort synchronous kill for `Drop`.
-    fn kill_now(&self);
 }
 
 /// A running stand-in cluster. Drop kills its drivers best-effort; prefer
@@ -227,7 +209,7 @@ impl DevCluster {
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
         for s in self.stand_ins.iter() {
-            s.shutdown().await;
+            s.drivers().shutdown().await;
         }
         self.spawner.stop();
         if let Some(mut server) = self.server.take() {
@@ -267,7 +249,7 @@ impl Drop for DevCluster {
         if self.server.is_some() {
             self.cancel.cancel();
             for s in self.stand_ins.iter() {
-                s.kill_now();
+                s.drivers().kill_now(|| s.running_pids());
             }
             // Stopping the spawner thread also fires the drivers' parent-death signal.
             self.spawner.stop();

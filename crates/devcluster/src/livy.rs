@@ -37,9 +37,7 @@
 //! other stand-ins.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -53,12 +51,12 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::process::{self, App, LaunchPlan, Spawner};
 use crate::standalone::SUBMISSION_KEY_PROPERTY;
-use crate::{Context, StandIn, SubmissionRecord};
+use crate::SubmissionRecord;
+use crate::stand_in::{Context, Drivers, StandIn};
 
 /// The path every Livy route is nested under on the stand-in's port.
 pub const PREFIX: &str = "/livy";
@@ -201,8 +199,7 @@ pub(crate) struct Livy {
     cluster_ts: i64,
     state: Mutex<LivyState>,
     spawner: Arc<Spawner>,
-    drivers: TaskTracker,
-    cancel: CancellationToken,
+    drivers: Drivers,
 }
 
 pub(crate) fn start(ctx: &Context) -> anyhow::Result<(Arc<dyn StandIn>, Router)> {
@@ -213,8 +210,7 @@ pub(crate) fn start(ctx: &Context) -> anyhow::Result<(Arc<dyn StandIn>, Router)>
         cluster_ts: Utc::now().timestamp_millis(),
         state: Mutex::default(),
         spawner: ctx.spawner.clone(),
-        drivers: TaskTracker::new(),
-        cancel: ctx.cancel.clone(),
+        drivers: Drivers::new(ctx.cancel.clone()),
     });
     let routes = Router::new().nest(PREFIX, router(livy.clone()));
     Ok((livy, routes))
@@ -239,7 +235,7 @@ impl Livy {
 
     /// `SessionServlet` POST: take an id, register the batch, start its driver.
     fn create(self: &Arc<Self>, req: CreateBatchRequest) -> Result<Value, LivyError> {
-        let app_cancel = self.cancel.child_token();
+        let app_cancel = self.drivers.cancel.child_token();
         let (ended_tx, ended) = watch::channel(false);
         let id;
         let dir;
@@ -424,18 +420,6 @@ impl Livy {
         Ok(())
     }
 
-    async fn shutdown(&self) {
-        self.cancel.cancel();
-        self.drivers.close();
-        self.drivers.wait().await;
-    }
-
-    fn kill_now(&self) {
-        self.cancel.cancel();
-        for pid in self.lock().batches.iter().filter_map(|b| b.pid) {
-            process::kill_group_now(pid);
-        }
-    }
 }
 
 impl StandIn for Livy {
@@ -443,12 +427,12 @@ impl StandIn for Livy {
         self.lock().submissions.clone()
     }
 
-    fn shutdown(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(Livy::shutdown(self))
+    fn drivers(&self) -> &Drivers {
+        &self.drivers
     }
 
-    fn kill_now(&self) {
-        Livy::kill_now(self);
+    fn running_pids(&self) -> Vec<u32> {
+        self.lock().batches.iter().filter_map(|b| b.pid).collect()
     }
 }
 

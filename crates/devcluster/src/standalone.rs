@@ -44,10 +44,10 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::SubmissionRecord;
+use crate::stand_in::Drivers;
 use crate::process::{self, App, LaunchPlan, Spawner};
 
 /// The Spark version this master claims to be.
@@ -157,8 +157,7 @@ pub struct Master {
     worker_id: String,
     state: Mutex<MasterState>,
     spawner: Arc<Spawner>,
-    drivers: TaskTracker,
-    cancel: CancellationToken,
+    drivers: Drivers,
 }
 
 impl Master {
@@ -174,8 +173,7 @@ impl Master {
             worker_id,
             state: Mutex::default(),
             spawner,
-            drivers: TaskTracker::new(),
-            cancel,
+            drivers: Drivers::new(cancel),
         }
     }
 
@@ -194,21 +192,6 @@ impl Master {
 
     fn web_ui_url(&self) -> String {
         format!("http://{}", self.cfg.addr)
-    }
-
-    /// Kill every driver and wait until all are reaped.
-    pub(crate) async fn shutdown(&self) {
-        self.cancel.cancel();
-        self.drivers.close();
-        self.drivers.wait().await;
-    }
-
-    /// Best-effort synchronous kill for `Drop`: SIGKILL every running driver's group.
-    pub(crate) fn kill_now(&self) {
-        self.cancel.cancel();
-        for pid in self.lock().active.iter().filter_map(|d| d.pid) {
-            process::kill_group_now(pid);
-        }
     }
 
     fn register(self: &Arc<Self>, desc: DriverDesc) -> String {
@@ -240,7 +223,7 @@ impl Master {
                 relaunches: 0,
                 launched: false,
                 pid: None,
-                cancel: self.cancel.child_token(),
+                cancel: self.drivers.cancel.child_token(),
                 start_time_ms: now.timestamp_millis(),
                 submit_date: now,
             });
@@ -255,7 +238,7 @@ impl Master {
     /// that fits the worker's free cores and memory. One that does not fit waits
     /// (forever, if it never can) without blocking smaller ones behind it.
     fn schedule(self: &Arc<Self>) {
-        if self.cancel.is_cancelled() {
+        if self.drivers.cancel.is_cancelled() {
             return;
         }
         let mut to_start = Vec::new();
@@ -1226,11 +1209,11 @@ impl crate::StandIn for Master {
         Master::submissions(self)
     }
 
-    fn shutdown(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        Box::pin(Master::shutdown(self))
+    fn drivers(&self) -> &Drivers {
+        &self.drivers
     }
 
-    fn kill_now(&self) {
-        Master::kill_now(self)
+    fn running_pids(&self) -> Vec<u32> {
+        self.lock().active.iter().filter_map(|d| d.pid).collect()
     }
 }

@@ -35,9 +35,7 @@
 //! FINISHED/SUCCEEDED (the real (RUNNING, SUCCEEDED) window is not emulated).
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
@@ -50,11 +48,11 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::process::{self, App, LaunchPlan, Spawner};
-use crate::{Context, StandIn, SubmissionRecord};
+use crate::SubmissionRecord;
+use crate::stand_in::{Context, Drivers, StandIn};
 
 /// The Hadoop version this ResourceManager claims to be.
 pub const HADOOP_VERSION: &str = "3.4.1";
@@ -171,8 +169,7 @@ pub(crate) struct ResourceManager {
     cluster_ts: i64,
     state: Mutex<RmState>,
     spawner: Arc<Spawner>,
-    ams: TaskTracker,
-    cancel: CancellationToken,
+    ams: Drivers,
 }
 
 pub(crate) fn start(ctx: &Context) -> anyhow::Result<(Arc<dyn StandIn>, Router)> {
@@ -183,8 +180,7 @@ pub(crate) fn start(ctx: &Context) -> anyhow::Result<(Arc<dyn StandIn>, Router)>
         cluster_ts: Utc::now().timestamp_millis(),
         state: Mutex::default(),
         spawner: ctx.spawner.clone(),
-        ams: TaskTracker::new(),
-        cancel: ctx.cancel.clone(),
+        ams: Drivers::new(ctx.cancel.clone()),
     });
     let routes = router(rm.clone());
     Ok((rm, routes))
@@ -233,7 +229,7 @@ impl ResourceManager {
                 ))
             })?;
         let now = Utc::now();
-        let app_cancel = self.cancel.child_token();
+        let app_cancel = self.ams.cancel.child_token();
         {
             let mut st = self.lock();
             if st.apps.iter().any(|a| a.id == ctx.id) {
@@ -566,18 +562,6 @@ impl ResourceManager {
             .map(|at| at.dir.clone())
     }
 
-    async fn shutdown(&self) {
-        self.cancel.cancel();
-        self.ams.close();
-        self.ams.wait().await;
-    }
-
-    fn kill_now(&self) {
-        self.cancel.cancel();
-        for pid in self.lock().apps.iter().filter_map(|a| a.pid) {
-            process::kill_group_now(pid);
-        }
-    }
 }
 
 impl StandIn for ResourceManager {
@@ -585,12 +569,12 @@ impl StandIn for ResourceManager {
         self.lock().submissions.clone()
     }
 
-    fn shutdown(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(ResourceManager::shutdown(self))
+    fn drivers(&self) -> &Drivers {
+        &self.ams
     }
 
-    fn kill_now(&self) {
-        ResourceManager::kill_now(self);
+    fn running_pids(&self) -> Vec<u32> {
+        self.lock().apps.iter().filter_map(|a| a.pid).collect()
     }
 }
 

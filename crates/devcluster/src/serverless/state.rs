@@ -1,69 +1,30 @@
-//! An EMR Serverless endpoint, as seen over HTTP (restJson1, SigV4-signed).
-//!
-//! Emulated from the service's API reference, so that drover's plugin and
-//! boto3 cannot tell the difference where it matters:
-//!
-//! - `POST /applications/{a}/jobruns` (StartJobRun, idempotent by `clientToken`),
-//!   `GET /applications/{a}/jobruns` (ListJobRuns, newest first, paged),
-//!   `GET /applications/{a}/jobruns/{j}[?attempt=N]` (GetJobRun),
-//!   `DELETE /applications/{a}/jobruns/{j}` (CancelJobRun),
-//!   `GET /applications/{a}/jobruns/{j}/attempts` (ListJobRunAttempts), and
-//!   `POST /applications`, `GET /applications`, `GET /applications/{a}`.
-//! - Every request must carry a valid AWS Signature V4 for service
-//!   `emr-serverless` with [`ACCESS_KEY_ID`] / [`SECRET_ACCESS_KEY`], checked by
-//!   recomputing it with the AWS SDK's signer; anything else is a 403.
-//! - Errors are AWS's: the status, `x-amzn-ErrorType: <Type>` and `{"message"}`.
-//! - Timestamps are epoch seconds (restJson1's default).
-//!
-//! Each job run is a local process started through [`process`] (an entry point
-//! `.py` runs with python3, a `.jar` with java and `--class`, anything else is
-//! executed). It moves SUBMITTED → PENDING → SCHEDULED → RUNNING → SUCCESS or
-//! FAILED; CancelJobRun gives CANCELLING → CANCELLED; a failed attempt starts
-//! the next one while `retryPolicy.maxAttempts` allows; a run beyond its
-//! application's `schedulerConfiguration.maxConcurrentRuns` waits QUEUED. All
-//! of it is driven by process exits and requests: no polling loop.
-//!
-//! Deliberate differences: an application is ready at once (no CREATING or
-//! STARTING, and no start/stop/update/delete calls); queueTimeoutMinutes is
-//! not enforced; no resource accounting (totalResourceUtilization is zero);
-//! entry points are local paths, and the driver gets `EMR_SERVERLESS_APPLICATION_ID`,
-//! `EMR_SERVERLESS_JOB_RUN_ID` and `EMR_SERVERLESS_ATTEMPT` in its environment.
-//! Driver output goes to `<work_dir>/<jobRunId>/attempt-<n>/stdout|stderr`.
+//! EMR Serverless' applications and job runs: their states, the admission
+//! of runs into an application's concurrent-run slots, and the tasks that
+//! drive each run's attempts as local processes.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::response::Response;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::info;
 
-pub use crate::aws::{ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY};
-use crate::aws::{
-    self, AwsError, RunSpec, base36, epoch, parse_object, reply, string_field, string_map,
-    time_param,
-};
-use crate::process::{self, App, LaunchPlan, Spawner};
-use crate::{Context, StandIn, SubmissionRecord};
+use super::{ACCOUNT_ID, DASHBOARD_PREFIX, REGION, wire};
+use crate::aws::job_run::{self, AttemptEnd, ListQuery};
+use crate::aws::{self, AwsError, RunSpec, parse_object, string_field, string_map, time_param};
+use crate::http::escape_html;
+use crate::ids::{base36, random_u64};
+use crate::process::Spawner;
+use crate::stand_in::{Context, Drivers, StandIn};
+use crate::SubmissionRecord;
 
 /// The one application the stand-in starts with.
 pub const APPLICATION_ID: &str = "00fdroverstandin";
 /// The service's default `schedulerConfiguration.maxConcurrentRuns`.
 pub const DEFAULT_MAX_CONCURRENT_RUNS: u32 = 15;
-/// The service name in a request's credential scope.
-pub const SERVICE: &str = "emr-serverless";
-
-const PAGE_SIZE: usize = 50;
 
 /// A job run's (or one attempt's) state, as the service spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,57 +61,57 @@ impl RunState {
 }
 
 #[derive(Debug)]
-struct Application {
-    id: String,
-    name: String,
-    arn: String,
-    release_label: String,
-    kind: String,
-    client_token: Option<String>,
-    max_concurrent_runs: u32,
-    queue_timeout_minutes: u32,
-    tags: BTreeMap<String, String>,
-    created_at: DateTime<Utc>,
+pub(super) struct Application {
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) arn: String,
+    pub(super) release_label: String,
+    pub(super) kind: String,
+    pub(super) client_token: Option<String>,
+    pub(super) max_concurrent_runs: u32,
+    pub(super) queue_timeout_minutes: u32,
+    pub(super) tags: BTreeMap<String, String>,
+    pub(super) created_at: DateTime<Utc>,
 }
 
 #[derive(Debug)]
-struct Attempt {
-    state: RunState,
-    details: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+pub(super) struct Attempt {
+    pub(super) state: RunState,
+    pub(super) details: String,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug)]
-struct JobRun {
-    application_id: String,
-    id: String,
-    arn: String,
-    name: Option<String>,
-    client_token: String,
-    execution_role: String,
-    release_label: String,
-    job_driver: Value,
-    configuration_overrides: Option<Value>,
-    tags: BTreeMap<String, String>,
+pub(super) struct JobRun {
+    pub(super) application_id: String,
+    pub(super) id: String,
+    pub(super) arn: String,
+    pub(super) name: Option<String>,
+    pub(super) client_token: String,
+    pub(super) execution_role: String,
+    pub(super) release_label: String,
+    pub(super) job_driver: Value,
+    pub(super) configuration_overrides: Option<Value>,
+    pub(super) tags: BTreeMap<String, String>,
     /// `retryPolicy` as sent (echoed back), and its maxAttempts (default 1).
-    retry_policy: Option<Value>,
-    max_attempts: u32,
-    execution_timeout_minutes: u32,
-    spec: Arc<RunSpec>,
-    state: RunState,
-    details: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    ended_at: Option<DateTime<Utc>>,
+    pub(super) retry_policy: Option<Value>,
+    pub(super) max_attempts: u32,
+    pub(super) execution_timeout_minutes: u32,
+    pub(super) spec: Arc<RunSpec>,
+    pub(super) state: RunState,
+    pub(super) details: String,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
+    pub(super) started_at: Option<DateTime<Utc>>,
+    pub(super) ended_at: Option<DateTime<Utc>>,
     /// attempts[n - 1] is attempt n; the last is the current one.
-    attempts: Vec<Attempt>,
+    pub(super) attempts: Vec<Attempt>,
     /// Holds one of its application's concurrent-run slots.
-    admitted: bool,
+    pub(super) admitted: bool,
     /// The current attempt's process group, while it runs.
-    pid: Option<u32>,
-    cancel: CancellationToken,
+    pub(super) pid: Option<u32>,
+    pub(super) cancel: CancellationToken,
 }
 
 impl JobRun {
@@ -174,16 +135,16 @@ impl JobRun {
 }
 
 #[derive(Debug, Default)]
-struct EmrState {
-    applications: BTreeMap<String, Application>,
+pub(super) struct EmrState {
+    pub(super) applications: BTreeMap<String, Application>,
     /// In creation order.
-    runs: Vec<JobRun>,
-    next_number: u64,
-    submissions: Vec<SubmissionRecord>,
+    pub(super) runs: Vec<JobRun>,
+    pub(super) next_number: u64,
+    pub(super) submissions: Vec<SubmissionRecord>,
 }
 
 impl EmrState {
-    fn new_id(&mut self) -> String {
+    pub(super) fn new_id(&mut self) -> String {
         self.next_number += 1;
         let millis = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
         // 16 lowercase alphanumerics, like the service's ids.
@@ -194,7 +155,7 @@ impl EmrState {
         )
     }
 
-    fn run(&self, app: &str, id: &str) -> Result<&JobRun, AwsError> {
+    pub(super) fn run(&self, app: &str, id: &str) -> Result<&JobRun, AwsError> {
         self.application(app)?;
         self.runs
             .iter()
@@ -202,7 +163,7 @@ impl EmrState {
             .ok_or_else(|| AwsError::not_found(format!("Job run {id} does not exist.")))
     }
 
-    fn application(&self, id: &str) -> Result<&Application, AwsError> {
+    pub(super) fn application(&self, id: &str) -> Result<&Application, AwsError> {
         self.applications
             .get(id)
             .ok_or_else(|| AwsError::not_found(format!("Application {id} does not exist.")))
@@ -213,19 +174,12 @@ impl EmrState {
 pub struct Emr {
     work_dir: PathBuf,
     spawner: Arc<Spawner>,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
+    drivers: Drivers,
     state: Mutex<EmrState>,
 }
 
-pub(crate) fn start(ctx: &Context) -> anyhow::Result<(Arc<dyn StandIn>, Router)> {
-    let emr = Arc::new(Emr::new(ctx));
-    let router = router(emr.clone());
-    Ok((emr, router))
-}
-
 impl Emr {
-    fn new(ctx: &Context) -> Self {
+    pub(super) fn new(ctx: &Context) -> Self {
         let now = Utc::now();
         let mut state = EmrState::default();
         state.applications.insert(
@@ -246,8 +200,7 @@ impl Emr {
         Self {
             work_dir: ctx.work_dir.clone(),
             spawner: ctx.spawner.clone(),
-            cancel: ctx.cancel.child_token(),
-            tasks: TaskTracker::new(),
+            drivers: Drivers::new(ctx.cancel.child_token()),
             state: Mutex::new(state),
         }
     }
@@ -275,7 +228,7 @@ impl Emr {
     /// Admit waiting runs, oldest first, while their application has free
     /// slots; the rest wait QUEUED. Called whenever a run arrives or ends.
     fn schedule(self: &Arc<Self>) {
-        if self.cancel.is_cancelled() {
+        if self.drivers.cancel.is_cancelled() {
             return;
         }
         let mut admitted = Vec::new();
@@ -316,7 +269,7 @@ impl Emr {
         }
         for (id, spec, cancel, max_attempts, timeout) in admitted {
             let emr = self.clone();
-            self.tasks.spawn(async move {
+            self.drivers.spawn(async move {
                 let (state, details) = emr.drive(&id, &spec, &cancel, max_attempts, timeout).await;
                 emr.finish(&id, state, &details);
             });
@@ -384,77 +337,43 @@ impl Emr {
         attempt: u32,
         timeout_minutes: u32,
     ) -> AttemptEnd {
-        let failed = |why: String| AttemptEnd::Failed(why);
-        let plan = match LaunchPlan::resolve(&App {
-            resource: &spec.entry_point,
-            main_class: spec.main_class.as_deref(),
-            args: &spec.args,
-            conf: &spec.conf,
-        }) {
-            Ok(plan) => plan,
-            Err(err) => return failed(format!("Job failed: {}", err.java_exception())),
-        };
-        let dir = self.work_dir.join(id).join(format!("attempt-{attempt}"));
         let application_id = self
             .lock()
             .runs
             .iter()
             .find(|r| r.id == id)
             .map(|r| r.application_id.clone());
-        let mut env = spec.env.clone();
-        env.extend([
-            (
-                "EMR_SERVERLESS_APPLICATION_ID".to_owned(),
-                application_id.unwrap_or_default(),
-            ),
-            ("EMR_SERVERLESS_JOB_RUN_ID".to_owned(), id.to_owned()),
-            ("EMR_SERVERLESS_ATTEMPT".to_owned(), attempt.to_string()),
-        ]);
-        let cmd = match process::driver_command(&plan, &dir, &env) {
-            Ok(cmd) => cmd,
-            Err(err) => return failed(format!("Job failed: java.io.IOException: {err}")),
-        };
-        let mut child = match self.spawner.spawn(cmd).await {
-            Ok(child) => child,
-            Err(err) => {
-                return failed(format!(
-                    "Job failed: {}",
-                    process::cannot_run_program(&plan, &dir, &err)
-                ));
-            }
-        };
-        let pid = child.id();
-        self.update(id, |r| r.pid = pid);
-        self.advance(id, RunState::Running);
-        info!(job_run_id = %id, attempt, pid, command = %plan.display(), "job run running");
-        let timeout = async {
-            match timeout_minutes {
-                0 => std::future::pending().await,
-                m => tokio::time::sleep(Duration::from_secs(u64::from(m) * 60)).await,
-            }
-        };
-        let end = tokio::select! {
-            status = child.wait() => match status {
-                Ok(s) if s.success() => AttemptEnd::Succeeded,
-                Ok(s) => failed(format!(
-                    "Job failed, please check complete logs in configured logging destination. ExitCode: {}.",
-                    process::exit_code(s)
-                )),
-                Err(err) => failed(format!("Job failed: java.io.IOException: {err}")),
+        let attempt = job_run::Attempt {
+            job_run_id: id,
+            number: attempt,
+            spec,
+            dir: self.work_dir.join(id).join(format!("attempt-{attempt}")),
+            extra_env: vec![
+                (
+                    "EMR_SERVERLESS_APPLICATION_ID".to_owned(),
+                    application_id.unwrap_or_default(),
+                ),
+                ("EMR_SERVERLESS_JOB_RUN_ID".to_owned(), id.to_owned()),
+                ("EMR_SERVERLESS_ATTEMPT".to_owned(), attempt.to_string()),
+            ],
+            failed: "Job failed",
+            exit_details: |code| {
+                format!(
+                    "Job failed, please check complete logs in configured logging destination. ExitCode: {code}."
+                )
             },
-            () = cancel.cancelled() => {
-                if let Err(err) = process::terminate_group(&mut child, process::KILL_GRACE).await {
-                    warn!(job_run_id = %id, error = %err, "waiting for a cancelled job run failed");
-                }
-                AttemptEnd::Cancelled
-            }
-            () = timeout => {
-                if let Err(err) = process::terminate_group(&mut child, process::KILL_GRACE).await {
-                    warn!(job_run_id = %id, error = %err, "waiting for a timed-out job run failed");
-                }
-                failed(format!("Job run exceeded the execution timeout of {timeout_minutes} minutes."))
-            }
+            timeout: (timeout_minutes > 0).then(|| {
+                (
+                    Duration::from_secs(u64::from(timeout_minutes) * 60),
+                    format!("Job run exceeded the execution timeout of {timeout_minutes} minutes."),
+                )
+            }),
         };
+        let end = job_run::run_attempt(&self.spawner, attempt, cancel, |pid| {
+            self.update(id, |r| r.pid = pid);
+            self.advance(id, RunState::Running);
+        })
+        .await;
         self.update(id, |r| r.pid = None);
         end
     }
@@ -470,7 +389,7 @@ impl Emr {
         self.schedule();
     }
 
-    fn start_job_run(self: &Arc<Self>, app_id: &str, body: &[u8]) -> Result<Value, AwsError> {
+    pub(super) fn start_job_run(self: &Arc<Self>, app_id: &str, body: &[u8]) -> Result<Value, AwsError> {
         let req = parse_object(body)?;
         let client_token = string_field(&req, "clientToken", true)?.unwrap_or_default();
         if client_token.is_empty() || client_token.len() > 64 {
@@ -575,7 +494,7 @@ impl Emr {
                 }],
                 admitted: false,
                 pid: None,
-                cancel: self.cancel.child_token(),
+                cancel: self.drivers.cancel.child_token(),
             });
             info!(job_run_id = %id, application_id = %app_id, "job run submitted");
             json!({"applicationId": app_id, "jobRunId": id, "arn": arn})
@@ -584,7 +503,7 @@ impl Emr {
         Ok(reply)
     }
 
-    fn cancel_job_run(&self, app_id: &str, id: &str) -> Result<Value, AwsError> {
+    pub(super) fn cancel_job_run(&self, app_id: &str, id: &str) -> Result<Value, AwsError> {
         let mut guard = self.lock();
         guard.run(app_id, id)?;
         let Some(r) = guard
@@ -613,7 +532,7 @@ impl Emr {
         Ok(json!({"applicationId": app_id, "jobRunId": id}))
     }
 
-    fn get_job_run(
+    pub(super) fn get_job_run(
         &self,
         app_id: &str,
         id: &str,
@@ -629,133 +548,64 @@ impl Emr {
                 .filter(|n| (1..=r.attempts.len()).contains(n))
                 .ok_or_else(|| AwsError::validation(format!("Job run {id} has no attempt {a}.")))?,
         };
-        Ok(json!({"jobRun": job_run_json(r, n)}))
+        Ok(json!({"jobRun": wire::job_run(r, n)}))
     }
 
     /// GetDashboardForJobRun: the link to the run's Spark UI. The service
     /// signs a URL on its own host for an hour; the stand-in links to a
     /// page of its own (on the host the request came to) that shows the run.
-    fn dashboard_for_job_run(&self, app_id: &str, id: &str, host: &str) -> Result<Value, AwsError> {
+    pub(super) fn dashboard_for_job_run(&self, app_id: &str, id: &str, host: &str) -> Result<Value, AwsError> {
         let st = self.lock();
         st.run(app_id, id)?;
-        let token = base36(rand_token());
+        let token = base36(random_u64());
         Ok(json!({"url": format!("http://{host}{DASHBOARD_PREFIX}/{app_id}/{id}?authToken={token}")}))
     }
 
     /// The page a dashboard link opens: the run's state, as a stand-in for its Spark UI.
-    fn dashboard_page(&self, app_id: &str, id: &str) -> Option<String> {
+    pub(super) fn dashboard_page(&self, app_id: &str, id: &str) -> Option<String> {
         let st = self.lock();
         let r = st.run(app_id, id).ok()?;
-        let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
         Some(format!(
             "<!doctype html><title>Spark UI of job run {id}</title><h1>Job run {id}</h1>\
              <p>EMR Serverless stand-in: application {app}, state {state}.</p>",
-            id = escape(id),
-            app = escape(app_id),
+            id = escape_html(id),
+            app = escape_html(app_id),
             state = r.state.as_str()
         ))
     }
 
-    fn list_job_run_attempts(&self, app_id: &str, id: &str) -> Result<Value, AwsError> {
+    pub(super) fn list_job_run_attempts(&self, app_id: &str, id: &str) -> Result<Value, AwsError> {
         let st = self.lock();
         let r = st.run(app_id, id)?;
         let attempts: Vec<Value> = r
             .attempts
             .iter()
             .enumerate()
-            .map(|(i, a)| {
-                json!({
-                    "applicationId": r.application_id,
-                    "id": r.id,
-                    "name": r.name,
-                    "mode": "BATCH",
-                    "arn": r.arn,
-                    "createdBy": created_by(),
-                    "jobCreatedAt": epoch(r.created_at),
-                    "createdAt": epoch(a.created_at),
-                    "updatedAt": epoch(a.updated_at),
-                    "executionRole": r.execution_role,
-                    "state": a.state.as_str(),
-                    "stateDetails": a.details,
-                    "releaseLabel": r.release_label,
-                    "type": "Spark",
-                    "attempt": i + 1,
-                })
-            })
+            .map(|(i, a)| wire::job_run_attempt(r, a, i + 1))
             .collect();
         Ok(json!({"jobRunAttempts": attempts}))
     }
 
-    fn list_job_runs(&self, app_id: &str, query: &[(String, String)]) -> Result<Value, AwsError> {
+    pub(super) fn list_job_runs(&self, app_id: &str, query: &[(String, String)]) -> Result<Value, AwsError> {
         let st = self.lock();
         st.application(app_id)?;
-        let param = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
-        let states: Vec<&str> = query
-            .iter()
-            .filter(|(k, _)| k == "states")
-            .map(|(_, v)| v.as_str())
-            .collect();
-        let max = match param("maxResults") {
-            None => PAGE_SIZE,
-            Some(m) => m
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=PAGE_SIZE).contains(n))
-                .ok_or_else(|| {
-                    AwsError::validation(format!("maxResults must be between 1 and {PAGE_SIZE}."))
-                })?,
-        };
-        let start = match param("nextToken") {
-            None => 0,
-            Some(t) => t
-                .parse::<usize>()
-                .map_err(|_| AwsError::validation("The nextToken is not valid."))?,
-        };
-        let after = time_param(param("createdAtAfter"), "createdAtAfter")?;
-        let before = time_param(param("createdAtBefore"), "createdAtBefore")?;
+        let q = ListQuery::parse(query)?;
+        let after = time_param(q.param("createdAtAfter"), "createdAtAfter")?;
+        let before = time_param(q.param("createdAtBefore"), "createdAtBefore")?;
         let matching: Vec<&JobRun> = st
             .runs
             .iter()
             .rev()
             .filter(|r| r.application_id == app_id)
-            .filter(|r| states.is_empty() || states.contains(&r.state.as_str()))
+            .filter(|r| q.wants(r.state.as_str()))
             .filter(|r| {
                 after.is_none_or(|t| r.created_at > t) && before.is_none_or(|t| r.created_at < t)
             })
             .collect();
-        let page: Vec<Value> = matching
-            .iter()
-            .skip(start)
-            .take(max)
-            .map(|r| {
-                json!({
-                    "applicationId": r.application_id,
-                    "id": r.id,
-                    "name": r.name,
-                    "mode": "BATCH",
-                    "arn": r.arn,
-                    "createdBy": created_by(),
-                    "createdAt": epoch(r.created_at),
-                    "updatedAt": epoch(r.updated_at),
-                    "executionRole": r.execution_role,
-                    "state": r.state.as_str(),
-                    "stateDetails": r.details,
-                    "releaseLabel": r.release_label,
-                    "type": "Spark",
-                    "attempt": r.attempts.len(),
-                    "attemptCreatedAt": r.attempts.last().map(|a| epoch(a.created_at)),
-                    "attemptUpdatedAt": r.attempts.last().map(|a| epoch(a.updated_at)),
-                })
-            })
-            .collect();
-        let mut reply = json!({"jobRuns": page});
-        if start + max < matching.len() {
-            reply["nextToken"] = json!((start + max).to_string());
-        }
-        Ok(reply)
+        Ok(q.page(&matching, |r| wire::job_run_summary(r)))
     }
 
-    fn create_application(&self, body: &[u8]) -> Result<Value, AwsError> {
+    pub(super) fn create_application(&self, body: &[u8]) -> Result<Value, AwsError> {
         let req = parse_object(body)?;
         let name = string_field(&req, "name", false)?.unwrap_or_default();
         let release_label = string_field(&req, "releaseLabel", true)?.unwrap_or_default();
@@ -811,47 +661,20 @@ impl Emr {
         Ok(reply)
     }
 
-    fn get_application(&self, id: &str) -> Result<Value, AwsError> {
+    pub(super) fn get_application(&self, id: &str) -> Result<Value, AwsError> {
         let st = self.lock();
-        Ok(json!({"application": application_json(st.application(id)?)}))
+        Ok(json!({"application": wire::application(st.application(id)?)}))
     }
 
-    fn list_applications(&self) -> Value {
+    pub(super) fn list_applications(&self) -> Value {
         let st = self.lock();
         let apps: Vec<Value> = st
             .applications
             .values()
-            .map(|a| {
-                json!({
-                    "id": a.id, "name": a.name, "arn": a.arn, "releaseLabel": a.release_label,
-                    "type": a.kind, "state": "STARTED", "createdAt": epoch(a.created_at),
-                    "updatedAt": epoch(a.created_at),
-                })
-            })
+            .map(wire::application_summary)
             .collect();
         json!({"applications": apps})
     }
-
-    /// Cancel every job run and wait until all are reaped.
-    async fn shutdown(&self) {
-        self.cancel.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
-    }
-
-    /// Best-effort synchronous kill for `Drop`.
-    fn kill_now(&self) {
-        self.cancel.cancel();
-        for pid in self.lock().runs.iter().filter_map(|r| r.pid) {
-            process::kill_group_now(pid);
-        }
-    }
-}
-
-enum AttemptEnd {
-    Succeeded,
-    Failed(String),
-    Cancelled,
 }
 
 impl StandIn for Emr {
@@ -859,83 +682,17 @@ impl StandIn for Emr {
         self.lock().submissions.clone()
     }
 
-    fn shutdown(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(Emr::shutdown(self))
+    fn drivers(&self) -> &Drivers {
+        &self.drivers
     }
 
-    fn kill_now(&self) {
-        Emr::kill_now(self)
+    fn running_pids(&self) -> Vec<u32> {
+        self.lock().runs.iter().filter_map(|r| r.pid).collect()
     }
 }
 
-fn application_arn(id: &str) -> String {
+pub(super) fn application_arn(id: &str) -> String {
     format!("arn:aws:emr-serverless:{REGION}:{ACCOUNT_ID}:/applications/{id}")
-}
-
-fn created_by() -> String {
-    format!("arn:aws:iam::{ACCOUNT_ID}:user/drover-stand-in")
-}
-
-/// The GetJobRun view of `r` as of attempt `n` (the current one when n is the last).
-fn job_run_json(r: &JobRun, n: usize) -> Value {
-    let a = &r.attempts[n - 1];
-    let mut v = json!({
-        "applicationId": r.application_id,
-        "jobRunId": r.id,
-        "name": r.name,
-        "arn": r.arn,
-        "createdBy": created_by(),
-        "createdAt": epoch(r.created_at),
-        "updatedAt": epoch(r.updated_at),
-        "executionRole": r.execution_role,
-        "state": a.state.as_str(),
-        "stateDetails": a.details,
-        "releaseLabel": r.release_label,
-        "jobDriver": r.job_driver,
-        "tags": r.tags,
-        "totalResourceUtilization": {"vCPUHour": 0.0, "memoryGBHour": 0.0, "storageGBHour": 0.0},
-        "totalExecutionDurationSeconds": r.started_at.map_or(0, |s| (r.ended_at.unwrap_or_else(Utc::now) - s).num_seconds()),
-        "executionTimeoutMinutes": r.execution_timeout_minutes,
-        "mode": "BATCH",
-        "attempt": n,
-        "attemptCreatedAt": epoch(a.created_at),
-        "attemptUpdatedAt": epoch(a.updated_at),
-    });
-    if let Some(o) = &r.configuration_overrides {
-        v["configurationOverrides"] = o.clone();
-    }
-    if let Some(p) = &r.retry_policy {
-        v["retryPolicy"] = p.clone();
-    }
-    if let Some(t) = r.started_at {
-        v["startedAt"] = json!(epoch(t));
-    }
-    if let Some(t) = r.ended_at {
-        v["endedAt"] = json!(epoch(t));
-    }
-    v
-}
-
-fn application_json(a: &Application) -> Value {
-    json!({
-        "applicationId": a.id,
-        "name": a.name,
-        "arn": a.arn,
-        "releaseLabel": a.release_label,
-        "type": a.kind,
-        "state": "STARTED",
-        "stateDetails": "",
-        "createdAt": epoch(a.created_at),
-        "updatedAt": epoch(a.created_at),
-        "tags": a.tags,
-        "autoStartConfiguration": {"enabled": true},
-        "autoStopConfiguration": {"enabled": true, "idleTimeoutMinutes": 15},
-        "architecture": "X86_64",
-        "schedulerConfiguration": {
-            "maxConcurrentRuns": a.max_concurrent_runs,
-            "queueTimeoutMinutes": a.queue_timeout_minutes,
-        },
-    })
 }
 
 /// What `jobDriver.sparkSubmit` and the `spark-defaults` classification ask to run.
@@ -953,123 +710,6 @@ fn run_spec(job_driver: &Value, overrides: Option<&Value>) -> Result<RunSpec, Aw
         "spark.emr-serverless.driverEnv.",
         "the service decides where the driver runs",
     )
-}
-
-
-fn router(emr: Arc<Emr>) -> Router {
-    let routes = Router::new()
-        .route(
-            "/applications",
-            get(list_applications).post(create_application),
-        )
-        .route("/applications/{app}", get(get_application))
-        .route(
-            "/applications/{app}/jobruns",
-            get(list_job_runs).post(start_job_run),
-        )
-        .route(
-            "/applications/{app}/jobruns/{run}",
-            get(get_job_run).delete(cancel_job_run),
-        )
-        .route(
-            "/applications/{app}/jobruns/{run}/attempts",
-            get(list_job_run_attempts),
-        )
-        .route(
-            "/applications/{app}/jobruns/{run}/dashboard",
-            get(get_dashboard_for_job_run),
-        );
-    // The dashboard page is what a browser opens: not signed.
-    let page = Router::new().route(&format!("{DASHBOARD_PREFIX}/{{app}}/{{run}}"), get(dashboard_page));
-    aws::signed(routes, SERVICE).merge(page).with_state(emr)
-}
-
-/// Where the stand-in serves the pages its dashboard links open.
-const DASHBOARD_PREFIX: &str = "/emr-serverless/dashboard";
-
-fn rand_token() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Utc::now().timestamp_nanos_opt().unwrap_or_default() as u128);
-    h.finish()
-}
-
-async fn get_dashboard_for_job_run(
-    State(emr): State<Arc<Emr>>,
-    UrlPath((app, run)): UrlPath<(String, String)>,
-    headers: axum::http::HeaderMap,
-) -> Response {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1")
-        .to_owned();
-    reply(emr.dashboard_for_job_run(&app, &run, &host))
-}
-
-async fn dashboard_page(
-    State(emr): State<Arc<Emr>>,
-    UrlPath((app, run)): UrlPath<(String, String)>,
-) -> Response {
-    use axum::response::IntoResponse;
-    match emr.dashboard_page(&app, &run) {
-        Some(html) => axum::response::Html(html).into_response(),
-        None => (axum::http::StatusCode::NOT_FOUND, "no such job run").into_response(),
-    }
-}
-
-async fn list_applications(State(emr): State<Arc<Emr>>) -> Response {
-    reply(Ok(emr.list_applications()))
-}
-
-async fn create_application(State(emr): State<Arc<Emr>>, body: Bytes) -> Response {
-    reply(emr.create_application(&body))
-}
-
-async fn get_application(State(emr): State<Arc<Emr>>, UrlPath(app): UrlPath<String>) -> Response {
-    reply(emr.get_application(&app))
-}
-
-async fn start_job_run(
-    State(emr): State<Arc<Emr>>,
-    UrlPath(app): UrlPath<String>,
-    body: Bytes,
-) -> Response {
-    reply(emr.start_job_run(&app, &body))
-}
-
-async fn list_job_runs(
-    State(emr): State<Arc<Emr>>,
-    UrlPath(app): UrlPath<String>,
-    Query(query): Query<Vec<(String, String)>>,
-) -> Response {
-    reply(emr.list_job_runs(&app, &query))
-}
-
-async fn get_job_run(
-    State(emr): State<Arc<Emr>>,
-    UrlPath((app, run)): UrlPath<(String, String)>,
-    Query(query): Query<Vec<(String, String)>>,
-) -> Response {
-    let attempt = query
-        .iter()
-        .find(|(k, _)| k == "attempt")
-        .map(|(_, v)| v.as_str());
-    reply(emr.get_job_run(&app, &run, attempt))
-}
-
-async fn cancel_job_run(
-    State(emr): State<Arc<Emr>>,
-    UrlPath((app, run)): UrlPath<(String, String)>,
-) -> Response {
-    reply(emr.cancel_job_run(&app, &run))
-}
-
-async fn list_job_run_attempts(
-    State(emr): State<Arc<Emr>>,
-    UrlPath((app, run)): UrlPath<(String, String)>,
-) -> Response {
-    reply(emr.list_job_run_attempts(&app, &run))
 }
 
 #[cfg(test)]

@@ -1,68 +1,27 @@
-//! An EMR on EKS endpoint (`emr-containers`), as seen over HTTP (restJson1,
-//! SigV4-signed), with one virtual cluster, [`VIRTUAL_CLUSTER_ID`].
-//!
-//! Emulated from botocore's service model (`emr-containers/2020-10-01`), so
-//! that drover's plugin and boto3 cannot tell the difference where it matters:
-//!
-//! - `POST /virtualclusters/{vc}/jobruns` (StartJobRun, idempotent by
-//!   `clientToken`), `GET /virtualclusters/{vc}/jobruns` (ListJobRuns, newest
-//!   first, filtered by `states`, exact `name`, `createdAfter`/`createdBefore`,
-//!   paged with `maxResults`/`nextToken`), `GET …/jobruns/{id}`
-//!   (DescribeJobRun), `DELETE …/jobruns/{id}` (CancelJobRun), and
-//!   `GET /virtualclusters/{vc}` (DescribeVirtualCluster).
-//! - Every request must carry a valid SigV4 signature for service
-//!   `emr-containers` with the stand-ins' credentials ([`crate::aws`]).
-//! - Errors are the service's: `ValidationException` and
-//!   `ResourceNotFoundException` both with HTTP 400, as its model says.
-//!
-//! Each job run's driver is a local process started through [`process`]
-//! (`jobDriver.sparkSubmitJobDriver`: a `.py` entry point runs with python3,
-//! a `.jar` with java and `--class`, anything else is executed). A run moves
-//! SUBMITTED → PENDING → RUNNING → COMPLETED or FAILED (with
-//! `failureReason` USER_ERROR); CancelJobRun gives CANCEL_PENDING →
-//! CANCELLED. With `retryPolicyConfiguration.maxAttempts`, a failed driver is
-//! started again (the run goes back to PENDING) until attempts run out;
-//! `retryPolicyExecution.currentAttemptCount` counts them.
-//!
-//! Deliberate differences: no Kubernetes (pod templates are taken and echoed,
-//! not applied); job templates, sparkSqlJobDriver and managed endpoints are
-//! refused or absent; entry points are local paths. The driver gets its
-//! `spark.kubernetes.driverEnv.*` variables and `EMR_CONTAINERS_JOB_RUN_ID`,
-//! `EMR_CONTAINERS_VIRTUAL_CLUSTER_ID`, `EMR_CONTAINERS_ATTEMPT`; its output
-//! goes to `<work_dir>/<jobRunId>/attempt-<n>/stdout|stderr`.
+//! EMR on EKS' job runs on its one virtual cluster: their states, StartJobRun's
+//! checks, and the tasks that run each run's driver (again, while its retry
+//! policy allows) as a local process.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::info;
 
-pub use crate::aws::{ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY};
-use crate::aws::{self, AwsError, RunSpec, base36, epoch, parse_object, reply, string_field, string_map, time_param};
-use crate::process::{self, App, LaunchPlan, Spawner};
-use crate::{Context, StandIn, SubmissionRecord};
+use super::{ACCOUNT_ID, REGION, VIRTUAL_CLUSTER_ID};
+use crate::aws::job_run::{self, Attempt, AttemptEnd, ListQuery};
+use crate::aws::{self, AwsError, RunSpec, parse_object, string_field, string_map, time_param};
+use crate::ids::base36;
+use crate::process::Spawner;
+use crate::stand_in::{Context, Drivers, StandIn};
+use crate::SubmissionRecord;
 
-/// The SigV4 signing name of EMR on EKS.
-pub const SERVICE: &str = "emr-containers";
-/// The one virtual cluster the stand-in has (25 lowercase alphanumerics, like the service's).
-pub const VIRTUAL_CLUSTER_ID: &str = "droverstandinvirtualclust";
-/// A release label the stand-in takes for granted in examples.
-pub const RELEASE_LABEL: &str = "emr-7.1.0-latest";
 /// The most attempts a retry policy may ask for here.
 const MAX_ATTEMPTS: u64 = 10;
-const PAGE_SIZE: usize = 50;
 
 /// A job run's state, as the service spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,28 +54,28 @@ impl RunState {
 }
 
 #[derive(Debug)]
-struct JobRun {
-    id: String,
-    name: Option<String>,
-    arn: String,
-    client_token: String,
-    execution_role_arn: String,
-    release_label: String,
-    job_driver: Value,
-    configuration_overrides: Option<Value>,
-    tags: BTreeMap<String, String>,
-    retry_policy: Option<Value>,
-    max_attempts: u32,
-    spec: Arc<RunSpec>,
-    state: RunState,
-    details: Option<String>,
-    failure_reason: Option<&'static str>,
-    attempt: u32,
-    created_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
+pub(super) struct JobRun {
+    pub(super) id: String,
+    pub(super) name: Option<String>,
+    pub(super) arn: String,
+    pub(super) client_token: String,
+    pub(super) execution_role_arn: String,
+    pub(super) release_label: String,
+    pub(super) job_driver: Value,
+    pub(super) configuration_overrides: Option<Value>,
+    pub(super) tags: BTreeMap<String, String>,
+    pub(super) retry_policy: Option<Value>,
+    pub(super) max_attempts: u32,
+    pub(super) spec: Arc<RunSpec>,
+    pub(super) state: RunState,
+    pub(super) details: Option<String>,
+    pub(super) failure_reason: Option<&'static str>,
+    pub(super) attempt: u32,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) finished_at: Option<DateTime<Utc>>,
     /// The current driver's process group, while it runs.
-    pid: Option<u32>,
-    cancel: CancellationToken,
+    pub(super) pid: Option<u32>,
+    pub(super) cancel: CancellationToken,
 }
 
 impl JobRun {
@@ -126,45 +85,14 @@ impl JobRun {
             self.finished_at = Some(Utc::now());
         }
     }
-
-    fn json(&self) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "name": self.name,
-            "virtualClusterId": VIRTUAL_CLUSTER_ID,
-            "arn": self.arn,
-            "state": self.state.as_str(),
-            "clientToken": self.client_token,
-            "executionRoleArn": self.execution_role_arn,
-            "releaseLabel": self.release_label,
-            "jobDriver": self.job_driver,
-            "createdAt": epoch(self.created_at),
-            "createdBy": format!("arn:aws:iam::{ACCOUNT_ID}:user/drover-stand-in"),
-            "tags": self.tags,
-        });
-        let optional = [
-            ("configurationOverrides", self.configuration_overrides.clone()),
-            ("retryPolicyConfiguration", self.retry_policy.clone()),
-            ("retryPolicyExecution", self.retry_policy.as_ref().map(|_| json!({"currentAttemptCount": self.attempt}))),
-            ("finishedAt", self.finished_at.map(|t| json!(epoch(t)))),
-            ("stateDetails", self.details.clone().map(Value::String)),
-            ("failureReason", self.failure_reason.map(|r| json!(r))),
-        ];
-        for (k, value) in optional {
-            if let Some(value) = value {
-                v[k] = value;
-            }
-        }
-        v
-    }
 }
 
 #[derive(Debug, Default)]
-struct EksState {
+pub(super) struct EksState {
     /// In creation order.
-    runs: Vec<JobRun>,
-    next_number: u64,
-    submissions: Vec<SubmissionRecord>,
+    pub(super) runs: Vec<JobRun>,
+    pub(super) next_number: u64,
+    pub(super) submissions: Vec<SubmissionRecord>,
 }
 
 impl EksState {
@@ -186,7 +114,7 @@ fn not_found(message: String) -> AwsError {
     AwsError::new(StatusCode::BAD_REQUEST, "ResourceNotFoundException", message)
 }
 
-fn check_cluster(vc: &str) -> Result<(), AwsError> {
+pub(super) fn check_cluster(vc: &str) -> Result<(), AwsError> {
     if vc == VIRTUAL_CLUSTER_ID {
         Ok(())
     } else {
@@ -198,34 +126,20 @@ fn check_cluster(vc: &str) -> Result<(), AwsError> {
 pub struct Eks {
     work_dir: PathBuf,
     spawner: Arc<Spawner>,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
+    drivers: Drivers,
     state: Mutex<EksState>,
 }
 
-pub(crate) fn start(ctx: &Context) -> anyhow::Result<(Arc<dyn StandIn>, Router)> {
-    let eks = Arc::new(Eks {
-        work_dir: ctx.work_dir.clone(),
-        spawner: ctx.spawner.clone(),
-        cancel: ctx.cancel.child_token(),
-        tasks: TaskTracker::new(),
-        state: Mutex::default(),
-    });
-    let routes = Router::new()
-        .route("/virtualclusters/{vc}", get(describe_virtual_cluster))
-        .route("/virtualclusters/{vc}/jobruns", get(list_job_runs).post(start_job_run))
-        .route("/virtualclusters/{vc}/jobruns/{id}", get(describe_job_run).delete(cancel_job_run));
-    let router = aws::signed(routes, SERVICE).with_state(eks.clone());
-    Ok((eks, router))
-}
-
-enum AttemptEnd {
-    Completed,
-    Failed(String),
-    Cancelled,
-}
-
 impl Eks {
+    pub(super) fn new(ctx: &Context) -> Self {
+        Self {
+            work_dir: ctx.work_dir.clone(),
+            spawner: ctx.spawner.clone(),
+            drivers: Drivers::new(ctx.cancel.child_token()),
+            state: Mutex::default(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, EksState> {
         // A panic elsewhere must not take the whole stand-in down with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -266,7 +180,7 @@ impl Eks {
         self.update(&id, |r| {
             r.pid = None;
             match end {
-                AttemptEnd::Completed => {
+                AttemptEnd::Succeeded => {
                     r.details = None;
                     r.set_state(RunState::Completed);
                 }
@@ -285,58 +199,30 @@ impl Eks {
     }
 
     async fn run_attempt(&self, id: &str, spec: &RunSpec, cancel: &CancellationToken, attempt: u32) -> AttemptEnd {
-        if cancel.is_cancelled() {
-            return AttemptEnd::Cancelled;
-        }
-        let app = App {
-            resource: &spec.entry_point,
-            main_class: spec.main_class.as_deref(),
-            args: &spec.args,
-            conf: &spec.conf,
+        let attempt = Attempt {
+            job_run_id: id,
+            number: attempt,
+            spec,
+            dir: self.work_dir.join(id).join(format!("attempt-{attempt}")),
+            extra_env: vec![
+                ("EMR_CONTAINERS_VIRTUAL_CLUSTER_ID".to_owned(), VIRTUAL_CLUSTER_ID.to_owned()),
+                ("EMR_CONTAINERS_JOB_RUN_ID".to_owned(), id.to_owned()),
+                ("EMR_CONTAINERS_ATTEMPT".to_owned(), attempt.to_string()),
+            ],
+            failed: "Driver failed",
+            exit_details: |code| format!("Driver pod exited with code {code}."),
+            timeout: None,
         };
-        let plan = match LaunchPlan::resolve(&app) {
-            Ok(plan) => plan,
-            Err(err) => return AttemptEnd::Failed(format!("Driver failed: {}", err.java_exception())),
-        };
-        let dir = self.work_dir.join(id).join(format!("attempt-{attempt}"));
-        let mut env = spec.env.clone();
-        env.extend([
-            ("EMR_CONTAINERS_VIRTUAL_CLUSTER_ID".to_owned(), VIRTUAL_CLUSTER_ID.to_owned()),
-            ("EMR_CONTAINERS_JOB_RUN_ID".to_owned(), id.to_owned()),
-            ("EMR_CONTAINERS_ATTEMPT".to_owned(), attempt.to_string()),
-        ]);
-        let cmd = match process::driver_command(&plan, &dir, &env) {
-            Ok(cmd) => cmd,
-            Err(err) => return AttemptEnd::Failed(format!("Driver failed: java.io.IOException: {err}")),
-        };
-        let mut child = match self.spawner.spawn(cmd).await {
-            Ok(child) => child,
-            Err(err) => {
-                return AttemptEnd::Failed(format!("Driver failed: {}", process::cannot_run_program(&plan, &dir, &err)));
-            }
-        };
-        let pid = child.id();
-        self.update(id, |r| r.pid = pid);
-        self.advance(id, RunState::Running, None);
-        info!(job_run_id = %id, attempt, pid, command = %plan.display(), "driver running");
-        let end = tokio::select! {
-            status = child.wait() => match status {
-                Ok(s) if s.success() => AttemptEnd::Completed,
-                Ok(s) => AttemptEnd::Failed(format!("Driver pod exited with code {}.", process::exit_code(s))),
-                Err(err) => AttemptEnd::Failed(format!("Driver failed: java.io.IOException: {err}")),
-            },
-            () = cancel.cancelled() => {
-                if let Err(err) = process::terminate_group(&mut child, process::KILL_GRACE).await {
-                    warn!(job_run_id = %id, error = %err, "waiting for a cancelled driver failed");
-                }
-                AttemptEnd::Cancelled
-            }
-        };
+        let end = job_run::run_attempt(&self.spawner, attempt, cancel, |pid| {
+            self.update(id, |r| r.pid = pid);
+            self.advance(id, RunState::Running, None);
+        })
+        .await;
         self.update(id, |r| r.pid = None);
         end
     }
 
-    fn start_job_run(self: &Arc<Self>, vc: &str, body: &[u8]) -> Result<Value, AwsError> {
+    pub(super) fn start_job_run(self: &Arc<Self>, vc: &str, body: &[u8]) -> Result<Value, AwsError> {
         check_cluster(vc)?;
         let req = parse_object(body)?;
         let client_token = string_field(&req, "clientToken", true)?.unwrap_or_default();
@@ -432,7 +318,7 @@ impl Eks {
                 created_at: now,
                 finished_at: None,
                 pid: None,
-                cancel: self.cancel.child_token(),
+                cancel: self.drivers.cancel.child_token(),
             };
             let reply = answer(&run);
             let started = (id.clone(), run.spec.clone(), run.cancel.clone(), run.max_attempts, reply);
@@ -440,11 +326,11 @@ impl Eks {
             started
         };
         info!(job_run_id = %id, "job run submitted");
-        self.tasks.spawn(self.clone().drive(id, spec, cancel, max_attempts));
+        self.drivers.spawn(self.clone().drive(id, spec, cancel, max_attempts));
         Ok(reply)
     }
 
-    fn cancel_job_run(&self, vc: &str, id: &str) -> Result<Value, AwsError> {
+    pub(super) fn cancel_job_run(&self, vc: &str, id: &str) -> Result<Value, AwsError> {
         check_cluster(vc)?;
         let mut st = self.lock();
         let r = st.runs.iter_mut().find(|r| r.id == id).ok_or_else(|| not_found(format!("Job run {id} doesn't exist.")))?;
@@ -458,57 +344,26 @@ impl Eks {
         Ok(json!({"id": id, "virtualClusterId": VIRTUAL_CLUSTER_ID}))
     }
 
-    fn describe_job_run(&self, vc: &str, id: &str) -> Result<Value, AwsError> {
+    pub(super) fn describe_job_run(&self, vc: &str, id: &str) -> Result<Value, AwsError> {
         Ok(json!({"jobRun": self.lock().run(vc, id)?.json()}))
     }
 
-    fn list_job_runs(&self, vc: &str, query: &[(String, String)]) -> Result<Value, AwsError> {
+    pub(super) fn list_job_runs(&self, vc: &str, query: &[(String, String)]) -> Result<Value, AwsError> {
         check_cluster(vc)?;
-        let param = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
-        let states: Vec<&str> = query.iter().filter(|(k, _)| k == "states").map(|(_, v)| v.as_str()).collect();
-        let max = match param("maxResults") {
-            None => PAGE_SIZE,
-            Some(m) => m.parse::<usize>().ok().filter(|n| (1..=PAGE_SIZE).contains(n)).ok_or_else(|| {
-                AwsError::validation(format!("maxResults must be between 1 and {PAGE_SIZE}."))
-            })?,
-        };
-        let start = match param("nextToken") {
-            None => 0,
-            Some(t) => t.parse::<usize>().map_err(|_| AwsError::validation("The nextToken is not valid."))?,
-        };
-        let after = time_param(param("createdAfter"), "createdAfter")?;
-        let before = time_param(param("createdBefore"), "createdBefore")?;
-        let name = param("name");
+        let q = ListQuery::parse(query)?;
+        let after = time_param(q.param("createdAfter"), "createdAfter")?;
+        let before = time_param(q.param("createdBefore"), "createdBefore")?;
+        let name = q.param("name");
         let st = self.lock();
         let matching: Vec<&JobRun> = st
             .runs
             .iter()
             .rev()
-            .filter(|r| states.is_empty() || states.contains(&r.state.as_str()))
+            .filter(|r| q.wants(r.state.as_str()))
             .filter(|r| name.is_none_or(|n| r.name.as_deref() == Some(n)))
             .filter(|r| after.is_none_or(|t| r.created_at >= t) && before.is_none_or(|t| r.created_at <= t))
             .collect();
-        let page: Vec<Value> = matching.iter().skip(start).take(max).map(|r| r.json()).collect();
-        let mut reply = json!({"jobRuns": page});
-        if start + max < matching.len() {
-            reply["nextToken"] = json!((start + max).to_string());
-        }
-        Ok(reply)
-    }
-
-    /// Cancel every job run and wait until all are reaped.
-    async fn shutdown(&self) {
-        self.cancel.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
-    }
-
-    /// Best-effort synchronous kill for `Drop`.
-    fn kill_now(&self) {
-        self.cancel.cancel();
-        for pid in self.lock().runs.iter().filter_map(|r| r.pid) {
-            process::kill_group_now(pid);
-        }
+        Ok(q.page(&matching, |r| r.json()))
     }
 }
 
@@ -527,45 +382,13 @@ impl StandIn for Eks {
         self.lock().submissions.clone()
     }
 
-    fn shutdown(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(Eks::shutdown(self))
+    fn drivers(&self) -> &Drivers {
+        &self.drivers
     }
 
-    fn kill_now(&self) {
-        Eks::kill_now(self)
+    fn running_pids(&self) -> Vec<u32> {
+        self.lock().runs.iter().filter_map(|r| r.pid).collect()
     }
-}
-
-async fn describe_virtual_cluster(UrlPath(vc): UrlPath<String>) -> Response {
-    reply(check_cluster(&vc).map(|()| {
-        json!({"virtualCluster": {
-            "id": VIRTUAL_CLUSTER_ID,
-            "name": "drover-stand-in",
-            "arn": format!("arn:aws:emr-containers:{REGION}:{ACCOUNT_ID}:/virtualclusters/{VIRTUAL_CLUSTER_ID}"),
-            "state": "RUNNING",
-            "containerProvider": {"type": "EKS", "id": "drover-stand-in", "info": {"eksInfo": {"namespace": "default"}}},
-        }})
-    }))
-}
-
-async fn start_job_run(State(eks): State<Arc<Eks>>, UrlPath(vc): UrlPath<String>, body: Bytes) -> Response {
-    reply(eks.start_job_run(&vc, &body))
-}
-
-async fn list_job_runs(
-    State(eks): State<Arc<Eks>>,
-    UrlPath(vc): UrlPath<String>,
-    Query(query): Query<Vec<(String, String)>>,
-) -> Response {
-    reply(eks.list_job_runs(&vc, &query))
-}
-
-async fn describe_job_run(State(eks): State<Arc<Eks>>, UrlPath((vc, id)): UrlPath<(String, String)>) -> Response {
-    reply(eks.describe_job_run(&vc, &id))
-}
-
-async fn cancel_job_run(State(eks): State<Arc<Eks>>, UrlPath((vc, id)): UrlPath<(String, String)>) -> Response {
-    reply(eks.cancel_job_run(&vc, &id))
 }
 
 #[cfg(test)]
