@@ -1,29 +1,46 @@
 //! A local stand-in cluster that drover embeds for the quickstart and for tests.
 //!
-//! drover's plugins must speak each cluster manager's real wire protocol, so that
-//! pointing one at a real cluster needs no change. The stand-ins here therefore
-//! emulate the real servers where a client would notice (paths, JSON field names
-//! and order, status codes, state progressions, log page format), while running
-//! every driver as a plain local process so that no Spark, JVM cluster or cloud
-//! account is needed.
+//! What it is for: drover's plugins must speak each cluster manager's real wire
+//! protocol, so that pointing one at a real cluster needs no change. The
+//! stand-ins here therefore emulate the real servers where a client would
+//! notice (paths, JSON field names and order, status codes, error shapes, state
+//! progressions, log page format), while running every driver as a plain local
+//! process so that no Spark, JVM cluster or cloud account is needed.
 //!
-//! Why it is shaped so:
+//! What it must not do: invent protocol. A stand-in answers only what its real
+//! server answers (anything it leaves out is listed as a deliberate difference
+//! in its module's docs); it never needs a change in a plugin to work, holds no
+//! real credential, and outlives no driver: [`DevCluster::shutdown`] (or,
+//! best-effort, dropping it) kills every process it started, and on Linux the
+//! kernel kills them if the hosting process dies.
+//!
+//! Layout:
+//! - One folder per emulated cluster manager, each split the same way:
+//!   `mod.rs` (what it emulates, its deliberate differences, its public
+//!   constants), `state.rs` (the state machine and its data, and the tasks that
+//!   drive its drivers), `routes.rs` (the axum router and handlers) and
+//!   `wire.rs` (request and response shapes, and its error type):
+//!   [`standalone`] (Spark standalone's REST master, master JSON view and worker
+//!   log page; plus `jackson.rs`, Spark's JSON printer), [`yarn`] (the
+//!   ResourceManager REST API; plus `am_command.rs`, reading the Spark AM's
+//!   launch command), [`kubernetes`] (core/v1 pods and discovery; plus
+//!   `kubelet.rs`, `selector.rs` and `watch.rs`), [`serverless`] (EMR
+//!   Serverless job runs), [`emr_containers`] (EMR on EKS job runs) and
+//!   [`livy`] (Apache Livy's batch API, under `/livy`).
+//! - Shared, one concern a file: [`aws`] (what both EMR stand-ins share: SigV4
+//!   checking in `aws/sigv4.rs`, the restJson1 error, request fields,
+//!   `sparkSubmitParameters`, and one job-run attempt and ListJobRuns paging in
+//!   `aws/job_run.rs`); `stand_in.rs` (what a stand-in gets from and owes the
+//!   cluster, and the one way each keeps and stops its driver tasks);
+//!   `ids.rs` (id and randomness helpers); `http.rs` (response helpers).
 //! - [`process`] is the one place that turns an application resource into a
 //!   command line (`python3`, `java -cp`, or exec) and owns process hygiene (own
 //!   process group, parent-death signal, SIGTERM-then-SIGKILL). Every stand-in's
 //!   driver runner and the local `spark-submit` shim ([`submit`]) share it, so
 //!   client and cluster mode run an application the same way.
-//! - Each cluster manager gets its own module with its own state and router:
-//!   [`standalone`] (Spark standalone's REST master, master JSON view, and worker
-//!   log page), [`yarn`] (the ResourceManager REST API), [`kubernetes`] (core/v1
-//!   pods and discovery), [`serverless`] (EMR Serverless job runs),
-//!   [`emr_containers`] (EMR on EKS job runs; both AWS ones share [`aws`]) and
-//!   [`livy`] (Apache Livy's batch API, under `/livy`). Their paths do not overlap, so
-//!   they share one server, and they share one [`process::Spawner`].
-//! - One [`DevCluster`] serves everything from one axum server on one port and
-//!   owns every driver it started: [`DevCluster::shutdown`] (or, best-effort,
-//!   dropping it) kills them all, and on Linux the kernel kills them if the
-//!   hosting process dies.
+//! - The stand-ins' paths do not overlap, so one [`DevCluster`] serves them all
+//!   from one axum server on one port, with one [`process::Spawner`], and owns
+//!   every driver they start.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@
 //! - Errors are the service's: `ValidationException` and
 //!   `ResourceNotFoundException` both with HTTP 400, as its model says.
 //!
-//! Each job run's driver is a local process started through [`process`]
+//! Each job run's driver is a local process started through [`crate::process`]
 //! (`jobDriver.sparkSubmitJobDriver`: a `.py` entry point runs with python3,
 //! a `.jar` with java and `--class`, anything else is executed). A run moves
 //! SUBMITTED → PENDING → RUNNING → COMPLETED or FAILED (with

@@ -21,7 +21,7 @@
 //!   cannot start is `dead` with the reason in its stderr). A finished batch
 //!   stays listed for `livy.server.session.state-retain.sec` (600 s), then goes.
 //!
-//! The batch's `file` runs as a local process through [`process::LaunchPlan`]
+//! The batch's `file` runs as a local process through [`crate::process::LaunchPlan`]
 //! (python3 for `.py`, `java -cp` with `className` for `.jar`, anything else
 //! exec'd), with the request's fields turned into the Spark properties Livy's
 //! `SparkProcessBuilder` would pass (`spark.jars`, `spark.submit.pyFiles`,

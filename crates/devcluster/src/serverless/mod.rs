@@ -15,7 +15,7 @@
 //! - Errors are AWS's: the status, `x-amzn-ErrorType: <Type>` and `{"message"}`.
 //! - Timestamps are epoch seconds (restJson1's default).
 //!
-//! Each job run is a local process started through [`process`] (an entry point
+//! Each job run is a local process started through [`crate::process`] (an entry point
 //! `.py` runs with python3, a `.jar` with java and `--class`, anything else is
 //! executed). It moves SUBMITTED → PENDING → SCHEDULED → RUNNING → SUCCESS or
 //! FAILED; CancelJobRun gives CANCELLING → CANCELLED; a failed attempt starts

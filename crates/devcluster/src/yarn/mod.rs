@@ -22,7 +22,7 @@
 //! reads the Spark ApplicationMaster's launch command (`-Dspark.*` system
 //! properties, `--class`, `--jar`, `--primary-py-file`, `--arg`,
 //! `--properties-file`) and runs the user application through
-//! [`process::LaunchPlan`], so cluster mode runs exactly what client mode runs.
+//! [`crate::process::LaunchPlan`], so cluster mode runs exactly what client mode runs.
 //! States move NEW → NEW_SAVING → SUBMITTED → ACCEPTED → RUNNING → FINISHED;
 //! a failed AM is retried as a new attempt (new container, app back to
 //! ACCEPTED) while `max-app-attempts` allows.
