@@ -4,12 +4,12 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::am_command::{AmLaunch, parse_am_command};
 use super::state::{AppState, Attempt, ResourceManager, YarnApp};
 use super::{MAX_MEMORY_MB, MAX_VCORES, RM_MAX_ATTEMPTS};
-use chrono::Utc;
 
 /// `YarnConfiguration.APPLICATION_MAX_TAG_LENGTH` and `…_MAX_TAGS`.
 const MAX_TAG_LENGTH: usize = 100;
