@@ -366,28 +366,17 @@ fn deploy_mode(s: &Spanned<String>, d: &mut Diags) -> Option<DeployMode> {
 }
 
 /// Memory as Spark writes it: "512m", "2g", "1t", or a bare number of MiB.
+/// Stricter than Spark: a whole number of MiB from 1 to u32::MAX, and no `b`
+/// or `p` unit.
 fn parse_memory(text: &str) -> Result<u32, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let lower = lower
-        .strip_suffix('b')
-        .filter(|s| s.ends_with(['k', 'm', 'g', 't']))
-        .unwrap_or(&lower);
-    let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => lower.split_at(i),
-        None => (lower, ""),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("invalid memory \"{text}\""))?;
-    let mib = match unit {
-        "" | "m" => Some(n),
-        "g" => n.checked_mul(1024),
-        "t" => n.checked_mul(1024 * 1024),
-        "k" if n.is_multiple_of(1024) => Some(n / 1024),
-        "k" => return Err(format!("memory \"{text}\" is not a whole number of MiB")),
-        _ => return Err(format!("invalid memory \"{text}\"")),
-    };
-    match mib.and_then(|m| u32::try_from(m).ok()) {
+    use drover_spark_units::{Memory, Unit};
+    let memory = Memory::parse(text)
+        .filter(|m| !matches!(m.unit, Unit::Byte | Unit::Pib))
+        .ok_or_else(|| format!("invalid memory \"{text}\""))?;
+    if !memory.is_whole_mib() {
+        return Err(format!("memory \"{text}\" is not a whole number of MiB"));
+    }
+    match memory.mib().and_then(|m| u32::try_from(m).ok()) {
         Some(0) => Err("memory must be more than 0".to_string()),
         Some(m) => Ok(m),
         None => Err(format!("memory \"{text}\" is too large")),
