@@ -2,7 +2,8 @@
 //!
 //! Each driver gets its own process group (so a kill reaches spark-submit and
 //! everything it started) and, on Linux, a parent-death signal (so a drover
-//! killed with -9 takes its drivers along instead of leaving orphans).
+//! killed with -9 takes its drivers along instead of leaving orphans); both
+//! come from `drover_process`, shared with the devcluster.
 //!
 //! A driver runs user code and its log is served by the API, so it starts
 //! from an empty environment: only what a locale, Java, Python, Spark and
@@ -50,56 +51,18 @@ pub(crate) fn spawn(launch: &LocalLaunch, log: &Path) -> std::io::Result<Child> 
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
-        .process_group(0)
         .kill_on_drop(true);
-    die_with_parent(&mut cmd);
+    drover_process::own_group(cmd.as_std_mut());
+    // Drivers are spawned from runtime worker threads, which live as long as
+    // drover does: the parent-death signal fires only when drover goes.
+    drover_process::die_with_parent(cmd.as_std_mut());
     cmd.spawn()
 }
 
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: the closure runs between fork and exec and only calls prctl and
-    // getppid, both async-signal-safe. The death signal fires when the
-    // spawning thread exits; drivers are spawned from runtime worker threads,
-    // which live as long as drover does.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The parent may have died before prctl took effect.
-            if libc::getppid() == 1 {
-                return Err(std::io::Error::other("parent exited before the driver started"));
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
-
 /// SIGTERM to the driver's process group, SIGKILL after `grace`.
 pub(crate) async fn kill_group(child: &mut Child, grace: Duration) {
-    let Some(pid) = child.id() else { return };
-    signal_group(pid, libc::SIGTERM);
-    if tokio::time::timeout(grace, child.wait()).await.is_err() {
-        signal_group(pid, libc::SIGKILL);
-        let _ = child.wait().await;
-    }
-    // Whatever the leader left behind in its group goes too.
-    signal_group(pid, libc::SIGKILL);
-}
-
-#[allow(unsafe_code)]
-fn signal_group(pgid: u32, sig: i32) {
-    let Ok(pgid) = i32::try_from(pgid) else { return };
-    // SAFETY: kill(2) with a negative pid signals that process group; it has
-    // no memory-safety preconditions.
-    unsafe {
-        libc::kill(-pgid, sig);
-    }
+    // The exit status is read by whoever waits on the child next.
+    let _ = drover_process::terminate_group(child, grace).await;
 }
 
 /// An exit status as a short text and whether it means success.
