@@ -3,16 +3,17 @@
 //! This is the one place that decides how an application resource starts
 //! (`python3 app.py`, `java -cp app.jar Main`, or the file itself), so the
 //! stand-ins' driver runners and the local spark-submit shim can never disagree
-//! about it. It also owns the process hygiene every stand-in needs: a driver
-//! gets its own process group (so a kill reaches everything it forked) and, on
-//! Linux, a parent-death signal (so it never outlives the process hosting the
-//! stand-in, even when that process is killed with SIGKILL).
+//! about it. It also applies the process hygiene every stand-in needs, from
+//! `drover_process` (shared with the scheduler's client-mode drivers): a
+//! driver gets its own process group (so a kill reaches everything it forked)
+//! and, on Linux, a parent-death signal (so it never outlives the process
+//! hosting the stand-in, even when that process is killed with SIGKILL).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
-use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -20,6 +21,10 @@ use std::time::Duration;
 
 use tokio::process::Child;
 use tokio::sync::oneshot;
+
+/// Stopping a driver's whole process group: gracefully ([`terminate_group`])
+/// or at once from `Drop` ([`kill_group_now`]).
+pub(crate) use drover_process::{kill_group_now, terminate_group};
 
 /// How long a killed driver gets between SIGTERM and SIGKILL.
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -182,7 +187,7 @@ impl LaunchPlan {
         for (key, value) in &self.env {
             cmd.env(key, value);
         }
-        sys::die_with_parent(&mut cmd);
+        drover_process::die_with_parent(&mut cmd);
         cmd
     }
 
@@ -241,22 +246,9 @@ fn list_paths(list: &str) -> Result<Vec<PathBuf>, LaunchError> {
 }
 
 /// Spark's memory strings in MiB (`Utils.memoryStringToMb`): `512m`, `2g`, `1024k`,
-/// `1t`, `4096b`; a bare number is MiB.
+/// `1t`, `4096b`; a bare number is MiB. Every unit Spark knows, `p` too.
 pub fn parse_memory_mb(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(digits_end);
-    let number: u64 = number.parse().ok()?;
-    let bytes_per_unit: u64 = match unit {
-        "" | "m" | "mb" => return Some(number),
-        "b" => 1,
-        "k" | "kb" => 1 << 10,
-        "g" | "gb" => 1 << 30,
-        "t" | "tb" => 1 << 40,
-        "p" | "pb" => 1 << 50,
-        _ => return None,
-    };
-    number.checked_mul(bytes_per_unit).map(|b| b >> 20)
+    drover_spark_units::Memory::parse(s)?.mib()
 }
 
 /// The shell convention for an exit status: the code, or 128 + the signal.
@@ -297,8 +289,8 @@ pub(crate) fn driver_command(
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(stdout)
-        .stderr(stderr)
-        .process_group(0);
+        .stderr(stderr);
+    drover_process::own_group(&mut cmd);
     Ok(cmd)
 }
 
@@ -315,30 +307,6 @@ pub(crate) fn cannot_run_program(plan: &LaunchPlan, dir: &Path, err: &io::Error)
         plan.program.to_string_lossy(),
         dir.display()
     )
-}
-
-/// Stop a driver's whole process group: SIGTERM, SIGKILL after `grace`, then a
-/// final SIGKILL sweep for anything the leader left behind in its group.
-pub(crate) async fn terminate_group(child: &mut Child, grace: Duration) -> io::Result<ExitStatus> {
-    let Some(pid) = child.id() else {
-        // Already reaped.
-        return child.wait().await;
-    };
-    sys::signal_group(pid, libc::SIGTERM);
-    let status = match tokio::time::timeout(grace, child.wait()).await {
-        Ok(status) => status,
-        Err(_) => {
-            sys::signal_group(pid, libc::SIGKILL);
-            child.wait().await
-        }
-    };
-    sys::signal_group(pid, libc::SIGKILL);
-    status
-}
-
-/// SIGKILL a driver's process group now, without waiting (for `Drop`).
-pub(crate) fn kill_group_now(pgid: u32) {
-    sys::signal_group(pgid, libc::SIGKILL);
 }
 
 type SpawnJob = (std::process::Command, oneshot::Sender<io::Result<Child>>);
@@ -397,55 +365,6 @@ impl Spawner {
 impl Drop for Spawner {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// The only unsafe code in the crate: two libc calls with no Rust-side invariants.
-mod sys {
-    use std::process::Command;
-
-    /// Ask the kernel to SIGKILL the child when the thread that spawned it dies.
-    #[allow(unsafe_code)]
-    pub(super) fn die_with_parent(cmd: &mut Command) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::process::CommandExt as _;
-            let parent = i32::try_from(std::process::id()).unwrap_or(0);
-            // SAFETY: the closure runs in the forked child before exec and only makes
-            // async-signal-safe syscalls (prctl, getppid); it allocates nothing and
-            // touches no state shared with the parent.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    // The parent may have died between fork and prctl; then nobody
-                    // would ever deliver the signal, so refuse to start at all.
-                    if libc::getppid() != parent {
-                        return Err(std::io::Error::other("parent exited during spawn"));
-                    }
-                    Ok(())
-                });
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = cmd;
-    }
-
-    /// Send `signal` to process group `pgid`; errors (group already gone) are ignored.
-    #[allow(unsafe_code)]
-    pub(super) fn signal_group(pgid: u32, signal: i32) {
-        let Ok(pgid) = libc::pid_t::try_from(pgid) else {
-            return;
-        };
-        // pgid 0 would be our own group and 1 is init: never signal those.
-        if pgid <= 1 {
-            return;
-        }
-        // SAFETY: killpg takes plain integers and has no memory-safety preconditions.
-        unsafe {
-            libc::killpg(pgid, signal);
-        }
     }
 }
 
