@@ -25,6 +25,8 @@ fn main() {
 
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=../../plugins/wit");
+    // A path dependency of the plugins outside plugins/.
+    println!("cargo:rerun-if-changed=../spark-units");
     println!("cargo:rerun-if-env-changed=DROVER_PREBUILT_PLUGIN_DIR");
     if let Some(dir) = env::var_os("DROVER_PREBUILT_PLUGIN_DIR") {
         let dir = PathBuf::from(dir);

@@ -295,20 +295,10 @@ fn get<'a>(props: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// Spark's `Utils.memoryStringToMb`, for a MiB count: `512m`, `2g`, `1024` (MiB).
+/// No `p` unit: a size this plugin does not read falls back to the default.
 pub fn memory_mib(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(end);
-    let n: u64 = n.parse().ok()?;
-    let bytes: u64 = match unit {
-        "" | "m" | "mb" => return Some(n),
-        "b" => 1,
-        "k" | "kb" => 1 << 10,
-        "g" | "gb" => 1 << 30,
-        "t" | "tb" => 1 << 40,
-        _ => return None,
-    };
-    n.checked_mul(bytes).map(|b| b >> 20)
+    use drover_spark_units::{Memory, Unit};
+    Memory::parse(s).filter(|m| m.unit != Unit::Pib)?.mib()
 }
 
 /// The driver container's memory, `BasicDriverFeatureStep` style: the heap plus

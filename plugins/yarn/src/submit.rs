@@ -158,20 +158,11 @@ fn conf<'a>(app: &'a Application, key: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// Spark's memory strings in MiB (`512m`, `2g`, a bare number is MiB).
+/// Spark's memory strings in MiB (`512m`, `2g`, a bare number is MiB), rounded
+/// down. No `p` unit: such a size is refused as not a memory size.
 pub fn memory_mb(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let n: u64 = s[..end].parse().ok()?;
-    let shift_from_bytes = match &s[end..] {
-        "" | "m" | "mb" => return Some(n),
-        "k" | "kb" => 10,
-        "g" | "gb" => return n.checked_mul(1024),
-        "t" | "tb" => return n.checked_mul(1024 * 1024),
-        "b" => 0,
-        _ => return None,
-    };
-    Some(n.checked_shl(shift_from_bytes)? >> 20)
+    use drover_spark_units::{Memory, Unit};
+    Memory::parse(s).filter(|m| m.unit != Unit::Pib)?.mib()
 }
 
 /// The AM container's resource in cluster mode: the driver's memory plus
