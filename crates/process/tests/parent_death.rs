@@ -93,10 +93,12 @@ fn a_child_gets_sigkill_when_its_host_process_is_killed() {
     assert_eq!(libc::WTERMSIG(status), libc::SIGKILL);
 }
 
-/// Starts a driver, names it, and stays until killed (or until the test's
-/// end of stdin, should the test fail first).
+/// Starts a driver, names it, and stays until killed; should the test end
+/// first (its end of stdin closes), ends the driver itself.
 fn be_the_host() {
-    let driver = sleeper().spawn().expect("spawn the driver");
+    let mut driver = sleeper().spawn().expect("spawn the driver");
     println!("driver={}", driver.id());
     let _ = std::io::stdin().read(&mut [0u8]);
+    let _ = driver.kill();
+    let _ = driver.wait();
 }

@@ -89,7 +89,9 @@ mod tests {
     use super::*;
 
     /// (text, amount and unit, whole MiB rounded down)
-    const CASES: &[(&str, Option<(u64, Unit)>, Option<u64>)] = &[
+    type Case = (&'static str, Option<(u64, Unit)>, Option<u64>);
+
+    const CASES: &[Case] = &[
         ("512m", Some((512, Unit::Mib)), Some(512)),
         ("512", Some((512, Unit::Mib)), Some(512)),
         ("512MB", Some((512, Unit::Mib)), Some(512)),
