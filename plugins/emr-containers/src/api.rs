@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use drover_plugin_sdk::aws::spark_submit_parameters;
+use drover_plugin_sdk::aws::{job_run_id, spark_submit_parameters, split_job_run_id};
 use drover_plugin_sdk::http::encode_component;
 use drover_plugin_sdk::{Application, DriverPhase, DriverStatus, PluginError};
 use serde::{Deserialize, Serialize};
@@ -278,22 +278,15 @@ pub fn is_submission_of(run: &JobRun, key: &str) -> bool {
         && tagged.is_none_or(|t| t == key)
 }
 
-/// drover's id for a job run: `virtualClusterId/jobRunId`, so a driver stays
-/// reachable when the backend's virtual_cluster_id setting changes later.
+/// drover's id for a job run: `virtualClusterId/jobRunId`.
 pub fn cluster_id(virtual_cluster: &str, run: &str) -> String {
-    format!("{virtual_cluster}/{run}")
+    job_run_id(virtual_cluster, run)
 }
 
 /// Splits a cluster id into (virtualClusterId, jobRunId); a bare job run id
 /// belongs to `default_cluster`.
 pub fn split_cluster_id<'a>(id: &'a str, default_cluster: &'a str) -> Result<(&'a str, &'a str), PluginError> {
-    let (vc, run) = id.split_once('/').unwrap_or((default_cluster, id));
-    if vc.is_empty() || run.is_empty() || run.contains('/') {
-        return Err(PluginError::Invalid(format!(
-            "{id:?} is not an EMR on EKS job run id (virtualClusterId/jobRunId)"
-        )));
-    }
-    Ok((vc, run))
+    split_job_run_id(id, default_cluster, "an EMR on EKS job run id (virtualClusterId/jobRunId)")
 }
 
 /// drover's phase for a job-run state. The seven documented states map; a

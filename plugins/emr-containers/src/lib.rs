@@ -6,7 +6,7 @@
 //! EMR on EKS runs the driver in a pod, so the only deploy mode is `cluster`.
 //! drover's submission key is the job run's clientToken (a repeated
 //! StartJobRun returns the same run) and its name, which is what
-//! [`find`](Guest::find) asks ListJobRuns for: the name filter finds the run
+//! [`find`](Backend::find) asks ListJobRuns for: the name filter finds the run
 //! in one request however long the history, where the clientToken is not a
 //! filter. The application's own name goes to `spark.app.name` and a tag.
 //! The service's driver retries (`retryPolicyConfiguration.maxAttempts`)
@@ -24,10 +24,10 @@ use std::time::Instant;
 
 use drover_plugin_sdk::aws;
 use drover_plugin_sdk::batch;
-use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::Method;
 use drover_plugin_sdk::{
-    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem, Settings, Submitted,
+    Application, Backend, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem, Settings,
+    Submitted,
 };
 
 use crate::api::{DescribeJobRunResponse, ListJobRunsResponse, RunOptions, StartJobRunResponse};
@@ -41,29 +41,21 @@ pub const LIST_PAGES: usize = 40;
 
 pub struct Plugin;
 
-impl Guest for Plugin {
+impl Backend for Plugin {
     fn describe() -> Info {
         Info {
             name: "emr-containers".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             deploy_modes: vec![DeployMode::Cluster],
-            config_keys: vec![
-                ConfigKey::new(
-                    "endpoint",
-                    "The service endpoint, https://emr-containers.REGION.amazonaws.com. \
-                     An endpoint on this machine (127.0.0.1, localhost) may read local job files.",
-                    true,
-                ),
-                ConfigKey::new("region", "AWS region, e.g. us-east-1.", true),
-                ConfigKey::new("virtual_cluster_id", "The EMR on EKS virtual cluster to run on.", true),
-                ConfigKey::new("execution_role_arn", "IAM role the job runs as.", true),
-                ConfigKey::new("release_label", "EMR release of the job runs, e.g. emr-7.1.0-latest.", true),
-                ConfigKey::new("access_key_id", "AWS access key id.", true),
-                ConfigKey::secret(
-                    "secret_access_key",
-                    "AWS secret access key (required; give it with secret_env).",
-                ),
-                ConfigKey::secret("session_token", "AWS session token, for temporary credentials."),
+            config_keys: aws::endpoint_keys(SERVICE)
+                .into_iter()
+                .chain([
+                    ConfigKey::new("virtual_cluster_id", "The EMR on EKS virtual cluster to run on.", true),
+                    ConfigKey::new("execution_role_arn", "IAM role the job runs as.", true),
+                    ConfigKey::new("release_label", "EMR release of the job runs, e.g. emr-7.1.0-latest.", true),
+                ])
+                .chain(aws::credential_keys())
+                .chain([
                 ConfigKey::new(
                     "max_attempts",
                     "retryPolicyConfiguration.maxAttempts: how often the service starts the driver \
@@ -100,36 +92,29 @@ impl Guest for Plugin {
                 ),
                 ConfigKey::new("log_stream_prefix", "CloudWatch log stream prefix, with log_group.", false),
                 ConfigKey::new("persistent_app_ui", "persistentAppUI: ENABLED or DISABLED.", false),
-            ],
+                ])
+                .collect(),
         }
     }
 
-    fn validate(settings: Vec<(String, String)>, app: Application) -> Vec<Problem> {
-        let settings = Settings::new(settings);
-        let mut problems = validate::problems(&settings, &app);
-        if settings.get("secret_access_key").is_none() {
-            problems.push(Problem::new(
-                "settings.secret_access_key",
-                "the backend has no secret_access_key, so no request can be signed",
-                "write secret_env = { secret_access_key = \"VAR_NAME\" } on the backend",
-            ));
-        }
+    fn validate(settings: &Settings, app: &Application) -> Vec<Problem> {
+        let mut problems = validate::problems(settings, app);
+        problems.extend(aws::credential_problems(settings));
         problems
     }
 
-    fn submit(settings: Vec<(String, String)>, key: String, app: Application) -> Result<Submitted, PluginError> {
-        let settings = Settings::new(settings);
+    fn submit(settings: &Settings, key: &str, app: &Application) -> Result<Submitted, PluginError> {
         if app.deploy_mode != DeployMode::Cluster {
             return Err(PluginError::Invalid(format!("{}: {}", validate::DEPLOY_MODE, validate::DEPLOY_MODE_HINT)));
         }
-        let client = Client::new(&settings)?;
+        let client = Client::new(settings)?;
         let opts = RunOptions {
             virtual_cluster_id: client.virtual_cluster.to_string(),
             execution_role_arn: settings.require("execution_role_arn")?.to_string(),
             release_label: settings.require("release_label")?.to_string(),
-            max_attempts: aws::positive(&settings, "max_attempts", Some(validate::MAX_ATTEMPTS))
+            max_attempts: aws::positive(settings, "max_attempts", Some(validate::MAX_ATTEMPTS))
                 .map_err(PluginError::Invalid)?,
-            application_configuration: validate::application_configuration(&settings)
+            application_configuration: validate::application_configuration(settings)
                 .map_err(PluginError::Invalid)?,
             log_uri: settings.get("log_uri").map(str::to_string),
             log_group: settings.get("log_group").map(str::to_string),
@@ -138,7 +123,7 @@ impl Guest for Plugin {
             driver_pod_template: settings.get("driver_pod_template").map(str::to_string),
             executor_pod_template: settings.get("executor_pod_template").map(str::to_string),
         };
-        let request = api::start_job_run_request(&key, &app, &opts);
+        let request = api::start_job_run_request(key, app, &opts);
         let body = serde_json::to_vec(&request)
             .map_err(|e| PluginError::Invalid(format!("cannot encode the job run: {e}")))?;
         let path = format!("/virtualclusters/{}/jobruns", drover_plugin_sdk::http::encode_component(client.virtual_cluster));
@@ -147,14 +132,13 @@ impl Guest for Plugin {
     }
 
     /// ListJobRuns filtered by the name, which is the key.
-    fn find(settings: Vec<(String, String)>, key: String) -> Result<Option<String>, PluginError> {
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
+    fn find(settings: &Settings, key: &str) -> Result<Option<String>, PluginError> {
+        let client = Client::new(settings)?;
         let mut next: Option<String> = None;
         loop {
-            let path = api::list_job_runs_path(client.virtual_cluster, Some(&key), next.as_deref());
+            let path = api::list_job_runs_path(client.virtual_cluster, Some(key), next.as_deref());
             let page: ListJobRunsResponse = client.aws.call(Method::Get, &path, None)?;
-            if let Some(run) = page.job_runs.iter().find(|r| api::is_submission_of(r, &key)) {
+            if let Some(run) = page.job_runs.iter().find(|r| api::is_submission_of(r, key)) {
                 let vc = run.virtual_cluster_id.as_deref().unwrap_or(client.virtual_cluster);
                 return Ok(Some(api::cluster_id(vc, &run.id)));
             }
@@ -168,10 +152,9 @@ impl Guest for Plugin {
     /// ListJobRuns of the backend's virtual cluster, newest first, until every
     /// requested run of it has shown or [`LIST_PAGES`] pages are read; the
     /// rest are asked one by one (DescribeJobRun), within a budget.
-    fn status_many(settings: Vec<(String, String)>, ids: Vec<String>) -> Result<Vec<Option<DriverStatus>>, PluginError> {
+    fn status_many(settings: &Settings, ids: &[String]) -> Result<Vec<Option<DriverStatus>>, PluginError> {
         let started = Instant::now();
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
+        let client = Client::new(settings)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -205,7 +188,7 @@ impl Guest for Plugin {
         }
         let statuses = ids.iter().map(|id| ours(id, vc).and_then(|run| listed.get(run).cloned())).collect();
         Ok(batch::resolve(
-            &ids,
+            ids,
             statuses,
             batch::MAX_FALLBACKS,
             batch::clock_rotation(),
@@ -214,27 +197,25 @@ impl Guest for Plugin {
         ))
     }
 
-    fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
-        let settings = Settings::new(settings);
-        Client::new(&settings)?.status(&id)
+    fn status(settings: &Settings, id: &str) -> Result<DriverStatus, PluginError> {
+        Client::new(settings)?.status(id)
     }
 
-    fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
-        let (vc, run) = api::split_cluster_id(&id, client.virtual_cluster)?;
+    fn kill(settings: &Settings, id: &str) -> Result<(), PluginError> {
+        let client = Client::new(settings)?;
+        let (vc, run) = api::split_cluster_id(id, client.virtual_cluster)?;
         match client.aws.call::<serde_json::Value>(Method::Delete, &api::job_run_path(vc, run), None) {
             Ok(_) => Ok(()),
             Err(PluginError::NotFound(m)) => Err(PluginError::NotFound(m)),
             // The service refuses to cancel a run that has already ended.
-            Err(refused) => match client.status(&id) {
+            Err(refused) => match client.status(id) {
                 Ok(s) if api::is_terminal(s.phase) => Ok(()),
                 _ => Err(refused),
             },
         }
     }
 
-    fn logs(_: Vec<(String, String)>, _: String, _: String, _: u64, _: u32) -> Result<LogChunk, PluginError> {
+    fn logs(_: &Settings, _: &str, _: &str, _: u64, _: u32) -> Result<LogChunk, PluginError> {
         Err(PluginError::Unsupported(
             "EMR on EKS has no API for driver logs: it writes them to S3 (set the backend's log_uri) \
              or CloudWatch (log_group), where they can be read"

@@ -1,6 +1,6 @@
 //! What EMR on EKS would refuse, found at DAG load time without a network call.
 
-use drover_plugin_sdk::aws::{local_path_problems, positive};
+use drover_plugin_sdk::aws::{emr_problems, local_path_problems, positive};
 use drover_plugin_sdk::{Application, DeployMode, Problem, Settings};
 
 pub const DEPLOY_MODE: &str = "EMR on EKS runs the driver in a pod of the virtual cluster's \
@@ -12,23 +12,9 @@ pub const DEPLOY_MODE_HINT: &str = "set deploy_mode = \"cluster\"";
 pub const MAX_ATTEMPTS: u32 = 10;
 
 pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    if app.deploy_mode != DeployMode::Cluster {
-        problems.push(Problem::new(
-            "deploy_mode",
-            format!("{DEPLOY_MODE}; this application asks for {} mode", app.deploy_mode.as_str()),
-            DEPLOY_MODE_HINT,
-        ));
-    }
-    for key in ["spark.submit.deployMode", "spark.master"] {
-        if app.conf.iter().any(|(k, _)| k == key) {
-            problems.push(Problem::new(
-                format!("conf.{key}"),
-                format!("EMR on EKS sets {key} itself (the driver runs on Kubernetes in cluster mode)"),
-                format!("remove {key} from conf"),
-            ));
-        }
-    }
+    let mut problems = emr_problems(app, DeployMode::Cluster, DEPLOY_MODE, DEPLOY_MODE_HINT, |key| {
+        format!("EMR on EKS sets {key} itself (the driver runs on Kubernetes in cluster mode)")
+    });
     problems.extend(local_path_problems(settings, app, "EMR on EKS"));
     if let Err(message) = positive(settings, "max_attempts", Some(MAX_ATTEMPTS)) {
         problems.push(Problem::new(
@@ -82,30 +68,10 @@ pub fn application_configuration(settings: &Settings) -> Result<Vec<serde_json::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drover_plugin_sdk::Resources;
-
-    fn app(resource: &str, mode: DeployMode) -> Application {
-        let none = Resources { memory_mb: None, cores: None, instances: None };
-        Application {
-            name: "a".into(),
-            resource: resource.into(),
-            main_class: None,
-            args: vec![],
-            conf: vec![],
-            deploy_mode: mode,
-            driver: none,
-            executor: none,
-            jars: vec![],
-            files: vec![],
-            py_files: vec![],
-            env: vec![],
-        }
-    }
+    use drover_plugin_sdk::testing::{self, bare_app as app};
 
     fn settings(extra: &[(&str, &str)]) -> Settings {
-        let mut pairs = vec![("endpoint".to_string(), AWS.to_string())];
-        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Settings::new(pairs)
+        testing::settings(&[&[("endpoint", AWS)], extra].concat())
     }
 
     const AWS: &str = "https://emr-containers.us-east-1.amazonaws.com";

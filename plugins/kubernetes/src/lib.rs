@@ -19,12 +19,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use drover_plugin_sdk::batch;
-use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::{self, Method, Response};
 use drover_plugin_sdk::spark::spark_submit_command;
 use drover_plugin_sdk::{
-    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem,
-    Settings, Submitted,
+    Application, Backend, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError,
+    Problem, Settings, Submitted,
 };
 use serde_json::Value;
 
@@ -44,7 +43,7 @@ const DEFAULT_KILL_GRACE_SECONDS: &str = "30";
 
 pub struct Plugin;
 
-impl Guest for Plugin {
+impl Backend for Plugin {
     fn describe() -> Info {
         Info {
             name: "kubernetes".into(),
@@ -104,30 +103,28 @@ impl Guest for Plugin {
         }
     }
 
-    fn validate(settings: Vec<(String, String)>, app: Application) -> Vec<Problem> {
-        let settings = Settings::new(settings);
-        let mut problems = validate::problems(&settings, &app);
-        problems.extend(ui::problems(&settings));
+    fn validate(settings: &Settings, app: &Application) -> Vec<Problem> {
+        let mut problems = validate::problems(settings, app);
+        problems.extend(ui::problems(settings));
         problems
     }
 
     fn submit(
-        settings: Vec<(String, String)>,
-        key: String,
-        app: Application,
+        settings: &Settings,
+        key: &str,
+        app: &Application,
     ) -> Result<Submitted, PluginError> {
-        let settings = Settings::new(settings);
-        let ps = PodSettings::from_settings(&settings)?;
+        let ps = PodSettings::from_settings(settings)?;
         match app.deploy_mode {
-            DeployMode::Client => Ok(Submitted::Local(client_launch(&settings, &ps, &key, &app))),
+            DeployMode::Client => Ok(Submitted::Local(client_launch(settings, &ps, key, app))),
             DeployMode::Cluster => {
                 let body = pod::driver_pod(
                     &ps,
                     &Submission {
-                        key: &key,
+                        key,
                         now_ms: now_ms(),
                     },
-                    &app,
+                    app,
                 )?;
                 let url = http::join(
                     &ps.api_url,
@@ -136,7 +133,7 @@ impl Guest for Plugin {
                 let bytes = serde_json::to_vec(&body).map_err(|e| {
                     PluginError::Invalid(format!("cannot encode the driver pod: {e}"))
                 })?;
-                let reply = call(&settings, Method::Post, &url, Some(bytes))?;
+                let reply = call(settings, Method::Post, &url, Some(bytes))?;
                 let created: Value = reply.json(&url)?;
                 let name = created
                     .pointer("/metadata/name")
@@ -152,9 +149,8 @@ impl Guest for Plugin {
         }
     }
 
-    fn find(settings: Vec<(String, String)>, key: String) -> Result<Option<String>, PluginError> {
-        let settings = Settings::new(settings);
-        let ps = PodSettings::from_settings(&settings)?;
+    fn find(settings: &Settings, key: &str) -> Result<Option<String>, PluginError> {
+        let ps = PodSettings::from_settings(settings)?;
         let selector = http::encode_component(&format!("{SUBMISSION_KEY_LABEL}={key}"));
         let url = http::join(
             &ps.api_url,
@@ -163,7 +159,7 @@ impl Guest for Plugin {
                 ps.namespace
             ),
         );
-        let list: Value = call(&settings, Method::Get, &url, None)?.json(&url)?;
+        let list: Value = call(settings, Method::Get, &url, None)?.json(&url)?;
         let items = list["items"]
             .as_array()
             .ok_or_else(|| PluginError::Protocol(format!("{url} answered no items list")))?;
@@ -180,12 +176,11 @@ impl Guest for Plugin {
     /// namespace the list does not have is what `status` makes of a 404.
     /// Ids of other namespaces are asked one by one through `status`, within a budget.
     fn status_many(
-        settings: Vec<(String, String)>,
-        ids: Vec<String>,
+        settings: &Settings,
+        ids: &[String],
     ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
         let started = Instant::now();
-        let settings = Settings::new(settings);
-        let ps = PodSettings::from_settings(&settings)?;
+        let ps = PodSettings::from_settings(settings)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -213,7 +208,7 @@ impl Guest for Plugin {
             if let Some(token) = &next {
                 url.push_str(&format!("&continue={}", http::encode_component(token)));
             }
-            let reply = match call(&settings, Method::Get, &url, None) {
+            let reply = match call(settings, Method::Get, &url, None) {
                 Ok(reply) => reply,
                 Err(e) if page == 0 => return Err(e),
                 // A later page failed (e.g. 410 Gone: the continue token
@@ -228,32 +223,30 @@ impl Guest for Plugin {
                 _ => complete = true,
             }
         }
-        let statuses = status::listed_statuses(&listed, &ids, &ps.namespace, complete, now_ms());
+        let statuses = status::listed_statuses(&listed, ids, &ps.namespace, complete, now_ms());
         let resolved = batch::resolve(
-            &ids,
+            ids,
             statuses,
             batch::MAX_FALLBACKS,
             batch::clock_rotation(),
             batch::window_from(started),
-            |id| driver_status(&settings, &ps, id),
+            |id| driver_status(settings, &ps, id),
         );
         Ok(resolved
             .into_iter()
-            .zip(&ids)
-            .map(|(st, id)| st.map(|st| ui::with_link(st, &settings, id)))
+            .zip(ids)
+            .map(|(st, id)| st.map(|st| ui::with_link(st, settings, id)))
             .collect())
     }
 
-    fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
-        let settings = Settings::new(settings);
-        let ps = PodSettings::from_settings(&settings)?;
-        driver_status(&settings, &ps, &id).map(|st| ui::with_link(st, &settings, &id))
+    fn status(settings: &Settings, id: &str) -> Result<DriverStatus, PluginError> {
+        let ps = PodSettings::from_settings(settings)?;
+        driver_status(settings, &ps, id).map(|st| ui::with_link(st, settings, id))
     }
 
-    fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
-        let settings = Settings::new(settings);
-        let ps = PodSettings::from_settings(&settings)?;
-        let (ns, name) = pod::parse_id(&id, &ps.namespace)?;
+    fn kill(settings: &Settings, id: &str) -> Result<(), PluginError> {
+        let ps = PodSettings::from_settings(settings)?;
+        let (ns, name) = pod::parse_id(id, &ps.namespace)?;
         let grace = settings.get_or("kill_grace_seconds", DEFAULT_KILL_GRACE_SECONDS);
         let grace: u32 = grace.parse().map_err(|_| {
             PluginError::Invalid(format!(
@@ -267,7 +260,7 @@ impl Guest for Plugin {
             "gracePeriodSeconds": grace, "propagationPolicy": "Background",
         });
         call(
-            &settings,
+            settings,
             Method::Delete,
             &url,
             Some(body.to_string().into_bytes()),
@@ -276,15 +269,14 @@ impl Guest for Plugin {
     }
 
     fn logs(
-        settings: Vec<(String, String)>,
-        id: String,
-        stream: String,
+        settings: &Settings,
+        id: &str,
+        stream: &str,
         offset: u64,
         max_bytes: u32,
     ) -> Result<LogChunk, PluginError> {
-        let settings = Settings::new(settings);
-        let ps = PodSettings::from_settings(&settings)?;
-        match stream.as_str() {
+        let ps = PodSettings::from_settings(settings)?;
+        match stream {
             "stdout" => {}
             "stderr" => {
                 return Err(PluginError::Unsupported(
@@ -299,13 +291,13 @@ impl Guest for Plugin {
                 )));
             }
         }
-        let (ns, name) = pod::parse_id(&id, &ps.namespace)?;
+        let (ns, name) = pod::parse_id(id, &ps.namespace)?;
         let url = format!(
             "{}/log?container={DRIVER_CONTAINER}&limitBytes={}",
             pod_url(&ps, ns, name),
             status::log_limit(offset, max_bytes)
         );
-        match call(&settings, Method::Get, &url, None) {
+        match call(settings, Method::Get, &url, None) {
             Ok(reply) => Ok(status::log_chunk(&reply.body, offset)),
             // "container … is waiting to start": nothing logged yet.
             Err(PluginError::Invalid(m)) if m.contains("waiting to start") => Ok(LogChunk {
@@ -424,35 +416,18 @@ drover_plugin_sdk::export!(Plugin);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drover_plugin_sdk::Resources;
+    use drover_plugin_sdk::testing::{bare_app, settings};
 
     #[test]
     fn client_mode_is_spark_submit_against_the_api_server() {
-        let settings = Settings::new(vec![
-            ("api_url".into(), "https://k8s:6443/".into()),
-            ("namespace".into(), "jobs".into()),
-            ("spark_submit".into(), "/bin/drover spark-submit".into()),
+        let settings = settings(&[
+            ("api_url", "https://k8s:6443/"),
+            ("namespace", "jobs"),
+            ("spark_submit", "/bin/drover spark-submit"),
         ]);
         let ps = PodSettings::from_settings(&settings).unwrap();
-        let none = Resources {
-            memory_mb: None,
-            cores: None,
-            instances: None,
-        };
-        let app = Application {
-            name: "a".into(),
-            resource: "/a.py".into(),
-            main_class: None,
-            args: vec!["x".into()],
-            conf: vec![],
-            deploy_mode: DeployMode::Client,
-            driver: none,
-            executor: none,
-            jars: vec![],
-            files: vec![],
-            py_files: vec![],
-            env: vec![],
-        };
+        let mut app = bare_app("/a.py", DeployMode::Client);
+        app.args = vec!["x".into()];
         let launch = client_launch(&settings, &ps, "drover-k1", &app);
         assert_eq!(launch.program, "/bin/drover");
         let line = launch.args.join(" ");

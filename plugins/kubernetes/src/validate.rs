@@ -82,37 +82,19 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drover_plugin_sdk::Resources;
+    use drover_plugin_sdk::testing::{self, bare_app};
 
     fn app(mode: DeployMode, conf: &[(&str, &str)]) -> Application {
-        let none = Resources {
-            memory_mb: None,
-            cores: None,
-            instances: None,
-        };
-        Application {
-            name: "a".into(),
-            resource: "/a.py".into(),
-            main_class: None,
-            args: vec![],
-            conf: conf
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            deploy_mode: mode,
-            driver: none,
-            executor: none,
-            jars: vec![],
-            files: vec![],
-            py_files: vec![],
-            env: vec![],
-        }
+        let mut app = bare_app("/a.py", mode);
+        app.conf = conf
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        app
     }
 
     fn settings(extra: &[(&str, &str)]) -> Settings {
-        let mut pairs = vec![("api_url".to_string(), "https://k8s:6443".to_string())];
-        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Settings::new(pairs)
+        testing::settings(&[&[("api_url", "https://k8s:6443")], extra].concat())
     }
 
     #[test]

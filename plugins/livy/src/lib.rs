@@ -4,7 +4,7 @@
 //!
 //! Livy runs spark-submit in cluster mode for a batch, so the only deploy
 //! mode is `cluster`. drover's submission key is the batch's `name` (what
-//! [`find`](Guest::find) matches in Livy's batch list; Livy also refuses a
+//! [`find`](Backend::find) matches in Livy's batch list; Livy also refuses a
 //! second live batch of the same name) and the Spark property
 //! `spark.drover.submissionKey`. Livy's batch log is lines of spark-submit
 //! output in a stdout and a stderr section; drover reads each as bytes, one
@@ -21,11 +21,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use drover_plugin_sdk::batch;
-use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::{self, Method, Response};
 use drover_plugin_sdk::{
-    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem,
-    Settings, Submitted,
+    Application, Backend, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError,
+    Problem, Settings, Submitted,
 };
 use serde::de::DeserializeOwned;
 
@@ -39,7 +38,7 @@ pub const LOG_PAGES: usize = 100;
 
 pub struct Plugin;
 
-impl Guest for Plugin {
+impl Backend for Plugin {
     fn describe() -> Info {
         Info {
             name: "livy".into(),
@@ -66,17 +65,16 @@ impl Guest for Plugin {
         }
     }
 
-    fn validate(settings: Vec<(String, String)>, app: Application) -> Vec<Problem> {
-        validate::problems(&Settings::new(settings), &app)
+    fn validate(settings: &Settings, app: &Application) -> Vec<Problem> {
+        validate::problems(settings, app)
     }
 
     fn submit(
-        settings: Vec<(String, String)>,
-        key: String,
-        app: Application,
+        settings: &Settings,
+        key: &str,
+        app: &Application,
     ) -> Result<Submitted, PluginError> {
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
+        let client = Client::new(settings)?;
         if app.deploy_mode != DeployMode::Cluster {
             return Err(PluginError::Invalid(format!(
                 "deploy mode {} is not supported: {}",
@@ -88,12 +86,12 @@ impl Guest for Plugin {
             proxy_user: settings.get("proxy_user").map(str::to_string),
             queue: settings.get("queue").map(str::to_string),
         };
-        let body = serde_json::to_vec(&api::create_batch(&key, &app, &opts))
+        let body = serde_json::to_vec(&api::create_batch(key, app, &opts))
             .map_err(|e| PluginError::Invalid(format!("cannot encode the batch: {e}")))?;
         match client.call::<Batch>(Method::Post, "/batches", Some(body)) {
             Ok(batch) => Ok(Submitted::Cluster(batch.id.to_string())),
             // A live batch has the key as its name: an earlier try went through.
-            Err(e) if api::is_duplicate_name(&e) => match client.find(&key)? {
+            Err(e) if api::is_duplicate_name(&e) => match client.find(key)? {
                 Some(id) => Ok(Submitted::Cluster(id.to_string())),
                 None => Err(e),
             },
@@ -101,27 +99,24 @@ impl Guest for Plugin {
         }
     }
 
-    fn find(settings: Vec<(String, String)>, key: String) -> Result<Option<String>, PluginError> {
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
-        Ok(client.find(&key)?.map(|id| id.to_string()))
+    fn find(settings: &Settings, key: &str) -> Result<Option<String>, PluginError> {
+        let client = Client::new(settings)?;
+        Ok(client.find(key)?.map(|id| id.to_string()))
     }
 
-    fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
-        Ok(api::driver_status(&client.batch(api::parse_id(&id)?)?))
+    fn status(settings: &Settings, id: &str) -> Result<DriverStatus, PluginError> {
+        let client = Client::new(settings)?;
+        Ok(api::driver_status(&client.batch(api::parse_id(id)?)?))
     }
 
     /// Livy's batch list, page by page, until every requested batch has shown
     /// or the list ends; batches not shown are asked one by one, within a budget.
     fn status_many(
-        settings: Vec<(String, String)>,
-        ids: Vec<String>,
+        settings: &Settings,
+        ids: &[String],
     ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
         let started = Instant::now();
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
+        let client = Client::new(settings)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -155,7 +150,7 @@ impl Guest for Plugin {
             from = reply.next_from();
         }
         Ok(batch::resolve(
-            &ids,
+            ids,
             listed,
             batch::MAX_FALLBACKS,
             batch::clock_rotation(),
@@ -164,26 +159,24 @@ impl Guest for Plugin {
         ))
     }
 
-    fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
-        let id = api::parse_id(&id)?;
+    fn kill(settings: &Settings, id: &str) -> Result<(), PluginError> {
+        let client = Client::new(settings)?;
+        let id = api::parse_id(id)?;
         client
             .call::<serde_json::Value>(Method::Delete, &format!("/batches/{id}"), None)
             .map(|_| ())
     }
 
     fn logs(
-        settings: Vec<(String, String)>,
-        id: String,
-        stream: String,
+        settings: &Settings,
+        id: &str,
+        stream: &str,
         offset: u64,
         max_bytes: u32,
     ) -> Result<LogChunk, PluginError> {
-        api::check_stream(&stream)?;
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
-        let id = api::parse_id(&id)?;
+        api::check_stream(stream)?;
+        let client = Client::new(settings)?;
+        let id = api::parse_id(id)?;
         // Livy pages by lines, both streams in one log: read from the first
         // line until the stream's bytes asked for are in hand or the log ends.
         let want = offset.saturating_add(u64::from(max_bytes));
@@ -207,11 +200,11 @@ impl Guest for Plugin {
                 complete = true;
                 break;
             }
-            if api::log_bytes(&api::stream_lines(&lines, &stream)).len() as u64 >= want {
+            if api::log_bytes(&api::stream_lines(&lines, stream)).len() as u64 >= want {
                 break;
             }
         }
-        let bytes = api::log_bytes(&api::stream_lines(&lines, &stream));
+        let bytes = api::log_bytes(&api::stream_lines(&lines, stream));
         Ok(api::log_chunk(&bytes, offset, max_bytes, complete))
     }
 }

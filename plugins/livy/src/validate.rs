@@ -65,15 +65,7 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
 mod tests {
     use super::*;
     use crate::api::tests::app;
-
-    fn settings(pairs: &[(&str, &str)]) -> Settings {
-        Settings::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
+    use drover_plugin_sdk::testing::settings;
 
     fn fields(problems: &[Problem]) -> Vec<&str> {
         problems.iter().map(|p| p.field.as_str()).collect()

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 use crate::http::{self, Method};
 use crate::spark::spark_properties;
-use crate::{Application, PluginError, Problem, Settings, excerpt};
+use crate::{Application, ConfigKey, DeployMode, PluginError, Problem, Settings, excerpt};
 
 /// Static credentials from the backend's settings.
 #[derive(Clone, PartialEq, Eq)]
@@ -282,6 +282,108 @@ pub fn spark_submit_parameters(
         }
     }
     (words.join(" "), defaults)
+}
+
+/// The settings keys saying where `service` (its signing name, which is
+/// also its endpoint's first label, e.g. `emr-serverless`) is: `endpoint`
+/// and `region`, both required.
+pub fn endpoint_keys(service: &str) -> [ConfigKey; 2] {
+    [
+        ConfigKey::new(
+            "endpoint",
+            &format!(
+                "The service endpoint, https://{service}.REGION.amazonaws.com. \
+                 An endpoint on this machine (127.0.0.1, localhost) may read local job files."
+            ),
+            true,
+        ),
+        ConfigKey::new("region", "AWS region, e.g. us-east-1.", true),
+    ]
+}
+
+/// The settings keys of static credentials, as [`Client::from_settings`]
+/// reads them; the secret ones marked so.
+pub fn credential_keys() -> [ConfigKey; 3] {
+    [
+        ConfigKey::new("access_key_id", "AWS access key id.", true),
+        ConfigKey::secret(
+            "secret_access_key",
+            "AWS secret access key (required; give it with secret_env).",
+        ),
+        ConfigKey::secret(
+            "session_token",
+            "AWS session token, for temporary credentials.",
+        ),
+    ]
+}
+
+/// What the backend's credentials lack for signing, found at load time: the
+/// secret key is an optional key ([`ConfigKey::secret`]), so only this says
+/// that it is missing.
+pub fn credential_problems(settings: &Settings) -> Vec<Problem> {
+    if settings.get("secret_access_key").is_some() {
+        return Vec::new();
+    }
+    vec![Problem::new(
+        "settings.secret_access_key",
+        "the backend has no secret_access_key, so no request can be signed",
+        "write secret_env = { secret_access_key = \"VAR_NAME\" } on the backend",
+    )]
+}
+
+/// What an EMR service refuses in any application: a deploy mode other than
+/// `mode`, the only one it runs (`why` says why, `hint` what to write), and
+/// the Spark properties it sets itself (`sets_itself` says so of one).
+pub fn emr_problems(
+    app: &Application,
+    mode: DeployMode,
+    why: &str,
+    hint: &str,
+    sets_itself: impl Fn(&str) -> String,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if app.deploy_mode != mode {
+        problems.push(Problem::new(
+            "deploy_mode",
+            format!(
+                "{why}; this application asks for {} mode",
+                app.deploy_mode.as_str()
+            ),
+            hint,
+        ));
+    }
+    for key in ["spark.submit.deployMode", "spark.master"] {
+        if app.conf.iter().any(|(k, _)| k == key) {
+            problems.push(Problem::new(
+                format!("conf.{key}"),
+                sets_itself(key),
+                format!("remove {key} from conf"),
+            ));
+        }
+    }
+    problems
+}
+
+/// drover's id for a job run: `{parent}/{run}`, its parent (application,
+/// virtual cluster) first, so a driver stays reachable when the backend's
+/// setting naming the parent changes later.
+pub fn job_run_id(parent: &str, run: &str) -> String {
+    format!("{parent}/{run}")
+}
+
+/// Splits a [`job_run_id`] into (parent, run); a bare run id belongs to
+/// `default_parent`. `expected` names the form in the error, e.g. "an EMR
+/// Serverless job run id (applicationId/jobRunId)".
+pub fn split_job_run_id<'a>(
+    id: &'a str,
+    default_parent: &'a str,
+    expected: &str,
+) -> Result<(&'a str, &'a str), PluginError> {
+    let (parent, run) = id.split_once('/').unwrap_or((default_parent, id));
+    if parent.is_empty() || run.is_empty() || run.contains('/') {
+        return Err(PluginError::Invalid(format!("{id:?} is not {expected}")));
+    }
+    Ok((parent, run))
 }
 
 /// A problem for each of `app`'s files given as a path on this machine, which

@@ -1,7 +1,8 @@
 //! The guest side of drover's plugin contract, shared by every cluster-manager plugin.
 //!
 //! A plugin is a `cdylib` built for `wasm32-wasip2` that implements
-//! [`bindings::Guest`] and calls [`export!`]. The WIT lives in the contract's
+//! [`Backend`] and calls [`export!`]; [`backend`] turns the contract's raw
+//! arguments into what its methods take, once for every plugin. The WIT lives in the contract's
 //! versioned home (`plugins/wit/drover-plugin@0.1.0`), which the host reads
 //! too, so host and guests cannot drift apart: this crate only generates the
 //! guest bindings from it.
@@ -15,25 +16,32 @@
 //! transport is plain Rust, so `cargo test` on the host target covers it.
 //!
 //! ```ignore
-//! use drover_plugin_sdk::bindings::Guest;
+//! use drover_plugin_sdk::{Backend, Settings};
 //! struct MyPlugin;
-//! impl Guest for MyPlugin { /* describe, validate, submit, status, kill, logs */ }
+//! impl Backend for MyPlugin { /* describe, validate, submit, find, status, status_many, kill, logs */ }
 //! drover_plugin_sdk::export!(MyPlugin);
 //! ```
+//!
+//! Unit tests of a plugin start from the fixtures in [`testing`] (cargo
+//! feature `testing`, for a dev-dependency).
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod backend;
 pub mod batch;
 pub mod http;
 pub mod settings;
 pub mod spark;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 /// Bindings generated from `plugins/wit/drover-plugin@0.1.0/plugin.wit`
 /// (world `plugin`, which exports the `backend` interface).
 ///
 /// The contract's types are at this module's root (`bindings::Application`,
 /// `bindings::PluginError`, ...) and in [`bindings::types`]; the trait to
-/// implement is [`bindings::Guest`].
+/// implement is [`Backend`](super::Backend), which implements the generated
+/// [`bindings::Guest`].
 pub mod bindings {
     /// The generated tree, which starts at the package's namespace (`drover`,
     /// like the CLI crate): hidden, and reached through the names below.
@@ -55,7 +63,7 @@ pub mod bindings {
     pub use self::types::*;
 }
 
-/// Exports a type implementing [`bindings::Guest`] as the component's
+/// Exports a type implementing [`Backend`] as the component's
 /// `backend`. Only in the component itself: on the host, where a plugin's
 /// unit tests run, the export symbols (named `drover:plugin/backend@…#…`)
 /// cannot be linked, and nothing would call them.
@@ -70,6 +78,7 @@ pub use bindings::types::{
     Application, ConfigKey, DeployMode, DriverPhase, DriverStatus, Info, LocalLaunch, LogChunk,
     PluginError, Problem, Resources, Submitted,
 };
+pub use backend::Backend;
 pub use settings::Settings;
 
 impl PluginError {

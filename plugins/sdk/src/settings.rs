@@ -57,15 +57,7 @@ impl From<Vec<(String, String)>> for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn settings(pairs: &[(&str, &str)]) -> Settings {
-        Settings::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
+    use crate::testing::settings;
 
     #[test]
     fn blank_values_count_as_unset() {

@@ -127,37 +127,9 @@ pub fn extension(resource: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::DeployMode;
-
-    pub fn app() -> Application {
-        Application {
-            name: "nightly etl".into(),
-            resource: "/jobs/etl.jar".into(),
-            main_class: Some("com.example.Etl".into()),
-            args: vec!["--day".into(), "2026-01-01".into()],
-            conf: vec![
-                ("spark.sql.shuffle.partitions".into(), "8".into()),
-                ("spark.driver.memory".into(), "4g".into()),
-            ],
-            deploy_mode: DeployMode::Client,
-            driver: Resources {
-                memory_mb: Some(1024),
-                cores: Some(1),
-                instances: None,
-            },
-            executor: Resources {
-                memory_mb: Some(2048),
-                cores: Some(2),
-                instances: Some(3),
-            },
-            jars: vec!["/libs/a.jar".into(), "hdfs://nn/b.jar".into()],
-            files: vec![],
-            py_files: vec![],
-            env: vec![("TZ".into(), "UTC".into())],
-        }
-    }
+    use crate::testing::app;
 
     #[test]
     fn resource_fields_override_conf_in_place() {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use drover_plugin_sdk::aws::spark_submit_parameters;
+use drover_plugin_sdk::aws::{job_run_id as job_run_id_of, spark_submit_parameters, split_job_run_id};
 use drover_plugin_sdk::{Application, DriverPhase, DriverStatus, PluginError};
 use serde::{Deserialize, Serialize};
 
@@ -211,10 +211,9 @@ pub fn listed_statuses(
         .collect()
 }
 
-/// drover's id for a job run: `applicationId/jobRunId`, so a driver stays
-/// reachable when the backend's application_id setting changes later.
+/// drover's id for a job run: `applicationId/jobRunId`.
 pub fn cluster_id(application_id: &str, job_run_id: &str) -> String {
-    format!("{application_id}/{job_run_id}")
+    job_run_id_of(application_id, job_run_id)
 }
 
 /// Splits a cluster id into (applicationId, jobRunId); a bare job run id
@@ -223,13 +222,11 @@ pub fn split_cluster_id<'a>(
     id: &'a str,
     default_application: &'a str,
 ) -> Result<(&'a str, &'a str), PluginError> {
-    let (app, run) = id.split_once('/').unwrap_or((default_application, id));
-    if app.is_empty() || run.is_empty() || run.contains('/') {
-        return Err(PluginError::Invalid(format!(
-            "{id:?} is not an EMR Serverless job run id (applicationId/jobRunId)"
-        )));
-    }
-    Ok((app, run))
+    split_job_run_id(
+        id,
+        default_application,
+        "an EMR Serverless job run id (applicationId/jobRunId)",
+    )
 }
 
 /// The StartJobRun body for `app`, carrying `key` as clientToken and tag.

@@ -5,7 +5,7 @@
 //!
 //! The service decides where the driver runs, so the only deploy mode is
 //! `service`. drover's submission key is the job run's clientToken (a repeated
-//! StartJobRun returns the same run) and a tag (what [`find`](Guest::find)
+//! StartJobRun returns the same run) and a tag (what [`find`](Backend::find)
 //! searches by). The service's own retries (`retryPolicy.maxAttempts`) show as
 //! the driver's cluster-level attempt.
 //!
@@ -23,11 +23,10 @@ use std::time::Instant;
 
 use drover_plugin_sdk::aws;
 use drover_plugin_sdk::batch;
-use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::{self, Method};
 use drover_plugin_sdk::{
-    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem,
-    Settings, Submitted,
+    Application, Backend, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError,
+    Problem, Settings, Submitted,
 };
 use serde::de::DeserializeOwned;
 
@@ -44,35 +43,24 @@ pub const FIND_LIMIT: usize = 50;
 
 pub struct Plugin;
 
-impl Guest for Plugin {
+impl Backend for Plugin {
     fn describe() -> Info {
         Info {
             name: "emr-serverless".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             deploy_modes: vec![DeployMode::Service],
-            config_keys: vec![
-                ConfigKey::new(
-                    "endpoint",
-                    "The service endpoint, https://emr-serverless.REGION.amazonaws.com. \
-                     An endpoint on this machine (127.0.0.1, localhost) may read local job files.",
-                    true,
-                ),
-                ConfigKey::new("region", "AWS region, e.g. us-east-1.", true),
-                ConfigKey::new(
-                    "application_id",
-                    "The EMR Serverless application to run on.",
-                    true,
-                ),
-                ConfigKey::new("execution_role_arn", "IAM role the job runs as.", true),
-                ConfigKey::new("access_key_id", "AWS access key id.", true),
-                ConfigKey::secret(
-                    "secret_access_key",
-                    "AWS secret access key (required; give it with secret_env).",
-                ),
-                ConfigKey::secret(
-                    "session_token",
-                    "AWS session token, for temporary credentials.",
-                ),
+            config_keys: aws::endpoint_keys(SERVICE)
+                .into_iter()
+                .chain([
+                    ConfigKey::new(
+                        "application_id",
+                        "The EMR Serverless application to run on.",
+                        true,
+                    ),
+                    ConfigKey::new("execution_role_arn", "IAM role the job runs as.", true),
+                ])
+                .chain(aws::credential_keys())
+                .chain([
                 ConfigKey::new(
                     "max_attempts",
                     "retryPolicy.maxAttempts of each job run, 1 to 10; default: the service's (1).",
@@ -88,29 +76,22 @@ impl Guest for Plugin {
                     "s3:// folder the service writes driver logs to (s3MonitoringConfiguration.logUri).",
                     false,
                 ),
-            ],
+                ])
+                .collect(),
         }
     }
 
-    fn validate(settings: Vec<(String, String)>, app: Application) -> Vec<Problem> {
-        let settings = Settings::new(settings);
-        let mut problems = validate::problems(&settings, &app);
-        if settings.get("secret_access_key").is_none() {
-            problems.push(Problem::new(
-                "settings.secret_access_key",
-                "the backend has no secret_access_key, so no request can be signed",
-                "write secret_env = { secret_access_key = \"VAR_NAME\" } on the backend",
-            ));
-        }
+    fn validate(settings: &Settings, app: &Application) -> Vec<Problem> {
+        let mut problems = validate::problems(settings, app);
+        problems.extend(aws::credential_problems(settings));
         problems
     }
 
     fn submit(
-        settings: Vec<(String, String)>,
-        key: String,
-        app: Application,
+        settings: &Settings,
+        key: &str,
+        app: &Application,
     ) -> Result<Submitted, PluginError> {
-        let settings = Settings::new(settings);
         if app.deploy_mode != DeployMode::Service {
             return Err(PluginError::Invalid(format!(
                 "{}: {}",
@@ -118,24 +99,24 @@ impl Guest for Plugin {
                 validate::DEPLOY_MODE_HINT
             )));
         }
-        let client = Client::new(&settings)?;
+        let client = Client::new(settings)?;
         let opts = RunOptions {
             execution_role_arn: settings.require("execution_role_arn")?.to_string(),
             max_attempts: validate::positive(
-                &settings,
+                settings,
                 "max_attempts",
                 Some(validate::MAX_ATTEMPTS),
             )
             .map_err(PluginError::Invalid)?,
             execution_timeout_minutes: validate::positive(
-                &settings,
+                settings,
                 "execution_timeout_minutes",
                 None,
             )
             .map_err(PluginError::Invalid)?,
             log_uri: settings.get("log_uri").map(str::to_string),
         };
-        let request = api::start_job_run_request(&key, &app, &opts);
+        let request = api::start_job_run_request(key, app, &opts);
         let body = serde_json::to_vec(&request)
             .map_err(|e| PluginError::Invalid(format!("cannot encode the job run: {e}")))?;
         let path = format!(
@@ -149,11 +130,10 @@ impl Guest for Plugin {
         )))
     }
 
-    fn find(settings: Vec<(String, String)>, key: String) -> Result<Option<String>, PluginError> {
+    fn find(settings: &Settings, key: &str) -> Result<Option<String>, PluginError> {
         // ListJobRuns shows no tags and there is no lookup by clientToken, so
         // read the newest job runs' tags one by one, up to FIND_LIMIT.
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
+        let client = Client::new(settings)?;
         let app = http::encode_component(client.application_id);
         let mut next: Option<String> = None;
         let mut seen = 0;
@@ -178,7 +158,7 @@ impl Guest for Plugin {
                     .tags
                     .as_ref()
                     .and_then(|t| t.get(api::SUBMISSION_KEY_TAG));
-                if tagged == Some(&key) {
+                if tagged.map(String::as_str) == Some(key) {
                     return Ok(Some(api::cluster_id(&run.application_id, &run.job_run_id)));
                 }
             }
@@ -194,16 +174,15 @@ impl Guest for Plugin {
     /// not shown and ids of other applications are asked one by one
     /// (GetJobRun), within a budget.
     fn status_many(
-        settings: Vec<(String, String)>,
-        ids: Vec<String>,
+        settings: &Settings,
+        ids: &[String],
     ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
         let started = Instant::now();
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
+        let client = Client::new(settings)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let wanted: BTreeSet<&str> = api::runs_of(&ids, client.application_id)
+        let wanted: BTreeSet<&str> = api::runs_of(ids, client.application_id)
             .into_iter()
             .collect();
         let mut listed = BTreeMap::new();
@@ -231,9 +210,9 @@ impl Guest for Plugin {
                 None => break,
             }
         }
-        let statuses = api::listed_statuses(&listed, &ids, client.application_id);
+        let statuses = api::listed_statuses(&listed, ids, client.application_id);
         let mut resolved = batch::resolve(
-            &ids,
+            ids,
             statuses,
             batch::MAX_FALLBACKS,
             batch::clock_rotation(),
@@ -255,21 +234,19 @@ impl Guest for Plugin {
         Ok(resolved)
     }
 
-    fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
-        let (app, run) = api::split_cluster_id(&id, client.application_id)?;
+    fn status(settings: &Settings, id: &str) -> Result<DriverStatus, PluginError> {
+        let client = Client::new(settings)?;
+        let (app, run) = api::split_cluster_id(id, client.application_id)?;
         let mut status = api::driver_status(&client.job_run(app, run)?);
         if dashboard::has_ui(status.phase) {
-            status.tracking_url = client.dashboard(&id);
+            status.tracking_url = client.dashboard(id);
         }
         Ok(status)
     }
 
-    fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
-        let settings = Settings::new(settings);
-        let client = Client::new(&settings)?;
-        let (app, run) = api::split_cluster_id(&id, client.application_id)?;
+    fn kill(settings: &Settings, id: &str) -> Result<(), PluginError> {
+        let client = Client::new(settings)?;
+        let (app, run) = api::split_cluster_id(id, client.application_id)?;
         let path = format!(
             "/applications/{}/jobruns/{}",
             http::encode_component(app),
@@ -286,13 +263,7 @@ impl Guest for Plugin {
         }
     }
 
-    fn logs(
-        _: Vec<(String, String)>,
-        _: String,
-        _: String,
-        _: u64,
-        _: u32,
-    ) -> Result<LogChunk, PluginError> {
+    fn logs(_: &Settings, _: &str, _: &str, _: u64, _: u32) -> Result<LogChunk, PluginError> {
         Err(PluginError::Unsupported(
             "EMR Serverless has no API for driver logs: it writes them to S3 (set the backend's \
              log_uri) or CloudWatch, where they can be read"

@@ -10,26 +10,9 @@ pub const DEPLOY_MODE_HINT: &str = "remove deploy_mode, or set deploy_mode = \"s
 pub const MAX_ATTEMPTS: u32 = 10;
 
 pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    if app.deploy_mode != DeployMode::Service {
-        problems.push(Problem::new(
-            "deploy_mode",
-            format!(
-                "{DEPLOY_MODE}; this application asks for {} mode",
-                app.deploy_mode.as_str()
-            ),
-            DEPLOY_MODE_HINT,
-        ));
-    }
-    for key in ["spark.submit.deployMode", "spark.master"] {
-        if app.conf.iter().any(|(k, _)| k == key) {
-            problems.push(Problem::new(
-                format!("conf.{key}"),
-                format!("EMR Serverless sets {key} itself and refuses a job run that sets it"),
-                format!("remove {key} from conf"),
-            ));
-        }
-    }
+    let mut problems = emr_problems(app, DeployMode::Service, DEPLOY_MODE, DEPLOY_MODE_HINT, |key| {
+        format!("EMR Serverless sets {key} itself and refuses a job run that sets it")
+    });
     problems.extend(local_path_problems(settings, app, "EMR Serverless"));
     for (key, max) in [
         ("max_attempts", Some(MAX_ATTEMPTS)),
@@ -46,39 +29,16 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
     problems
 }
 
+use drover_plugin_sdk::aws::emr_problems;
 pub use drover_plugin_sdk::aws::{local_path_problems, positive, reads_local_files};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drover_plugin_sdk::Resources;
-
-    fn app(resource: &str, mode: DeployMode) -> Application {
-        let none = Resources {
-            memory_mb: None,
-            cores: None,
-            instances: None,
-        };
-        Application {
-            name: "a".into(),
-            resource: resource.into(),
-            main_class: None,
-            args: vec![],
-            conf: vec![],
-            deploy_mode: mode,
-            driver: none,
-            executor: none,
-            jars: vec![],
-            files: vec![],
-            py_files: vec![],
-            env: vec![],
-        }
-    }
+    use drover_plugin_sdk::testing::{self, bare_app as app};
 
     fn settings(endpoint: &str, extra: &[(&str, &str)]) -> Settings {
-        let mut pairs = vec![("endpoint".to_string(), endpoint.to_string())];
-        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Settings::new(pairs)
+        testing::settings(&[&[("endpoint", endpoint)], extra].concat())
     }
 
     const AWS: &str = "https://emr-serverless.us-east-1.amazonaws.com";

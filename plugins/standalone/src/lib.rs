@@ -15,12 +15,11 @@ pub mod validate;
 use std::time::Instant;
 
 use drover_plugin_sdk::batch;
-use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::{self, Method};
 use drover_plugin_sdk::spark::spark_submit_command;
 use drover_plugin_sdk::{
-    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem,
-    Settings, Submitted,
+    Application, Backend, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError,
+    Problem, Settings, Submitted,
 };
 
 use crate::rest::RestResponse;
@@ -30,7 +29,7 @@ pub const SUBMISSION_KEY_PROPERTY: &str = "spark.drover.submissionKey";
 
 pub struct Standalone;
 
-impl Guest for Standalone {
+impl Backend for Standalone {
     fn describe() -> Info {
         Info {
             name: "spark-standalone".into(),
@@ -67,11 +66,11 @@ impl Guest for Standalone {
         }
     }
 
-    fn validate(settings: Vec<(String, String)>, app: Application) -> Vec<Problem> {
-        validate::problems(&Settings::new(settings), &app)
+    fn validate(settings: &Settings, app: &Application) -> Vec<Problem> {
+        validate::problems(settings, app)
     }
 
-    fn find(_settings: Vec<(String, String)>, _key: String) -> Result<Option<String>, PluginError> {
+    fn find(_settings: &Settings, _key: &str) -> Result<Option<String>, PluginError> {
         // The REST server has no lookup, and the master's JSON view shows no
         // driver properties (the app's own setAppName even replaces
         // spark.app.name), so a submission cannot be found by its key.
@@ -81,27 +80,26 @@ impl Guest for Standalone {
     }
 
     fn submit(
-        settings: Vec<(String, String)>,
-        key: String,
-        app: Application,
+        settings: &Settings,
+        key: &str,
+        app: &Application,
     ) -> Result<Submitted, PluginError> {
-        let settings = Settings::new(settings);
         let master = settings.require("master")?;
         match app.deploy_mode {
             DeployMode::Client => {
-                let spark_submit = drover_plugin_sdk::spark::spark_submit_program(&settings);
-                let key = [(SUBMISSION_KEY_PROPERTY.to_string(), key)];
+                let spark_submit = drover_plugin_sdk::spark::spark_submit_program(settings);
+                let key = [(SUBMISSION_KEY_PROPERTY.to_string(), key.to_string())];
                 Ok(Submitted::Local(spark_submit_command(
                     spark_submit,
                     master,
                     "client",
-                    &app,
+                    app,
                     &key,
                 )))
             }
             DeployMode::Cluster => {
-                let rest_url = rest_url(&settings)?;
-                let request = rest::create_request(&settings, master, &key, &app)?;
+                let rest_url = rest_url(settings)?;
+                let request = rest::create_request(settings, master, key, app)?;
                 let url = http::join(rest_url, "/v1/submissions/create");
                 let reply = http::request(
                     Method::Post,
@@ -123,11 +121,10 @@ impl Guest for Standalone {
     /// FAILED drivers (whose exception only the REST status carries) are
     /// asked one by one through the REST status, within a budget.
     fn status_many(
-        settings: Vec<(String, String)>,
-        ids: Vec<String>,
+        settings: &Settings,
+        ids: &[String],
     ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
         let started = Instant::now();
-        let settings = Settings::new(settings);
         let Some(ui) = settings.get("master_ui_url") else {
             return Err(PluginError::Unsupported(
                 "set master_ui_url to read the status of many drivers at once".into(),
@@ -142,18 +139,18 @@ impl Guest for Standalone {
             return Err(reply.unparsed_error(&url, "not the master's JSON view"));
         }
         let state: master::MasterState = reply.json(&url)?;
-        let listed = master::listed_statuses(&state, &ids);
+        let listed = master::listed_statuses(&state, ids);
         let resolved = batch::resolve(
-            &ids,
+            ids,
             listed,
             batch::MAX_FALLBACKS,
             batch::clock_rotation(),
             batch::window_from(started),
-            |id| status(&settings, id).map(|(s, _)| s),
+            |id| status(settings, id).map(|(s, _)| s),
         );
         Ok(resolved
             .into_iter()
-            .zip(&ids)
+            .zip(ids)
             .map(|(st, id)| {
                 st.map(|mut st| {
                     st.tracking_url = st
@@ -165,22 +162,21 @@ impl Guest for Standalone {
             .collect())
     }
 
-    fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
-        status(&Settings::new(settings), &id).map(|(status, _)| status)
+    fn status(settings: &Settings, id: &str) -> Result<DriverStatus, PluginError> {
+        status(settings, id).map(|(status, _)| status)
     }
 
-    fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
-        let settings = Settings::new(settings);
+    fn kill(settings: &Settings, id: &str) -> Result<(), PluginError> {
         let url = http::join(
-            rest_url(&settings)?,
-            &format!("/v1/submissions/kill/{}", http::encode_component(&id)),
+            rest_url(settings)?,
+            &format!("/v1/submissions/kill/{}", http::encode_component(id)),
         );
         let reply = http::request(Method::Post, &url, &[], None)?;
         let parsed: RestResponse = reply.json(&url)?;
         match rest::kill_outcome(reply.status, parsed) {
             Ok(()) => Ok(()),
             // The master says no when the driver is already gone; find out which.
-            Err(refused) => match status(&settings, &id) {
+            Err(refused) => match status(settings, id) {
                 Ok((s, _)) if rest::is_terminal(s.phase) => Ok(()),
                 Err(PluginError::NotFound(m)) => Err(PluginError::NotFound(m)),
                 _ => Err(refused),
@@ -189,20 +185,19 @@ impl Guest for Standalone {
     }
 
     fn logs(
-        settings: Vec<(String, String)>,
-        id: String,
-        stream: String,
+        settings: &Settings,
+        id: &str,
+        stream: &str,
         offset: u64,
         max_bytes: u32,
     ) -> Result<LogChunk, PluginError> {
-        let settings = Settings::new(settings);
         let Some(ui) = settings.get("master_ui_url") else {
             return Err(PluginError::Unsupported(
                 "set master_ui_url to read driver logs".into(),
             ));
         };
-        logs::check_stream(&stream)?;
-        let (_, raw) = status(&settings, &id)?;
+        logs::check_stream(stream)?;
+        let (_, raw) = status(settings, id)?;
         let Some(worker_id) = raw.worker_id.filter(|w| !w.is_empty()) else {
             // Not placed on a worker yet: nothing to read so far.
             return Ok(LogChunk {
@@ -214,7 +209,7 @@ impl Guest for Standalone {
         let master_url = http::join(ui, "/json/");
         let master: serde_json::Value = http::get_json(&master_url)?;
         let worker_ui = logs::worker_ui(&master, &worker_id, &master_url)?;
-        let url = logs::log_url(&worker_ui, &id, &stream, offset, max_bytes);
+        let url = logs::log_url(&worker_ui, id, stream, offset, max_bytes);
         let reply = http::request(Method::Get, &url, &[], None)?;
         if !reply.is_success() {
             return Err(reply.unparsed_error(&url, "not a log page"));
@@ -246,15 +241,13 @@ drover_plugin_sdk::export!(Standalone);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use drover_plugin_sdk::testing::settings;
 
     #[test]
     fn status_many_without_the_masters_ui_is_unsupported() {
-        let settings = vec![
-            ("master".to_string(), "spark://m:7077".to_string()),
-            ("rest_url".to_string(), "http://m:6066".to_string()),
-        ];
+        let settings = settings(&[("master", "spark://m:7077"), ("rest_url", "http://m:6066")]);
         assert!(matches!(
-            Standalone::status_many(settings, vec!["driver-1".into()]),
+            Standalone::status_many(&settings, &["driver-1".into()]),
             Err(PluginError::Unsupported(m)) if m.contains("master_ui_url")
         ));
     }

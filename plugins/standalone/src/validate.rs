@@ -56,35 +56,16 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drover_plugin_sdk::Resources;
+    use drover_plugin_sdk::testing::{bare_app, settings};
 
     fn app(resource: &str, main_class: Option<&str>, mode: DeployMode) -> Application {
-        let none = Resources {
-            memory_mb: None,
-            cores: None,
-            instances: None,
-        };
-        Application {
-            name: "a".into(),
-            resource: resource.into(),
-            main_class: main_class.map(Into::into),
-            args: vec![],
-            conf: vec![],
-            deploy_mode: mode,
-            driver: none,
-            executor: none,
-            jars: vec![],
-            files: vec![],
-            py_files: vec![],
-            env: vec![],
-        }
+        let mut app = bare_app(resource, mode);
+        app.main_class = main_class.map(Into::into);
+        app
     }
 
     fn with_rest() -> Settings {
-        Settings::new(vec![
-            ("master".into(), "spark://m:7077".into()),
-            ("rest_url".into(), "http://m:6066".into()),
-        ])
+        settings(&[("master", "spark://m:7077"), ("rest_url", "http://m:6066")])
     }
 
     #[test]
@@ -141,8 +122,7 @@ mod tests {
 
     #[test]
     fn rejects_cluster_mode_without_rest_url() {
-        let settings = Settings::new(vec![("master".into(), "spark://m:7077".into())]);
-        let p = problems(&settings, &app("/a.jar", Some("M"), DeployMode::Cluster));
+        let p = problems(&settings(&[("master", "spark://m:7077")]), &app("/a.jar", Some("M"), DeployMode::Cluster));
         assert_eq!(p.len(), 1);
         assert!(p[0].message.contains("rest_url"), "{p:?}");
     }

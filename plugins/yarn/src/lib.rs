@@ -18,12 +18,11 @@ pub mod validate;
 use std::time::Instant;
 
 use drover_plugin_sdk::batch;
-use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::{self, Method, Response};
 use drover_plugin_sdk::spark::spark_submit_command;
 use drover_plugin_sdk::{
-    Application, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError, Problem,
-    Settings, Submitted,
+    Application, Backend, ConfigKey, DeployMode, DriverStatus, Info, LogChunk, PluginError,
+    Problem, Settings, Submitted,
 };
 
 use crate::report::{AppInfo, AppReply, AppsReply, AttemptsReply};
@@ -33,7 +32,7 @@ const JSON: (&str, &str) = ("accept", "application/json");
 
 pub struct Yarn;
 
-impl Guest for Yarn {
+impl Backend for Yarn {
     fn describe() -> Info {
         Info {
             name: "yarn".into(),
@@ -73,20 +72,19 @@ impl Guest for Yarn {
         }
     }
 
-    fn validate(settings: Vec<(String, String)>, app: Application) -> Vec<Problem> {
-        validate::problems(&Settings::new(settings), &app)
+    fn validate(settings: &Settings, app: &Application) -> Vec<Problem> {
+        validate::problems(settings, app)
     }
 
     fn submit(
-        settings: Vec<(String, String)>,
-        key: String,
-        app: Application,
+        settings: &Settings,
+        key: &str,
+        app: &Application,
     ) -> Result<Submitted, PluginError> {
-        let settings = Settings::new(settings);
-        let rm_url = rm_url(&settings)?;
+        let rm_url = rm_url(settings)?;
         match app.deploy_mode {
             DeployMode::Client => {
-                let spark_submit = drover_plugin_sdk::spark::spark_submit_program(&settings);
+                let spark_submit = drover_plugin_sdk::spark::spark_submit_program(settings);
                 let webapp = http::parse_url(rm_url)?.authority;
                 let mut conf = vec![
                     (
@@ -95,14 +93,14 @@ impl Guest for Yarn {
                     ),
                     (
                         "spark.yarn.queue".to_string(),
-                        submit::queue(&settings, &app).to_string(),
+                        submit::queue(settings, app).to_string(),
                     ),
                     (
                         "spark.yarn.maxAppAttempts".to_string(),
-                        submit::max_app_attempts(&settings, &app)?.to_string(),
+                        submit::max_app_attempts(settings, app)?.to_string(),
                     ),
-                    ("spark.yarn.tags".to_string(), submit::spark_yarn_tags(&key)),
-                    (SUBMISSION_KEY_PROPERTY.to_string(), key),
+                    ("spark.yarn.tags".to_string(), submit::spark_yarn_tags(key)),
+                    (SUBMISSION_KEY_PROPERTY.to_string(), key.to_string()),
                 ];
                 if let Some(address) = settings.get("rm_address") {
                     conf.push((
@@ -114,20 +112,20 @@ impl Guest for Yarn {
                     spark_submit,
                     "yarn",
                     "client",
-                    &app,
+                    app,
                     &conf,
                 )))
             }
             DeployMode::Cluster => {
-                let url = rm(&settings, "/ws/v1/cluster/apps/new-application")?;
+                let url = rm(settings, "/ws/v1/cluster/apps/new-application")?;
                 let reply = http::request(Method::Post, &url, &[JSON], None)?;
                 let new: NewApplication = ok(&reply, &url)?.json(&url)?;
                 let context =
-                    submit::submission_context(&settings, &new.application_id, &key, &app)?;
+                    submit::submission_context(settings, &new.application_id, key, app)?;
                 let body = serde_json::to_vec(&context).map_err(|e| {
                     PluginError::Invalid(format!("cannot encode the submission: {e}"))
                 })?;
-                let url = rm(&settings, "/ws/v1/cluster/apps")?;
+                let url = rm(settings, "/ws/v1/cluster/apps")?;
                 let reply = http::request(
                     Method::Post,
                     &url,
@@ -141,11 +139,10 @@ impl Guest for Yarn {
         }
     }
 
-    fn find(settings: Vec<(String, String)>, key: String) -> Result<Option<String>, PluginError> {
-        let settings = Settings::new(settings);
-        let tag = submit::tag(&key);
+    fn find(settings: &Settings, key: &str) -> Result<Option<String>, PluginError> {
+        let tag = submit::tag(key);
         let url = rm(
-            &settings,
+            settings,
             &format!(
                 "/ws/v1/cluster/apps?applicationTags={}",
                 http::encode_component(&tag)
@@ -161,16 +158,15 @@ impl Guest for Yarn {
     /// (submitted before the common tag, or gone from the RM) are asked one
     /// by one through `status`, within a budget.
     fn status_many(
-        settings: Vec<(String, String)>,
-        ids: Vec<String>,
+        settings: &Settings,
+        ids: &[String],
     ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
         let started = Instant::now();
-        let settings = Settings::new(settings);
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let url = rm(
-            &settings,
+            settings,
             &format!(
                 "/ws/v1/cluster/apps?applicationTags={}",
                 http::encode_component(submit::COMMON_TAG)
@@ -178,26 +174,25 @@ impl Guest for Yarn {
         )?;
         let reply = http::request(Method::Get, &url, &[JSON], None)?;
         let apps: AppsReply = ok(&reply, &url)?.json(&url)?;
-        let listed = report::listed_statuses(&apps, &ids);
+        let listed = report::listed_statuses(&apps, ids);
         Ok(batch::resolve(
-            &ids,
+            ids,
             listed,
             batch::MAX_FALLBACKS,
             batch::clock_rotation(),
             batch::window_from(started),
-            |id| status(&settings, id),
+            |id| status(settings, id),
         ))
     }
 
-    fn status(settings: Vec<(String, String)>, id: String) -> Result<DriverStatus, PluginError> {
-        status(&Settings::new(settings), &id)
+    fn status(settings: &Settings, id: &str) -> Result<DriverStatus, PluginError> {
+        status(settings, id)
     }
 
-    fn kill(settings: Vec<(String, String)>, id: String) -> Result<(), PluginError> {
-        let settings = Settings::new(settings);
+    fn kill(settings: &Settings, id: &str) -> Result<(), PluginError> {
         let url = rm(
-            &settings,
-            &format!("/ws/v1/cluster/apps/{}/state", http::encode_component(&id)),
+            settings,
+            &format!("/ws/v1/cluster/apps/{}/state", http::encode_component(id)),
         )?;
         // 202: the kill is under way; 200: done (or the app had ended already).
         let reply = http::request(
@@ -210,15 +205,14 @@ impl Guest for Yarn {
     }
 
     fn logs(
-        settings: Vec<(String, String)>,
-        id: String,
-        stream: String,
+        settings: &Settings,
+        id: &str,
+        stream: &str,
         offset: u64,
         max_bytes: u32,
     ) -> Result<LogChunk, PluginError> {
-        let settings = Settings::new(settings);
-        logs::check_stream(&stream)?;
-        let app = app_report(&settings, &id)?;
+        logs::check_stream(stream)?;
+        let app = app_report(settings, id)?;
         let Some(am_logs) = app
             .am_container_logs
             .as_deref()
@@ -232,10 +226,7 @@ impl Guest for Yarn {
                 total: None,
             });
         };
-        let url = with_user(
-            &settings,
-            logs::log_url(am_logs, &stream, offset, max_bytes)?,
-        );
+        let url = with_user(settings, logs::log_url(am_logs, stream, offset, max_bytes)?);
         let reply = http::request(Method::Get, &url, &[], None)?;
         logs::parse_log(&ok(&reply, &url)?.body, offset, &url)
     }

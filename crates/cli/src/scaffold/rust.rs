@@ -24,10 +24,12 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// The SDK's modules besides its `lib.rs`, as `src/sdk/*.rs`.
 const SDK_MODULES: &[(&str, &str)] = &[
+    ("backend.rs", include_str!("../../../../plugins/sdk/src/backend.rs")),
     ("batch.rs", include_str!("../../../../plugins/sdk/src/batch.rs")),
     ("http.rs", include_str!("../../../../plugins/sdk/src/http.rs")),
     ("settings.rs", include_str!("../../../../plugins/sdk/src/settings.rs")),
     ("spark.rs", include_str!("../../../../plugins/sdk/src/spark.rs")),
+    ("testing.rs", include_str!("../../../../plugins/sdk/src/testing.rs")),
 ];
 const SDK_LIB: &str = include_str!("../../../../plugins/sdk/src/lib.rs");
 
@@ -141,6 +143,14 @@ fn sdk_mod() -> anyhow::Result<String> {
     let text = rewrite(&text, "$crate::bindings::", "$crate::sdk::bindings::", file)?;
     // The AWS helpers are behind a feature the project does not have.
     let text = rewrite(&text, "#[cfg(feature = \"aws\")]\npub mod aws;\n", "", file)?;
+    // The test fixtures are behind a feature of the SDK crate; here they
+    // serve the project's own tests only.
+    let text = rewrite(
+        &text,
+        "#[cfg(any(test, feature = \"testing\"))]\npub mod testing;\n",
+        "#[cfg(test)]\npub mod testing;\n",
+        file,
+    )?;
     Ok(to_own_sdk(&text))
 }
 

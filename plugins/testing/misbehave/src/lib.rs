@@ -5,18 +5,17 @@
 
 use std::hint::black_box;
 
-use drover_plugin_sdk::bindings::Guest;
 use drover_plugin_sdk::http::{self, Method};
 use drover_plugin_sdk::{
-    Application, ConfigKey, DeployMode, DriverPhase, DriverStatus, Info, LogChunk, PluginError,
-    Problem, Settings, Submitted,
+    Application, Backend, ConfigKey, DeployMode, DriverPhase, DriverStatus, Info, LogChunk,
+    PluginError, Problem, Settings, Submitted,
 };
 
 pub const LOG: &[u8] = b"misbehave: line one\nmisbehave: line two\n";
 
 pub struct Misbehave;
 
-impl Guest for Misbehave {
+impl Backend for Misbehave {
     fn describe() -> Info {
         Info {
             name: "misbehave".into(),
@@ -30,18 +29,18 @@ impl Guest for Misbehave {
         }
     }
 
-    fn validate(_settings: Vec<(String, String)>, _app: Application) -> Vec<Problem> {
+    fn validate(_settings: &Settings, _app: &Application) -> Vec<Problem> {
         Vec::new()
     }
 
-    fn find(_settings: Vec<(String, String)>, _key: String) -> Result<Option<String>, PluginError> {
+    fn find(_settings: &Settings, _key: &str) -> Result<Option<String>, PluginError> {
         Ok(None)
     }
 
     fn submit(
-        settings: Vec<(String, String)>,
-        _key: String,
-        app: Application,
+        settings: &Settings,
+        _key: &str,
+        app: &Application,
     ) -> Result<Submitted, PluginError> {
         match app.main_class.as_deref().unwrap_or_default() {
             "trap" => unreachable!("misbehave: told to trap"),
@@ -64,14 +63,12 @@ impl Guest for Misbehave {
                 Ok(Submitted::Cluster(format!("allocated-{mib}-{last}")))
             }
             "forbidden" => {
-                let settings = Settings::new(settings);
                 let url = settings.require("url")?;
                 http::request(Method::Get, url, &[], None)?;
                 Ok(Submitted::Cluster("reached".into()))
             }
             "post" => {
                 // A request that changes state, like a real submission.
-                let settings = Settings::new(settings);
                 let url = settings.require("url")?;
                 http::request(Method::Post, url, &[("content-type", "application/json")], Some(b"{}".to_vec()))?;
                 Ok(Submitted::Cluster("posted".into()))
@@ -85,13 +82,13 @@ impl Guest for Misbehave {
     }
 
     fn status_many(
-        _settings: Vec<(String, String)>,
-        _ids: Vec<String>,
+        _settings: &Settings,
+        _ids: &[String],
     ) -> Result<Vec<Option<DriverStatus>>, PluginError> {
         Err(PluginError::Unsupported("no batch status yet".into()))
     }
 
-    fn status(_settings: Vec<(String, String)>, _id: String) -> Result<DriverStatus, PluginError> {
+    fn status(_settings: &Settings, _id: &str) -> Result<DriverStatus, PluginError> {
         Ok(DriverStatus {
             phase: DriverPhase::Succeeded,
             raw_state: "DONE".into(),
@@ -102,14 +99,14 @@ impl Guest for Misbehave {
         })
     }
 
-    fn kill(_settings: Vec<(String, String)>, _id: String) -> Result<(), PluginError> {
+    fn kill(_settings: &Settings, _id: &str) -> Result<(), PluginError> {
         Ok(())
     }
 
     fn logs(
-        _settings: Vec<(String, String)>,
-        _id: String,
-        _stream: String,
+        _settings: &Settings,
+        _id: &str,
+        _stream: &str,
         offset: u64,
         max_bytes: u32,
     ) -> Result<LogChunk, PluginError> {
