@@ -303,13 +303,6 @@ pub fn phase(state: &str) -> DriverPhase {
     }
 }
 
-pub fn is_terminal(phase: DriverPhase) -> bool {
-    matches!(
-        phase,
-        DriverPhase::Succeeded | DriverPhase::Failed | DriverPhase::Killed | DriverPhase::Lost
-    )
-}
-
 /// The status of `run`, which belongs to `virtual_cluster` unless it says otherwise.
 pub fn driver_status(run: &JobRun, virtual_cluster: &str) -> DriverStatus {
     let state = run.state.as_deref().map(str::trim).unwrap_or_default();
@@ -344,27 +337,14 @@ pub fn driver_status(run: &JobRun, virtual_cluster: &str) -> DriverStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drover_plugin_sdk::{DeployMode, Resources};
+    use drover_plugin_sdk::testing::{bare_app, s3_app};
+    use drover_plugin_sdk::DeployMode;
     use serde_json::json;
 
     fn app() -> Application {
-        Application {
-            name: "nightly etl".into(),
-            resource: "s3://bucket/jobs/etl.jar".into(),
-            main_class: Some("com.example.Etl".into()),
-            args: vec!["--day".into(), "2026-01-01".into()],
-            conf: vec![
-                ("spark.sql.shuffle.partitions".into(), "8".into()),
-                ("spark.driver.extraJavaOptions".into(), "-Xss4m -Dx=y".into()),
-            ],
-            deploy_mode: DeployMode::Cluster,
-            driver: Resources { memory_mb: Some(2048), cores: Some(1), instances: None },
-            executor: Resources { memory_mb: None, cores: Some(2), instances: Some(3) },
-            jars: vec!["s3://bucket/a.jar".into()],
-            files: vec!["s3://bucket/f.txt".into()],
-            py_files: vec![],
-            env: vec![("TZ".into(), "UTC".into())],
-        }
+        let mut app = s3_app(DeployMode::Cluster);
+        app.files = vec!["s3://bucket/f.txt".into()];
+        app
     }
 
     fn opts() -> RunOptions {
@@ -448,20 +428,9 @@ mod tests {
 
     #[test]
     fn a_bare_python_app_has_a_minimal_body() {
-        let a = Application {
-            name: "n".into(),
-            resource: "s3://b/job.py".into(),
-            main_class: None,
-            args: vec![],
-            conf: vec![],
-            deploy_mode: DeployMode::Cluster,
-            driver: Resources { memory_mb: None, cores: None, instances: None },
-            executor: Resources { memory_mb: None, cores: None, instances: None },
-            jars: vec![],
-            files: vec![],
-            py_files: vec!["s3://b/deps.zip".into()],
-            env: vec![],
-        };
+        let mut a = bare_app("s3://b/job.py", DeployMode::Cluster);
+        a.name = "n".into();
+        a.py_files = vec!["s3://b/deps.zip".into()];
         let o = RunOptions {
             virtual_cluster_id: "vc".into(),
             execution_role_arn: "r".into(),
@@ -492,7 +461,7 @@ mod tests {
         for (state, expected) in cases {
             assert_eq!(phase(state), expected, "{state}");
         }
-        assert!(!is_terminal(phase("CANCEL_PENDING")));
+        assert!(!phase("CANCEL_PENDING").is_terminal());
         assert_eq!(phase("HIBERNATING"), DriverPhase::Unknown);
     }
 

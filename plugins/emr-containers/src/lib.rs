@@ -19,7 +19,7 @@
 pub mod api;
 pub mod validate;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use drover_plugin_sdk::aws;
@@ -56,42 +56,42 @@ impl Backend for Plugin {
                 ])
                 .chain(aws::credential_keys())
                 .chain([
-                ConfigKey::new(
-                    "max_attempts",
-                    "retryPolicyConfiguration.maxAttempts: how often the service starts the driver \
-                     of one job run (1 to 10); default: the service's (1).",
-                    false,
-                ),
-                ConfigKey::new(
-                    "application_configuration",
-                    "configurationOverrides.applicationConfiguration of every job run, as a JSON list \
-                     of {classification, properties, configurations}.",
-                    false,
-                ),
-                ConfigKey::new(
-                    "driver_pod_template",
-                    "s3:// pod template for drivers (spark.kubernetes.driver.podTemplateFile), \
-                     e.g. one selecting eks.amazonaws.com/capacityType: ON_DEMAND.",
-                    false,
-                ),
-                ConfigKey::new(
-                    "executor_pod_template",
-                    "s3:// pod template for executors (spark.kubernetes.executor.podTemplateFile), \
-                     e.g. one selecting eks.amazonaws.com/capacityType: SPOT.",
-                    false,
-                ),
-                ConfigKey::new(
-                    "log_uri",
-                    "s3:// folder for driver and executor logs (s3MonitoringConfiguration.logUri).",
-                    false,
-                ),
-                ConfigKey::new(
-                    "log_group",
-                    "CloudWatch log group for the job runs' logs (cloudWatchMonitoringConfiguration).",
-                    false,
-                ),
-                ConfigKey::new("log_stream_prefix", "CloudWatch log stream prefix, with log_group.", false),
-                ConfigKey::new("persistent_app_ui", "persistentAppUI: ENABLED or DISABLED.", false),
+                    ConfigKey::new(
+                        "max_attempts",
+                        "retryPolicyConfiguration.maxAttempts: how often the service starts the driver \
+                         of one job run (1 to 10); default: the service's (1).",
+                        false,
+                    ),
+                    ConfigKey::new(
+                        "application_configuration",
+                        "configurationOverrides.applicationConfiguration of every job run, as a JSON list \
+                         of {classification, properties, configurations}.",
+                        false,
+                    ),
+                    ConfigKey::new(
+                        "driver_pod_template",
+                        "s3:// pod template for drivers (spark.kubernetes.driver.podTemplateFile), \
+                         e.g. one selecting eks.amazonaws.com/capacityType: ON_DEMAND.",
+                        false,
+                    ),
+                    ConfigKey::new(
+                        "executor_pod_template",
+                        "s3:// pod template for executors (spark.kubernetes.executor.podTemplateFile), \
+                         e.g. one selecting eks.amazonaws.com/capacityType: SPOT.",
+                        false,
+                    ),
+                    ConfigKey::new(
+                        "log_uri",
+                        "s3:// folder for driver and executor logs (s3MonitoringConfiguration.logUri).",
+                        false,
+                    ),
+                    ConfigKey::new(
+                        "log_group",
+                        "CloudWatch log group for the job runs' logs (cloudWatchMonitoringConfiguration).",
+                        false,
+                    ),
+                    ConfigKey::new("log_stream_prefix", "CloudWatch log stream prefix, with log_group.", false),
+                    ConfigKey::new("persistent_app_ui", "persistentAppUI: ENABLED or DISABLED.", false),
                 ])
                 .collect(),
         }
@@ -163,29 +163,17 @@ impl Backend for Plugin {
             api::split_cluster_id(id, vc).ok().filter(|(v, _)| *v == vc).map(|(_, run)| run)
         }
         let wanted: BTreeSet<&str> = ids.iter().filter_map(|id| ours(id, vc)).collect();
-        let mut listed: BTreeMap<String, DriverStatus> = BTreeMap::new();
-        let mut next: Option<String> = None;
-        for page in 0..LIST_PAGES {
-            if wanted.iter().all(|run| listed.contains_key(*run)) {
-                break;
-            }
-            let path = api::list_job_runs_path(vc, None, next.as_deref());
-            let reply: ListJobRunsResponse = match client.aws.call(Method::Get, &path, None) {
-                Ok(reply) => reply,
-                Err(e) if page == 0 => return Err(e),
-                // What the earlier pages showed stands; the rest is asked one by one.
-                Err(_) => break,
-            };
-            for run in &reply.job_runs {
-                if wanted.contains(run.id.as_str()) && run.state.as_deref().is_some_and(|s| !s.trim().is_empty()) {
-                    listed.insert(run.id.clone(), api::driver_status(run, vc));
-                }
-            }
-            match reply.next_token.filter(|t| !t.is_empty()) {
-                Some(token) => next = Some(token),
-                None => break,
-            }
-        }
+        let listed = aws::list_wanted(&wanted, LIST_PAGES, |next| {
+            let path = api::list_job_runs_path(vc, None, next);
+            let reply: ListJobRunsResponse = client.aws.call(Method::Get, &path, None)?;
+            let runs = reply
+                .job_runs
+                .iter()
+                .filter(|run| run.state.as_deref().is_some_and(|s| !s.trim().is_empty()))
+                .map(|run| (run.id.clone(), api::driver_status(run, vc)))
+                .collect();
+            Ok((runs, reply.next_token))
+        })?;
         let statuses = ids.iter().map(|id| ours(id, vc).and_then(|run| listed.get(run).cloned())).collect();
         Ok(batch::resolve(
             ids,
@@ -209,7 +197,7 @@ impl Backend for Plugin {
             Err(PluginError::NotFound(m)) => Err(PluginError::NotFound(m)),
             // The service refuses to cancel a run that has already ended.
             Err(refused) => match client.status(id) {
-                Ok(s) if api::is_terminal(s.phase) => Ok(()),
+                Ok(s) if s.phase.is_terminal() => Ok(()),
                 _ => Err(refused),
             },
         }

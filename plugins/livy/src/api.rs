@@ -193,13 +193,6 @@ pub fn phase(state: &str) -> DriverPhase {
     }
 }
 
-pub fn is_terminal(phase: DriverPhase) -> bool {
-    matches!(
-        phase,
-        DriverPhase::Succeeded | DriverPhase::Failed | DriverPhase::Killed | DriverPhase::Lost
-    )
-}
-
 /// Log lines a failed batch's message quotes.
 const MESSAGE_LINES: usize = 5;
 
@@ -454,10 +447,10 @@ pub(crate) mod tests {
             assert_eq!(phase(state), want, "{state}");
         }
         for state in ["success", "error", "dead", "killed"] {
-            assert!(is_terminal(phase(state)), "{state}");
+            assert!(phase(state).is_terminal(), "{state}");
         }
         for state in ["not_started", "starting", "recovering", "running", "shutting_down"] {
-            assert!(!is_terminal(phase(state)), "{state}");
+            assert!(!phase(state).is_terminal(), "{state}");
         }
     }
 

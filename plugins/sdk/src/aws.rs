@@ -10,7 +10,7 @@
 //! [`Client::call`] is pure (the signing time is an argument), so AWS's
 //! published test vectors pin the wiring on the host target.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials as AwsCredentials;
@@ -386,6 +386,44 @@ pub fn split_job_run_id<'a>(
     Ok((parent, run))
 }
 
+/// One page of a paged list: its runs as (id, what the caller made of the
+/// run), and the next page's token (`nextToken`).
+pub type Page<T> = (Vec<(String, T)>, Option<String>);
+
+/// What a paged list (ListJobRuns, newest first) shows of the `wanted` runs,
+/// reading pages with `read(token)` until every wanted run has shown, the
+/// list ends or `max_pages` are read. An error on the first page is the
+/// call's; on a later page, what the earlier pages showed stands, and the
+/// caller asks for the rest one by one.
+pub fn list_wanted<T>(
+    wanted: &BTreeSet<&str>,
+    max_pages: usize,
+    mut read: impl FnMut(Option<&str>) -> Result<Page<T>, PluginError>,
+) -> Result<BTreeMap<String, T>, PluginError> {
+    let mut listed = BTreeMap::new();
+    let mut next: Option<String> = None;
+    for page in 0..max_pages {
+        if wanted.iter().all(|run| listed.contains_key(*run)) {
+            break;
+        }
+        let (runs, token) = match read(next.as_deref()) {
+            Ok(reply) => reply,
+            Err(e) if page == 0 => return Err(e),
+            Err(_) => break,
+        };
+        for (id, run) in runs {
+            if wanted.contains(id.as_str()) {
+                listed.insert(id, run);
+            }
+        }
+        match token.filter(|t| !t.is_empty()) {
+            Some(token) => next = Some(token),
+            None => break,
+        }
+    }
+    Ok(listed)
+}
+
 /// A problem for each of `app`'s files given as a path on this machine, which
 /// `service` (an AWS service reading job files from S3) cannot read; none
 /// when the endpoint is on this machine ([`reads_local_files`]).
@@ -651,5 +689,54 @@ mod tests {
             aws(400, Some("aws.protocols#ValidationException"), "{}"),
             PluginError::Invalid(_)
         ));
+    }
+
+    #[test]
+    fn list_wanted_stops_once_every_wanted_run_has_shown() {
+        let wanted: BTreeSet<&str> = ["r1", "r3"].into();
+        let pages = [
+            (vec![("r0", 0), ("r1", 1)], Some("t1")),
+            (vec![("r2", 2), ("r3", 3)], Some("t2")),
+            (vec![("r4", 4)], None),
+        ];
+        let mut tokens = Vec::new();
+        let listed = list_wanted(&wanted, 10, |token| {
+            tokens.push(token.map(str::to_string));
+            let (runs, next) = &pages[tokens.len() - 1];
+            let runs = runs.iter().map(|(id, v)| (id.to_string(), *v)).collect();
+            Ok((runs, next.map(str::to_string)))
+        })
+        .unwrap();
+        assert_eq!(listed, BTreeMap::from([("r1".to_string(), 1), ("r3".to_string(), 3)]));
+        assert_eq!(tokens, [None, Some("t1".to_string())]);
+    }
+
+    #[test]
+    fn list_wanted_fails_only_on_the_first_page_and_ends_on_a_blank_token() {
+        let wanted: BTreeSet<&str> = ["r1", "r9"].into();
+        let first = list_wanted::<u8>(&wanted, 10, |_| Err(PluginError::Unavailable("down".into())));
+        assert_eq!(first, Err(PluginError::Unavailable("down".into())));
+        let mut reads = 0;
+        let later = list_wanted(&wanted, 10, |token| {
+            reads += 1;
+            match token {
+                None => Ok((vec![("r1".to_string(), 1)], Some("t1".to_string()))),
+                Some(_) => Err(PluginError::Unavailable("down".into())),
+            }
+        });
+        assert_eq!(later, Ok(BTreeMap::from([("r1".to_string(), 1)])));
+        assert_eq!(reads, 2);
+        let mut reads = 0;
+        let blank = list_wanted(&wanted, 10, |_| {
+            reads += 1;
+            Ok((vec![("r1".to_string(), 1)], Some(String::new())))
+        });
+        assert_eq!((blank.map(|l| l.len()), reads), (Ok(1), 1));
+        let mut reads = 0;
+        let _ = list_wanted(&wanted, 3, |_| {
+            reads += 1;
+            Ok((Vec::<(String, u8)>::new(), Some("more".to_string())))
+        });
+        assert_eq!(reads, 3, "at most max_pages");
     }
 }

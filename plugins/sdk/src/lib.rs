@@ -107,6 +107,17 @@ impl DeployMode {
     }
 }
 
+impl DriverPhase {
+    /// Whether the driver has ended for good (succeeded, failed, killed or
+    /// lost): what a plugin checks before it calls a refused kill done.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            DriverPhase::Succeeded | DriverPhase::Failed | DriverPhase::Killed | DriverPhase::Lost
+        )
+    }
+}
+
 impl Problem {
     pub fn new(
         field: impl Into<String>,

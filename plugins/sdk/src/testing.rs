@@ -35,6 +35,37 @@ pub fn app() -> Application {
     }
 }
 
+/// A Scala application as the EMR services take it, its files on S3, with
+/// a Spark property whose value has spaces (which `sparkSubmitParameters`
+/// cannot carry).
+pub fn s3_app(mode: DeployMode) -> Application {
+    Application {
+        name: "nightly etl".into(),
+        resource: "s3://bucket/jobs/etl.jar".into(),
+        main_class: Some("com.example.Etl".into()),
+        args: vec!["--day".into(), "2026-01-01".into()],
+        conf: vec![
+            ("spark.sql.shuffle.partitions".into(), "8".into()),
+            ("spark.driver.extraJavaOptions".into(), "-Xss4m -Dx=y".into()),
+        ],
+        deploy_mode: mode,
+        driver: Resources {
+            memory_mb: Some(2048),
+            cores: Some(1),
+            instances: None,
+        },
+        executor: Resources {
+            memory_mb: None,
+            cores: Some(2),
+            instances: Some(3),
+        },
+        jars: vec!["s3://bucket/a.jar".into()],
+        files: vec![],
+        py_files: vec![],
+        env: vec![("TZ".into(), "UTC".into())],
+    }
+}
+
 /// The least an application can be: `resource` in `mode`, named "a", with
 /// nothing else set. Tests of `validate` change the one field they are about.
 pub fn bare_app(resource: &str, mode: DeployMode) -> Application {

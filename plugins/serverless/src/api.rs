@@ -295,13 +295,6 @@ pub fn phase(state: &str) -> DriverPhase {
     }
 }
 
-pub fn is_terminal(phase: DriverPhase) -> bool {
-    matches!(
-        phase,
-        DriverPhase::Succeeded | DriverPhase::Failed | DriverPhase::Killed | DriverPhase::Lost
-    )
-}
-
 pub fn driver_status(run: &JobRun) -> DriverStatus {
     let phase = phase(&run.state);
     let details = run
@@ -330,38 +323,14 @@ pub fn driver_status(run: &JobRun) -> DriverStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use drover_plugin_sdk::testing::s3_app;
     use drover_plugin_sdk::{DeployMode, Resources};
     use serde_json::json;
 
     fn app() -> Application {
-        Application {
-            name: "nightly etl".into(),
-            resource: "s3://bucket/jobs/etl.jar".into(),
-            main_class: Some("com.example.Etl".into()),
-            args: vec!["--day".into(), "2026-01-01".into()],
-            conf: vec![
-                ("spark.sql.shuffle.partitions".into(), "8".into()),
-                (
-                    "spark.driver.extraJavaOptions".into(),
-                    "-Xss4m -Dx=y".into(),
-                ),
-            ],
-            deploy_mode: DeployMode::Service,
-            driver: Resources {
-                memory_mb: Some(2048),
-                cores: Some(1),
-                instances: None,
-            },
-            executor: Resources {
-                memory_mb: None,
-                cores: Some(2),
-                instances: Some(3),
-            },
-            jars: vec!["s3://bucket/a.jar".into(), "s3://bucket/b.jar".into()],
-            files: vec![],
-            py_files: vec![],
-            env: vec![("TZ".into(), "UTC".into())],
-        }
+        let mut app = s3_app(DeployMode::Service);
+        app.jars.push("s3://bucket/b.jar".into());
+        app
     }
 
     fn opts() -> RunOptions {
@@ -454,7 +423,7 @@ mod tests {
             assert_eq!(phase(state), expected, "{state}");
         }
         for never_terminal in ["QUEUED", "CANCELLING", "SCHEDULED", "PENDING"] {
-            assert!(!is_terminal(phase(never_terminal)), "{never_terminal}");
+            assert!(!phase(never_terminal).is_terminal(), "{never_terminal}");
         }
         assert_eq!(phase("HIBERNATING"), DriverPhase::Unknown);
     }

@@ -18,7 +18,7 @@ pub mod api;
 pub mod dashboard;
 pub mod validate;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use drover_plugin_sdk::aws;
@@ -61,21 +61,21 @@ impl Backend for Plugin {
                 ])
                 .chain(aws::credential_keys())
                 .chain([
-                ConfigKey::new(
-                    "max_attempts",
-                    "retryPolicy.maxAttempts of each job run, 1 to 10; default: the service's (1).",
-                    false,
-                ),
-                ConfigKey::new(
-                    "execution_timeout_minutes",
-                    "executionTimeoutMinutes of each job run; default: the service's (720).",
-                    false,
-                ),
-                ConfigKey::new(
-                    "log_uri",
-                    "s3:// folder the service writes driver logs to (s3MonitoringConfiguration.logUri).",
-                    false,
-                ),
+                    ConfigKey::new(
+                        "max_attempts",
+                        "retryPolicy.maxAttempts of each job run, 1 to 10; default: the service's (1).",
+                        false,
+                    ),
+                    ConfigKey::new(
+                        "execution_timeout_minutes",
+                        "executionTimeoutMinutes of each job run; default: the service's (720).",
+                        false,
+                    ),
+                    ConfigKey::new(
+                        "log_uri",
+                        "s3:// folder the service writes driver logs to (s3MonitoringConfiguration.logUri).",
+                        false,
+                    ),
                 ])
                 .collect(),
         }
@@ -185,31 +185,19 @@ impl Backend for Plugin {
         let wanted: BTreeSet<&str> = api::runs_of(ids, client.application_id)
             .into_iter()
             .collect();
-        let mut listed = BTreeMap::new();
-        let mut next: Option<String> = None;
-        for page in 0..LIST_PAGES {
-            if wanted.iter().all(|run| listed.contains_key(*run)) {
-                break;
-            }
-            let path = api::list_job_runs_path(client.application_id, next.as_deref());
-            let reply: ListJobRunsResponse = match client.call(Method::Get, &path, None) {
-                Ok(reply) => reply,
-                Err(e) if page == 0 => return Err(e),
-                // What the earlier pages showed stands; the rest is asked one by one.
-                Err(_) => break,
-            };
-            for summary in &reply.job_runs {
-                if wanted.contains(summary.id.as_str())
-                    && let Some(run) = summary.as_job_run(client.application_id)
-                {
-                    listed.insert(summary.id.clone(), run);
-                }
-            }
-            match reply.next_token.filter(|t| !t.is_empty()) {
-                Some(token) => next = Some(token),
-                None => break,
-            }
-        }
+        let listed = aws::list_wanted(&wanted, LIST_PAGES, |next| {
+            let path = api::list_job_runs_path(client.application_id, next);
+            let reply: ListJobRunsResponse = client.call(Method::Get, &path, None)?;
+            let runs = reply
+                .job_runs
+                .iter()
+                .filter_map(|summary| {
+                    let run = summary.as_job_run(client.application_id)?;
+                    Some((summary.id.clone(), run))
+                })
+                .collect();
+            Ok((runs, reply.next_token))
+        })?;
         let statuses = api::listed_statuses(&listed, ids, client.application_id);
         let mut resolved = batch::resolve(
             ids,
@@ -257,7 +245,7 @@ impl Backend for Plugin {
             Err(PluginError::NotFound(m)) => Err(PluginError::NotFound(m)),
             // The service refuses to cancel a run that has already ended.
             Err(refused) => match client.job_run(app, run) {
-                Ok(r) if api::is_terminal(api::phase(&r.state)) => Ok(()),
+                Ok(r) if api::phase(&r.state).is_terminal() => Ok(()),
                 _ => Err(refused),
             },
         }

@@ -177,7 +177,7 @@ impl Backend for Standalone {
             Ok(()) => Ok(()),
             // The master says no when the driver is already gone; find out which.
             Err(refused) => match status(settings, id) {
-                Ok((s, _)) if rest::is_terminal(s.phase) => Ok(()),
+                Ok((s, _)) if s.phase.is_terminal() => Ok(()),
                 Err(PluginError::NotFound(m)) => Err(PluginError::NotFound(m)),
                 _ => Err(refused),
             },

@@ -269,13 +269,6 @@ pub fn kill_outcome(http_status: u16, reply: RestResponse) -> Result<(), PluginE
     }
 }
 
-pub fn is_terminal(phase: DriverPhase) -> bool {
-    matches!(
-        phase,
-        DriverPhase::Succeeded | DriverPhase::Failed | DriverPhase::Killed | DriverPhase::Lost
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
