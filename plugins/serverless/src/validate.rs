@@ -1,5 +1,6 @@
 //! What EMR Serverless would refuse, found at DAG load time without a network call.
 
+use drover_plugin_sdk::aws::emr_problems;
 use drover_plugin_sdk::{Application, DeployMode, Problem, Settings};
 
 pub const DEPLOY_MODE: &str = "EMR Serverless decides where the driver runs (the service runs it itself), \
@@ -29,7 +30,6 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
     problems
 }
 
-use drover_plugin_sdk::aws::emr_problems;
 pub use drover_plugin_sdk::aws::{local_path_problems, positive, reads_local_files};
 
 #[cfg(test)]
