@@ -5,6 +5,12 @@
 //!
 //! `app(state)` returns the whole router, so tests drive it with
 //! `tower::ServiceExt::oneshot` and the binary serves it with axum.
+//!
+//! What it must not do: decide or change anything itself. Runs, clears,
+//! kills and pauses go to the scheduler through `SchedulerHandle`, which
+//! commits them before acting; the API reads the store (pages in SQL) and
+//! writes only its own login sessions. A request it cannot serve answers a
+//! 4xx naming the fix; a 5xx is opaque to the client and logged in full.
 
 mod assets;
 mod auth;

@@ -3,6 +3,10 @@
 //! Subcommands live here, not in `main.rs`, so tests can drive them. The
 //! all-in-one `standalone` mode is a library function ([`standalone::start`])
 //! that end-to-end tests call in-process.
+//!
+//! What it must not do: hold logic another crate could own. It parses flags
+//! and the config file, builds the pieces and connects them; scheduling
+//! rules live in drover-scheduler, wire formats in the plugins.
 
 mod client;
 pub mod config;

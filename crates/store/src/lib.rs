@@ -6,6 +6,11 @@
 //! scheduling rules: it offers the transitions as single transactions and the
 //! rows to read back.
 //!
+//! What it must not do: wait on the network or call a plugin inside a
+//! transaction (the one writer would stall every other commit), or decide
+//! what a transition means; callers name the transition, the store makes it
+//! atomic.
+//!
 //! Queries are checked at run time by the tests in this crate rather than at
 //! compile time, so building needs no database.
 
