@@ -28,6 +28,7 @@ fn main() {
     // A path dependency of the plugins outside plugins/.
     println!("cargo:rerun-if-changed=../spark-units");
     println!("cargo:rerun-if-env-changed=DROVER_PREBUILT_PLUGIN_DIR");
+    emit_python_livy_digest(&manifest_dir);
     if let Some(dir) = env::var_os("DROVER_PREBUILT_PLUGIN_DIR") {
         let dir = PathBuf::from(dir);
         check_artifacts(&dir);
@@ -198,6 +199,17 @@ fn check_artifacts(dir: &Path) {
             path.display()
         );
     }
+}
+
+/// The bundled Python livy component is 18 MB: its digest (the compile
+/// cache's key) is computed here once, so a drover that finds it compiled in
+/// its cache never reads those bytes (they would count in its memory).
+fn emit_python_livy_digest(manifest_dir: &Path) {
+    use sha2::{Digest, Sha256};
+    let wasm = manifest_dir.join("../../plugins/livy-py/livy.wasm");
+    println!("cargo:rerun-if-changed={}", wasm.display());
+    let bytes = std::fs::read(&wasm).unwrap_or_else(|e| panic!("cannot read {}: {e}", wasm.display()));
+    println!("cargo:rustc-env=DROVER_LIVY_PY_SHA256={}", hex::encode(Sha256::digest(&bytes)));
 }
 
 fn emit_plugin_dir(dir: &Path) {

@@ -53,5 +53,15 @@ pub fn lookup(name: &str) -> Option<&'static [u8]> {
     }
 }
 
+/// The compile cache's key of a bundled plugin whose bytes are large enough
+/// that hashing them at every start would cost memory (they are touched, so
+/// resident): computed by the build script.
+pub(crate) fn digest(name: &str) -> Option<&'static str> {
+    match name {
+        "livy" => Some(env!("DROVER_LIVY_PY_SHA256")),
+        _ => None,
+    }
+}
+
 /// Names of the bundled plugins, for hints.
 pub const NAMES: &[&str] = &["spark-standalone", "yarn", "kubernetes", "emr-serverless", "emr-containers", "livy", "livy-rust"];

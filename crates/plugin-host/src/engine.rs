@@ -162,16 +162,29 @@ impl PluginHost {
     /// The same bytes are compiled once per process.
     pub async fn load(&self, label: &str, wasm: &[u8]) -> Result<Arc<Plugin>, HostError> {
         let digest = hex::encode(Sha256::digest(wasm));
+        self.load_keyed(label, digest, Wasm::Owned(wasm.to_vec())).await
+    }
+
+    /// Loads a bundled plugin by its name.
+    async fn load_bundled(&self, name: &str, wasm: &'static [u8]) -> Result<Arc<Plugin>, HostError> {
+        match crate::bundled::digest(name) {
+            // Not hashed, not copied: found in the cache, these bytes are never read.
+            Some(digest) => self.load_keyed(name, digest.to_string(), Wasm::Static(wasm)).await,
+            None => self.load(name, wasm).await,
+        }
+    }
+
+    async fn load_keyed(&self, label: &str, digest: String, wasm: Wasm) -> Result<Arc<Plugin>, HostError> {
         if let Some(p) = self.shared.loaded.lock().expect("plugin map").get(&digest) {
             return Ok(p.clone());
         }
         let shared = self.shared.clone();
-        let owned = wasm.to_vec();
+        let size = wasm.bytes().len();
         let key = digest.clone();
         let label_owned = label.to_string();
         let started = std::time::Instant::now();
         let component = tokio::task::spawn_blocking(move || {
-            compile_cached(&shared.engine, shared.cache_dir.as_deref(), &key, &owned)
+            compile_cached(&shared.engine, shared.cache_dir.as_deref(), &key, wasm.bytes())
         })
         .await
         .map_err(|e| HostError::Engine(e.to_string()))?
@@ -209,7 +222,7 @@ impl PluginHost {
             info,
             digest: digest.clone(),
             contract,
-            size: wasm.len(),
+            size,
             compile_time,
         });
         self.shared
@@ -259,7 +272,7 @@ impl PluginHost {
     /// Loads a plugin by bundled name or by path to a `.wasm` component.
     pub async fn load_named(&self, name_or_path: &str) -> Result<Arc<Plugin>, HostError> {
         if let Some(bytes) = crate::bundled::lookup(name_or_path) {
-            return self.load(name_or_path, bytes).await;
+            return self.load_bundled(name_or_path, bytes).await;
         }
         let path = Path::new(name_or_path);
         if path.extension().is_some_and(|e| e == "wasm") {
@@ -328,7 +341,9 @@ fn compile_cached(
             Err(e) => tracing::warn!(path = %path.display(), error = %e, "stale plugin artifact; recompiling"),
         }
     }
-    let component = Component::new(engine, wasm).map_err(|e| format!("{e:#}"))?;
+    let component = Component::new(engine, wasm).map_err(|e| format!("{e:#}"));
+    give_back_compile_memory();
+    let component = component?;
     if let Some(path) = &artifact {
         match component.serialize() {
             Ok(bytes) => {
@@ -337,14 +352,49 @@ fn compile_cached(
                 static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
                 let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let tmp = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
-                if let Err(e) = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)) {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot write plugin artifact");
+                match std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)) {
+                    // Used from the file, like after a restart: its pages are
+                    // the kernel's to share and drop, where the freshly compiled
+                    // code would stay in this process's own memory.
+                    Ok(()) => match deserialize_artifact(engine, path) {
+                        Ok(c) => return Ok(c),
+                        Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot load the artifact just written"),
+                    },
+                    Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot write plugin artifact"),
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot serialize plugin artifact"),
         }
     }
     Ok(component)
+}
+
+/// Compiling a large component (the Python livy plugin: ~300 MB of
+/// compiler heap) leaves glibc's arenas holding memory nobody uses any more;
+/// hand it back to the kernel, or a first start stays that large for good.
+#[allow(unsafe_code)]
+fn give_back_compile_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// A component's bytes: a bundled one's stay in the binary, untouched
+/// unless they must be compiled.
+enum Wasm {
+    Static(&'static [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Wasm {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Wasm::Static(b) => b,
+            Wasm::Owned(b) => b,
+        }
+    }
 }
 
 /// Changes with the wasmtime version, the target and the engine settings.
