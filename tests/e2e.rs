@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use support::drover::{Api, repo_dags, script, start, write};
+use support::drover::{Api, repo_dags, script, stand_in_backends, start, write};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -414,18 +414,6 @@ async fn cli_follows_a_running_drivers_log_until_it_ends() {
     assert!(first < last, "{stdout}");
     assert_eq!(stdout.matches("first line").count(), 1, "nothing printed twice: {stdout}");
     d.shutdown().await;
-}
-
-/// The embedded backends of a running drover, built again from the same
-/// settings (`backend_configs`) so a test can call a plugin directly.
-async fn stand_in_backends(d: &support::drover::Running) -> drover_plugin_host::BackendSet {
-    let stand_in = drover::config::StandIn {
-        rest_url: d.cluster.rest_url(),
-        master_url: d.cluster.master_url(),
-        spark_submit: "spark-submit".into(),
-    };
-    let host = drover::config::plugin_host(Some(&support::drover::plugin_cache())).unwrap();
-    drover::config::backends(&host, &drover::config::backend_configs(&stand_in, None)).await.unwrap()
 }
 
 #[tokio::test]

@@ -5,55 +5,29 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use drover_dag::{Application, DeployMode, Resources};
+use drover_dag::DeployMode;
 use drover_devcluster::emr_containers::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, VIRTUAL_CLUSTER_ID};
-use drover_plugin_host::{DriverPhase, Limits, PluginHost, Submitted};
+use drover_plugin_host::{DriverPhase, Submitted};
 use serde_json::{Value, json};
-use support::drover::{Api, Running, plugin_cache, repo_dags, script, start, write};
+use support::drover::{Api, Running, repo_dags, script, start};
+use support::emr::EKS;
+use support::fixtures::import_errors;
 use support::moto::{Moto, boto3};
 
 const DEADLINE: Duration = Duration::from_secs(120);
-
-/// A one-task cluster-mode DAG on `backend`.
-fn dag(dir: &Path, id: &str, backend: &str, resource: &str, extra_task: &str) {
-    write(
-        dir,
-        &format!("{id}.toml"),
-        &format!(
-            r#"
-id = "{id}"
-[defaults]
-backend = "{backend}"
-deploy_mode = "cluster"
-retries = 0
-[[tasks]]
-id = "job"
-{extra_task}
-[tasks.application]
-resource = "{resource}"
-args = ["{{{{ try_number }}}}"]
-"#
-        ),
-    );
-}
 
 async fn tries(api: &Api, dag_id: &str, run: &str) -> Vec<Value> {
     api.tries(dag_id, run, "job").await.unwrap()
 }
 
-/// The job run id of a driver, checked to be on the stand-in's virtual cluster.
 fn run_id(driver: &Value) -> String {
-    let id = driver["cluster_id"].as_str().expect("cluster id");
-    let (vc, run) = id.split_once('/').unwrap_or_else(|| panic!("not virtualCluster/jobRun: {id}"));
-    assert_eq!(vc, VIRTUAL_CLUSTER_ID);
-    run.to_string()
+    EKS.run_id(driver)
 }
 
 fn eks_submissions(d: &Running) -> Vec<drover_devcluster::SubmissionRecord> {
-    d.cluster.submissions().into_iter().filter(|s| s.manager == "emr-containers").collect()
+    EKS.submissions(d)
 }
 
 #[tokio::test]
@@ -79,16 +53,7 @@ async fn the_example_dag_succeeds_out_of_the_box() {
 
 #[tokio::test]
 async fn a_job_run_completes_and_a_failing_one_fails_each_try() {
-    let home = tempfile::tempdir().unwrap();
-    let dags = tempfile::tempdir().unwrap();
-    script(dags.path(), "ok.sh", "#!/bin/sh\necho \"ok on try $1\"\n");
-    script(dags.path(), "boom.sh", "#!/bin/sh\necho \"try $1 failing\" >&2\nexit 3\n");
-    dag(dags.path(), "ok", "eks", "ok.sh", "");
-    dag(dags.path(), "boom", "eks", "boom.sh", "retries = 1\nretry_delay = \"100ms\"");
-    let d = start(home.path(), dags.path(), None).await.expect("drover starts");
-    let api = Api::new(&d);
-    let ok = api.trigger("ok", json!({})).await.unwrap();
-    let boom = api.trigger("boom", json!({})).await.unwrap();
+    let support::emr::OkAndBoom { home, dags: _dags, d, api, ok, boom } = EKS.ok_and_boom().await;
 
     assert_eq!(api.wait_run("ok", &ok, DEADLINE).await.unwrap(), "success");
     let t = tries(&api, "ok", &ok).await;
@@ -120,74 +85,30 @@ async fn a_job_run_completes_and_a_failing_one_fails_each_try() {
 
 #[tokio::test]
 async fn kill_cancels_the_job_run_and_its_driver_is_gone() {
-    let home = tempfile::tempdir().unwrap();
-    let dags = tempfile::tempdir().unwrap();
-    let pid_file = dags.path().join("pid");
-    script(dags.path(), "sleepy.sh", &format!("#!/bin/sh\necho $$ > {}\nexec sleep 300\n", pid_file.display()));
-    dag(dags.path(), "sleepy", "eks", "sleepy.sh", "retries = 2");
-    let d = start(home.path(), dags.path(), None).await.expect("drover starts");
-    let api = Api::new(&d);
-    let run = api.trigger("sleepy", json!({})).await.unwrap();
-    let pid = wait_until("the job run to be running with its pid written", || async {
-        let t = tries(&api, "sleepy", &run).await;
-        let running = t.last().is_some_and(|t| t["driver"]["raw_state"] == "RUNNING");
-        let pid = std::fs::read_to_string(&pid_file).ok().filter(|p| !p.trim().is_empty());
-        pid.filter(|_| running)
-    })
-    .await;
-    assert!(alive(&pid));
-
-    let url = format!("{}{}/taskInstances/job/kill", api.base, Api::run_path("sleepy", &run));
-    let reply = api.http.post(&url).send().await.unwrap();
-    assert!(reply.status().is_success(), "{}", reply.text().await.unwrap());
-    assert_eq!(api.wait_run("sleepy", &run, DEADLINE).await.unwrap(), "failed");
-    let t = tries(&api, "sleepy", &run).await;
-    assert_eq!(t.len(), 1, "a kill is final: no retry behind it: {t:#?}");
-    let driver = &t[0]["driver"];
-    assert_eq!((driver["state"].as_str(), driver["raw_state"].as_str()), (Some("killed"), Some("CANCELLED")), "{driver}");
-    assert!(!alive(&pid), "the cancelled job run's driver {pid} is still alive");
-    d.shutdown().await;
+    EKS.kill_cancels_the_job_run().await;
 }
 
 #[tokio::test]
 async fn the_retry_policy_shows_as_cluster_attempts_in_one_try() {
-    let home = tempfile::tempdir().unwrap();
-    let dags = tempfile::tempdir().unwrap();
-    // The driver fails on the service's first attempt and succeeds on its second.
-    script(dags.path(), "flaky.sh", "#!/bin/sh\n[ \"$EMR_CONTAINERS_ATTEMPT\" = 2 ] || exit 4\necho recovered\n");
-    dag(dags.path(), "flaky", "eks_retry", "flaky.sh", "");
-    // The embedded backend sets no retry policy: one of our own does, on a
-    // stand-in port chosen before drover starts so the config can name it.
-    let port = free_port();
-    let config = write(
-        dags.path(),
-        "drover.toml",
-        &format!(
-            r#"
+    // The embedded backend sets no retry policy: one of our own does.
+    let retried = EKS
+        .retried_by_the_service("eks_retry", |port| {
+            format!(
+                r#"
 [backends.eks_retry]
 plugin = "emr-containers"
 settings = {{ endpoint = "http://127.0.0.1:{port}", region = "{REGION}", virtual_cluster_id = "{VIRTUAL_CLUSTER_ID}", execution_role_arn = "arn:aws:iam::123456789012:role/drover-test", release_label = "emr-7.1.0-latest", access_key_id = "{ACCESS_KEY_ID}", max_attempts = 2, driver_pod_template = "s3://bucket/driver-on-demand.yaml", executor_pod_template = "s3://bucket/executor-spot.yaml" }}
 secret_env = {{ secret_access_key = "DROVER_STANDIN_SECRET_ACCESS_KEY" }}
 "#
-        ),
-    );
-    let d = start_on_port(home.path(), dags.path(), config, port).await;
-    let api = Api::new(&d);
-    let run = api.trigger("flaky", json!({})).await.unwrap();
-    assert_eq!(api.wait_run("flaky", &run, DEADLINE).await.unwrap(), "success");
-    let t = tries(&api, "flaky", &run).await;
-    assert_eq!(t.len(), 1, "the cluster retried, not drover: {t:#?}");
-    let driver = &t[0]["driver"];
-    assert_eq!((driver["state"].as_str(), driver["cluster_attempt"].as_i64()), (Some("succeeded"), Some(2)), "{driver}");
-    assert_eq!(eks_submissions(&d).len(), 1, "one job run on the stand-in");
-    let id = run_id(driver);
-    let work = home.path().join(format!("devcluster/emr-containers/{id}"));
-    assert!(work.join("attempt-1").exists() && work.join("attempt-2").exists());
+            )
+        })
+        .await;
+    let (d, id) = (&retried.d, &retried.id);
 
     // The pod templates reached the job run as EMR on EKS users set them.
     let described = boto3(
         &format!("{BOTO3_CLIENT}\nimport json\nprint(json.dumps(c.describe_job_run(virtualClusterId=sys.argv[2], id=sys.argv[3])['jobRun'], default=str))"),
-        &[&d.cluster.rest_url(), VIRTUAL_CLUSTER_ID, &id],
+        &[&d.cluster.rest_url(), VIRTUAL_CLUSTER_ID, id],
     ).await;
     let described: Value = serde_json::from_str(&described).unwrap();
     let props = &described["configurationOverrides"]["applicationConfiguration"][0];
@@ -195,32 +116,22 @@ secret_env = {{ secret_access_key = "DROVER_STANDIN_SECRET_ACCESS_KEY" }}
     assert_eq!(props["properties"]["spark.kubernetes.driver.podTemplateFile"], "s3://bucket/driver-on-demand.yaml");
     assert_eq!(props["properties"]["spark.kubernetes.executor.podTemplateFile"], "s3://bucket/executor-spot.yaml");
     assert_eq!(described["retryPolicyExecution"]["currentAttemptCount"], 2);
-    d.shutdown().await;
+    retried.d.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_dag_asking_for_client_mode_on_eks_is_refused_at_load() {
-    let home = tempfile::tempdir().unwrap();
-    let dags = tempfile::tempdir().unwrap();
-    script(dags.path(), "ok.sh", "#!/bin/sh\n");
-    write(
-        dags.path(),
-        "client_mode.toml",
-        r#"
+    let client_mode = r#"
 id = "client_mode"
 [[tasks]]
 id = "job"
 backend = "eks"
 application = { resource = "ok.sh", deploy_mode = "client" }
-"#,
-    );
-    let d = start(home.path(), dags.path(), None).await.expect("drover starts");
-    let api = Api::new(&d);
-    let errors = api.get("/api/v2/importErrors").await.unwrap();
+"#;
+    let errors = import_errors(&[("ok.sh", "#!/bin/sh\n")], &[("client_mode.toml", client_mode)]).await;
     assert_eq!(errors["total_entries"], 1, "{errors:#}");
     let text = errors["import_errors"][0]["stack_trace"].as_str().unwrap();
     assert!(text.contains("deploy mode \"client\"") && text.contains("cluster"), "{text}");
-    d.shutdown().await;
 }
 
 // ---- boto3 against the stand-in ------------------------------------------------
@@ -305,23 +216,6 @@ except Exception as e:
 
 // ---- moto -------------------------------------------------------------------
 
-fn app(resource: &str) -> Application {
-    Application {
-        name: "moto job".into(),
-        resource: resource.into(),
-        main_class: Some("com.example.Main".into()),
-        args: vec!["--day".into(), "2026-01-01".into()],
-        conf: [("spark.sql.shuffle.partitions".into(), "4".into())].into(),
-        deploy_mode: DeployMode::Cluster,
-        driver: Resources { memory_mb: Some(2048), cores: Some(1), instances: None },
-        executor: Resources { memory_mb: Some(4096), cores: Some(2), instances: Some(2) },
-        jars: vec!["s3://bucket/dep.jar".into()],
-        files: vec![],
-        py_files: vec![],
-        env: [("TZ".into(), "UTC".into())].into(),
-    }
-}
-
 #[tokio::test]
 async fn the_plugin_starts_describes_finds_and_cancels_job_runs_on_moto() {
     let moto = Moto::start().await;
@@ -334,26 +228,18 @@ print(c.create_virtual_cluster(name='drover', containerProvider={'id': 'eks', 't
         &[&moto.url],
     ).await;
     let vc = vc.trim();
-    let host = PluginHost::new(Limits::default(), Some(plugin_cache())).expect("plugin host");
-    let plugin = host.load_named("emr-containers").await.expect("the bundled plugin loads");
     let settings = [
-        ("endpoint", moto.url.as_str()),
         ("region", "us-east-1"),
         ("virtual_cluster_id", vc),
         ("execution_role_arn", "arn:aws:iam::123456789012:role/drover"),
         ("release_label", "emr-7.1.0-latest"),
-        ("access_key_id", "testing"),
-        ("secret_access_key", "testing"),
         ("max_attempts", "2"),
         ("driver_pod_template", "s3://bucket/driver.yaml"),
         ("log_uri", "s3://bucket/logs/"),
     ];
-    let authority = moto.url.trim_start_matches("http://").to_string();
-    let backend = host
-        .backend("moto", plugin, settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), &[authority.as_str()])
-        .expect("backend");
+    let backend = support::moto::backend(&moto, "emr-containers", &settings).await;
 
-    let id = match backend.submit("drover-moto-key-1", &app("s3://bucket/job.jar")).await {
+    let id = match backend.submit("drover-moto-key-1", &support::moto::app("s3://bucket/job.jar", DeployMode::Cluster)).await {
         Ok(Submitted::Cluster(id)) => id,
         other => panic!("StartJobRun through the plugin: {other:?}"),
     };
@@ -398,42 +284,4 @@ print(json.dumps(c.describe_job_run(virtualClusterId=sys.argv[2], id=sys.argv[3]
     let err = backend.status(&format!("{vc}/0000000000000000000")).await.expect_err("unknown job run");
     assert!(err.is_not_found(), "{err:?}");
     drop(moto);
-}
-
-// ---- helpers ------------------------------------------------------------------
-
-fn alive(pid: &str) -> bool {
-    Path::new(&format!("/proc/{}", pid.trim())).exists()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// drover with its stand-in cluster on `port`.
-async fn start_on_port(home: &Path, dags: &Path, config: PathBuf, port: u16) -> Running {
-    drover::standalone::start(drover::standalone::Options {
-        serve: support::drover::serve_args(home, dags),
-        config: Some(config),
-        cluster_port: port,
-        cluster_url: None,
-        spark_submit: Some(env!("CARGO_BIN_EXE_drover-spark-submit").to_string()),
-    })
-    .await
-    .expect("drover starts")
-}
-
-async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::drover::{Api, repo_dags, script, start, write};
+use support::drover::{Api, repo_dags, script, stand_in_backends, start, write};
+use support::fixtures::SLEEPY_SH;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(50);
@@ -154,18 +155,13 @@ async fn kill_deletes_the_pod_and_stops_the_driver_in_both_deploy_modes() {
     }
     let d = start(home.path(), dags.path(), None).await.unwrap();
     let api = Api::new(&d);
-    let http = api.http.clone();
     for mode in ["client", "cluster"] {
         let dag_id = format!("sleep_{mode}");
         let run = api.trigger(&dag_id, json!({})).await.unwrap();
         let driver = wait_driver_state(&api, &dag_id, &run, "running").await;
         let pid = read_pid(&dags.path().join(format!("{mode}.pid"))).await;
         assert!(alive(pid));
-        let r = http
-            .post(format!("{}{}/taskInstances/t/kill", api.base, Api::run_path(&dag_id, &run)))
-            .send()
-            .await
-            .unwrap();
+        let r = api.kill(&dag_id, &run, "t").await;
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
         assert_eq!(api.wait_run(&dag_id, &run, DEADLINE).await.unwrap(), "failed");
         let killed = wait_driver_state(&api, &dag_id, &run, "killed").await;
@@ -278,25 +274,13 @@ async fn bearer_token_reaches_the_api_server() {
     server.shutdown().await;
 }
 
-/// The embedded backends of a running drover, built again from the same
-/// settings (`backend_configs`) so a test can call a plugin directly.
-async fn stand_in_backends(d: &support::drover::Running) -> drover_plugin_host::BackendSet {
-    let stand_in = drover::config::StandIn {
-        rest_url: d.cluster.rest_url(),
-        master_url: d.cluster.master_url(),
-        spark_submit: "spark-submit".into(),
-    };
-    let host = drover::config::plugin_host(Some(&support::drover::plugin_cache())).unwrap();
-    drover::config::backends(&host, &drover::config::backend_configs(&stand_in, None)).await.unwrap()
-}
-
 #[tokio::test]
 async fn status_many_maps_driver_pods_from_one_label_list() {
     use drover_plugin_host::DriverPhase;
     let home = tempfile::tempdir().unwrap();
     let dags = tempfile::tempdir().unwrap();
     let app = script(dags.path(), "app.sh", "#!/bin/sh\necho \"driver says $1\"\nexit \"$2\"\n");
-    let sleepy = script(dags.path(), "sleepy.sh", "#!/bin/sh\nexec sleep 300\n");
+    let sleepy = script(dags.path(), "sleepy.sh", SLEEPY_SH);
     dag(dags.path(), "many_ok", "k8s", "cluster", &app, &["hi", "0"]);
     dag(dags.path(), "many_bad", "k8s", "cluster", &app, &["bye", "3"]);
     dag(dags.path(), "many_sleepy", "k8s", "cluster", &sleepy, &[]);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::drover::{cluster, serve_on, Api, script, write};
+use support::drover::{Api, cluster, rewind_to_mid_submission, script, serve_on, write};
 
 
 use drover::serve::Server;
@@ -61,31 +61,6 @@ deploy_mode = "cluster"
     );
 }
 
-/// Rewinds the record of every open try to the instant after its intent was
-/// committed and before the cluster's answer was: as if drover had been
-/// killed there.
-async fn rewind_to_mid_submission(home: &Path) {
-    let db = home.join("drover/drover.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sqlx::query("UPDATE task_tries SET cluster_id = NULL, driver_state = 'pending', raw_state = NULL WHERE state = 'running'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-}
-
-async fn wait_driver(api: &Api, dag: &str, run: &str, task: &str, state: &str) -> Value {
-    let until = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let tis = api.task_instances(dag, run).await.unwrap();
-        if tis[task]["driver"]["state"] == state {
-            return tis[task].clone();
-        }
-        assert!(tokio::time::Instant::now() < until, "{task} never reached {state}: {:#}", tis[task]);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// A gated DAG on `backend` and a stand-in cluster, with a first drover
 /// (returned beside it) whose run's `wait` driver is running.
 struct Gated {
@@ -105,7 +80,7 @@ async fn gated_run_on(backend: &str) -> (Gated, Server) {
     let cluster = cluster(home.path()).await;
     let first = serve_on(&cluster, home.path(), dags.path()).await;
     let run = api(&first).trigger("gated", json!({})).await.unwrap();
-    let ti = wait_driver(&api(&first), "gated", &run, "wait", "running").await;
+    let ti = api(&first).wait_driver("gated", &run, "wait", "running").await;
     let driver = ti["driver"].clone();
     (Gated { home, dags, gate, cluster, run, driver }, first)
 }
@@ -222,7 +197,7 @@ async fn a_run_marked_failed_kills_its_drivers_and_skips_the_rest() {
     let d = support::drover::start(home.path(), dags.path(), None).await.unwrap();
     let api = Api::new(&d);
     let run = api.trigger("gated", json!({})).await.unwrap();
-    let ti = wait_driver(&api, "gated", &run, "wait", "running").await;
+    let ti = api.wait_driver("gated", &run, "wait", "running").await;
     let id = ti["driver"]["cluster_id"].as_str().unwrap().to_string();
 
     let resp = api
@@ -260,7 +235,7 @@ async fn a_restarted_cluster_that_forgot_its_drivers_is_not_mistaken_for_them() 
     let d = serve_on(&old, home.path(), dags.path()).await;
     let api = api(&d);
     let run = api.trigger("gated", json!({})).await.unwrap();
-    wait_driver(&api, "gated", &run, "wait", "running").await;
+    api.wait_driver("gated", &run, "wait", "running").await;
 
     // The master restarts on the same address and knows nothing of before.
     old.shutdown().await;
@@ -297,7 +272,7 @@ async fn after_a_crash_mid_submission_the_try_is_found_by_its_key_not_submitted_
     let second = g.restart().await;
     let api = api(&second);
     // Found by its application tag and followed again: the same application.
-    let ti = wait_driver(&api, "gated", run, "wait", "running").await;
+    let ti = api.wait_driver("gated", run, "wait", "running").await;
     assert_eq!(ti["driver"]["cluster_id"], app_id.as_str(), "{ti:#}");
     std::fs::write(&g.gate, "").unwrap();
     assert_eq!(api.wait_run("gated", run, DEADLINE).await.unwrap(), "success");

@@ -4,12 +4,12 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::drover::{cluster, serve_on, Api, Running, repo_dags, script, start, write};
-
-use drover::config::{self, StandIn};
+use support::drover::{Api, cluster, rewind_to_mid_submission, script, serve_on, stand_in_backends, start};
+use support::fixtures::{BOOM_SH, OK_SH, example_dag_succeeds, import_errors, job_dag, toml_strings};
+use support::wait::proc_gone;
 
 use drover_devcluster::DevCluster;
 
@@ -17,34 +17,17 @@ const DEADLINE: Duration = Duration::from_secs(120);
 
 /// A one-task cluster-mode DAG on the `livy` backend.
 fn dag(dir: &Path, id: &str, resource: &str, args: &[&str]) {
-    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
-    write(
-        dir,
-        &format!("{id}.toml"),
-        &format!(
-            r#"
-id = "{id}"
-[defaults]
-backend = "livy"
-retries = 0
-[[tasks]]
-id = "job"
-[tasks.application]
-resource = "{resource}"
-deploy_mode = "cluster"
-args = [{}]
-executor = {{ memory = "512m", cores = 1, instances = 2 }}
-"#,
-            args.join(", ")
-        ),
+    let application = format!(
+        "resource = \"{resource}\"\ndeploy_mode = \"cluster\"\nargs = {}\n\
+         executor = {{ memory = \"512m\", cores = 1, instances = 2 }}",
+        toml_strings(args)
     );
+    job_dag(dir, id, "livy", "", &application);
 }
 
 /// The driver record of the task's only try.
 async fn driver(api: &Api, dag_id: &str, run: &str) -> Value {
-    let tries = api.tries(dag_id, run, "job").await.unwrap();
-    assert_eq!(tries.len(), 1, "{dag_id}: one try: {tries:#?}");
-    tries[0]["driver"].clone()
+    api.only_driver(dag_id, run, "job").await
 }
 
 /// The batch as the stand-in Livy server reports it.
@@ -107,20 +90,6 @@ async fn a_failing_batch_fails_the_try_with_the_clusters_message() {
     d.shutdown().await;
 }
 
-/// Waits until the task's driver is running and the app wrote its pid.
-async fn wait_running(api: &Api, dag_id: &str, run: &str, pid_file: &Path) -> u32 {
-    let start = Instant::now();
-    loop {
-        let tries = api.tries(dag_id, run, "job").await.unwrap();
-        let running = tries.first().is_some_and(|t| t["driver"]["state"] == "running");
-        if running && let Ok(pid) = std::fs::read_to_string(pid_file) && let Ok(pid) = pid.trim().parse() {
-            return pid;
-        }
-        assert!(start.elapsed() < DEADLINE, "{dag_id} never ran: {tries:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_killed_task_ends_its_batch_killed() {
     let home = tempfile::tempdir().unwrap();
@@ -131,22 +100,13 @@ async fn a_killed_task_ends_its_batch_killed() {
     let d = start(home.path(), dags.path(), None).await.unwrap();
     let api = Api::new(&d);
     let run = api.trigger("sleepy", json!({})).await.unwrap();
-    let pid = wait_running(&api, "sleepy", &run, &pid_file).await;
-    let kill = api
-        .http
-        .post(format!("{}{}/taskInstances/job/kill", api.base, Api::run_path("sleepy", &run)))
-        .send()
-        .await
-        .unwrap();
+    let pid = api.running_pid("sleepy", &run, "job", &pid_file).await;
+    let kill = api.kill("sleepy", &run, "job").await;
     assert!(kill.status().is_success(), "{}", kill.text().await.unwrap());
     assert_eq!(api.wait_run("sleepy", &run, DEADLINE).await.unwrap(), "failed");
     let drv = driver(&api, "sleepy", &run).await;
     assert_eq!(drv["state"], "killed", "{drv:#}");
-    let start = Instant::now();
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(start.elapsed() < Duration::from_secs(30), "process {pid} outlived the kill");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    proc_gone(pid).await;
     // DELETE /batches/{id} kills and removes the batch.
     let gone = livy_batch(&d.cluster, drv["cluster_id"].as_str().unwrap()).await;
     assert_eq!(gone.status(), 404);
@@ -155,13 +115,7 @@ async fn a_killed_task_ends_its_batch_killed() {
 
 #[tokio::test]
 async fn client_mode_is_refused_when_the_dag_loads() {
-    let home = tempfile::tempdir().unwrap();
-    let dags = tempfile::tempdir().unwrap();
-    script(dags.path(), "hello.sh", "#!/bin/sh\necho hello\n");
-    write(
-        dags.path(),
-        "client.toml",
-        r#"
+    let client = r#"
 id = "client"
 [[tasks]]
 id = "job"
@@ -169,59 +123,16 @@ backend = "livy"
 [tasks.application]
 resource = "hello.sh"
 deploy_mode = "client"
-"#,
-    );
-    let d = start(home.path(), dags.path(), None).await.unwrap();
-    let api = Api::new(&d);
-    let errors = api.get("/api/v2/importErrors").await.unwrap();
+"#;
+    let errors = import_errors(&[("hello.sh", "#!/bin/sh\necho hello\n")], &[("client.toml", client)]).await;
     assert_eq!(errors["total_entries"], 1, "{errors:#}");
     let text = errors["import_errors"][0]["stack_trace"].as_str().unwrap_or_default().to_string();
     assert!(text.contains("cluster mode only"), "{errors:#}");
-    d.shutdown().await;
 }
 
 #[tokio::test]
 async fn the_livy_example_dag_succeeds_out_of_the_box() {
-    let home = tempfile::tempdir().unwrap();
-    let d = start(home.path(), &repo_dags(), None).await.unwrap();
-    let api = Api::new(&d);
-    let errors = api.get("/api/v2/importErrors").await.unwrap();
-    assert_eq!(errors["total_entries"], 0, "{errors:#}");
-    let run = api.trigger("livy_example", json!({})).await.unwrap();
-    assert_eq!(api.wait_run("livy_example", &run, DEADLINE).await.unwrap(), "success");
-    let tries = api.tries("livy_example", &run, "stats").await.unwrap();
-    assert_eq!(tries.len(), 1);
-    assert_eq!(tries[0]["driver"]["backend"], "livy");
-    assert_eq!(tries[0]["driver"]["raw_state"], "success");
-    let log = api.log("livy_example", &run, "stats", 1).await.unwrap();
-    assert!(log.contains(r#""lines": 5"#), "log: {log}");
-    d.shutdown().await;
-}
-
-
-/// Rewinds the record of every open try to the instant after its intent was
-/// committed and before the cluster's answer was: as if drover had been
-/// killed there.
-async fn rewind_to_mid_submission(home: &Path) {
-    let db = home.join("drover/drover.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sqlx::query("UPDATE task_tries SET cluster_id = NULL, driver_state = 'pending', raw_state = NULL WHERE state = 'running'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-}
-
-async fn wait_driver(api: &Api, dag: &str, run: &str, state: &str) -> Value {
-    let until = Instant::now() + DEADLINE;
-    loop {
-        let tis = api.task_instances(dag, run).await.unwrap();
-        if tis["job"]["driver"]["state"] == state {
-            return tis["job"]["driver"].clone();
-        }
-        assert!(Instant::now() < until, "job never reached {state}: {:#}", tis["job"]);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    example_dag_succeeds("livy_example", "stats", "livy", "success").await;
 }
 
 #[tokio::test]
@@ -239,7 +150,7 @@ async fn after_a_restart_mid_submission_the_batch_is_found_by_its_key() {
     let first = serve_on(&cluster, home.path(), dags.path()).await;
     let api1 = Api::with_token(&first.api_url(), &first.api_token);
     let run = api1.trigger("gated", json!({})).await.unwrap();
-    let drv = wait_driver(&api1, "gated", &run, "running").await;
+    let drv = api1.wait_driver("gated", &run, "job", "running").await["driver"].clone();
     let batch_id = drv["cluster_id"].as_str().unwrap().to_string();
     first.shutdown().await;
 
@@ -248,7 +159,7 @@ async fn after_a_restart_mid_submission_the_batch_is_found_by_its_key() {
     let second = serve_on(&cluster, home.path(), dags.path()).await;
     let api = Api::with_token(&second.api_url(), &second.api_token);
     // Found by its name in Livy's batch list and followed again: the same batch.
-    let drv = wait_driver(&api, "gated", &run, "running").await;
+    let drv = api.wait_driver("gated", &run, "job", "running").await["driver"].clone();
     assert_eq!(drv["cluster_id"], batch_id.as_str(), "{drv:#}");
     std::fs::write(&gate, "").unwrap();
     assert_eq!(api.wait_run("gated", &run, DEADLINE).await.unwrap(), "success");
@@ -263,24 +174,12 @@ async fn after_a_restart_mid_submission_the_batch_is_found_by_its_key() {
     cluster.shutdown().await;
 }
 
-/// The embedded backends of a running drover, built again from the same
-/// settings (`backend_configs`) so a test can call the plugin directly.
-async fn stand_in_backends(d: &Running) -> drover_plugin_host::BackendSet {
-    let stand_in = StandIn {
-        rest_url: d.cluster.rest_url(),
-        master_url: d.cluster.master_url(),
-        spark_submit: "spark-submit".into(),
-    };
-    let host = config::plugin_host(Some(&support::drover::plugin_cache())).unwrap();
-    config::backends(&host, &config::backend_configs(&stand_in, None)).await.unwrap()
-}
-
 #[tokio::test]
 async fn status_many_reads_the_batch_list_and_unknown_ids_are_not_found() {
     let home = tempfile::tempdir().unwrap();
     let dags = tempfile::tempdir().unwrap();
-    script(dags.path(), "ok.sh", "#!/bin/sh\necho ok\n");
-    script(dags.path(), "boom.sh", "#!/bin/sh\necho boom >&2\nexit 3\n");
+    script(dags.path(), "ok.sh", OK_SH);
+    script(dags.path(), "boom.sh", BOOM_SH);
     dag(dags.path(), "many_ok", "ok.sh", &[]);
     dag(dags.path(), "many_boom", "boom.sh", &[]);
     let d = start(home.path(), dags.path(), None).await.expect("drover starts");

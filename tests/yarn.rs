@@ -7,42 +7,25 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::drover::{Api, Running, repo_dags, script, start, write};
+use support::drover::{Api, Running, script, stand_in_backends, start};
+use support::fixtures::{BOOM_SH, OK_SH, SLEEPY_SH, example_dag_succeeds, job_dag, toml_strings};
+use support::wait::proc_gone;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
 /// A one-task DAG on the `yarn` backend.
 fn dag(dir: &Path, id: &str, mode: &str, resource: &str, args: &[&str], extra: &str) {
-    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
-    write(
-        dir,
-        &format!("{id}.toml"),
-        &format!(
-            r#"
-id = "{id}"
-[defaults]
-backend = "yarn"
-retries = 0
-[[tasks]]
-id = "job"
-{extra}
-[tasks.application]
-resource = "{resource}"
-main_class = "drover.Test"
-deploy_mode = "{mode}"
-args = [{}]
-executor = {{ memory = "512m", cores = 1, instances = 2 }}
-"#,
-            args.join(", ")
-        ),
+    let application = format!(
+        "resource = \"{resource}\"\nmain_class = \"drover.Test\"\ndeploy_mode = \"{mode}\"\nargs = {}\n\
+         executor = {{ memory = \"512m\", cores = 1, instances = 2 }}",
+        toml_strings(args)
     );
+    job_dag(dir, id, "yarn", extra, &application);
 }
 
 /// The driver record of the task's only try.
 async fn driver(api: &Api, dag_id: &str, run: &str) -> Value {
-    let tries = api.tries(dag_id, run, "job").await.unwrap();
-    assert_eq!(tries.len(), 1, "{dag_id}: one try: {tries:#?}");
-    tries[0]["driver"].clone()
+    api.only_driver(dag_id, run, "job").await
 }
 
 /// The application as the stand-in ResourceManager reports it.
@@ -140,28 +123,6 @@ async fn a_failing_app_fails_the_try_in_both_deploy_modes() {
     d.shutdown().await;
 }
 
-/// Waits until the task's driver is running and the app wrote its pid.
-async fn wait_running(api: &Api, dag_id: &str, run: &str, pid_file: &Path) -> u32 {
-    let start = Instant::now();
-    loop {
-        let tries = api.tries(dag_id, run, "job").await.unwrap();
-        let running = tries.first().is_some_and(|t| t["driver"]["state"] == "running");
-        if running && let Ok(pid) = std::fs::read_to_string(pid_file) && let Ok(pid) = pid.trim().parse() {
-            return pid;
-        }
-        assert!(start.elapsed() < DEADLINE, "{dag_id} never ran: {tries:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn wait_gone(pid: u32) {
-    let start = Instant::now();
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(start.elapsed() < Duration::from_secs(30), "process {pid} outlived the kill");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_killed_task_ends_its_driver_killed_in_both_deploy_modes() {
     let home = tempfile::tempdir().unwrap();
@@ -173,21 +134,16 @@ async fn a_killed_task_ends_its_driver_killed_in_both_deploy_modes() {
     }
     let d = start(home.path(), dags.path(), None).await.unwrap();
     let api = Api::new(&d);
-    let http = api.http.clone();
     for mode in ["client", "cluster"] {
         let dag_id = format!("sleepy_{mode}");
         let run = api.trigger(&dag_id, json!({})).await.unwrap();
-        let pid = wait_running(&api, &dag_id, &run, &dags.path().join(format!("{mode}.pid"))).await;
-        let kill = http
-            .post(format!("{}{}/taskInstances/job/kill", api.base, Api::run_path(&dag_id, &run)))
-            .send()
-            .await
-            .unwrap();
+        let pid = api.running_pid(&dag_id, &run, "job", &dags.path().join(format!("{mode}.pid"))).await;
+        let kill = api.kill(&dag_id, &run, "job").await;
         assert!(kill.status().is_success(), "{mode}: {}", kill.text().await.unwrap());
         assert_eq!(api.wait_run(&dag_id, &run, DEADLINE).await.unwrap(), "failed", "{mode}");
         let drv = driver(&api, &dag_id, &run).await;
         assert_eq!(drv["state"], "killed", "{mode}: {drv}");
-        wait_gone(pid).await;
+        proc_gone(pid).await;
         if mode == "cluster" {
             assert_eq!(drv["raw_state"], "KILLED/KILLED", "{drv}");
             let app = rm_app(&d, drv["cluster_id"].as_str().unwrap()).await;
@@ -227,32 +183,7 @@ async fn an_am_failing_on_attempt_1_is_one_try_succeeding_on_cluster_attempt_2()
 
 #[tokio::test]
 async fn the_yarn_example_dag_succeeds_out_of_the_box() {
-    let home = tempfile::tempdir().unwrap();
-    let d = start(home.path(), &repo_dags(), None).await.unwrap();
-    let api = Api::new(&d);
-    let errors = api.get("/api/v2/importErrors").await.unwrap();
-    assert_eq!(errors["total_entries"], 0, "{errors:#}");
-    let run = api.trigger("yarn_example", json!({})).await.unwrap();
-    assert_eq!(api.wait_run("yarn_example", &run, DEADLINE).await.unwrap(), "success");
-    let tries = api.tries("yarn_example", &run, "stats").await.unwrap();
-    assert_eq!(tries.len(), 1);
-    assert_eq!(tries[0]["driver"]["backend"], "yarn");
-    assert_eq!(tries[0]["driver"]["raw_state"], "FINISHED/SUCCEEDED");
-    let log = api.log("yarn_example", &run, "stats", 1).await.unwrap();
-    assert!(log.contains(r#""lines": 5"#), "log: {log}");
-    d.shutdown().await;
-}
-
-/// The embedded backends of a running drover, built again from the same
-/// settings (`backend_configs`) so a test can call a plugin directly.
-async fn stand_in_backends(d: &Running) -> drover_plugin_host::BackendSet {
-    let stand_in = drover::config::StandIn {
-        rest_url: d.cluster.rest_url(),
-        master_url: d.cluster.master_url(),
-        spark_submit: "spark-submit".into(),
-    };
-    let host = drover::config::plugin_host(Some(&support::drover::plugin_cache())).unwrap();
-    drover::config::backends(&host, &drover::config::backend_configs(&stand_in, None)).await.unwrap()
+    example_dag_succeeds("yarn_example", "stats", "yarn", "FINISHED/SUCCEEDED").await;
 }
 
 /// The cluster id of the task's latest try, once it has one and its driver is `state`.
@@ -276,9 +207,9 @@ async fn status_many_reads_every_drover_app_from_one_tag_list() {
     use drover_plugin_host::DriverPhase;
     let home = tempfile::tempdir().unwrap();
     let dags = tempfile::tempdir().unwrap();
-    script(dags.path(), "ok.sh", "#!/bin/sh\necho ok\n");
-    script(dags.path(), "boom.sh", "#!/bin/sh\necho boom >&2\nexit 3\n");
-    script(dags.path(), "sleepy.sh", "#!/bin/sh\nexec sleep 300\n");
+    script(dags.path(), "ok.sh", OK_SH);
+    script(dags.path(), "boom.sh", BOOM_SH);
+    script(dags.path(), "sleepy.sh", SLEEPY_SH);
     dag(dags.path(), "many_ok", "cluster", "ok.sh", &[], "");
     dag(dags.path(), "many_boom", "cluster", "boom.sh", &[], "");
     dag(dags.path(), "many_sleepy", "cluster", "sleepy.sh", &[], "");

@@ -50,6 +50,54 @@ pub async fn start(home: &Path, dags: &Path, config: Option<PathBuf>) -> anyhow:
     .await
 }
 
+/// How long the helpers here wait for drover or a driver, as the tests do.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// drover with its stand-in cluster on `port` (a config file that names the
+/// stand-in's address needs it before drover starts).
+pub async fn start_on_port(home: &Path, dags: &Path, config: PathBuf, port: u16) -> Running {
+    drover::standalone::start(drover::standalone::Options {
+        serve: serve_args(home, dags),
+        config: Some(config),
+        cluster_port: port,
+        cluster_url: None,
+        spark_submit: Some(env!("CARGO_BIN_EXE_drover-spark-submit").to_string()),
+    })
+    .await
+    .expect("drover starts")
+}
+
+/// A port free a moment ago on 127.0.0.1, for a server that must be named
+/// before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The embedded backends of a running drover, built again from the same
+/// settings (`backend_configs`) so a test can call a plugin directly.
+pub async fn stand_in_backends(d: &Running) -> drover_plugin_host::BackendSet {
+    let stand_in = drover::config::StandIn {
+        rest_url: d.cluster.rest_url(),
+        master_url: d.cluster.master_url(),
+        spark_submit: "spark-submit".into(),
+    };
+    let host = drover::config::plugin_host(Some(&plugin_cache())).unwrap();
+    drover::config::backends(&host, &drover::config::backend_configs(&stand_in, None)).await.unwrap()
+}
+
+/// Rewinds the record of every open try to the instant after its intent was
+/// committed and before the cluster's answer was: as if drover had been
+/// killed there. `home` holds drover's home as `drover/`.
+pub async fn rewind_to_mid_submission(home: &Path) {
+    let db = home.join("drover/drover.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    sqlx::query("UPDATE task_tries SET cluster_id = NULL, driver_state = 'pending', raw_state = NULL WHERE state = 'running'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
 /// The API token the tests give drover processes they start themselves
 /// (through DROVER_API_TOKEN).
 pub const TEST_TOKEN: &str = "drover-test-token-0123456789abcdef";
@@ -151,6 +199,51 @@ impl Api {
             .get(&format!("{}/taskInstances/{task_id}/tries", Self::run_path(dag_id, run_id)))
             .await?;
         Ok(body["task_instances"].as_array().context("no tries")?.clone())
+    }
+
+    /// The driver record of a task's only try (there must be one try).
+    pub async fn only_driver(&self, dag_id: &str, run_id: &str, task_id: &str) -> Value {
+        let tries = self.tries(dag_id, run_id, task_id).await.unwrap();
+        assert_eq!(tries.len(), 1, "{dag_id}: one try: {tries:#?}");
+        tries[0]["driver"].clone()
+    }
+
+    /// Waits until the task's driver is `state`; its task instance.
+    pub async fn wait_driver(&self, dag_id: &str, run_id: &str, task_id: &str, state: &str) -> Value {
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let tis = self.task_instances(dag_id, run_id).await.unwrap();
+            if tis[task_id]["driver"]["state"] == state {
+                return tis[task_id].clone();
+            }
+            assert!(tokio::time::Instant::now() < until, "{task_id} never reached {state}: {:#}", tis[task_id]);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the task's first try's driver is running and its
+    /// application has written its pid to `pid_file`; the pid.
+    pub async fn running_pid(&self, dag_id: &str, run_id: &str, task_id: &str, pid_file: &Path) -> u32 {
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let tries = self.tries(dag_id, run_id, task_id).await.unwrap();
+            let running = tries.first().is_some_and(|t| t["driver"]["state"] == "running");
+            if running && let Ok(pid) = std::fs::read_to_string(pid_file) && let Ok(pid) = pid.trim().parse() {
+                return pid;
+            }
+            assert!(tokio::time::Instant::now() < until, "{dag_id} never ran: {tries:#?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Asks drover to kill the task (`POST .../taskInstances/{task}/kill`);
+    /// the answer, for the caller to judge.
+    pub async fn kill(&self, dag_id: &str, run_id: &str, task_id: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}{}/taskInstances/{task_id}/kill", self.base, Self::run_path(dag_id, run_id)))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn log(&self, dag_id: &str, run_id: &str, task_id: &str, try_number: i64) -> anyhow::Result<String> {

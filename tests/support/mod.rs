@@ -4,8 +4,11 @@
 
 pub mod child;
 pub mod drover;
+pub mod emr;
+pub mod fixtures;
 pub mod moto;
 pub mod peers;
 pub mod proxy;
 pub mod scaffold;
 pub mod spark;
+pub mod wait;

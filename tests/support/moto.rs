@@ -68,3 +68,33 @@ pub async fn boto3(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// A Spark application for the AWS plugins on moto, in `deploy_mode`.
+pub fn app(resource: &str, deploy_mode: drover_dag::DeployMode) -> drover_dag::Application {
+    drover_dag::Application {
+        name: "moto job".into(),
+        resource: resource.into(),
+        main_class: Some("com.example.Main".into()),
+        args: vec!["--day".into(), "2026-01-01".into()],
+        conf: [("spark.sql.shuffle.partitions".into(), "4".into())].into(),
+        deploy_mode,
+        driver: drover_dag::Resources { memory_mb: Some(2048), cores: Some(1), instances: None },
+        executor: drover_dag::Resources { memory_mb: Some(4096), cores: Some(2), instances: Some(2) },
+        jars: vec!["s3://bucket/dep.jar".into()],
+        files: vec![],
+        py_files: vec![],
+        env: [("TZ".into(), "UTC".into())].into(),
+    }
+}
+
+/// The bundled `plugin` as a backend on `moto` with `settings` (moto's own
+/// credentials, `testing`, are added), allowed to reach moto only.
+pub async fn backend(moto: &Moto, plugin: &str, settings: &[(&str, &str)]) -> drover_plugin_host::Backend {
+    let host = drover_plugin_host::PluginHost::new(drover_plugin_host::Limits::default(), Some(super::drover::plugin_cache()))
+        .expect("plugin host");
+    let plugin = host.load_named(plugin).await.expect("the bundled plugin loads");
+    let credentials = [("endpoint", moto.url.as_str()), ("access_key_id", "testing"), ("secret_access_key", "testing")];
+    let settings = credentials.iter().chain(settings).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let authority = moto.url.trim_start_matches("http://").to_string();
+    host.backend("moto", plugin, settings, &[authority.as_str()]).expect("backend")
+}

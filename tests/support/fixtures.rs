@@ -1,0 +1,76 @@
+//! DAG files and scripts the backend tests share, and the checks every
+//! bundled example DAG must pass.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::drover::{Api, repo_dags, script, start, write};
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// An application that says ok.
+pub const OK_SH: &str = "#!/bin/sh\necho ok\n";
+/// An application that fails with exit code 3.
+pub const BOOM_SH: &str = "#!/bin/sh\necho boom >&2\nexit 3\n";
+/// An application that runs until it is killed.
+pub const SLEEPY_SH: &str = "#!/bin/sh\nexec sleep 300\n";
+
+/// A DAG `id` of one task, `job`, on `backend` with no retries unless `task`
+/// (lines of the task's table) sets them; `application` holds the lines of
+/// its application table.
+pub fn job_dag(dir: &Path, id: &str, backend: &str, task: &str, application: &str) -> PathBuf {
+    write(
+        dir,
+        &format!("{id}.toml"),
+        &format!(
+            "id = \"{id}\"\n[defaults]\nbackend = \"{backend}\"\nretries = 0\n[[tasks]]\nid = \"job\"\n{task}\n\
+             [tasks.application]\n{application}\n"
+        ),
+    )
+}
+
+/// `items` as a TOML array of strings.
+pub fn toml_strings(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|a| format!("{a:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// The import errors of a drover started on DAG folder holding `scripts`
+/// and DAG `files` (name, text): how a DAG refused at load is reported.
+pub async fn import_errors(scripts: &[(&str, &str)], files: &[(&str, &str)]) -> Value {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    for (name, text) in scripts {
+        script(dags.path(), name, text);
+    }
+    for (name, text) in files {
+        write(dags.path(), name, text);
+    }
+    let d = start(home.path(), dags.path(), None).await.expect("drover starts");
+    let errors = Api::new(&d).get("/api/v2/importErrors").await.unwrap();
+    d.shutdown().await;
+    errors
+}
+
+/// The example DAG `dag_id` from the repository's dags/ loads with the rest
+/// without an error and succeeds out of the box: its task `task` in one try
+/// on `backend`, the driver ending `raw_state`, the five-line count in its log.
+pub async fn example_dag_succeeds(dag_id: &str, task: &str, backend: &str, raw_state: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let d = start(home.path(), &repo_dags(), None).await.unwrap();
+    let api = Api::new(&d);
+    let errors = api.get("/api/v2/importErrors").await.unwrap();
+    assert_eq!(errors["total_entries"], 0, "{errors:#}");
+    let run = api.trigger(dag_id, json!({})).await.unwrap();
+    assert_eq!(api.wait_run(dag_id, &run, DEADLINE).await.unwrap(), "success");
+    let tries = api.tries(dag_id, &run, task).await.unwrap();
+    assert_eq!(tries.len(), 1);
+    assert_eq!(tries[0]["driver"]["backend"], backend);
+    assert_eq!(tries[0]["driver"]["raw_state"], raw_state);
+    let log = api.log(dag_id, &run, task, 1).await.unwrap();
+    assert!(log.contains(r#""lines": 5"#), "log: {log}");
+    d.shutdown().await;
+}
+
