@@ -197,17 +197,11 @@ async fn changes_need_the_token_or_a_session_and_reads_are_public_by_default() {
 async fn reads_can_require_the_token_too() {
     let home = tempfile::tempdir().unwrap();
     let dags = repo_dags();
-    let d = drover::standalone::start(drover::standalone::Options {
-        serve: drover::serve::ServeArgs {
-            api_token_file: Some(write(home.path(), "token", &format!("{TEST_TOKEN}\n"))),
-            read_access: drover_api::ReadAccess::Token,
-            ..support::drover::serve_args(home.path(), &dags)
-        },
-        config: None,
-        cluster_port: 0,
-        cluster_url: None,
-        spark_submit: Some(env!("CARGO_BIN_EXE_drover-spark-submit").to_string()),
-    })
+    let d = drover::standalone::start(support::drover::options(drover::serve::ServeArgs {
+        api_token_file: Some(write(home.path(), "token", &format!("{TEST_TOKEN}\n"))),
+        read_access: drover_api::ReadAccess::Token,
+        ..support::drover::serve_args(home.path(), &dags)
+    }))
     .await
     .unwrap();
     assert_eq!(d.api_token(), TEST_TOKEN, "the configured token file is used");

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::drover::{Api, repo_dags, script, stand_in_backends, start, write};
+use support::fixtures::{BOOM_SH, OK_SH, SLEEPY_SH};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -421,9 +422,9 @@ async fn status_many_reads_the_masters_json_view_once() {
     use drover_plugin_host::DriverPhase;
     let home = tempfile::tempdir().unwrap();
     let dags = tempfile::tempdir().unwrap();
-    script(dags.path(), "ok", "#!/bin/sh\necho ok\n");
-    script(dags.path(), "boom", "#!/bin/sh\necho boom >&2\nexit 3\n");
-    script(dags.path(), "sleepy", "#!/bin/sh\nexec sleep 300\n");
+    script(dags.path(), "ok", OK_SH);
+    script(dags.path(), "boom", BOOM_SH);
+    script(dags.path(), "sleepy", SLEEPY_SH);
     for name in ["ok", "boom", "sleepy"] {
         write(
             dags.path(),

@@ -52,6 +52,13 @@ async fn wait_for(api: &Api, path: &str, what: &str, pred: impl Fn(&Value) -> bo
     }
 }
 
+/// The plugin the `hot` backend runs, as `/api/v2/plugins` lists it.
+async fn plugin_of_hot(api: &Api) -> Value {
+    let plugins = api.get("/api/v2/plugins").await.unwrap();
+    let hot = plugins["plugins"].as_array().unwrap().iter().find(|p| p["backends"] == json!(["hot"]));
+    hot.unwrap_or_else(|| panic!("{plugins:#}")).clone()
+}
+
 fn backend<'a>(backends: &'a Value, name: &str) -> &'a Value {
     backends["backends"]
         .as_array()
@@ -133,13 +140,7 @@ deploy_mode = "cluster"
     })
     .await;
     assert!(backend(&after, "hot")["reload_error"].is_null(), "{after:#}");
-    let plugins_now = api.get("/api/v2/plugins").await.unwrap();
-    let hot_plugin = plugins_now["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["backends"] == json!(["hot"]))
-        .unwrap_or_else(|| panic!("{plugins_now:#}"));
+    let hot_plugin = plugin_of_hot(&api).await;
     assert_eq!(hot_plugin["version"], "0.2.0");
 
     // A broken file: refused, the version in use stays, the API says why.
@@ -153,13 +154,7 @@ deploy_mode = "cluster"
     assert_eq!(hot["reload_error"]["file"], file.display().to_string(), "{hot:#}");
     let message = hot["reload_error"]["message"].as_str().unwrap();
     assert!(!message.is_empty(), "{hot:#}");
-    let plugins_now = api.get("/api/v2/plugins").await.unwrap();
-    let hot_plugin = plugins_now["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["backends"] == json!(["hot"]))
-        .unwrap_or_else(|| panic!("{plugins_now:#}"));
+    let hot_plugin = plugin_of_hot(&api).await;
     assert_eq!(hot_plugin["version"], "0.2.0");
     assert_eq!(hot_plugin["reload_error"]["message"], message, "{hot_plugin:#}");
 

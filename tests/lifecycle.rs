@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::drover::{Api, cluster, rewind_to_mid_submission, script, serve_on, write};
+use support::drover::{Api, cluster, rewind_to_mid_submission, script, serve_on, standalone_status, write};
 
 
 use drover::serve::Server;
@@ -178,12 +178,7 @@ driver = { memory = "512g", cores = 1 }
     assert!(message.contains("start timeout"), "{message}");
     assert!(message.contains("SUBMITTED"), "names the state it was stuck in: {message}");
     let id = driver["cluster_id"].as_str().unwrap();
-    let status: Value = reqwest::get(format!("{}/v1/submissions/status/{id}", d.cluster.rest_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = standalone_status(&d.cluster, &id).await;
     assert_eq!(status["driverState"], "KILLED", "killed on the cluster too: {status:#}");
     d.shutdown().await;
 }
@@ -214,12 +209,7 @@ async fn a_run_marked_failed_kills_its_drivers_and_skips_the_rest() {
     assert_eq!(tis["wait"]["driver"]["state"], "killed");
     assert_eq!(tis["after"]["state"], "skipped");
     assert_eq!(api.tries("gated", &run, "wait").await.unwrap().len(), 1, "a killed run is not retried");
-    let status: Value = reqwest::get(format!("{}/v1/submissions/status/{id}", d.cluster.rest_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = standalone_status(&d.cluster, &id).await;
     assert_eq!(status["driverState"], "KILLED");
     d.shutdown().await;
 }

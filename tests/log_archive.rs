@@ -187,14 +187,7 @@ async fn a_forgotten_standalone_driver_s_log_is_served_from_drovers_copy() {
     let http = reqwest::Client::new();
     let cleared = http.post(format!("{}/v1/submissions/clear", cluster.rest_url())).send().await.unwrap();
     assert!(cleared.status().is_success());
-    let status: Value = http
-        .get(format!("{}/v1/submissions/status/{id}", cluster.rest_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = support::drover::standalone_status(&cluster, &id).await;
     assert_eq!(status["success"], false, "the master no longer knows {id}: {status}");
 
     let whole = log_json(&api, "forgotten", &run, "").await;

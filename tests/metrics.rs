@@ -20,16 +20,10 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// drover standalone with a short health threshold (the loop beats every
 /// 1/6 of it), so a stall shows within seconds.
 async fn start(home: &Path, dags: &Path) -> drover::standalone::Running {
-    drover::standalone::start(drover::standalone::Options {
-        serve: drover::serve::ServeArgs {
-            scheduler_health_threshold: Duration::from_secs(2),
-            ..serve_args(home, dags)
-        },
-        config: None,
-        cluster_port: 0,
-        cluster_url: None,
-        spark_submit: Some(env!("CARGO_BIN_EXE_drover-spark-submit").to_string()),
-    })
+    drover::standalone::start(support::drover::options(drover::serve::ServeArgs {
+        scheduler_health_threshold: Duration::from_secs(2),
+        ..serve_args(home, dags)
+    }))
     .await
     .unwrap()
 }
@@ -104,12 +98,7 @@ deploy_mode = "cluster"
         assert!(tokio::time::Instant::now() < until, "sleepy's driver never ran");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let r = api
-        .http
-        .post(format!("{}{}/taskInstances/sleepy/kill", api.base, Api::run_path("watched", &run)))
-        .send()
-        .await
-        .unwrap();
+    let r = api.kill("watched", &run, "sleepy").await;
     assert!(r.status().is_success(), "kill: {}", r.status());
     assert_eq!(api.wait_run("watched", &run, DEADLINE).await.unwrap(), "failed");
 

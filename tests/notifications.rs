@@ -27,7 +27,7 @@ use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use support::child::{DROVER, kill9, spawn_with_url};
-use support::drover::{Api, TEST_TOKEN, plugin_cache, write};
+use support::drover::{Api, TEST_TOKEN, free_port, plugin_cache, write};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -177,10 +177,6 @@ impl SmtpServer {
         out.sort();
         out
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// `drover standalone` (its own stand-in cluster) on `home` with `config`.

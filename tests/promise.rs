@@ -22,7 +22,7 @@ use drover::config::{self, StandIn};
 use drover::serve::{self, ServeArgs, Server};
 use drover_devcluster::{DevCluster, DevClusterConfig};
 use support::child::{kill9, start_drover};
-use support::drover::{Api, script, write};
+use support::drover::{Api, script, standalone_status, write};
 use support::proxy::{Mode, Proxy, SUBMITS};
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -174,24 +174,14 @@ async fn patch_run_failed(api: &Api, run: &str) {
 }
 
 async fn kill_task(api: &Api, run: &str, task: &str) {
-    let r = api
-        .http
-        .post(format!("{}{}/taskInstances/{task}/kill", api.base, Api::run_path("promise", run)))
-        .send()
-        .await
-        .unwrap();
+    let r = api.kill("promise", run, task).await;
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
 }
 
 /// What Spark standalone's driver status says about a driver, asked of the
 /// stand-in directly (not through the proxy).
 async fn standalone_state(cluster: &DevCluster, id: &str) -> String {
-    let status: Value = reqwest::get(format!("{}/v1/submissions/status/{id}", cluster.rest_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = standalone_status(cluster, id).await;
     status["driverState"].as_str().unwrap_or_default().to_string()
 }
 

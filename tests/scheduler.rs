@@ -12,14 +12,14 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
 use drover_store::{DriverState, RunRow, RunState, TaskInstanceRow, TiState, TryRow, TryState};
-use support::drover::{Api, Running, script, start, write};
+use support::drover::{Api, Running, script, standalone_status, start, write};
+use support::wait::eventually;
 
 /// Upper bound for anything the tests wait on.
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -89,23 +89,6 @@ impl Drover {
 
     async fn runs(&self, dag: &str) -> Vec<RunRow> {
         self.d.scheduler.store().list_runs(dag, 1000, 0).await.unwrap()
-    }
-}
-
-/// Polls `check` every 50 ms until it yields a value; panics naming `what`
-/// after `deadline`.
-async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let until = tokio::time::Instant::now() + deadline;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < until, "timed out after {deadline:?} waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -373,12 +356,7 @@ async fn cluster_mode_driver_past_its_timeout_is_killed_on_the_cluster() {
     let t = assert_timed_out(&h, "hang_cluster").await;
 
     let id = t.cluster_id.expect("the cluster gave the driver an id");
-    let status: Value = reqwest::get(format!("{}/v1/submissions/status/{id}", h.d.cluster.rest_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = standalone_status(&h.d.cluster, &id).await;
     assert_eq!(status["driverState"], "KILLED", "{status}");
     wait_gone(read_pid(&h.scratch.join("driver.pid")), "the driver process").await;
     h.d.shutdown().await;

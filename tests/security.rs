@@ -293,16 +293,10 @@ async fn a_logged_out_session_cookie_is_refused_even_after_a_restart() {
 async fn a_foreign_host_name_is_refused_unless_allowed() {
     let root = tempfile::tempdir().unwrap();
     let home = root.path().join("home");
-    let d = drover::standalone::start(drover::standalone::Options {
-        serve: drover::serve::ServeArgs {
-            allowed_hosts: vec!["drover.example.com".into()],
-            ..support::drover::serve_args(&home, &repo_dags())
-        },
-        config: None,
-        cluster_port: 0,
-        cluster_url: None,
-        spark_submit: Some(env!("CARGO_BIN_EXE_drover-spark-submit").to_string()),
-    })
+    let d = drover::standalone::start(support::drover::options(drover::serve::ServeArgs {
+        allowed_hosts: vec!["drover.example.com".into()],
+        ..support::drover::serve_args(&home, &repo_dags())
+    }))
     .await
     .unwrap();
     let base = d.api_url();

@@ -37,17 +37,23 @@ pub fn serve_args(home: &Path, dags: &Path) -> drover::serve::ServeArgs {
     }
 }
 
-/// Starts drover on `dags` with a fresh home in `home`, on free ports, with an
-/// optional config file (extra backends).
-pub async fn start(home: &Path, dags: &Path, config: Option<PathBuf>) -> anyhow::Result<Running> {
-    drover::standalone::start(drover::standalone::Options {
-        serve: serve_args(home, dags),
-        config,
+/// How the tests start a whole drover: serving as `serve` says, its own
+/// stand-in cluster on a free port, client-mode drivers through the
+/// spark-submit shim, no config file.
+pub fn options(serve: drover::serve::ServeArgs) -> drover::standalone::Options {
+    drover::standalone::Options {
+        serve,
+        config: None,
         cluster_port: 0,
         cluster_url: None,
         spark_submit: Some(env!("CARGO_BIN_EXE_drover-spark-submit").to_string()),
-    })
-    .await
+    }
+}
+
+/// Starts drover on `dags` with a fresh home in `home`, on free ports, with an
+/// optional config file (extra backends).
+pub async fn start(home: &Path, dags: &Path, config: Option<PathBuf>) -> anyhow::Result<Running> {
+    drover::standalone::start(drover::standalone::Options { config, ..options(serve_args(home, dags)) }).await
 }
 
 /// How long the helpers here wait for drover or a driver, as the tests do.
@@ -56,15 +62,8 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// drover with its stand-in cluster on `port` (a config file that names the
 /// stand-in's address needs it before drover starts).
 pub async fn start_on_port(home: &Path, dags: &Path, config: PathBuf, port: u16) -> Running {
-    drover::standalone::start(drover::standalone::Options {
-        serve: serve_args(home, dags),
-        config: Some(config),
-        cluster_port: port,
-        cluster_url: None,
-        spark_submit: Some(env!("CARGO_BIN_EXE_drover-spark-submit").to_string()),
-    })
-    .await
-    .expect("drover starts")
+    let options = drover::standalone::Options { config: Some(config), cluster_port: port, ..options(serve_args(home, dags)) };
+    drover::standalone::start(options).await.expect("drover starts")
 }
 
 /// A port free a moment ago on 127.0.0.1, for a server that must be named
@@ -277,6 +276,12 @@ pub fn script(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = write(dir, name, text);
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     p
+}
+
+/// What the stand-in's Spark standalone REST API says of driver `id`
+/// (`GET /v1/submissions/status/{id}`), asked directly.
+pub async fn standalone_status(cluster: &drover_devcluster::DevCluster, id: &str) -> Value {
+    reqwest::get(format!("{}/v1/submissions/status/{id}", cluster.rest_url())).await.unwrap().json().await.unwrap()
 }
 
 /// A stand-in cluster that lives apart from any drover, so drover can stop

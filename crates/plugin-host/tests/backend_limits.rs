@@ -1,32 +1,17 @@
 //! Each backend's sandbox limits come from its own `[backends.x]` table
 //! (`memory_mb`, `call_timeout`), the host's limits being the defaults.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use drover_dag::{Application, DeployMode, Resources};
+use drover_dag::Application;
 use drover_plugin_host::bundled::MISBEHAVE;
 use drover_plugin_host::{Backend, BackendConfig, BackendSet, CallError, Limits, PluginHost, Submitted};
 
-fn none() -> Resources {
-    Resources { memory_mb: None, cores: None, instances: None }
-}
-
 fn app(behaviour: &str) -> Application {
-    Application {
-        name: "limits".into(),
-        resource: "/bin/true".into(),
-        main_class: Some(behaviour.into()),
-        args: vec![],
-        conf: Default::default(),
-        deploy_mode: DeployMode::Cluster,
-        driver: none(),
-        executor: none(),
-        jars: vec![],
-        files: vec![],
-        py_files: vec![],
-        env: Default::default(),
-    }
+    common::app("limits", Some(behaviour))
 }
 
 /// Builds backend `x` from a config table (as JSON; the file is TOML, the

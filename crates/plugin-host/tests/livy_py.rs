@@ -4,11 +4,13 @@
 //! current sources; the sources' own unit tests pass; and the component maps
 //! a cluster's failures onto the contract's error kinds as the Rust SDK does.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use drover_dag::{Application, DeployMode, Resources};
+use drover_dag::Application;
 use drover_plugin_host::bundled::LIVY;
 use drover_plugin_host::{Backend, CallError, ErrorKind, Limits, Plugin, PluginHost};
 use sha2::{Digest, Sha256};
@@ -123,25 +125,8 @@ fn the_python_plugin_passes_its_unit_tests() {
     println!("{ran}");
 }
 
-fn none() -> Resources {
-    Resources { memory_mb: None, cores: None, instances: None }
-}
-
 fn app() -> Application {
-    Application {
-        name: "py".into(),
-        resource: "/bin/true".into(),
-        main_class: None,
-        args: vec![],
-        conf: Default::default(),
-        deploy_mode: DeployMode::Cluster,
-        driver: none(),
-        executor: none(),
-        jars: vec![],
-        files: vec![],
-        py_files: vec![],
-        env: Default::default(),
-    }
+    common::app("py", None)
 }
 
 /// The Python plugin, compiled once for this test binary (a CPython

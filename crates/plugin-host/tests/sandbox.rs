@@ -2,32 +2,17 @@
 //! calls a host it may not reach fails that one call with a clear error, and
 //! the host keeps serving calls afterwards.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover_plugin_host::bundled::MISBEHAVE;
-use drover_dag::{Application, DeployMode, Resources};
+use drover_dag::Application;
 use drover_plugin_host::{Backend, CallError, ErrorKind, Limits, Plugin, PluginHost, Submitted};
 
-fn none() -> Resources {
-    Resources { memory_mb: None, cores: None, instances: None }
-}
-
 fn app(behaviour: &str) -> Application {
-    Application {
-        name: "sandbox".into(),
-        resource: "/bin/true".into(),
-        main_class: Some(behaviour.into()),
-        args: vec![],
-        conf: Default::default(),
-        deploy_mode: DeployMode::Cluster,
-        driver: none(),
-        executor: none(),
-        jars: vec![],
-        files: vec![],
-        py_files: vec![],
-        env: Default::default(),
-    }
+    common::app("sandbox", Some(behaviour))
 }
 
 async fn setup(timeout: Duration) -> (PluginHost, Arc<Plugin>) {
