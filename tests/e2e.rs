@@ -54,6 +54,37 @@ async fn example_dags_succeed_in_both_deploy_modes() {
     d.shutdown().await;
 }
 
+/// dags/cleanup_example.toml: a cleanup task with all_done and an alert
+/// with one_failed, as Airflow runs them.
+#[tokio::test]
+async fn trigger_rules_run_the_cleanup_always_and_the_alert_only_on_failure() {
+    let home = tempfile::tempdir().unwrap();
+    let d = start(home.path(), &repo_dags(), None).await.expect("drover starts");
+    let api = Api::new(&d);
+    let state = |run: String| {
+        let api = &api;
+        async move {
+            let mut out = Vec::new();
+            for task in ["count", "cleanup", "alert"] {
+                let ti = api.get(&format!("/api/v2/dags/cleanup_example/dagRuns/{}/taskInstances/{task}", support::drover::encode(&run))).await.unwrap();
+                out.push(ti["state"].as_str().unwrap_or("none").to_string());
+            }
+            out
+        }
+    };
+
+    let run = api.trigger("cleanup_example", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("cleanup_example", &run, DEADLINE).await.unwrap(), "success", "a skipped alert does not fail the run");
+    assert_eq!(state(run.clone()).await, ["success", "success", "skipped"]);
+
+    let run = api.trigger("cleanup_example", json!({"input": "missing.txt"})).await.unwrap();
+    assert_eq!(api.wait_run("cleanup_example", &run, DEADLINE).await.unwrap(), "failed");
+    assert_eq!(state(run.clone()).await, ["failed", "success", "success"], "cleanup and alert ran after the failure");
+    let log = api.log("cleanup_example", &run, "alert", 1).await.unwrap();
+    assert!(log.contains("ALERT: a task of"), "{log}");
+    d.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_dag_mixing_all_five_backends_succeeds() {
     let home = tempfile::tempdir().unwrap();

@@ -70,6 +70,8 @@ pub struct TaskSummary {
     pub backend: String,
     pub deploy_mode: String,
     pub depends_on: Vec<String>,
+    /// Airflow's trigger rule (`all_success` unless the DAG says otherwise).
+    pub trigger_rule: String,
 }
 
 impl DagResponse {
@@ -139,6 +141,7 @@ impl DagResponse {
                             backend: t.backend.clone(),
                             deploy_mode: t.application.deploy_mode.to_string(),
                             depends_on: t.depends_on.clone(),
+                            trigger_rule: t.trigger_rule.to_string(),
                         })
                         .collect()
                 })

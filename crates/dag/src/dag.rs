@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::application::ApplicationTemplate;
 use crate::params::{ParamError, ParamSpec};
 use crate::schedule::Schedule;
+use crate::trigger::TriggerRule;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
@@ -18,6 +19,9 @@ pub struct Task {
     pub backend: String,
     pub application: ApplicationTemplate,
     pub depends_on: Vec<String>,
+    /// When the task runs given how its upstream ended (Airflow's rules).
+    #[serde(default, skip_serializing_if = "TriggerRule::is_default")]
+    pub trigger_rule: TriggerRule,
     pub retries: u32,
     #[serde(with = "duration_text")]
     pub retry_delay: Duration,
@@ -208,6 +212,7 @@ mod tests {
                 py_files: vec![],
                 env: BTreeMap::new(),
             }),
+            trigger_rule: TriggerRule::AllSuccess,
             depends_on: vec![],
             retries: 5,
             retry_delay: Duration::from_secs(delay_secs),

@@ -21,6 +21,7 @@ mod params;
 mod schedule;
 mod schema;
 mod template;
+mod trigger;
 mod validate;
 
 pub use application::{
@@ -33,3 +34,4 @@ pub use load::{DirLoad, load_dir, load_file, parse_str};
 pub use params::{ParamError, ParamKind, ParamSpec};
 pub use schedule::{SCHEDULE_HINT, Schedule, ScheduleError};
 pub use template::{RenderContext, RenderError};
+pub use trigger::TriggerRule;

@@ -63,6 +63,7 @@ pub(crate) struct TaskSettings {
     pub max_retry_delay: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub start_timeout: Option<Spanned<String>>,
+    pub trigger_rule: Option<Spanned<String>>,
     pub notify: NotifyFile,
 }
 
@@ -144,6 +145,7 @@ const DEFAULTS_KEYS: &[&str] = &[
     "max_retry_delay",
     "timeout",
     "start_timeout",
+    "trigger_rule",
     "deploy_mode",
     "conf",
     "on_failure",
@@ -160,6 +162,7 @@ const TASK_KEYS: &[&str] = &[
     "max_retry_delay",
     "timeout",
     "start_timeout",
+    "trigger_rule",
     "application",
     "on_failure",
     "on_retry",
@@ -543,6 +546,7 @@ fn read_settings(t: &Table<'_, '_>, d: &mut Diags) -> TaskSettings {
         max_retry_delay: t.string("max_retry_delay", d),
         timeout: t.string("timeout", d),
         start_timeout: t.string("start_timeout", d),
+        trigger_rule: t.string("trigger_rule", d),
         notify: read_notify(t, d),
     }
 }

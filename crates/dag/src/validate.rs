@@ -22,6 +22,7 @@ use crate::schema::{
     AppFile, DagFile, DefaultsFile, NotifyFile, ParamFile, ResourcesFile, TaskFile, TaskSettings,
 };
 use crate::template::Checker;
+use crate::trigger::TriggerRule;
 
 const DEFAULT_MAX_ACTIVE_RUNS: u32 = 16;
 const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);
@@ -623,6 +624,11 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
             }
         }
     }
+    let trigger_rule = check_trigger_rule(
+        s.trigger_rule.as_ref().or(defaults.file.settings.trigger_rule.as_ref()),
+        &label,
+        d,
+    );
     let own = check_notify(&s.notify, scope.notifiers, d);
     let (dag_notify, defaults_notify) = scope.notify;
     let on_failure = merge_notify(own.on_failure, &defaults_notify.on_failure, &dag_notify.on_failure);
@@ -639,6 +645,7 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
         backend: backend?.get_ref().clone(),
         application: app?,
         depends_on,
+        trigger_rule: trigger_rule?,
         retries: s
             .retries
             .as_ref()
@@ -657,6 +664,22 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
         on_retry,
         on_success,
     })
+}
+
+/// A task's trigger rule by Airflow's name; all_success when none is given.
+fn check_trigger_rule(rule: Option<&Spanned<String>>, label: &str, d: &mut Diags) -> Option<TriggerRule> {
+    let Some(rule) = rule else { return Some(TriggerRule::default()) };
+    let name = rule.get_ref().trim();
+    if let Some(r) = TriggerRule::from_name(name) {
+        return Some(r);
+    }
+    let names: Vec<&str> = TriggerRule::ALL.iter().map(|r| r.as_str()).collect();
+    d.error(
+        rule.span(),
+        format!("unknown trigger rule \"{name}\" in {label}"),
+        Some(suggest(name, &names, "trigger rules")),
+    );
+    None
 }
 
 fn list_or_none(names: &[&str], what: &str) -> String {

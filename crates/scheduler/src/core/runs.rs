@@ -123,6 +123,7 @@ impl Core {
         for step in decide::next_steps(&dag, &ctx.tis, ctx.row.failing, Utc::now()) {
             match step {
                 Step::UpstreamFailed { task_id } => self.set_ti(run_pk, &task_id, TiState::UpstreamFailed).await?,
+                Step::Skip { task_id } => self.set_ti(run_pk, &task_id, TiState::Skipped).await?,
                 Step::Start { task_id, try_number } => {
                     let task = dag.task(&task_id).expect("a step names a task of the DAG");
                     self.start_try(run_pk, task, try_number).await?;
@@ -131,7 +132,7 @@ impl Core {
         }
 
         let ctx = self.runs.get(&run_pk).expect("run");
-        if let Some(state) = decide::run_end(ctx.tis.values()) {
+        if let Some(state) = decide::run_end(ctx.tis.values(), ctx.row.failing) {
             self.finish_run(run_pk, &dag, state).await?;
         }
         Ok(())

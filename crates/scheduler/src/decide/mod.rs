@@ -13,6 +13,7 @@ mod cron;
 mod recover;
 mod run;
 mod tries;
+mod trigger;
 
 #[cfg(test)]
 mod fixture;
@@ -26,12 +27,13 @@ pub(crate) use tries::{Outcome, Resume, deadline, ready_at, task_notifiers, try_
 #[cfg(test)]
 mod tests {
     /// The rules' sources, tests included.
-    const RULES: [(&str, &str); 5] = [
+    const RULES: [(&str, &str); 6] = [
         ("clear.rs", include_str!("clear.rs")),
         ("cron.rs", include_str!("cron.rs")),
         ("recover.rs", include_str!("recover.rs")),
         ("run.rs", include_str!("run.rs")),
         ("tries.rs", include_str!("tries.rs")),
+        ("trigger.rs", include_str!("trigger.rs")),
     ];
 
     #[test]

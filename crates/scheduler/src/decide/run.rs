@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use drover_dag::Dag;
 use drover_store::{NotifyEvent, RunState, TaskInstanceRow, TiState};
 
+use super::trigger::{Verdict, verdict};
+
 /// A queued run starts while its DAG has fewer than `max_active_runs`
 /// runs running.
 pub(crate) fn has_room(running: usize, max_active_runs: u32) -> bool {
@@ -20,12 +22,15 @@ pub(crate) enum Step {
     Start { task_id: String, try_number: i64 },
     /// An upstream task failed: this one never runs.
     UpstreamFailed { task_id: String },
+    /// The task's trigger rule can no longer be met: it never runs.
+    Skip { task_id: String },
 }
 
 /// What a running run's tasks call for at `now`, in the DAG's
-/// (topological) order: a task whose upstream all succeeded starts, one
-/// with a failed upstream is marked upstream-failed (and so is its own
-/// downstream, on the same turn), a retry starts once due. A cleared task
+/// (topological) order: a task starts when its trigger rule is met (by
+/// default: every upstream task succeeded); one whose rule can no longer be
+/// met is marked upstream-failed or skipped as the rule says (and its own
+/// downstream follows on the same turn); a retry starts once due. A cleared task
 /// goes on counting tries where it was. Nothing starts in a run a person
 /// is failing.
 pub(crate) fn next_steps(
@@ -46,12 +51,20 @@ pub(crate) fn next_steps(
         match ti.state {
             TiState::None => {
                 let deps: Vec<Option<TiState>> = task.depends_on.iter().map(|d| state(&after, d)).collect();
-                if deps.iter().any(|s| matches!(s, Some(TiState::Failed | TiState::UpstreamFailed))) {
-                    after.insert(&task.id, TiState::UpstreamFailed);
-                    steps.push(Step::UpstreamFailed { task_id: task.id.clone() });
-                } else if deps.iter().all(|s| *s == Some(TiState::Success)) {
-                    after.insert(&task.id, TiState::Running);
-                    steps.push(Step::Start { task_id: task.id.clone(), try_number: ti.try_number + 1 });
+                match verdict(task.trigger_rule, &deps) {
+                    Verdict::Wait => {}
+                    Verdict::UpstreamFailed => {
+                        after.insert(&task.id, TiState::UpstreamFailed);
+                        steps.push(Step::UpstreamFailed { task_id: task.id.clone() });
+                    }
+                    Verdict::Skip => {
+                        after.insert(&task.id, TiState::Skipped);
+                        steps.push(Step::Skip { task_id: task.id.clone() });
+                    }
+                    Verdict::Run => {
+                        after.insert(&task.id, TiState::Running);
+                        steps.push(Step::Start { task_id: task.id.clone(), try_number: ti.try_number + 1 });
+                    }
                 }
             }
             TiState::UpForRetry if ti.next_try_at.is_none_or(|t| t <= now) => {
@@ -64,16 +77,20 @@ pub(crate) fn next_steps(
     steps
 }
 
-/// A run ends once every task has ended: successful if all succeeded,
-/// failed otherwise. `None` while a task has not ended.
-pub(crate) fn run_end<'a>(tis: impl IntoIterator<Item = &'a TaskInstanceRow> + Clone) -> Option<RunState> {
+/// A run ends once every task has ended: failed if a person is failing it
+/// or any task failed or was upstream-failed, successful otherwise (a task
+/// its trigger rule skipped, like an alert that only runs on failure, does
+/// not fail the run). Stricter than Airflow, which looks only at the leaf
+/// tasks: a cleanup task that runs after a failure does not hide it.
+/// `None` while a task has not ended.
+pub(crate) fn run_end<'a>(tis: impl IntoIterator<Item = &'a TaskInstanceRow> + Clone, failing: bool) -> Option<RunState> {
     if !tis.clone().into_iter().all(|t| t.state.is_terminal()) {
         return None;
     }
-    if tis.into_iter().all(|t| t.state == TiState::Success) {
-        Some(RunState::Success)
-    } else {
+    if failing || tis.into_iter().any(|t| matches!(t.state, TiState::Failed | TiState::UpstreamFailed)) {
         Some(RunState::Failed)
+    } else {
+        Some(RunState::Success)
     }
 }
 
@@ -125,6 +142,10 @@ mod tests {
 
     fn upstream_failed(task_id: &str) -> Step {
         Step::UpstreamFailed { task_id: task_id.into() }
+    }
+
+    fn skip(task_id: &str) -> Step {
+        Step::Skip { task_id: task_id.into() }
     }
 
     /// a -> b -> c, and d alone.
@@ -199,9 +220,34 @@ mod tests {
     }
 
     #[test]
-    fn a_skipped_upstream_neither_starts_nor_fails_the_downstream() {
+    fn a_skipped_upstream_skips_the_downstream_under_all_success() {
         let steps = next_steps(&chain(), &tis(&[("a", Skipped), ("b", None), ("c", None), ("d", Success)]), false, at(NOW));
-        assert!(steps.is_empty());
+        assert_eq!(steps, [skip("b"), skip("c")]);
+    }
+
+    /// extract -> cleanup (all_done), and alert (one_failed) on both.
+    fn cleanup_and_alert() -> Dag {
+        dag(concat!(
+            "id = \"t\"\n[defaults]\nbackend = \"local\"\n",
+            "[[tasks]]\nid = \"extract\"\napplication = { resource = \"app.jar\" }\n",
+            "[[tasks]]\nid = \"cleanup\"\ndepends_on = [\"extract\"]\ntrigger_rule = \"all_done\"\napplication = { resource = \"app.jar\" }\n",
+            "[[tasks]]\nid = \"alert\"\ndepends_on = [\"extract\", \"cleanup\"]\ntrigger_rule = \"one_failed\"\napplication = { resource = \"app.jar\" }\n",
+        ))
+    }
+
+    #[test]
+    fn a_cleanup_task_runs_after_its_upstream_failed_and_the_alert_with_it() {
+        let steps = next_steps(&cleanup_and_alert(), &tis(&[("extract", Failed), ("cleanup", None), ("alert", None)]), false, at(NOW));
+        assert_eq!(steps, [start("cleanup", 1), start("alert", 1)], "one_failed does not wait for the cleanup");
+    }
+
+    #[test]
+    fn an_alert_on_failure_is_skipped_when_everything_succeeded_and_the_run_succeeds() {
+        let dag = cleanup_and_alert();
+        let steps = next_steps(&dag, &tis(&[("extract", Success), ("cleanup", Success), ("alert", None)]), false, at(NOW));
+        assert_eq!(steps, [skip("alert")]);
+        let ended = tis(&[("extract", Success), ("cleanup", Success), ("alert", Skipped)]);
+        assert_eq!(run_end(ended.values(), false), Some(RunState::Success));
     }
 
     #[test]
@@ -276,31 +322,40 @@ mod tests {
     #[test]
     fn a_run_whose_tasks_all_succeeded_succeeds() {
         let tis = tis(&[("a", Success), ("b", Success)]);
-        assert_eq!(run_end(tis.values()), Some(RunState::Success));
+        assert_eq!(run_end(tis.values(), false), Some(RunState::Success));
     }
 
     #[test]
     fn a_run_with_a_failed_task_fails() {
         let tis = tis(&[("a", Success), ("b", Failed)]);
-        assert_eq!(run_end(tis.values()), Some(RunState::Failed));
+        assert_eq!(run_end(tis.values(), false), Some(RunState::Failed));
     }
 
     #[test]
-    fn a_run_with_upstream_failed_or_skipped_tasks_fails() {
-        assert_eq!(run_end(tis(&[("a", Success), ("b", UpstreamFailed)]).values()), Some(RunState::Failed));
-        assert_eq!(run_end(tis(&[("a", Success), ("b", Skipped)]).values()), Some(RunState::Failed));
+    fn a_run_with_an_upstream_failed_task_fails() {
+        assert_eq!(run_end(tis(&[("a", Success), ("b", UpstreamFailed)]).values(), false), Some(RunState::Failed));
+    }
+
+    #[test]
+    fn a_task_its_trigger_rule_skipped_does_not_fail_the_run() {
+        assert_eq!(run_end(tis(&[("a", Success), ("b", Skipped)]).values(), false), Some(RunState::Success));
+    }
+
+    #[test]
+    fn a_run_a_person_is_failing_fails_even_if_its_tasks_succeeded() {
+        assert_eq!(run_end(tis(&[("a", Success), ("b", Skipped)]).values(), true), Some(RunState::Failed));
     }
 
     #[test]
     fn a_run_goes_on_while_a_task_has_not_ended() {
         for open in [None, Queued, Running, UpForRetry] {
-            assert_eq!(run_end(tis(&[("a", Failed), ("b", open)]).values()), Option::None, "{open}");
+            assert_eq!(run_end(tis(&[("a", Failed), ("b", open)]).values(), false), Option::None, "{open}");
         }
     }
 
     #[test]
     fn a_run_without_tasks_succeeds() {
-        assert_eq!(run_end(tis(&[]).values()), Some(RunState::Success));
+        assert_eq!(run_end(tis(&[]).values(), false), Some(RunState::Success));
     }
 
     #[test]
