@@ -362,6 +362,51 @@ async fn cluster_mode_driver_past_its_timeout_is_killed_on_the_cluster() {
     h.d.shutdown().await;
 }
 
+/// Airflow's dagrun_timeout: the run is failed, its running driver killed
+/// on the cluster, and the task that had not started is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_past_its_dagrun_timeout_is_failed_and_its_driver_killed_on_the_cluster() {
+    let dag = r#"
+id = "bounded"
+dagrun_timeout = "2s"
+
+[[tasks]]
+id = "hang"
+backend = "local"
+retries = 3
+[tasks.application]
+resource = "hang.sh"
+main_class = "drover.test.Hang"
+deploy_mode = "cluster"
+args = ["@SCRATCH@/driver.pid"]
+
+[[tasks]]
+id = "after"
+backend = "local"
+depends_on = ["hang"]
+[tasks.application]
+resource = "hang.sh"
+main_class = "drover.test.Hang"
+deploy_mode = "cluster"
+args = ["@SCRATCH@/after.pid"]
+"#;
+    let h = drover(&[("bounded.toml", dag), ("hang.sh", HANG_SH)]).await;
+    let (run, state) = h.trigger_and_wait("bounded").await;
+    assert_eq!(state, "failed");
+    let tries = h.tries("bounded", &run, "hang").await;
+    assert_eq!(tries.len(), 1, "nothing is retried in a timed-out run: {tries:#?}");
+    let t = &tries[0];
+    assert_eq!(t.driver_state, DriverState::Killed);
+    let (started, ended) = (t.started_at.timestamp_millis(), t.ended_at.unwrap().timestamp_millis());
+    assert!(ended - started >= 1000, "killed {} ms after it started", ended - started);
+    let tis = h.tis("bounded", &run).await;
+    assert_eq!((tis["hang"].state, tis["after"].state), (TiState::Failed, TiState::Skipped));
+    let status: Value = standalone_status(&h.d.cluster, t.cluster_id.as_deref().expect("cluster id")).await;
+    assert_eq!(status["driverState"], "KILLED", "{status}");
+    wait_gone(read_pid(&h.scratch.join("driver.pid")), "the driver process").await;
+    h.d.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_mode_driver_past_its_timeout_is_killed_with_its_children() {
     let dag = hanging_dag("hang_client", "client");

@@ -76,6 +76,10 @@ pub struct Dag {
     pub end_date: Option<DateTime<Utc>>,
     pub catchup: bool,
     pub max_active_runs: u32,
+    /// A run still going this long after it started is failed: its running
+    /// drivers killed, what had not started skipped (Airflow's `dagrun_timeout`).
+    #[serde(with = "optional_duration_text", default, skip_serializing_if = "Option::is_none")]
+    pub dagrun_timeout: Option<Duration>,
     pub tags: Vec<String>,
     pub params: BTreeMap<String, ParamSpec>,
     /// Topologically ordered; ties keep file order.

@@ -96,6 +96,7 @@ pub(crate) fn check(
         Some(n) => *n.get_ref(),
         None => DEFAULT_MAX_ACTIVE_RUNS,
     };
+    let dagrun_timeout = file.dagrun_timeout.as_ref().and_then(|t| duration(t, "dagrun_timeout", d));
     let params: BTreeMap<String, ParamSpec> = file
         .params
         .iter()
@@ -160,6 +161,7 @@ pub(crate) fn check(
         end_date,
         catchup: file.catchup.is_some_and(|c| *c.get_ref()),
         max_active_runs,
+        dagrun_timeout,
         tags: file.tags.into_iter().map(Spanned::into_inner).collect(),
         params,
         tasks,

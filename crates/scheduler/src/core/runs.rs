@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tracing::info;
+use tracing::{error, info, warn};
 
 use drover_dag::Dag;
 use drover_store::{NewNotification, NewRun, RunRow, RunState, StopReason, StoreError, TiState};
@@ -111,6 +111,8 @@ impl Core {
             self.store.set_run_state(run_pk, RunState::Running).await?;
             let ctx = self.runs.get_mut(&run_pk).expect("run");
             ctx.row.state = RunState::Running;
+            // As the store set it; the run's deadline counts from here.
+            ctx.row.start_date.get_or_insert_with(Utc::now);
             let change = Change::Run {
                 dag_id: dag.id.clone(),
                 run_id: ctx.row.run_id.clone(),
@@ -119,6 +121,14 @@ impl Core {
             self.emit(change);
         }
 
+        let ctx = self.runs.get(&run_pk).expect("run");
+        if decide::run_deadline(&ctx.row, &dag).is_some_and(|d| d <= Utc::now()) {
+            let (dag_id, run_id) = (ctx.row.dag_id.clone(), ctx.row.run_id.clone());
+            warn!(%dag_id, %run_id, timeout = ?dag.dagrun_timeout, "run timed out (dagrun_timeout): failing it");
+            if let Err(e) = self.fail_run(&dag_id, &run_id).await {
+                error!(%dag_id, %run_id, error = %e, "cannot fail a timed-out run");
+            }
+        }
         let ctx = self.runs.get(&run_pk).expect("run");
         for step in decide::next_steps(&dag, &ctx.tis, ctx.row.failing, Utc::now()) {
             match step {

@@ -63,7 +63,10 @@ impl Core {
     pub(super) fn next_wake(&self) -> Option<DateTime<Utc>> {
         crate::decide::next_wake(
             self.runs.values().flat_map(|r| r.tis.values()),
-            self.next_cron.values().copied(),
+            self.next_cron
+                .values()
+                .copied()
+                .chain(self.runs.values().filter_map(|r| crate::decide::run_deadline(&r.row, &r.dag))),
         )
     }
 

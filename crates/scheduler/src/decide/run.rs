@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use drover_dag::Dag;
-use drover_store::{NotifyEvent, RunState, TaskInstanceRow, TiState};
+use drover_store::{NotifyEvent, RunRow, RunState, TaskInstanceRow, TiState};
 
 use super::trigger::{Verdict, verdict};
 
@@ -111,7 +111,28 @@ pub(crate) fn skipped_by_fail<'a>(tis: impl IntoIterator<Item = &'a TaskInstance
         .collect()
 }
 
-/// When the loop must wake on its own: the earliest retry or cron tick.
+/// When a running run times out (the DAG's `dagrun_timeout` after the run
+/// started); `None` without a timeout, before the run started, and once a
+/// person or a timeout is failing it.
+pub(crate) fn run_deadline(run: &RunRow, dag: &Dag) -> Option<DateTime<Utc>> {
+    deadline_of(run.state, run.failing, run.start_date, dag.dagrun_timeout)
+}
+
+fn deadline_of(
+    state: RunState,
+    failing: bool,
+    started: Option<DateTime<Utc>>,
+    timeout: Option<std::time::Duration>,
+) -> Option<DateTime<Utc>> {
+    if state != RunState::Running || failing {
+        return None;
+    }
+    let timeout = chrono::Duration::from_std(timeout?).unwrap_or(chrono::Duration::MAX);
+    started?.checked_add_signed(timeout)
+}
+
+/// When the loop must wake on its own: the earliest retry, cron tick or
+/// run deadline (`others`).
 pub(crate) fn next_wake<'a>(
     tis: impl IntoIterator<Item = &'a TaskInstanceRow>,
     cron: impl IntoIterator<Item = DateTime<Utc>>,
@@ -384,6 +405,18 @@ mod tests {
         let tis = [waiting, stale];
         assert_eq!(next_wake(&tis, [at("2026-03-01T12:10:00Z")]), Some(at("2026-03-01T12:05:00Z")));
         assert_eq!(next_wake(&tis, [at("2026-03-01T12:02:00Z")]), Some(at("2026-03-01T12:02:00Z")));
+    }
+
+    #[test]
+    fn a_running_run_times_out_its_dagrun_timeout_after_it_started() {
+        let dag = dag("id = \"t\"\ndagrun_timeout = \"90m\"\n[[tasks]]\nid = \"a\"\nbackend = \"local\"\napplication = { resource = \"a.jar\" }\n");
+        let timeout = dag.dagrun_timeout;
+        assert_eq!(timeout, Some(std::time::Duration::from_secs(90 * 60)));
+        let started = Some(at("2026-03-01T12:00:00Z"));
+        assert_eq!(deadline_of(RunState::Running, false, started, timeout), Some(at("2026-03-01T13:30:00Z")));
+        assert_eq!(deadline_of(RunState::Queued, false, Option::None, timeout), Option::None, "not started");
+        assert_eq!(deadline_of(RunState::Running, true, started, timeout), Option::None, "already failing");
+        assert_eq!(deadline_of(RunState::Running, false, started, chain().dagrun_timeout), Option::None, "no dagrun_timeout");
     }
 
     #[test]
