@@ -26,6 +26,11 @@ pub struct Task {
     #[serde(with = "duration_text")]
     pub retry_delay: Duration,
     pub retry_exponential_backoff: bool,
+    /// With backoff: each retry waits somewhere between its backed-off delay
+    /// and twice that (capped), so tasks that failed together do not retry in
+    /// lockstep. On by default with backoff, as in Airflow.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retry_jitter: bool,
     #[serde(with = "duration_text")]
     pub max_retry_delay: Duration,
     #[serde(with = "optional_duration_text")]
@@ -45,21 +50,40 @@ pub struct Task {
 }
 
 impl Task {
-    /// Delay before try `next_try` (2 = first retry; 0 and 1 wait nothing). With backoff:
-    /// `retry_delay * 2^(next_try - 2)`, capped by `max_retry_delay`.
-    pub fn retry_delay_before(&self, next_try: u32) -> Duration {
+    /// Delay before try `next_try` (2 = first retry; 0 and 1 wait nothing) of
+    /// the task in run `run_id`. With backoff: `retry_delay * 2^(next_try - 2)`,
+    /// capped by `max_retry_delay`; with jitter as well, that plus up to as
+    /// much again, picked by a hash of the run, task and try (as Airflow does),
+    /// so the same retry always gets the same delay and different ones spread.
+    pub fn retry_delay_before(&self, next_try: u32, run_id: &str) -> Duration {
         if next_try < 2 {
             return Duration::ZERO;
         }
         if !self.retry_exponential_backoff {
             return self.retry_delay;
         }
-        1u32.checked_shl(next_try - 2)
-            .and_then(|factor| self.retry_delay.checked_mul(factor))
-            .map_or(self.max_retry_delay, |delay| {
-                delay.min(self.max_retry_delay)
-            })
+        let Some(delay) = 1u32.checked_shl(next_try - 2).and_then(|factor| self.retry_delay.checked_mul(factor)) else {
+            return self.max_retry_delay;
+        };
+        let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        let delay = if self.retry_jitter && millis > 0 {
+            delay.saturating_add(Duration::from_millis(jitter_seed(run_id, &self.id, next_try) % millis))
+        } else {
+            delay
+        };
+        delay.min(self.max_retry_delay)
     }
+}
+
+/// FNV-1a over the run, task and try: stable across processes and versions,
+/// unlike std's hasher, so a restarted drover picks the same delay.
+fn jitter_seed(run_id: &str, task_id: &str, try_number: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in run_id.bytes().chain([b'#']).chain(task_id.bytes()).chain([b'#']).chain(try_number.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// A validated DAG. Only `parse_str`, `load_file` and `load_dir` make one, so holding a `Dag`
@@ -221,6 +245,7 @@ mod tests {
             retries: 5,
             retry_delay: Duration::from_secs(delay_secs),
             retry_exponential_backoff: backoff,
+            retry_jitter: false,
             max_retry_delay: Duration::from_secs(max_secs),
             timeout: None,
             start_timeout: None,
@@ -233,29 +258,29 @@ mod tests {
     #[test]
     fn retry_delay_is_constant_without_backoff() {
         let t = task(5, false, 60);
-        assert_eq!(t.retry_delay_before(2), Duration::from_secs(5));
-        assert_eq!(t.retry_delay_before(6), Duration::from_secs(5));
+        assert_eq!(t.retry_delay_before(2, "r"), Duration::from_secs(5));
+        assert_eq!(t.retry_delay_before(6, "r"), Duration::from_secs(5));
     }
 
     #[test]
     fn retry_delay_doubles_with_backoff_from_the_first_retry() {
         let t = task(5, true, 3600);
-        assert_eq!(t.retry_delay_before(2), Duration::from_secs(5));
-        assert_eq!(t.retry_delay_before(3), Duration::from_secs(10));
-        assert_eq!(t.retry_delay_before(4), Duration::from_secs(20));
+        assert_eq!(t.retry_delay_before(2, "r"), Duration::from_secs(5));
+        assert_eq!(t.retry_delay_before(3, "r"), Duration::from_secs(10));
+        assert_eq!(t.retry_delay_before(4, "r"), Duration::from_secs(20));
     }
 
     #[test]
     fn retry_delay_with_backoff_is_capped_by_max_retry_delay() {
         let t = task(5, true, 30);
-        assert_eq!(t.retry_delay_before(5), Duration::from_secs(30));
+        assert_eq!(t.retry_delay_before(5, "r"), Duration::from_secs(30));
         // 2^200 overflows every integer type; the cap still applies.
-        assert_eq!(t.retry_delay_before(200), Duration::from_secs(30));
+        assert_eq!(t.retry_delay_before(200, "r"), Duration::from_secs(30));
     }
 
     #[test]
     fn first_try_waits_nothing() {
-        assert_eq!(task(5, true, 30).retry_delay_before(1), Duration::ZERO);
+        assert_eq!(task(5, true, 30).retry_delay_before(1, "r"), Duration::ZERO);
     }
 
     #[test]
@@ -268,5 +293,20 @@ mod tests {
         assert_eq!(json["retry_delay"], "5s");
         assert_eq!(json["timeout"], "1m 30s");
         assert_eq!(serde_json::from_value::<Task>(json).unwrap(), t);
+    }
+
+    #[test]
+    fn jitter_spreads_a_backed_off_retry_between_its_delay_and_twice_that() {
+        let mut t = task(10, true, 3600);
+        t.retry_jitter = true;
+        let delays: Vec<Duration> = (0..50).map(|r| t.retry_delay_before(3, &format!("run-{r}"))).collect();
+        assert!(delays.iter().all(|d| (Duration::from_secs(20)..Duration::from_secs(40)).contains(d)), "{delays:?}");
+        let distinct: std::collections::BTreeSet<_> = delays.iter().collect();
+        assert!(distinct.len() > 10, "runs retry apart: {delays:?}");
+        assert_eq!(t.retry_delay_before(3, "run-7"), t.retry_delay_before(3, "run-7"), "the same retry, the same delay");
+        assert_eq!(task(10, true, 15).retry_delay_before(3, "run-7"), Duration::from_secs(15), "capped");
+        let mut capped = task(10, true, 25);
+        capped.retry_jitter = true;
+        assert!(capped.retry_delay_before(3, "run-7") <= Duration::from_secs(25));
     }
 }

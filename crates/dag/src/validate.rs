@@ -642,6 +642,11 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
             depends_on.push(dep.get_ref().clone());
         }
     }
+    let backoff = s
+        .retry_exponential_backoff
+        .as_ref()
+        .or(defaults.file.settings.retry_exponential_backoff.as_ref())
+        .is_some_and(|b| *b.get_ref());
     Some(Task {
         id: id?,
         backend: backend?.get_ref().clone(),
@@ -654,11 +659,12 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
             .or(defaults.file.settings.retries.as_ref())
             .map_or(0, |r| *r.get_ref()),
         retry_delay: retry_delay?,
-        retry_exponential_backoff: s
-            .retry_exponential_backoff
+        retry_exponential_backoff: backoff,
+        retry_jitter: s
+            .retry_jitter
             .as_ref()
-            .or(defaults.file.settings.retry_exponential_backoff.as_ref())
-            .is_some_and(|b| *b.get_ref()),
+            .or(defaults.file.settings.retry_jitter.as_ref())
+            .map_or(backoff, |b| *b.get_ref() && backoff),
         max_retry_delay: max_retry_delay?,
         timeout: timeout?,
         start_timeout: start_timeout?,

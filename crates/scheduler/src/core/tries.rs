@@ -147,7 +147,7 @@ impl Core {
         let Some(ctx) = self.runs.get(&live.run_pk) else { return Ok(()) };
         let ti = &ctx.tis[&live.task_id];
         let task = ctx.dag.task(&live.task_id);
-        let end = decide::try_ended(&outcome, live.try_number, ti.max_tries, ctx.row.failing, task, Utc::now());
+        let end = decide::try_ended(&outcome, live.try_number, ti.max_tries, ctx.row.failing, task, &ctx.row.run_id, Utc::now());
         let message = match &outcome {
             Outcome::Succeeded => None,
             Outcome::Failed { message, .. } => Some(message.as_str()),

@@ -54,6 +54,7 @@ pub(crate) fn try_ended(
     max_tries: i64,
     run_failing: bool,
     task: Option<&Task>,
+    run_id: &str,
     now: DateTime<Utc>,
 ) -> TryEnd {
     match outcome {
@@ -64,7 +65,7 @@ pub(crate) fn try_ended(
         },
         Outcome::Failed { final_, .. } if !final_ && !run_failing && try_number < max_tries => {
             let next = u32::try_from(try_number + 1).unwrap_or(u32::MAX);
-            let delay = task.map(|t| t.retry_delay_before(next)).unwrap_or_default();
+            let delay = task.map(|t| t.retry_delay_before(next, run_id)).unwrap_or_default();
             TryEnd {
                 try_state: TryState::Failed,
                 ti_state: TiState::UpForRetry,
@@ -118,20 +119,20 @@ mod tests {
 
     #[test]
     fn a_successful_try_ends_the_task_successfully() {
-        let end = try_ended(&Outcome::Succeeded, 1, 3, false, Some(&task("")), at(NOW));
+        let end = try_ended(&Outcome::Succeeded, 1, 3, false, Some(&task("")), "r", at(NOW));
         assert_eq!(end, TryEnd { try_state: TryState::Success, ti_state: TiState::Success, next_try_at: None });
     }
 
     #[test]
     fn a_successful_try_succeeds_even_in_a_failing_run() {
-        let end = try_ended(&Outcome::Succeeded, 1, 3, true, None, at(NOW));
+        let end = try_ended(&Outcome::Succeeded, 1, 3, true, None, "r", at(NOW));
         assert_eq!(end.ti_state, TiState::Success);
     }
 
     #[test]
     fn a_failed_try_with_retries_left_is_retried_after_the_delay() {
         let t = task("retries = 2\nretry_delay = \"30s\"");
-        let end = try_ended(&failed(false), 1, 3, false, Some(&t), at(NOW));
+        let end = try_ended(&failed(false), 1, 3, false, Some(&t), "r", at(NOW));
         assert_eq!(end.try_state, TryState::Failed);
         assert_eq!(end.ti_state, TiState::UpForRetry);
         assert_eq!(end.next_try_at, Some(at("2026-03-01T12:00:30Z")));
@@ -140,20 +141,20 @@ mod tests {
     #[test]
     fn the_last_try_failing_fails_the_task() {
         let t = task("retries = 2\nretry_delay = \"30s\"");
-        let end = try_ended(&failed(false), 3, 3, false, Some(&t), at(NOW));
+        let end = try_ended(&failed(false), 3, 3, false, Some(&t), "r", at(NOW));
         assert_eq!(end, TryEnd { try_state: TryState::Failed, ti_state: TiState::Failed, next_try_at: None });
     }
 
     #[test]
     fn a_try_beyond_its_max_tries_is_not_retried() {
-        let end = try_ended(&failed(false), 5, 3, false, Some(&task("retries = 2")), at(NOW));
+        let end = try_ended(&failed(false), 5, 3, false, Some(&task("retries = 2")), "r", at(NOW));
         assert_eq!(end.ti_state, TiState::Failed);
     }
 
     #[test]
     fn a_final_failure_is_never_retried() {
         let t = task("retries = 5");
-        let end = try_ended(&failed(true), 1, 6, false, Some(&t), at(NOW));
+        let end = try_ended(&failed(true), 1, 6, false, Some(&t), "r", at(NOW));
         assert_eq!(end.ti_state, TiState::Failed);
         assert_eq!(end.next_try_at, None);
     }
@@ -161,13 +162,13 @@ mod tests {
     #[test]
     fn nothing_is_retried_in_a_run_a_person_marked_failed() {
         let t = task("retries = 5");
-        let end = try_ended(&failed(false), 1, 6, true, Some(&t), at(NOW));
+        let end = try_ended(&failed(false), 1, 6, true, Some(&t), "r", at(NOW));
         assert_eq!(end.ti_state, TiState::Failed);
     }
 
     #[test]
     fn a_task_gone_from_the_dag_is_retried_at_once() {
-        let end = try_ended(&failed(false), 1, 2, false, None, at(NOW));
+        let end = try_ended(&failed(false), 1, 2, false, None, "r", at(NOW));
         assert_eq!(end.ti_state, TiState::UpForRetry);
         assert_eq!(end.next_try_at, Some(at(NOW)));
     }
@@ -175,23 +176,31 @@ mod tests {
     #[test]
     fn a_retry_without_a_delay_is_due_now() {
         let t = task("retries = 1\nretry_delay = \"0s\"");
-        let end = try_ended(&failed(false), 1, 2, false, Some(&t), at(NOW));
+        let end = try_ended(&failed(false), 1, 2, false, Some(&t), "r", at(NOW));
         assert_eq!(end.next_try_at, Some(at(NOW)));
     }
 
     #[test]
     fn exponential_backoff_doubles_the_delay_per_retry() {
-        let t = task("retries = 5\nretry_delay = \"10s\"\nretry_exponential_backoff = true\nmax_retry_delay = \"1h\"");
-        let first = try_ended(&failed(false), 1, 6, false, Some(&t), at(NOW));
-        let third = try_ended(&failed(false), 3, 6, false, Some(&t), at(NOW));
+        let t = task("retries = 5\nretry_delay = \"10s\"\nretry_exponential_backoff = true\nretry_jitter = false\nmax_retry_delay = \"1h\"");
+        let first = try_ended(&failed(false), 1, 6, false, Some(&t), "r", at(NOW));
+        let third = try_ended(&failed(false), 3, 6, false, Some(&t), "r", at(NOW));
         assert_eq!(first.next_try_at, Some(at("2026-03-01T12:00:10Z")));
         assert_eq!(third.next_try_at, Some(at("2026-03-01T12:00:40Z")));
     }
 
     #[test]
+    fn with_backoff_a_retry_is_jittered_by_default_between_its_delay_and_twice_that() {
+        let t = task("retries = 5\nretry_delay = \"10s\"\nretry_exponential_backoff = true\nmax_retry_delay = \"1h\"");
+        assert!(t.retry_jitter);
+        let third = try_ended(&failed(false), 3, 6, false, Some(&t), "r", at(NOW)).next_try_at.unwrap();
+        assert!((at("2026-03-01T12:00:40Z")..at("2026-03-01T12:01:20Z")).contains(&third), "{third}");
+    }
+
+    #[test]
     fn exponential_backoff_stops_at_the_max_retry_delay() {
         let t = task("retries = 9\nretry_delay = \"10s\"\nretry_exponential_backoff = true\nmax_retry_delay = \"25s\"");
-        let end = try_ended(&failed(false), 4, 10, false, Some(&t), at(NOW));
+        let end = try_ended(&failed(false), 4, 10, false, Some(&t), "r", at(NOW));
         assert_eq!(end.next_try_at, Some(at("2026-03-01T12:00:25Z")));
     }
 
@@ -199,7 +208,7 @@ mod tests {
     fn a_retry_bumped_by_a_clear_still_waits_the_delay() {
         // After a clear, max_tries grows past the first run's budget.
         let t = task("retries = 1\nretry_delay = \"5s\"");
-        let end = try_ended(&failed(false), 2, 4, false, Some(&t), at(NOW));
+        let end = try_ended(&failed(false), 2, 4, false, Some(&t), "r", at(NOW));
         assert_eq!(end.next_try_at, Some(at("2026-03-01T12:00:05Z")));
     }
 
