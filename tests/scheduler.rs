@@ -362,6 +362,44 @@ async fn cluster_mode_driver_past_its_timeout_is_killed_on_the_cluster() {
     h.d.shutdown().await;
 }
 
+/// max_active_tasks: six independent tasks, at most two at a time. The
+/// tasks wait on a gate, so while it is shut exactly two have started and
+/// four wait; once it opens every task runs, and drover's own records show
+/// no more than two tries overlapped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_active_tasks_caps_how_many_tasks_of_a_dag_run_at_once() {
+    let mut dag = String::from("id = \"capped\"\nmax_active_tasks = 2\n[defaults]\nbackend = \"local\"\ndeploy_mode = \"client\"\n");
+    for i in 0..6 {
+        dag.push_str(&format!("\n[[tasks]]\nid = \"t{i}\"\n[tasks.application]\nresource = \"gate.sh\"\nargs = [\"@SCRATCH@/open\"]\n"));
+    }
+    let h = drover(&[("capped.toml", &dag), ("gate.sh", GATE_SH)]).await;
+    let run = h.api.trigger("capped", json!({})).await.unwrap();
+    let until = tokio::time::Instant::now() + DEADLINE;
+    let started = loop {
+        let tis = h.tis("capped", &run).await;
+        let started: Vec<&str> = tis.values().filter(|t| t.state != TiState::None).map(|t| t.task_id.as_str()).collect();
+        if started.len() >= 2 {
+            break started.len();
+        }
+        assert!(tokio::time::Instant::now() < until, "two tasks never started: {tis:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(started, 2, "the cap is 2 and the gate is shut, so no task can have ended");
+    std::fs::write(h.scratch.join("open"), "").unwrap();
+    assert_eq!(h.api.wait_run("capped", &run, DEADLINE).await.unwrap(), "success");
+    let mut spans = Vec::new();
+    for i in 0..6 {
+        let tries = h.tries("capped", &run, &format!("t{i}")).await;
+        assert_eq!(tries.len(), 1);
+        spans.push((tries[0].started_at, tries[0].ended_at.expect("ended")));
+    }
+    for (start, _) in &spans {
+        let overlapping = spans.iter().filter(|(s, e)| s <= start && start < e).count();
+        assert!(overlapping <= 2, "{overlapping} tries ran at once: {spans:#?}");
+    }
+    h.d.shutdown().await;
+}
+
 /// Airflow's dagrun_timeout: the run is failed, its running driver killed
 /// on the cluster, and the task that had not started is skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

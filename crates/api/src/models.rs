@@ -92,8 +92,10 @@ impl DagResponse {
             timetable_description: row.schedule.clone(),
             max_active_runs: dag.map(|d| d.max_active_runs),
             max_active_tasks: dag.map_or(0, |d| {
-                d.max_active_runs
-                    .saturating_mul(u32::try_from(d.tasks.len()).unwrap_or(u32::MAX))
+                d.max_active_tasks.unwrap_or_else(|| {
+                    d.max_active_runs
+                        .saturating_mul(u32::try_from(d.tasks.len()).unwrap_or(u32::MAX))
+                })
             }),
             max_consecutive_failed_dag_runs: 0,
             has_task_concurrency_limits: false,

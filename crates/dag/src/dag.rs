@@ -104,6 +104,10 @@ pub struct Dag {
     /// drivers killed, what had not started skipped (Airflow's `dagrun_timeout`).
     #[serde(with = "optional_duration_text", default, skip_serializing_if = "Option::is_none")]
     pub dagrun_timeout: Option<Duration>,
+    /// How many of the DAG's tasks may run at once, across all its runs
+    /// (Airflow's `max_active_tasks`); none: no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_active_tasks: Option<u32>,
     pub tags: Vec<String>,
     pub params: BTreeMap<String, ParamSpec>,
     /// Topologically ordered; ties keep file order.

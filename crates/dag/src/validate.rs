@@ -96,6 +96,14 @@ pub(crate) fn check(
         Some(n) => *n.get_ref(),
         None => DEFAULT_MAX_ACTIVE_RUNS,
     };
+    let max_active_tasks = match &file.max_active_tasks {
+        Some(n) if *n.get_ref() == 0 => {
+            d.error(n.span(), "max_active_tasks must be at least 1", Some("leave it out for no cap".into()));
+            None
+        }
+        Some(n) => Some(*n.get_ref()),
+        None => None,
+    };
     let dagrun_timeout = file.dagrun_timeout.as_ref().and_then(|t| duration(t, "dagrun_timeout", d));
     let params: BTreeMap<String, ParamSpec> = file
         .params
@@ -162,6 +170,7 @@ pub(crate) fn check(
         catchup: file.catchup.is_some_and(|c| *c.get_ref()),
         max_active_runs,
         dagrun_timeout,
+        max_active_tasks,
         tags: file.tags.into_iter().map(Spanned::into_inner).collect(),
         params,
         tasks,

@@ -129,8 +129,12 @@ impl Core {
                 error!(%dag_id, %run_id, error = %e, "cannot fail a timed-out run");
             }
         }
+        let room = decide::task_room(
+            &dag,
+            self.runs.values().filter(|r| r.row.dag_id == dag.id).flat_map(|r| r.tis.values()),
+        );
         let ctx = self.runs.get(&run_pk).expect("run");
-        for step in decide::next_steps(&dag, &ctx.tis, ctx.row.failing, Utc::now()) {
+        for step in decide::next_steps(&dag, &ctx.tis, ctx.row.failing, Utc::now(), room) {
             match step {
                 Step::UpstreamFailed { task_id } => self.set_ti(run_pk, &task_id, TiState::UpstreamFailed).await?,
                 Step::Skip { task_id } => self.set_ti(run_pk, &task_id, TiState::Skipped).await?,

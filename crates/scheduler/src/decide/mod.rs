@@ -21,7 +21,7 @@ mod fixture;
 pub(crate) use clear::{Refusal, clear_selection, max_tries_after_clear};
 pub(crate) use cron::{CronStep, cron_step, scheduled_run_id};
 pub(crate) use recover::{OpenTry, Reopen, reopen};
-pub(crate) use run::{Step, has_room, manual_run_id, next_steps, next_wake, run_deadline, run_end, run_notifiers, skipped_by_fail};
+pub(crate) use run::{Step, has_room, manual_run_id, next_steps, next_wake, run_deadline, run_end, run_notifiers, skipped_by_fail, task_room};
 pub(crate) use tries::{Outcome, Resume, deadline, ready_at, task_notifiers, try_ended};
 
 #[cfg(test)]
