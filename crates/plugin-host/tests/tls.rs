@@ -1,10 +1,12 @@
 //! A backend's `ca_file`: https to a cluster whose certificate a private CA
 //! signed works when drover is given that CA, and fails without it.
 
+mod common;
+
 use std::sync::Arc;
 
 use drover_plugin_host::bundled::MISBEHAVE;
-use drover_dag::{Application, DeployMode, Resources};
+use drover_dag::Application;
 use drover_plugin_host::{Limits, PluginHost, Submitted};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,24 +49,10 @@ async fn tls_server() -> (u16, String, tokio::task::JoinHandle<()>) {
     (port, ca.pem(), task)
 }
 
+/// The misbehaving plugin's "forbidden" GETs its `url` setting and answers
+/// `reached` when the request succeeds.
 fn app() -> Application {
-    let none = Resources { memory_mb: None, cores: None, instances: None };
-    Application {
-        name: "tls".into(),
-        resource: "/bin/true".into(),
-        // The misbehaving plugin's "forbidden" GETs its `url` setting and
-        // answers `reached` when the request succeeds.
-        main_class: Some("forbidden".into()),
-        args: vec![],
-        conf: Default::default(),
-        deploy_mode: DeployMode::Cluster,
-        driver: none.clone(),
-        executor: none,
-        jars: vec![],
-        files: vec![],
-        py_files: vec![],
-        env: Default::default(),
-    }
+    common::app("tls", Some("forbidden"))
 }
 
 #[tokio::test]

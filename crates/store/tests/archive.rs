@@ -6,9 +6,8 @@ use chrono::{TimeZone, Utc};
 use drover_store::*;
 use serde_json::json;
 
-/// A run with two task instances; returns the store and their ids.
-async fn setup() -> (Store, Vec<i64>) {
-    let store = Store::memory().await.unwrap();
+/// A run of DAG `d` with task instances `tasks`; their ids.
+async fn run_with(store: &Store, run_id: &str, tasks: &[&str]) -> Vec<i64> {
     store
         .upsert_dag(&DagUpsert { dag_id: "d", file: "d.toml", source_hash: "h", description: None, schedule: None })
         .await
@@ -17,19 +16,25 @@ async fn setup() -> (Store, Vec<i64>) {
     let run = store
         .create_run(&NewRun {
             dag_id: "d",
-            run_id: "r:1",
+            run_id,
             run_type: "manual",
             logical_date: Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
             conf: &conf,
             params: &conf,
             dag_hash: "h",
             dag_snapshot: "id = \"d\"",
-            tasks: vec![("a".into(), 1), ("b".into(), 1), ("c".into(), 1), ("e".into(), 1)],
+            tasks: tasks.iter().map(|t| (t.to_string(), 1)).collect(),
             schedule_position: None,
         })
         .await
         .unwrap();
-    let tis = store.task_instances(run.id).await.unwrap().iter().map(|t| t.id).collect();
+    store.task_instances(run.id).await.unwrap().iter().map(|t| t.id).collect()
+}
+
+/// An in-memory store with a run of four task instances; their ids.
+async fn setup() -> (Store, Vec<i64>) {
+    let store = Store::memory().await.unwrap();
+    let tis = run_with(&store, "r:1", &["a", "b", "c", "e"]).await;
     (store, tis)
 }
 
@@ -106,27 +111,7 @@ async fn a_pending_archive_is_found_again_after_reopening_the_file() {
     let path = dir.path().join("drover.db");
     let id = {
         let store = Store::open(&path).await.unwrap();
-        store
-            .upsert_dag(&DagUpsert { dag_id: "d", file: "d.toml", source_hash: "h", description: None, schedule: None })
-            .await
-            .unwrap();
-        let conf = json!({});
-        let run = store
-            .create_run(&NewRun {
-                dag_id: "d",
-                run_id: "r",
-                run_type: "manual",
-                logical_date: Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
-                conf: &conf,
-                params: &conf,
-                dag_hash: "h",
-                dag_snapshot: "id = \"d\"",
-                tasks: vec![("a".into(), 1)],
-                schedule_position: None,
-            })
-            .await
-            .unwrap();
-        let ti = store.task_instances(run.id).await.unwrap()[0].id;
+        let ti = run_with(&store, "r", &["a"]).await[0];
         let id = ended(&store, ti, "k", "cluster", Some("driver-1"), DriverState::Succeeded).await;
         store.close().await;
         id
