@@ -125,29 +125,7 @@ async fn the_ui_triggers_follows_and_kills_runs_in_a_real_browser() {
     }
     println!("web UI test: drover at {}, screenshots in {}", d.api_url(), shots.display());
 
-    // node's output goes straight to the test's output.
-    let mut node = tokio::process::Command::new("node")
-        .arg("ui.test.mjs")
-        .current_dir(&web)
-        .env("DROVER_URL", d.api_url())
-        .env("DROVER_TOKEN", token)
-        .env("SCREENSHOT_DIR", &shots)
-        .env("CHROMIUM", chromium())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run node");
-    let status = tokio::time::timeout(DEADLINE, node.wait()).await;
-    d.shutdown().await;
-    match status {
-        Ok(Ok(s)) => assert!(
-            s.success(),
-            "the browser test failed ({s}); see its steps above and the screenshots in {}",
-            shots.display()
-        ),
-        Ok(Err(e)) => panic!("node: {e}"),
-        Err(_) => panic!("the browser test did not finish in {DEADLINE:?}"),
-    }
+    browser_script_passes("ui.test.mjs", &web, d, &token, &shots).await;
 }
 
 /// A DAG of 5,000 tasks (500 chains of 10) whose first task runs until its
@@ -189,12 +167,20 @@ async fn the_ui_stays_usable_at_5000_tasks_and_shows_drivers_and_a_gantt_chart()
     let d = start(home.path(), dags.path(), None).await.expect("drover starts");
     let shots = repo_root().join("tests/output/ui-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
+    let token = d.api_token().to_string();
+    browser_script_passes("scale.test.mjs", &web, d, &token, &shots).await;
+}
+
+/// Runs a browser script of tests/web against `d` (node's output goes
+/// straight to the test's output), stops `d`, and fails unless the script
+/// passed within the deadline.
+async fn browser_script_passes(name: &str, web: &Path, d: support::drover::Running, token: &str, shots: &Path) {
     let mut node = tokio::process::Command::new("node")
-        .arg("scale.test.mjs")
-        .current_dir(&web)
+        .arg(name)
+        .current_dir(web)
         .env("DROVER_URL", d.api_url())
-        .env("DROVER_TOKEN", d.api_token())
-        .env("SCREENSHOT_DIR", &shots)
+        .env("DROVER_TOKEN", token)
+        .env("SCREENSHOT_DIR", shots)
         .env("CHROMIUM", chromium())
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -203,8 +189,12 @@ async fn the_ui_stays_usable_at_5000_tasks_and_shows_drivers_and_a_gantt_chart()
     let status = tokio::time::timeout(DEADLINE, node.wait()).await;
     d.shutdown().await;
     match status {
-        Ok(Ok(s)) => assert!(s.success(), "the scale browser test failed ({s}); see its steps above"),
+        Ok(Ok(s)) => assert!(
+            s.success(),
+            "browser test {name} failed ({s}); see its steps above and the screenshots in {}",
+            shots.display()
+        ),
         Ok(Err(e)) => panic!("node: {e}"),
-        Err(_) => panic!("the scale browser test did not finish in {DEADLINE:?}"),
+        Err(_) => panic!("browser test {name} did not finish in {DEADLINE:?}"),
     }
 }

@@ -1,5 +1,6 @@
 //! The engine, the compile cache and the limits every call runs under.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -162,29 +163,31 @@ impl PluginHost {
     /// The same bytes are compiled once per process.
     pub async fn load(&self, label: &str, wasm: &[u8]) -> Result<Arc<Plugin>, HostError> {
         let digest = hex::encode(Sha256::digest(wasm));
-        self.load_keyed(label, digest, Wasm::Owned(wasm.to_vec())).await
+        self.load_keyed(label, digest, Cow::Owned(wasm.to_vec())).await
     }
 
     /// Loads a bundled plugin by its name.
     async fn load_bundled(&self, name: &str, wasm: &'static [u8]) -> Result<Arc<Plugin>, HostError> {
         match crate::bundled::digest(name) {
             // Not hashed, not copied: found in the cache, these bytes are never read.
-            Some(digest) => self.load_keyed(name, digest.to_string(), Wasm::Static(wasm)).await,
+            Some(digest) => self.load_keyed(name, digest.to_string(), Cow::Borrowed(wasm)).await,
             None => self.load(name, wasm).await,
         }
     }
 
-    async fn load_keyed(&self, label: &str, digest: String, wasm: Wasm) -> Result<Arc<Plugin>, HostError> {
+    /// `wasm` is borrowed for a bundled component, whose bytes stay in the
+    /// binary, untouched unless they must be compiled.
+    async fn load_keyed(&self, label: &str, digest: String, wasm: Cow<'static, [u8]>) -> Result<Arc<Plugin>, HostError> {
         if let Some(p) = self.shared.loaded.lock().expect("plugin map").get(&digest) {
             return Ok(p.clone());
         }
         let shared = self.shared.clone();
-        let size = wasm.bytes().len();
+        let size = wasm.len();
         let key = digest.clone();
         let label_owned = label.to_string();
         let started = std::time::Instant::now();
         let component = tokio::task::spawn_blocking(move || {
-            compile_cached(&shared.engine, shared.cache_dir.as_deref(), &key, wasm.bytes())
+            compile_cached(&shared.engine, shared.cache_dir.as_deref(), &key, &wasm)
         })
         .await
         .map_err(|e| HostError::Engine(e.to_string()))?
@@ -378,22 +381,6 @@ fn give_back_compile_memory() {
     // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
     unsafe {
         libc::malloc_trim(0);
-    }
-}
-
-/// A component's bytes: a bundled one's stay in the binary, untouched
-/// unless they must be compiled.
-enum Wasm {
-    Static(&'static [u8]),
-    Owned(Vec<u8>),
-}
-
-impl Wasm {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Wasm::Static(b) => b,
-            Wasm::Owned(b) => b,
-        }
     }
 }
 

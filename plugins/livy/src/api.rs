@@ -324,31 +324,19 @@ pub(crate) mod tests {
     use super::*;
     use drover_plugin_sdk::{DeployMode, Resources};
 
+    /// The SDK's full application, on HDFS and in cluster mode, with an
+    /// archive and a file for Livy's fields.
     pub fn app() -> Application {
         Application {
-            name: "nightly etl".into(),
             resource: "hdfs:///jobs/etl.jar".into(),
-            main_class: Some("com.example.Etl".into()),
-            args: vec!["--day".into(), "2026-01-01".into()],
             conf: vec![
                 ("spark.sql.shuffle.partitions".into(), "8".into()),
                 ("spark.archives".into(), "env.tar.gz#env, data.zip".into()),
             ],
             deploy_mode: DeployMode::Cluster,
-            driver: Resources {
-                memory_mb: Some(1024),
-                cores: Some(1),
-                instances: None,
-            },
-            executor: Resources {
-                memory_mb: Some(2048),
-                cores: Some(2),
-                instances: Some(3),
-            },
             jars: vec!["hdfs:///libs/a.jar".into()],
             files: vec!["conf.yaml".into()],
-            py_files: vec![],
-            env: vec![("TZ".into(), "UTC".into())],
+            ..drover_plugin_sdk::testing::app()
         }
     }
 

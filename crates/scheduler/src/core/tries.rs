@@ -196,8 +196,9 @@ impl Core {
         self.emit(change);
         self.dirty.insert(live.run_pk);
         // A freed task slot goes to the DAG's other runs too, at once.
-        if ctx_dag_capped(&self.runs, live.run_pk) {
-            let dag_id = self.runs[&live.run_pk].row.dag_id.clone();
+        let ctx = &self.runs[&live.run_pk];
+        if ctx.dag.max_active_tasks.is_some() {
+            let dag_id = ctx.row.dag_id.clone();
             self.dirty.extend(self.runs.iter().filter(|(_, r)| r.row.dag_id == dag_id).map(|(pk, _)| *pk));
         }
         Ok(())
@@ -227,9 +228,4 @@ impl Core {
             ))),
         }
     }
-}
-
-/// Whether the run's DAG caps its running tasks (`max_active_tasks`).
-fn ctx_dag_capped(runs: &std::collections::BTreeMap<i64, super::state::RunCtx>, run_pk: i64) -> bool {
-    runs.get(&run_pk).is_some_and(|r| r.dag.max_active_tasks.is_some())
 }
