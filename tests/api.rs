@@ -273,6 +273,9 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v2/drivers/{try_id}", "get"),
         ("/api/v2/backends", "get"),
         ("/api/v2/plugins", "get"),
+        ("/api/v2/pools", "post"),
+        ("/api/v2/pools/{pool_name}", "delete"),
+        ("/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/dependencies", "get"),
         ("/api/v2/events", "get"),
         ("/auth/login", "post"),
     ] {

@@ -124,6 +124,10 @@ deploy_mode = "cluster"
     has("drover_store_commit_seconds_count", 5.0);
     has("drover_scheduler_loop_lag_seconds_count", 1.0);
     has("drover_scheduler_heartbeat_timestamp_seconds", 1.0);
+    has(r#"drover_pool_slots{pool="default_pool"}"#, 128.0);
+    has(r#"drover_pool_open_slots{pool="default_pool"}"#, 128.0);
+    has(r#"drover_pool_running_slots{pool="default_pool"}"#, 0.0);
+    has(r#"drover_pool_queued_slots{pool="default_pool"}"#, 0.0);
 
     // promtool reads the exposition on stdin; lint problems fail it too.
     let mut check = tokio::process::Command::new(promtool())

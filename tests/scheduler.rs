@@ -364,7 +364,7 @@ async fn cluster_mode_driver_past_its_timeout_is_killed_on_the_cluster() {
 
 /// max_active_tasks: six independent tasks, at most two at a time. The
 /// tasks wait on a gate, so while it is shut exactly two have started and
-/// four wait; once it opens every task runs, and drover's own records show
+/// four wait, queued with that reason; once it opens every task runs, and drover's own records show
 /// no more than two tries overlapped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_active_tasks_caps_how_many_tasks_of_a_dag_run_at_once() {
@@ -377,8 +377,10 @@ async fn max_active_tasks_caps_how_many_tasks_of_a_dag_run_at_once() {
     let until = tokio::time::Instant::now() + DEADLINE;
     let started = loop {
         let tis = h.tis("capped", &run).await;
-        let started: Vec<&str> = tis.values().filter(|t| t.state != TiState::None).map(|t| t.task_id.as_str()).collect();
-        if started.len() >= 2 {
+        let started: Vec<&str> = tis.values().filter(|t| !matches!(t.state, TiState::None | TiState::Queued)).map(|t| t.task_id.as_str()).collect();
+        let queued: Vec<&str> = tis.values().filter_map(|t| t.queued_reason.as_deref()).collect();
+        if started.len() >= 2 && queued.len() == 4 {
+            assert!(queued.iter().all(|r| r.contains("max_active_tasks (2)")), "{queued:?}");
             break started.len();
         }
         assert!(tokio::time::Instant::now() < until, "two tasks never started: {tis:#?}");

@@ -1,8 +1,9 @@
 //! The web UI in a real browser: drover runs in this process on DAGs the test
 //! writes, and `tests/web/ui.test.mjs` drives the system's Chromium through
 //! it with playwright-core (log in, trigger with params, follow a run live,
-//! read logs, kill a driver). Needs node, `npm ci` in tests/web and
-//! /usr/bin/chromium; fails, never skips, without them.
+//! read logs, kill a driver, see why a task waits for its pool). Needs node,
+//! `npm ci` in tests/web and /usr/bin/chromium; fails, never skips, without
+//! them.
 
 mod support;
 
@@ -107,6 +108,26 @@ deploy_mode = "cluster"
     );
 }
 
+/// A task in a pool the browser test creates with no slots: it stays queued.
+fn write_pooled_dag(dir: &Path) {
+    write(
+        dir,
+        "ui_pooled.toml",
+        r#"
+id = "ui_pooled"
+description = "One task that waits for a pool without room"
+
+[[tasks]]
+id = "waits"
+backend = "local"
+pool = "ui_full"
+[tasks.application]
+resource = "report.sh"
+deploy_mode = "client"
+"#,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ui_triggers_follows_and_kills_runs_in_a_real_browser() {
     let web = repo_root().join("tests/web");
@@ -114,6 +135,7 @@ async fn the_ui_triggers_follows_and_kills_runs_in_a_real_browser() {
     let home = tempfile::tempdir().unwrap();
     let dags = tempfile::tempdir().unwrap();
     write_dags(dags.path());
+    write_pooled_dag(dags.path());
     let d = start(home.path(), dags.path(), None).await.expect("drover starts");
     let token = d.api_token().to_string();
     let shots = repo_root().join("tests/output/ui-screenshots");

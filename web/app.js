@@ -14,6 +14,7 @@ import { runPage } from './pages/run.js';
 import { taskPage } from './pages/task.js';
 import { pluginsPage, backendsPage } from './pages/admin.js';
 import { driversPage } from './pages/drivers.js';
+import { poolsPage } from './pages/pools.js';
 
 const ROUTES = [
   [/^\/?(?:dags\/?)?$/, dagsPage, 'dags'],
@@ -23,6 +24,7 @@ const ROUTES = [
   [/^\/plugins$/, pluginsPage, 'plugins'],
   [/^\/backends$/, backendsPage, 'backends'],
   [/^\/drivers$/, driversPage, 'drivers'],
+  [/^\/pools$/, poolsPage, 'pools'],
 ];
 
 const view = document.getElementById('view');

@@ -57,6 +57,8 @@ def errors_against(template, method, status, content_type, body):
     if documented is None:
         return [f"status {status} is not documented by Airflow (it documents {sorted(op['responses'])})"]
     content = documented.get("content", {})
+    if not content and not body:
+        return []  # e.g. a delete's 204: no body, as documented
     if content_type not in content:
         return [f"content type {content_type} is not documented by Airflow for {status} (it documents {sorted(content)})"]
     try:
@@ -86,6 +88,11 @@ def main():
     T_RUN = T_RUNS + "/{dag_run_id}"
     T_TIS = T_RUN + "/taskInstances"
     T_TI = T_TIS + "/{task_id}"
+    T_POOLS = "/api/v2/pools"
+    T_POOL = T_POOLS + "/{pool_name}"
+    T_BF = "/api/v2/backfills"
+    bf_body = {"dag_id": DAG_ID, "from_date": "2026-01-01T00:00:00Z", "to_date": "2026-01-03T00:00:00Z",
+               "max_active_runs": 1}
     # (method, Airflow's path template, concrete path, body, expected status)
     calls = [
         ("get", "/api/v2/monitor/health", "/api/v2/monitor/health", None, 200),
@@ -103,7 +110,29 @@ def main():
         ("get", T_TI + "/tries", f"{ti}/tries", None, 200),
         ("get", T_TI + "/logs/{try_number}", f"{ti}/logs/1", None, 200),
         ("get", T_TI + "/logs/{try_number}", f"{ti}/logs/2", None, 200),
+        ("get", T_TI + "/dependencies", f"{ti}/dependencies", None, 200),
         ("get", "/api/v2/importErrors", "/api/v2/importErrors", None, 200),
+        # A pool's whole life, and the refusals Airflow documents.
+        ("get", T_POOLS, T_POOLS, None, 200),
+        ("post", T_POOLS, T_POOLS, {"name": "schema_pool", "slots": 2, "description": "checked"}, 201),
+        ("post", T_POOLS, T_POOLS, {"name": "schema_pool", "slots": 2}, 409),
+        ("get", T_POOL, f"{T_POOLS}/schema_pool", None, 200),
+        ("patch", T_POOL, f"{T_POOLS}/schema_pool", {"slots": -1, "description": None}, 200),
+        ("delete", T_POOL, f"{T_POOLS}/default_pool", None, 400),
+        ("delete", T_POOL, f"{T_POOLS}/schema_pool", None, 204),
+        ("get", T_POOL, f"{T_POOLS}/schema_pool", None, 404),
+        # A backfill's life: a dry run, three daily ticks, one backfill of a
+        # DAG at a time, paused, resumed, cancelled (then it has completed).
+        ("post", T_BF + "/dry_run", T_BF + "/dry_run", bf_body, 200),
+        ("post", T_BF, T_BF, bf_body, 200),
+        ("post", T_BF, T_BF, bf_body, 409),
+        ("get", T_BF, f"{T_BF}?dag_id={q(DAG_ID)}", None, 200),
+        ("get", T_BF + "/{backfill_id}", f"{T_BF}/1", None, 200),
+        ("put", T_BF + "/{backfill_id}/pause", f"{T_BF}/1/pause", None, 200),
+        ("put", T_BF + "/{backfill_id}/unpause", f"{T_BF}/1/unpause", None, 200),
+        ("put", T_BF + "/{backfill_id}/cancel", f"{T_BF}/1/cancel", None, 200),
+        ("put", T_BF + "/{backfill_id}/cancel", f"{T_BF}/1/cancel", None, 409),
+        ("get", T_BF + "/{backfill_id}", f"{T_BF}/999", None, 404),
         # drover's plugins are cluster backends, but the path is Airflow's.
         ("get", "/api/v2/plugins", "/api/v2/plugins", None, 200),
         ("post", T_DAG + "/clearTaskInstances", f"{dag}/clearTaskInstances",

@@ -1,6 +1,7 @@
 // drover's web UI in a real browser (the system's Chromium, driven by
 // playwright-core): log in, trigger a DAG through its params form, watch the
-// run finish live, read a driver's log, kill a running driver.
+// run finish live, read a driver's log, kill a running driver, see why a
+// task waits for its pool and the pools page.
 //
 // Run by tests/web_ui.rs, which starts drover on its own DAGs and sets
 // DROVER_URL, DROVER_TOKEN and SCREENSHOT_DIR. Exits 0 only if every step passed.
@@ -260,6 +261,29 @@ try {
     await byId('backend-row-local').waitFor();
     await waitText('backend-row-local', 'spark-standalone', 'the plugin of backend local');
     await screenshot('backends');
+  });
+
+  await step('a task waiting for a full pool says so, and the pools page counts it', async () => {
+    const run = await page.evaluate(async () => {
+      const post = async (path, body) => {
+        const r = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (!r.ok) throw new Error(`POST ${path}: ${r.status} ${await r.text()}`);
+        return r.json();
+      };
+      await post('/api/v2/pools', { name: 'ui_full', slots: 0, description: 'never has room' });
+      return (await post('/api/v2/dags/ui_pooled/dagRuns', {})).dag_run_id;
+    });
+    await page.evaluate(r => {
+      location.hash = `#/dags/ui_pooled/runs/${encodeURIComponent(r)}/tasks/waits`;
+    }, run);
+    await waitState('ti-state', ['queued'], 'the task waiting for its pool');
+    await waitText('queued-reason', 'pool `ui_full`', 'why the task waits');
+    await screenshot('queued-for-pool');
+    await byId('nav-pools').click();
+    await waitHash('#/pools', 'the pools page');
+    await waitText('pool-slots', '128', 'the default pool\'s slots', 'pool-row-default_pool');
+    await waitText('pool-queued', '1', 'the slot the waiting task wants', 'pool-row-ui_full');
+    await screenshot('pools');
   });
 
   await step('log out', async () => {

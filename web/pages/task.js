@@ -14,7 +14,7 @@ export function taskPage(view, { params: [dagId, runId, taskId], refresh }) {
   const log = logViewer(dagId, runId, taskId);
 
   const render = () => {
-    const { ti, tries } = last;
+    const { ti, tries, waits } = last;
     if (top.parentNode !== view) fill(view, top, log.el); // first time, or after an error notice
     const shown = tries.find(t => t.try_number === picked) || tries[tries.length - 1] || null;
     fill(top,
@@ -29,7 +29,13 @@ export function taskPage(view, { params: [dagId, runId, taskId], refresh }) {
         }, () => retry(dagId, runId, taskId, refresh))),
       h('div', { class: 'inline-facts' },
         h('span', {}, 'state ', badge(ti.state, { 'data-testid': 'ti-state', 'data-state': ti.state || 'none' })),
+        waits.length ? h('span', { class: 'queued-reason', 'data-testid': 'queued-reason' },
+          waits.map(w => w.reason).join('; '),
+          // Nested, so the row's flex gap does not split the parentheses.
+          ti.queued_when ? h('span', {}, ' (since ', time(ti.queued_when), ')') : null) : null,
         h('span', {}, `try ${ti.try_number || 0} of ${ti.max_tries + 1}`),
+        h('span', { title: 'the pool whose slots the task takes while it runs' }, 'pool ', h('a', { href: '#/pools' }, ti.pool),
+          ti.pool_slots > 1 ? ` × ${ti.pool_slots} slots` : null),
         h('span', {}, 'started ', time(ti.start_date)),
         ti.end_date ? h('span', {}, 'ended ', time(ti.end_date)) : null,
         ti.duration !== null ? h('span', {}, 'duration ', duration(ti.duration)) : null),
@@ -54,7 +60,9 @@ export function taskPage(view, { params: [dagId, runId, taskId], refresh }) {
     async refresh() {
       const path = tiPath(dagId, runId, taskId);
       const [ti, { task_instances: tries }] = await Promise.all([get(path), get(`${path}/tries`)]);
-      last = { ti, tries };
+      // A queued task is ready and waits for room: ask what for.
+      const waits = ti.state === 'queued' ? (await get(`${path}/dependencies`)).dependencies : [];
+      last = { ti, tries, waits };
       render();
     },
     dispose: () => log.stop(),

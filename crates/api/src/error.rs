@@ -181,6 +181,7 @@ impl From<drover_scheduler::ControlError> for ApiError {
         match e {
             C::NotFound(m) => ApiError::NotFound(m),
             C::Conflict(m) => ApiError::Conflict(m),
+            C::Invalid(m) => ApiError::BadRequest(m),
             C::Internal(m) => ApiError::Internal(m),
         }
     }

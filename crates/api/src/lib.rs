@@ -14,6 +14,7 @@
 
 mod assets;
 mod auth;
+mod backfills;
 mod error;
 mod events;
 mod metrics;

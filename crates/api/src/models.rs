@@ -26,8 +26,8 @@ pub struct DagResponse {
     pub timetable_summary: Option<String>,
     pub timetable_description: Option<String>,
     pub max_active_runs: Option<u32>,
-    /// The most task instances of this DAG that can run at once: drover has
-    /// no per-DAG task cap (nor pools) yet, so this is what its rules imply,
+    /// The most task instances of this DAG that can run at once: the DAG's
+    /// `max_active_tasks` when it sets one, else what drover's rules imply,
     /// `max_active_runs` times the number of tasks (one live try per task
     /// instance). 0 when the DAG's file is gone: drover starts no new run
     /// of it.
@@ -109,6 +109,7 @@ impl DagResponse {
             allowed_run_types: Some(
                 std::iter::once("manual")
                     .chain(row.schedule.is_some().then_some("scheduled"))
+                    .chain(row.schedule.is_some().then_some("backfill"))
                     .map(String::from)
                     .collect(),
             ),
@@ -211,7 +212,14 @@ impl From<&RunRow> for DagRunResponse {
             last_scheduling_decision: None,
             run_type: r.run_type.clone(),
             state: r.state.to_string(),
-            triggered_by: Some(if r.run_type == "manual" { "rest_api" } else { "timetable" }.into()),
+            triggered_by: Some(
+                match r.run_type.as_str() {
+                    "manual" => "rest_api",
+                    "backfill" => "backfill",
+                    _ => "timetable",
+                }
+                .into(),
+            ),
             triggering_user_name: None,
             conf: r.conf.0.clone(),
             note: None,
@@ -316,8 +324,20 @@ pub struct TaskInstanceResponse {
     pub driver: Option<DriverResponse>,
 }
 
+/// The pool, its slots and the priority weight of `task`, as Airflow shows
+/// them on a task instance (`default_pool`, 1 and none when the DAG's file
+/// no longer has the task).
+fn pool_of(task: Option<&drover_dag::Task>) -> (String, i64, Option<i64>) {
+    match task {
+        Some(t) => (t.pool.clone(), i64::from(t.pool_slots), Some(t.effective_priority)),
+        None => (drover_dag::DEFAULT_POOL.into(), 1, None),
+    }
+}
+
 impl TaskInstanceResponse {
-    pub fn new(run: &RunRow, ti: &TaskInstanceRow, last: Option<&TryRow>) -> Self {
+    /// `task` is the task as the run's DAG now defines it, when it still does.
+    pub fn new(run: &RunRow, ti: &TaskInstanceRow, last: Option<&TryRow>, task: Option<&drover_dag::Task>) -> Self {
+        let (pool, pool_slots, priority_weight) = pool_of(task);
         TaskInstanceResponse {
             id: ti_uuid(ti.id),
             task_id: ti.task_id.clone(),
@@ -337,13 +357,13 @@ impl TaskInstanceResponse {
             task_display_name: ti.task_id.clone(),
             hostname: None,
             unixname: None,
-            pool: "default_pool".into(),
-            pool_slots: 1,
+            pool,
+            pool_slots,
             queue: None,
-            priority_weight: None,
+            priority_weight,
             operator: Some("SparkApplication".into()),
             operator_name: Some("SparkApplication".into()),
-            queued_when: None,
+            queued_when: ti.queued_at,
             scheduled_when: None,
             pid: last.and_then(|t| t.pid),
             executor: last.map(|t| t.backend.clone()),
@@ -521,7 +541,14 @@ pub struct TryResponse {
 impl TryResponse {
     /// The task instance's fields that do not vary by try are its own, as in
     /// [`TaskInstanceResponse::new`].
-    pub fn new(run: &RunRow, ti: &TaskInstanceRow, t: &TryRow, events: Vec<DriverEventRow>) -> Self {
+    pub fn new(
+        run: &RunRow,
+        ti: &TaskInstanceRow,
+        t: &TryRow,
+        events: Vec<DriverEventRow>,
+        task: Option<&drover_dag::Task>,
+    ) -> Self {
+        let (pool, pool_slots, priority_weight) = pool_of(task);
         TryResponse {
             task_id: ti.task_id.clone(),
             dag_id: run.dag_id.clone(),
@@ -538,10 +565,10 @@ impl TryResponse {
             dag_display_name: run.dag_id.clone(),
             hostname: None,
             unixname: None,
-            pool: "default_pool".into(),
-            pool_slots: 1,
+            pool,
+            pool_slots,
             queue: None,
-            priority_weight: None,
+            priority_weight,
             operator: Some("SparkApplication".into()),
             operator_name: Some("SparkApplication".into()),
             queued_when: None,
@@ -856,4 +883,108 @@ pub struct PluginSetting {
 pub struct PluginCollection {
     pub plugins: Vec<PluginResponse>,
     pub total_entries: usize,
+}
+
+/// A pool, as Airflow's PoolResponse. drover defers no task, so
+/// `include_deferred` is false and `deferred_slots` 0; a task holds its
+/// slots from submission on, so `scheduled_slots` is 0 too.
+#[derive(Serialize, ToSchema)]
+pub struct PoolResponse {
+    pub name: String,
+    /// -1: no limit.
+    pub slots: i64,
+    pub description: Option<String>,
+    pub include_deferred: bool,
+    /// Slots held by running drivers (as `running_slots`).
+    pub occupied_slots: i64,
+    pub running_slots: i64,
+    /// Slots that queued tasks waiting for this pool would take.
+    pub queued_slots: i64,
+    pub scheduled_slots: i64,
+    /// Slots free now; -1 for a pool without a limit.
+    pub open_slots: i64,
+    pub deferred_slots: i64,
+    /// drover has no teams.
+    pub team_name: Option<String>,
+}
+
+impl From<drover_scheduler::PoolView> for PoolResponse {
+    fn from(p: drover_scheduler::PoolView) -> Self {
+        PoolResponse {
+            name: p.name,
+            slots: p.slots,
+            description: p.description,
+            include_deferred: false,
+            occupied_slots: p.occupied_slots,
+            running_slots: p.running_slots,
+            queued_slots: p.queued_slots,
+            scheduled_slots: 0,
+            open_slots: p.open_slots,
+            deferred_slots: 0,
+            team_name: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PoolCollection {
+    pub pools: Vec<PoolResponse>,
+    pub total_entries: usize,
+}
+
+/// POST /api/v2/pools, as Airflow's PoolBody. `include_deferred` is
+/// accepted and has no effect: drover defers no task.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolBody {
+    pub name: String,
+    /// -1: no limit.
+    pub slots: i64,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub include_deferred: bool,
+    /// Refused when set: drover has no teams.
+    #[serde(default)]
+    pub team_name: Option<String>,
+}
+
+/// PATCH /api/v2/pools/{pool_name}, as Airflow's PoolPatchBody: what is
+/// absent stays; a `null` description clears it. A pool keeps its name.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolPatchBody {
+    /// The pool's name; only its current name is accepted.
+    #[serde(default, alias = "name")]
+    pub pool: Option<String>,
+    #[serde(default)]
+    pub slots: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub include_deferred: Option<bool>,
+    /// Refused when set: drover has no teams.
+    #[serde(default)]
+    pub team_name: Option<String>,
+}
+
+/// A field that is present, even as `null`, is `Some`; an absent one stays
+/// `None` (through `#[serde(default)]`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// What keeps a task instance from starting, as Airflow's TaskDependencyResponse.
+#[derive(Serialize, ToSchema)]
+pub struct TaskDependencyResponse {
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TaskDependencyCollection {
+    pub dependencies: Vec<TaskDependencyResponse>,
 }

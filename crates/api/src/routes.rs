@@ -4,6 +4,7 @@ use axum::extract::{FromRequest, FromRequestParts, Query, State};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -20,7 +21,7 @@ use crate::models::*;
 /// JSON bodies whose rejections become [`ApiError`]s (a 400 naming the problem).
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
-struct Json<T>(T);
+pub(crate) struct Json<T>(pub(crate) T);
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
@@ -30,7 +31,7 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
 
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
-struct Path<T>(T);
+pub(crate) struct Path<T>(pub(crate) T);
 
 /// Request bodies are small JSON documents; anything bigger is refused.
 pub(crate) const MAX_BODY: usize = 1 << 20;
@@ -46,6 +47,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(get_run, patch_run))
         .routes(routes!(list_task_instances))
         .routes(routes!(get_task_instance))
+        .routes(routes!(task_instance_dependencies))
         .routes(routes!(list_tries))
         .routes(routes!(get_log))
         .routes(routes!(kill_task))
@@ -56,6 +58,14 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(list_backends))
         .routes(routes!(list_plugins))
         .routes(routes!(import_errors))
+        .routes(routes!(list_pools, create_pool))
+        .routes(routes!(get_pool, patch_pool, delete_pool))
+        .routes(routes!(crate::backfills::list_backfills, crate::backfills::create_backfill))
+        .routes(routes!(crate::backfills::dry_run_backfill))
+        .routes(routes!(crate::backfills::get_backfill))
+        .routes(routes!(crate::backfills::pause_backfill))
+        .routes(routes!(crate::backfills::unpause_backfill))
+        .routes(routes!(crate::backfills::cancel_backfill))
         .routes(routes!(crate::notifications::list_notifications))
         .routes(routes!(crate::events::events))
         .split_for_parts();
@@ -408,10 +418,11 @@ async fn list_task_instances(
         .store()
         .task_instance_page(run.id, &filter, page.limit(), page.offset())
         .await?;
+    let dag = sched.dag(&dag_id);
     let mut out = Vec::new();
     for ti in &rows {
         let tries = sched.tries(ti.id).await?;
-        out.push(TaskInstanceResponse::new(&run, ti, tries.last()));
+        out.push(TaskInstanceResponse::new(&run, ti, tries.last(), task_of(dag.as_deref(), &ti.task_id)));
     }
     Ok(Json(TaskInstanceCollection {
         total_entries: total as usize,
@@ -426,17 +437,23 @@ async fn ti_collection(
     keep: impl Fn(&str) -> bool,
 ) -> Result<Json<TaskInstanceCollection>, ApiError> {
     let sched = &s.scheduler;
+    let dag = sched.dag(&run.dag_id);
     let mut out = Vec::new();
     for ti in sched.task_instances(run.id).await? {
         if keep(&ti.task_id) {
             let tries = sched.tries(ti.id).await?;
-            out.push(TaskInstanceResponse::new(run, &ti, tries.last()));
+            out.push(TaskInstanceResponse::new(run, &ti, tries.last(), task_of(dag.as_deref(), &ti.task_id)));
         }
     }
     Ok(Json(TaskInstanceCollection {
         total_entries: out.len(),
         task_instances: out,
     }))
+}
+
+/// The task as the DAG now defines it, when the DAG is loaded and still has it.
+fn task_of<'a>(dag: Option<&'a drover_dag::Dag>, task_id: &str) -> Option<&'a drover_dag::Task> {
+    dag?.tasks.iter().find(|t| t.id == task_id)
 }
 
 async fn find_ti(s: &AppState, run: &RunRow, task_id: &str) -> Result<TaskInstanceRow, ApiError> {
@@ -461,12 +478,60 @@ async fn get_task_instance(
     let run = find_run(&s, &dag_id, &run_id).await?;
     let ti = find_ti(&s, &run, &task_id).await?;
     let tries = s.scheduler.tries(ti.id).await?;
-    let mut resp = TaskInstanceResponse::new(&run, &ti, tries.last());
+    let dag = s.scheduler.dag(&dag_id);
+    let mut resp = TaskInstanceResponse::new(&run, &ti, tries.last(), task_of(dag.as_deref(), &task_id));
     if let Some(t) = tries.last() {
         let events = s.scheduler.driver_events(t.id).await?;
         resp.driver = Some(DriverResponse::new(t, events));
     }
     Ok(Json(resp))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct MapIndexQuery {
+    /// drover has no mapped tasks: only -1 (the default) names a task instance.
+    map_index: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/dependencies", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), ("task_id" = String, Path, description = "task id"), MapIndexQuery), responses((status = 200, body = TaskDependencyCollection), (status = 404, body = ErrorBody)))]
+/// What keeps a task instance from starting: for a queued one (ready, and
+/// waiting for room), the limit it waits for; otherwise nothing.
+async fn task_instance_dependencies(
+    State(s): State<AppState>,
+    Path((dag_id, run_id, task_id)): Path<(String, String, String)>,
+    query: Result<Query<MapIndexQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TaskDependencyCollection>, ApiError> {
+    let Query(q) = query?;
+    let run = find_run(&s, &dag_id, &run_id).await?;
+    let ti = find_ti(&s, &run, &task_id).await?;
+    if q.map_index.is_some_and(|i| i != -1) {
+        return Err(ApiError::NotFound(format!("task `{task_id}` has no mapped instances (drover does not map tasks)")));
+    }
+    let waiting = match (ti.state, ti.queued_reason) {
+        (drover_store::TiState::Queued, Some(reason)) => Some(reason),
+        _ => None,
+    };
+    Ok(Json(TaskDependencyCollection {
+        dependencies: waiting
+            .into_iter()
+            .map(|reason| TaskDependencyResponse { name: dependency_name(&reason).into(), reason })
+            .collect(),
+    }))
+}
+
+/// Airflow's name for the dependency a queued task's reason describes. The
+/// store keeps the reason as text; its wording (set by the scheduler's
+/// admission rules) says which limit it is.
+fn dependency_name(reason: &str) -> &'static str {
+    if reason.starts_with("DAG `") {
+        // Airflow's DagTISlotsAvailableDep: the DAG's max_active_tasks.
+        "Task Instance Slots Available"
+    } else if reason.starts_with("backend `") {
+        "Backend Capacity"
+    } else {
+        "Pool Slots Available"
+    }
 }
 
 #[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), ("task_id" = String, Path, description = "task id")), responses((status = 200, body = TryCollection), (status = 404, body = ErrorBody)))]
@@ -477,10 +542,12 @@ async fn list_tries(
     let run = find_run(&s, &dag_id, &run_id).await?;
     let ti = find_ti(&s, &run, &task_id).await?;
     let sched = &s.scheduler;
+    let dag = sched.dag(&dag_id);
+    let task = task_of(dag.as_deref(), &task_id);
     let mut out = Vec::new();
     for t in sched.tries(ti.id).await? {
         let events = sched.driver_events(t.id).await?;
-        out.push(TryResponse::new(&run, &ti, &t, events));
+        out.push(TryResponse::new(&run, &ti, &t, events, task));
     }
     Ok(Json(TryCollection {
         total_entries: out.len(),
@@ -636,6 +703,181 @@ async fn import_errors(
             })
             .collect(),
     }))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query; the handler reads it as pairs, for repeated `order_by`
+struct PoolQuery {
+    /// Default 50, at most 100.
+    limit: Option<i64>,
+    offset: Option<i64>,
+    /// `name` (or Airflow's `id` and `pool`, which are the name here too),
+    /// `-` first for descending; the default is by name.
+    order_by: Option<Vec<String>>,
+    /// Only pools whose name contains this, ignoring case.
+    pool_name_pattern: Option<String>,
+    /// Only pools whose name starts with this.
+    pool_name_prefix_pattern: Option<String>,
+}
+
+/// Every pool with what it holds and what waits for it, as Airflow's.
+#[utoipa::path(get, path = "/api/v2/pools", tag = "Pool", params(PoolQuery), responses((status = 200, body = PoolCollection), (status = 400, body = ErrorBody)))]
+async fn list_pools(
+    State(s): State<AppState>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PoolCollection>, ApiError> {
+    let Query(pairs) = query?;
+    let mut page = Page { limit: default_limit(), offset: 0 };
+    let mut descending = false;
+    let mut contains: Option<String> = None;
+    let mut prefix: Option<String> = None;
+    let number = |k: &str, v: &str| {
+        v.parse::<i64>()
+            .map_err(|_| ApiError::BadRequest(format!("`{k}` must be a whole number, not `{v}`")))
+    };
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "limit" => page.limit = number(k, v)?,
+            "offset" => page.offset = number(k, v)?,
+            "order_by" => {
+                for key in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+                    let (desc, field) = key.strip_prefix('-').map_or((false, key), |f| (true, f));
+                    if !matches!(field, "id" | "pool" | "name") {
+                        return Err(ApiError::BadRequest(format!(
+                            "cannot order pools by `{field}`; order by `name` (or `-name` for descending)"
+                        )));
+                    }
+                    descending = desc;
+                }
+            }
+            "pool_name_pattern" if !v.is_empty() => contains = Some(v.to_lowercase()),
+            "pool_name_prefix_pattern" if !v.is_empty() => prefix = Some(v.clone()),
+            _ => {}
+        }
+    }
+    let mut pools = s.scheduler.pools().await?;
+    pools.retain(|p| {
+        contains.as_ref().is_none_or(|c| p.name.to_lowercase().contains(c.as_str()))
+            && prefix.as_ref().is_none_or(|x| p.name.starts_with(x.as_str()))
+    });
+    pools.sort_by(|a, b| a.name.cmp(&b.name));
+    if descending {
+        pools.reverse();
+    }
+    let total_entries = pools.len();
+    let pools = pools
+        .into_iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit()).unwrap_or_default())
+        .map(PoolResponse::from)
+        .collect();
+    Ok(Json(PoolCollection { pools, total_entries }))
+}
+
+fn no_teams(team_name: Option<&str>) -> Result<(), ApiError> {
+    match team_name {
+        Some(t) => Err(ApiError::BadRequest(format!("team_name `{t}` cannot be set: drover has no teams"))),
+        None => Ok(()),
+    }
+}
+
+/// Creates a pool; tasks that name it can start as soon as it has room.
+#[utoipa::path(post, path = "/api/v2/pools", tag = "Pool", request_body = PoolBody, responses((status = 201, body = PoolResponse), (status = 400, body = ErrorBody, description = "bad JSON, a name with other characters than letters, digits, `_`, `.` and `-`, or slots below -1"), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody, description = "a pool of that name exists")))]
+async fn create_pool(
+    State(s): State<AppState>,
+    Json(body): Json<PoolBody>,
+) -> Result<(StatusCode, Json<PoolResponse>), ApiError> {
+    no_teams(body.team_name.as_deref())?;
+    drover_scheduler::check_pool(&body.name, Some(body.slots)).map_err(ApiError::BadRequest)?;
+    let edit = drover_scheduler::PoolEdit::Create { name: body.name, slots: body.slots, description: body.description };
+    let pool = s.scheduler.edit_pool(edit).await?;
+    let pool = pool.ok_or_else(|| ApiError::Internal("the scheduler returned no pool after creating it".into()))?;
+    Ok((StatusCode::CREATED, Json(PoolResponse::from(pool))))
+}
+
+/// The store names only what it did not find: say so.
+fn pool_error(e: drover_scheduler::ControlError) -> ApiError {
+    match e {
+        drover_scheduler::ControlError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+        e => e.into(),
+    }
+}
+
+async fn find_pool(s: &AppState, name: &str) -> Result<drover_scheduler::PoolView, ApiError> {
+    s.scheduler.pool(name).await?.ok_or_else(|| ApiError::NotFound(format!("pool `{name}` not found")))
+}
+
+#[utoipa::path(get, path = "/api/v2/pools/{pool_name}", tag = "Pool", params(("pool_name" = String, Path, description = "pool name")), responses((status = 200, body = PoolResponse), (status = 404, body = ErrorBody)))]
+async fn get_pool(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<PoolResponse>, ApiError> {
+    Ok(Json(PoolResponse::from(find_pool(&s, &name).await?)))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query; the handler reads it as pairs, for repeated `update_mask`
+struct PoolPatchQuery {
+    /// Only these fields of the body are applied (`slots`, `description`,
+    /// `include_deferred`, `pool`); repeat it or separate with commas.
+    /// Without it, every field the body has.
+    update_mask: Option<Vec<String>>,
+}
+
+/// Changes a pool's slots or description; the scheduler uses the new size at
+/// once (a pool shrunk below what runs lets nothing new start until it has room).
+#[utoipa::path(patch, path = "/api/v2/pools/{pool_name}", tag = "Pool", params(("pool_name" = String, Path, description = "pool name"), PoolPatchQuery), request_body = PoolPatchBody, responses((status = 200, body = PoolResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn patch_pool(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+    Json(body): Json<PoolPatchBody>,
+) -> Result<Json<PoolResponse>, ApiError> {
+    let Query(pairs) = query?;
+    let mut mask: Option<Vec<String>> = None;
+    for (k, v) in &pairs {
+        if k == "update_mask" {
+            for field in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+                if !matches!(field, "slots" | "description" | "include_deferred" | "pool" | "name") {
+                    return Err(ApiError::BadRequest(format!(
+                        "update_mask names `{field}`; a pool's fields are slots, description and include_deferred"
+                    )));
+                }
+                mask.get_or_insert_with(Vec::new).push(field.to_string());
+            }
+        }
+    }
+    let wanted = |field: &str| mask.as_ref().is_none_or(|m| m.iter().any(|f| f == field));
+    no_teams(body.team_name.as_deref())?;
+    if let Some(new) = body.pool.as_deref().filter(|_| wanted("pool") || wanted("name"))
+        && new != name
+    {
+        return Err(ApiError::BadRequest(format!("pool `{name}` cannot be renamed to `{new}`; create a new pool instead")));
+    }
+    let slots = body.slots.filter(|_| wanted("slots"));
+    if mask.is_some() && wanted("slots") && slots.is_none() {
+        return Err(ApiError::BadRequest("update_mask names `slots` but the body has no slots".into()));
+    }
+    drover_scheduler::check_pool(&name, slots).map_err(ApiError::BadRequest)?;
+    let description = match body.description {
+        Some(d) if wanted("description") => Some(d),
+        // A masked field the body leaves out is cleared, as in Airflow.
+        None if mask.is_some() && wanted("description") => Some(None),
+        _ => None,
+    };
+    let edit = drover_scheduler::PoolEdit::Update { name: name.clone(), slots, description };
+    let pool = s.scheduler.edit_pool(edit).await.map_err(pool_error)?;
+    match pool {
+        Some(p) => Ok(Json(PoolResponse::from(p))),
+        None => Ok(Json(PoolResponse::from(find_pool(&s, &name).await?))),
+    }
+}
+
+/// Deletes a pool. `default_pool` stays, as in Airflow; tasks that name a
+/// deleted pool wait until it exists again.
+#[utoipa::path(delete, path = "/api/v2/pools/{pool_name}", tag = "Pool", params(("pool_name" = String, Path, description = "pool name")), responses((status = 204, description = "deleted"), (status = 400, body = ErrorBody, description = "`default_pool` cannot be deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_pool(State(s): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    s.scheduler.edit_pool(drover_scheduler::PoolEdit::Delete { name }).await.map_err(pool_error)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/api/v2/dags/{dag_id}/clearTaskInstances", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id")), request_body = ClearBody, responses((status = 200, body = TaskInstanceCollection, description = "the cleared (with dry_run: the would-be cleared) task instances"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

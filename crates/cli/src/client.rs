@@ -219,3 +219,84 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// A date as a person types it: a day (midnight UTC) or an RFC 3339 time.
+fn date_arg(text: &str, flag: &str) -> anyhow::Result<String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc).to_rfc3339());
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .with_context(|| format!("{flag} `{text}` is not a date: use 2026-01-31 or 2026-01-31T06:00:00Z"))?;
+    Ok(day.and_time(chrono::NaiveTime::MIN).and_utc().to_rfc3339())
+}
+
+fn print_backfill(b: &Value) {
+    println!(
+        "{:<6} {:<24} {:<26} {:<26} {:>5}/{:<5} {:<7} {}",
+        b["id"],
+        s(b, "dag_id"),
+        s(b, "from_date"),
+        s(b, "to_date"),
+        b["runs_done"],
+        b["runs_total"],
+        if b["is_paused"].as_bool().unwrap_or(false) { "paused" } else { "" },
+        if b["completed_at"].is_null() { "going" } else { "completed" }
+    );
+}
+
+pub async fn backfill(cmd: crate::BackfillCommand) -> anyhow::Result<ExitCode> {
+    use crate::BackfillCommand as B;
+    match cmd {
+        B::Create { dag_id, from, to, reprocess, max_active_runs, run_backwards, conf, dry_run, server } => {
+            let conf: Value = match conf.as_deref() {
+                Some(text) => serde_json::from_str(text).context("--conf is not valid JSON")?,
+                None => Value::Object(Default::default()),
+            };
+            if !conf.is_object() {
+                bail!("--conf must be a JSON object, like '{{\"input\": \"x\"}}'");
+            }
+            let body = serde_json::json!({
+                "dag_id": dag_id,
+                "from_date": date_arg(&from, "--from")?,
+                "to_date": date_arg(&to, "--to")?,
+                "reprocess_behavior": reprocess,
+                "max_active_runs": max_active_runs,
+                "run_backwards": run_backwards,
+                "dag_run_conf": conf,
+            });
+            let http = client(&server)?;
+            let path = if dry_run { "/api/v2/backfills/dry_run" } else { "/api/v2/backfills" };
+            let out = call(http.post(format!("{}{path}", base(&server.server))).json(&body), &format!("backfill DAG `{dag_id}`")).await?;
+            if dry_run {
+                for b in out["backfills"].as_array().into_iter().flatten() {
+                    println!("{}", s(b, "logical_date"));
+                }
+            } else {
+                println!("{}", out["id"]);
+            }
+        }
+        B::List { dag_id, server } => {
+            let http = client(&server)?;
+            let out = call(
+                http.get(format!("{}/api/v2/backfills", base(&server.server))).query(&[("dag_id", dag_id.as_str()), ("limit", "100")]),
+                "list backfills",
+            )
+            .await?;
+            println!("{:<6} {:<24} {:<26} {:<26} {:>11} {:<7} state", "id", "dag_id", "from", "to", "done/total", "");
+            for b in out["backfills"].as_array().into_iter().flatten() {
+                print_backfill(b);
+            }
+        }
+        B::Pause { id, server } => change_backfill(&server, id, "pause").await?,
+        B::Unpause { id, server } => change_backfill(&server, id, "unpause").await?,
+        B::Cancel { id, server } => change_backfill(&server, id, "cancel").await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn change_backfill(server: &crate::ServerArg, id: i64, action: &str) -> anyhow::Result<()> {
+    let http = client(server)?;
+    let out = call(http.put(format!("{}/api/v2/backfills/{id}/{action}", base(&server.server))), &format!("{action} backfill {id}")).await?;
+    print_backfill(&out);
+    Ok(())
+}

@@ -7,6 +7,10 @@
 //! allowed_hosts = ["spark-master:6066"]
 //! ```
 //!
+//! Pools (`[pools.NAME]` with `slots` and `description`) cap how many
+//! tasks run at once across every DAG; a backend's `max_running_drivers`
+//! caps its drivers.
+//!
 //! Notifiers (`[notifiers.NAME]`, see drover-notify) are what DAGs name in
 //! `on_failure` and the like; `base_url` is where people reach the UI, for
 //! the links in notifications.
@@ -48,6 +52,18 @@ pub struct FileConfig {
     pub notifiers: BTreeMap<String, drover_notify::NotifierConfig>,
     /// Where people reach drover's UI (default: the address it serves on).
     pub base_url: Option<String>,
+    /// Pools (`[pools.NAME] slots = 4`), written to the database at start.
+    #[serde(default)]
+    pub pools: BTreeMap<String, PoolConfig>,
+}
+
+/// A pool as the config file sets it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// -1: no limit.
+    pub slots: i64,
+    pub description: Option<String>,
 }
 
 impl FileConfig {
@@ -59,7 +75,12 @@ impl FileConfig {
 pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let file: FileConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    for (name, pool) in &file.pools {
+        drover_scheduler::check_pool(name, Some(pool.slots))
+            .map_err(|e| anyhow::anyhow!("{}: [pools.{name}]: {e}", path.display()))?;
+    }
+    Ok(file)
 }
 
 /// Where the stand-in cluster answers, for the embedded `local` backend.
@@ -89,6 +110,7 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
         ca_file: None,
         memory_mb: None,
         call_timeout: None,
+        max_running_drivers: None,
     };
     let url = stand_in.rest_url.as_str();
     let submit = stand_in.spark_submit.as_str();

@@ -80,6 +80,9 @@ pub enum Command {
     /// Task instances on a running instance.
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// Runs for every schedule tick in a date range, on a running instance.
+    #[command(subcommand)]
+    Backfill(BackfillCommand),
     /// A local stand-in for spark-submit (client mode): runs the application
     /// as a local process. The stand-in cluster's client-mode backend uses it.
     #[command(name = "spark-submit", hide = true, disable_help_flag = true)]
@@ -127,6 +130,60 @@ pub enum DagsCommand {
         /// Wait for the run to end; exit 0 on success, 1 on failure.
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackfillCommand {
+    /// Create a run for every tick of the DAG's schedule from --from to --to
+    /// (both included; dates as 2026-01-31 or RFC 3339), at most
+    /// --max-active-runs at a time. Prints the backfill's id.
+    Create {
+        dag_id: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Which ticks that already have a run get it run again: none,
+        /// failed (its run failed), or completed (its run ended).
+        #[arg(long, default_value = "none", value_parser = ["none", "failed", "completed"])]
+        reprocess: String,
+        #[arg(long, default_value_t = 10)]
+        max_active_runs: i64,
+        /// Newest tick first.
+        #[arg(long)]
+        run_backwards: bool,
+        /// Run configuration for every run, a JSON object.
+        #[arg(long)]
+        conf: Option<String>,
+        /// Only print the logical dates it would run.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// A DAG's backfills with their progress.
+    List {
+        dag_id: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Stop starting the backfill's runs until it is unpaused.
+    Pause {
+        id: i64,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    Unpause {
+        id: i64,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// End the backfill: its runs that have not started end failed.
+    Cancel {
+        id: i64,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -208,7 +265,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let file = config::load(&config)?;
             let listener = serve::bind(&serve).await?;
             let home = serve::prepare_home(&serve)?;
-            let notify = serve::Notify::of(Some(&file));
+            let notify = serve::Extras::of(Some(&file));
             let server = serve::start_notifying(listener, &serve, home, &file.backends, &notify).await?;
             println!("drover is running: UI and API at {}", server.api_url());
             println!("{}", standalone::login_hint(&server.login_link()));
@@ -255,6 +312,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => client::trigger(&server, &dag_id, conf.as_deref(), wait).await,
         Command::Plugins(PluginsCommand::Check(args)) => plugins::run_check(&args).await,
         Command::Plugins(PluginsCommand::New(args)) => scaffold::run(&args),
+        Command::Backfill(cmd) => {
+            init_logging(log_format);
+            client::backfill(cmd).await
+        }
         Command::Runs(RunsCommand::Show {
             dag_id,
             run_id,

@@ -156,17 +156,31 @@ pub async fn start(args: &ServeArgs, home: PathBuf, backends: &BTreeMap<String, 
     start_on(bind(args).await?, args, home, backends).await
 }
 
-/// The config file's notifiers, and where the links they send point.
+/// What the config file sets besides backends: notifiers, where the links
+/// they send point, and pools.
 #[derive(Debug, Default)]
-pub struct Notify {
+pub struct Extras {
     pub notifiers: BTreeMap<String, drover_notify::NotifierConfig>,
     /// Where people reach the UI; default: the address drover serves on.
     pub base_url: Option<String>,
+    pub pools: Vec<drover_scheduler::PoolSpec>,
 }
 
-impl Notify {
-    pub fn of(file: Option<&config::FileConfig>) -> Notify {
-        file.map_or_else(Notify::default, |f| Notify { notifiers: f.notifiers.clone(), base_url: f.base_url.clone() })
+impl Extras {
+    pub fn of(file: Option<&config::FileConfig>) -> Extras {
+        file.map_or_else(Extras::default, |f| Extras {
+            notifiers: f.notifiers.clone(),
+            base_url: f.base_url.clone(),
+            pools: f
+                .pools
+                .iter()
+                .map(|(name, p)| drover_scheduler::PoolSpec {
+                    name: name.clone(),
+                    slots: p.slots,
+                    description: p.description.clone(),
+                })
+                .collect(),
+        })
     }
 }
 
@@ -178,17 +192,17 @@ pub async fn start_on(
     home: PathBuf,
     backends: &BTreeMap<String, BackendConfig>,
 ) -> anyhow::Result<Server> {
-    start_notifying(listener, args, home, backends, &Notify::default()).await
+    start_notifying(listener, args, home, backends, &Extras::default()).await
 }
 
-/// As [`start_on`], with the config file's notifiers: the scheduler writes
-/// notifications to the outbox, a delivery task sends them.
+/// As [`start_on`], with the config file's notifiers and pools: the
+/// scheduler writes notifications to the outbox, a delivery task sends them.
 pub async fn start_notifying(
     listener: tokio::net::TcpListener,
     args: &ServeArgs,
     home: PathBuf,
     backends: &BTreeMap<String, BackendConfig>,
-    notify: &Notify,
+    notify: &Extras,
 ) -> anyhow::Result<Server> {
     let api_addr = listener.local_addr()?;
     let base_url = notify.base_url.clone().unwrap_or_else(|| format!("http://{api_addr}"));
@@ -199,6 +213,7 @@ pub async fn start_notifying(
         })?;
     let cache = args.plugin_cache.clone().unwrap_or_else(|| home.join("plugin-cache"));
     let host = config::plugin_host(Some(&cache))?;
+    let backends_cfg = backends;
     let backends = config::backends(&host, backends).await?;
 
     let db = home.join("drover.db");
@@ -220,6 +235,11 @@ pub async fn start_notifying(
             health_threshold: args.scheduler_health_threshold,
             log_archive_max_bytes: args.log_archive_max_bytes,
             notifiers: notifiers.names(),
+            pools: notify.pools.clone(),
+            max_running_drivers: backends_cfg
+                .iter()
+                .filter_map(|(name, b)| Some((name.clone(), b.max_running_drivers?)))
+                .collect(),
         },
         store.clone(),
         backends.clone(),

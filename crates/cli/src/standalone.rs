@@ -89,7 +89,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     .await
     .context("cannot start the stand-in cluster")?;
     let backends = config::backend_configs(&stand_in(&opts, &cluster.rest_url())?, file.as_ref());
-    let server = serve::start_notifying(listener, &opts.serve, home, &backends, &serve::Notify::of(file.as_ref())).await?;
+    let server = serve::start_notifying(listener, &opts.serve, home, &backends, &serve::Extras::of(file.as_ref())).await?;
     Ok(Running {
         api_addr: server.api_addr,
         scheduler: server.scheduler.clone(),
@@ -113,7 +113,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         let file = opts.config.as_deref().map(config::load).transpose()?;
         let backends = config::backend_configs(&stand_in(&opts, &url)?, file.as_ref());
         let server =
-            serve::start_notifying(listener, &opts.serve, home, &backends, &serve::Notify::of(file.as_ref())).await?;
+            serve::start_notifying(listener, &opts.serve, home, &backends, &serve::Extras::of(file.as_ref())).await?;
         println!("drover is running: UI and API at {}  (stand-in cluster at {url})", server.api_url());
         println!("{}", login_hint(&server.login_link()));
         serve::until_signal().await?;

@@ -10,8 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::application::ApplicationTemplate;
 use crate::params::{ParamError, ParamSpec};
+use crate::priority::WeightRule;
 use crate::schedule::Schedule;
 use crate::trigger::TriggerRule;
+
+/// The pool of a task that names none (Airflow's name). Its size is drover's
+/// config file's to set.
+pub const DEFAULT_POOL: &str = "default_pool";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
@@ -22,6 +27,31 @@ pub struct Task {
     /// When the task runs given how its upstream ended (Airflow's rules).
     #[serde(default, skip_serializing_if = "TriggerRule::is_default")]
     pub trigger_rule: TriggerRule,
+    /// The task starts only when its own instance in the DAG's previous run
+    /// (by logical date) succeeded or was skipped, or there is no such
+    /// instance (Airflow's `depends_on_past`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub depends_on_past: bool,
+    /// The pool whose slots the task takes while it runs; one waiting for
+    /// a slot stays queued.
+    #[serde(default = "default_pool", skip_serializing_if = "is_default_pool")]
+    pub pool: String,
+    /// How many of the pool's slots the task takes (at least 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub pool_slots: u32,
+    /// The task's own weight (may be negative); `weight_rule` adds its
+    /// relatives' into `effective_priority`.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub priority_weight: i32,
+    /// Whose weights `effective_priority` adds to the task's own: its
+    /// descendants', its ancestors' or none (Airflow's rules).
+    #[serde(default, skip_serializing_if = "WeightRule::is_default")]
+    pub weight_rule: WeightRule,
+    /// The order among tasks that could start at once: higher first (Airflow's
+    /// `priority_weight_total`). Worked out from the graph when the DAG is
+    /// validated; derived, so not serialized (0 in a task read back from JSON).
+    #[serde(skip)]
+    pub effective_priority: i64,
     pub retries: u32,
     #[serde(with = "duration_text")]
     pub retry_delay: Duration,
@@ -49,6 +79,22 @@ pub struct Task {
     pub on_success: Vec<String>,
 }
 
+fn default_pool() -> String {
+    DEFAULT_POOL.to_string()
+}
+
+fn is_default_pool(pool: &str) -> bool {
+    pool == DEFAULT_POOL
+}
+
+fn one<T: From<u8>>() -> T {
+    T::from(1)
+}
+
+fn is_one<T: From<u8> + PartialEq>(n: &T) -> bool {
+    *n == T::from(1)
+}
+
 impl Task {
     /// Delay before try `next_try` (2 = first retry; 0 and 1 wait nothing) of
     /// the task in run `run_id`. With backoff: `retry_delay * 2^(next_try - 2)`,
@@ -72,6 +118,50 @@ impl Task {
             delay
         };
         delay.min(self.max_retry_delay)
+    }
+}
+
+#[cfg(test)]
+impl Task {
+    /// A task of this id with every setting at its default, for tests.
+    pub(crate) fn stub(id: &str) -> Task {
+        use crate::application::{Application, DeployMode, Resources};
+        Task {
+            id: id.into(),
+            backend: "local".into(),
+            application: ApplicationTemplate(Application {
+                name: id.into(),
+                resource: "/app.jar".into(),
+                main_class: None,
+                args: vec![],
+                conf: BTreeMap::new(),
+                deploy_mode: DeployMode::Client,
+                driver: Resources::default(),
+                executor: Resources::default(),
+                jars: vec![],
+                files: vec![],
+                py_files: vec![],
+                env: BTreeMap::new(),
+            }),
+            trigger_rule: TriggerRule::AllSuccess,
+            depends_on_past: false,
+            pool: DEFAULT_POOL.into(),
+            pool_slots: 1,
+            priority_weight: 1,
+            weight_rule: WeightRule::Downstream,
+            effective_priority: 0,
+            depends_on: vec![],
+            retries: 0,
+            retry_delay: Duration::from_secs(30),
+            retry_exponential_backoff: false,
+            retry_jitter: false,
+            max_retry_delay: Duration::from_secs(3600),
+            timeout: None,
+            start_timeout: None,
+            on_failure: vec![],
+            on_retry: vec![],
+            on_success: vec![],
+        }
     }
 }
 
@@ -224,38 +314,14 @@ mod optional_duration_text {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::application::{Application, DeployMode, Resources};
 
     fn task(delay_secs: u64, backoff: bool, max_secs: u64) -> Task {
         Task {
-            id: "t".into(),
-            backend: "local".into(),
-            application: ApplicationTemplate(Application {
-                name: "t".into(),
-                resource: "/app.jar".into(),
-                main_class: None,
-                args: vec![],
-                conf: BTreeMap::new(),
-                deploy_mode: DeployMode::Client,
-                driver: Resources::default(),
-                executor: Resources::default(),
-                jars: vec![],
-                files: vec![],
-                py_files: vec![],
-                env: BTreeMap::new(),
-            }),
-            trigger_rule: TriggerRule::AllSuccess,
-            depends_on: vec![],
             retries: 5,
             retry_delay: Duration::from_secs(delay_secs),
             retry_exponential_backoff: backoff,
-            retry_jitter: false,
             max_retry_delay: Duration::from_secs(max_secs),
-            timeout: None,
-            start_timeout: None,
-            on_failure: vec![],
-            on_retry: vec![],
-            on_success: vec![],
+            ..Task::stub("t")
         }
     }
 

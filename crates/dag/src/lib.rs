@@ -18,6 +18,7 @@ mod dag;
 mod diagnostic;
 mod load;
 mod params;
+mod priority;
 mod schedule;
 mod schema;
 mod template;
@@ -28,10 +29,11 @@ pub use application::{
     AppProblem, Application, ApplicationTemplate, Backends, DeployMode, ParseDeployModeError,
     Resources, WithNotifiers,
 };
-pub use dag::{Dag, Task};
+pub use dag::{DEFAULT_POOL, Dag, Task};
 pub use diagnostic::{Diagnostic, LoadError};
 pub use load::{DirLoad, load_dir, load_file, parse_str};
 pub use params::{ParamError, ParamKind, ParamSpec};
+pub use priority::WeightRule;
 pub use schedule::{SCHEDULE_HINT, Schedule, ScheduleError};
 pub use template::{RenderContext, RenderError};
 pub use trigger::TriggerRule;

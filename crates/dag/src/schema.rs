@@ -67,6 +67,11 @@ pub(crate) struct TaskSettings {
     pub timeout: Option<Spanned<String>>,
     pub start_timeout: Option<Spanned<String>>,
     pub trigger_rule: Option<Spanned<String>>,
+    pub depends_on_past: Option<Spanned<bool>>,
+    pub pool: Option<Spanned<String>>,
+    pub pool_slots: Option<Spanned<u32>>,
+    pub priority_weight: Option<Spanned<i32>>,
+    pub weight_rule: Option<Spanned<String>>,
     pub notify: NotifyFile,
 }
 
@@ -152,6 +157,11 @@ const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
     "start_timeout",
     "trigger_rule",
+    "depends_on_past",
+    "pool",
+    "pool_slots",
+    "priority_weight",
+    "weight_rule",
     "deploy_mode",
     "conf",
     "on_failure",
@@ -170,6 +180,11 @@ const TASK_KEYS: &[&str] = &[
     "timeout",
     "start_timeout",
     "trigger_rule",
+    "depends_on_past",
+    "pool",
+    "pool_slots",
+    "priority_weight",
+    "weight_rule",
     "application",
     "on_failure",
     "on_retry",
@@ -256,18 +271,36 @@ impl<'a, 'i> Table<'a, 'i> {
 
     fn count(&self, key: &str, d: &mut Diags) -> Option<Spanned<u32>> {
         let v = self.get(key)?;
-        let n = match v.get_ref() {
-            DeValue::Integer(i) => {
-                i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()
-            }
-            _ => None,
-        };
-        match n.and_then(|n| u32::try_from(n).ok()) {
+        match integer(v).and_then(|n| u32::try_from(n).ok()) {
             Some(n) => Some(Spanned::new(v.span(), n)),
             None => {
                 d.error(
                     v.span(),
                     format!("\"{key}\" must be a non-negative integer"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// An integer that may be negative, within i32.
+    fn integer(&self, key: &str, d: &mut Diags) -> Option<Spanned<i32>> {
+        let v = self.get(key)?;
+        if !matches!(v.get_ref(), DeValue::Integer(_)) {
+            d.error(
+                v.span(),
+                format!("\"{key}\" must be an integer, found {}", v.get_ref().type_str()),
+                None,
+            );
+            return None;
+        }
+        match integer(v).and_then(|n| i32::try_from(n).ok()) {
+            Some(n) => Some(Spanned::new(v.span(), n)),
+            None => {
+                d.error(
+                    v.span(),
+                    format!("\"{key}\" must be from {} to {}", i32::MIN, i32::MAX),
                     None,
                 );
                 None
@@ -346,6 +379,15 @@ impl<'a, 'i> Table<'a, 'i> {
             );
             None
         }
+    }
+}
+
+/// An integer's value however written (`1_000`, `0x10`); `None` for another type or one
+/// beyond i64.
+fn integer(v: &Val<'_>) -> Option<i64> {
+    match v.get_ref() {
+        DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok(),
+        _ => None,
     }
 }
 
@@ -557,6 +599,11 @@ fn read_settings(t: &Table<'_, '_>, d: &mut Diags) -> TaskSettings {
         timeout: t.string("timeout", d),
         start_timeout: t.string("start_timeout", d),
         trigger_rule: t.string("trigger_rule", d),
+        depends_on_past: t.boolean("depends_on_past", d),
+        pool: t.string("pool", d),
+        pool_slots: t.count("pool_slots", d),
+        priority_weight: t.integer("priority_weight", d),
+        weight_rule: t.string("weight_rule", d),
         notify: read_notify(t, d),
     }
 }

@@ -14,9 +14,10 @@ use serde_spanned::Spanned;
 use sha2::{Digest, Sha256};
 
 use crate::application::{Application, ApplicationTemplate, Backends, DeployMode, Resources};
-use crate::dag::{Dag, Task};
+use crate::dag::{DEFAULT_POOL, Dag, Task};
 use crate::diagnostic::{Diags, Span, closest, suggest};
 use crate::params::{ParamKind, ParamSpec, describe};
+use crate::priority::{WeightRule, set_effective_priorities};
 use crate::schedule::{SCHEDULE_HINT, Schedule};
 use crate::schema::{
     AppFile, DagFile, DefaultsFile, NotifyFile, ParamFile, ResourcesFile, TaskFile, TaskSettings,
@@ -151,10 +152,11 @@ pub(crate) fn check(
         return None;
     }
     let mut tasks = tasks;
-    let tasks = order
+    let mut tasks = order
         .into_iter()
         .map(|i| tasks[i].take())
         .collect::<Option<Vec<Task>>>()?;
+    set_effective_priorities(&mut tasks);
     let id_position = file
         .id
         .as_ref()
@@ -185,11 +187,15 @@ pub(crate) fn check(
     })
 }
 
+fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 fn check_id(id: &Spanned<String>, what: &str, d: &mut Diags) -> bool {
     let s = id.get_ref();
-    let ok = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let ok = is_id(s);
     if !ok {
         d.error(
             id.span(),
@@ -640,6 +646,19 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
         &label,
         d,
     );
+    let weight_rule = check_weight_rule(
+        s.weight_rule.as_ref().or(defaults.file.settings.weight_rule.as_ref()),
+        &label,
+        d,
+    );
+    let pool = check_pool(s.pool.as_ref().or(defaults.file.settings.pool.as_ref()), d);
+    let pool_slots = match s.pool_slots.as_ref().or(defaults.file.settings.pool_slots.as_ref()) {
+        Some(n) if *n.get_ref() == 0 => {
+            d.error(n.span(), "pool_slots must be at least 1", None);
+            None
+        }
+        n => Some(n.map_or(1, |n| *n.get_ref())),
+    };
     let own = check_notify(&s.notify, scope.notifiers, d);
     let (dag_notify, defaults_notify) = scope.notify;
     let on_failure = merge_notify(own.on_failure, &defaults_notify.on_failure, &dag_notify.on_failure);
@@ -662,6 +681,20 @@ fn check_task(t: &TaskFile, scope: &Scope, d: &mut Diags) -> Option<Task> {
         application: app?,
         depends_on,
         trigger_rule: trigger_rule?,
+        depends_on_past: s
+            .depends_on_past
+            .as_ref()
+            .or(defaults.file.settings.depends_on_past.as_ref())
+            .is_some_and(|b| *b.get_ref()),
+        pool: pool?,
+        pool_slots: pool_slots?,
+        priority_weight: s
+            .priority_weight
+            .as_ref()
+            .or(defaults.file.settings.priority_weight.as_ref())
+            .map_or(1, |w| *w.get_ref()),
+        weight_rule: weight_rule?,
+        effective_priority: 0, // needs the whole graph: set once it is ordered
         retries: s
             .retries
             .as_ref()
@@ -695,6 +728,38 @@ fn check_trigger_rule(rule: Option<&Spanned<String>>, label: &str, d: &mut Diags
         rule.span(),
         format!("unknown trigger rule \"{name}\" in {label}"),
         Some(suggest(name, &names, "trigger rules")),
+    );
+    None
+}
+
+/// A task's weight rule by Airflow's name; downstream when none is given.
+fn check_weight_rule(rule: Option<&Spanned<String>>, label: &str, d: &mut Diags) -> Option<WeightRule> {
+    let Some(rule) = rule else { return Some(WeightRule::default()) };
+    let name = rule.get_ref().trim();
+    if let Some(r) = WeightRule::from_name(name) {
+        return Some(r);
+    }
+    let names: Vec<&str> = WeightRule::ALL.iter().map(|r| r.as_str()).collect();
+    d.error(
+        rule.span(),
+        format!("unknown weight rule \"{name}\" in {label}"),
+        Some(suggest(name, &names, "weight rules")),
+    );
+    None
+}
+
+/// A task's pool; default_pool when none is given. Whether the pool exists is
+/// the scheduler's to say: pools are in drover's config file.
+fn check_pool(pool: Option<&Spanned<String>>, d: &mut Diags) -> Option<String> {
+    let Some(pool) = pool else { return Some(DEFAULT_POOL.to_string()) };
+    let name = pool.get_ref();
+    if is_id(name) {
+        return Some(name.clone());
+    }
+    d.error(
+        pool.span(),
+        format!("invalid pool name \"{name}\""),
+        Some("pool names use only letters, digits, '_', '.' and '-'".into()),
     );
     None
 }

@@ -168,6 +168,39 @@ fn tasks_come_in_dependency_order_and_know_their_downstream() {
 }
 
 #[test]
+fn loading_works_out_each_task_priority_from_its_weight_rule() {
+    let text = r#"
+        id = "weights"
+        [defaults]
+        backend = "local"
+        priority_weight = 2
+        [[tasks]]
+        id = "extract"
+        application = { resource = "/e.jar" }
+        [[tasks]]
+        id = "load"
+        depends_on = ["extract"]
+        priority_weight = -3
+        weight_rule = "upstream"
+        application = { resource = "/l.jar" }
+        [[tasks]]
+        id = "report"
+        depends_on = ["load"]
+        priority_weight = 10
+        weight_rule = "absolute"
+        application = { resource = "/r.jar" }
+    "#;
+    let dag =
+        parse_str(Path::new("weights.toml"), text, &FakeBackends).unwrap_or_else(|e| panic!("{e}"));
+    let priorities: Vec<(&str, i64)> =
+        dag.tasks.iter().map(|t| (t.id.as_str(), t.effective_priority)).collect();
+    assert_eq!(priorities, [("extract", 9), ("load", -1), ("report", 10)]);
+    let extract = dag.task("extract").unwrap();
+    assert_eq!((extract.pool.as_str(), extract.pool_slots), (drover_dag::DEFAULT_POOL, 1));
+    assert!(!extract.depends_on_past);
+}
+
+#[test]
 fn source_hash_changes_with_the_file() {
     let a = wordcount();
     let b = parse_str(

@@ -52,6 +52,11 @@ pub struct BackendConfig {
     /// text ("30s", "2m"). Default: the host's ([`crate::Limits`], 30 s).
     #[serde(default, deserialize_with = "humantime_opt")]
     pub call_timeout: Option<std::time::Duration>,
+    /// At most this many of the backend's drivers at once, across every DAG
+    /// and deploy mode: the cluster's own capacity. Read by the scheduler;
+    /// none: no cap.
+    #[serde(default)]
+    pub max_running_drivers: Option<u32>,
 }
 
 fn humantime_opt<'de, D>(d: D) -> Result<Option<std::time::Duration>, D::Error>

@@ -17,6 +17,7 @@ fn livy_config(file: &std::path::Path) -> BTreeMap<String, BackendConfig> {
         ca_file: None,
         memory_mb: None,
         call_timeout: None,
+        max_running_drivers: None,
     };
     BTreeMap::from([("b".to_string(), cfg)])
 }

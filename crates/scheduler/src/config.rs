@@ -24,4 +24,11 @@ pub struct Config {
     /// `on_failure` and the like. The scheduler only writes notifications
     /// to the store's outbox; drover-notify delivers them.
     pub notifiers: Vec<String>,
+    /// The config file's pools, written to the store at each start (the
+    /// API's edits to them last until then).
+    pub pools: Vec<crate::PoolSpec>,
+    /// Per backend, at most this many drivers at once across every DAG and
+    /// deploy mode (the cluster's own capacity); a backend not named here
+    /// has no cap.
+    pub max_running_drivers: std::collections::BTreeMap<String, u32>,
 }

@@ -26,6 +26,38 @@ pub struct ClearRequest {
     pub dry_run: bool,
 }
 
+/// A backfill to make (Airflow's BackfillPostBody).
+#[derive(Debug, Clone)]
+pub struct BackfillRequest {
+    pub dag_id: String,
+    pub from_date: DateTime<Utc>,
+    pub to_date: DateTime<Utc>,
+    /// none | failed | completed.
+    pub reprocess_behavior: String,
+    pub max_active_runs: i64,
+    pub run_backwards: bool,
+    pub conf: serde_json::Map<String, serde_json::Value>,
+    /// Only say which logical dates would run.
+    pub dry_run: bool,
+}
+
+/// What a backfill request made: the backfill (none for a dry run) and the
+/// logical dates it runs, in the order they start.
+#[derive(Debug, Clone)]
+pub struct BackfillMade {
+    pub backfill: Option<drover_store::BackfillRow>,
+    pub logical_dates: Vec<DateTime<Utc>>,
+}
+
+/// A change to an existing backfill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackfillChange {
+    Pause,
+    Unpause,
+    /// Its runs that have not started end failed; running ones go on.
+    Cancel,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
     #[error("DAG `{0}` not found")]
@@ -46,6 +78,9 @@ pub enum ControlError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The request itself is wrong (a bad pool name, say).
+    #[error("{0}")]
+    Invalid(String),
     #[error("scheduler unavailable: {0}")]
     Internal(String),
 }

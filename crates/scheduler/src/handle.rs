@@ -26,6 +26,7 @@ pub struct SchedulerHandle {
     pub(crate) changes: broadcast::Sender<Change>,
     pub(crate) logs_dir: std::path::PathBuf,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) pool_usage: Arc<RwLock<BTreeMap<String, crate::PoolUsage>>>,
 }
 
 /// The scheduler loop's heartbeat, as Airflow's health endpoint reports it.
@@ -272,6 +273,42 @@ impl SchedulerHandle {
         .await
     }
 
+    /// Every pool with what it holds and what waits for it.
+    pub async fn pools(&self) -> Result<Vec<crate::PoolView>, StoreError> {
+        let usage = self.pool_usage.read().expect("pool usage").clone();
+        Ok(self
+            .store
+            .pools()
+            .await?
+            .into_iter()
+            .map(|row| {
+                let u = usage.get(&row.name).copied().unwrap_or_default();
+                crate::PoolView::new(row, u)
+            })
+            .collect())
+    }
+
+    pub async fn pool(&self, name: &str) -> Result<Option<crate::PoolView>, StoreError> {
+        let u = self.pool_usage.read().expect("pool usage").get(name).copied().unwrap_or_default();
+        Ok(self.store.get_pool(name).await?.map(|row| crate::PoolView::new(row, u)))
+    }
+
+    /// Creates, changes or deletes a pool; the scheduler uses the new size
+    /// at once. Returns the pool as it now is (none after a delete).
+    pub async fn edit_pool(&self, edit: crate::PoolEdit) -> Result<Option<crate::PoolView>, ControlError> {
+        self.ask(|reply| Msg::Pool { edit, reply }).await
+    }
+
+    /// Makes a backfill (or, dry, says which logical dates it would run).
+    pub async fn backfill(&self, req: crate::BackfillRequest) -> Result<crate::BackfillMade, ControlError> {
+        self.ask(|reply| Msg::Backfill { req, reply }).await
+    }
+
+    /// Pauses, resumes or cancels a backfill.
+    pub async fn change_backfill(&self, id: i64, change: crate::BackfillChange) -> Result<drover_store::BackfillRow, ControlError> {
+        self.ask(|reply| Msg::ChangeBackfill { id, change, reply }).await
+    }
+
     /// Sends the loop a control message and waits for its answer.
     async fn ask<T>(
         &self,
@@ -299,10 +336,12 @@ impl SchedulerHandle {
     pub async fn metrics_text(&self) -> Result<String, StoreError> {
         let counts = self.store.state_counts().await?;
         let calls = self.backends.iter().map(|(name, b)| (name.clone(), b.call_stats())).collect();
+        let pools = self.pools().await?;
         Ok(self.metrics.render(crate::metrics::Snapshot {
             counts,
             calls,
             heartbeat: self.metrics.latest_heartbeat(),
+            pools,
         }))
     }
 

@@ -41,12 +41,14 @@ mod loader;
 mod metrics;
 mod msg;
 mod paths;
+mod pools;
 mod process;
 mod tracker;
 
 pub use archive::{ArchivedLog, DEFAULT_MAX_BYTES as DEFAULT_LOG_ARCHIVE_MAX_BYTES, STREAMS as LOG_STREAMS, read_archived_log};
 pub use config::Config;
-pub use control::{ClearRequest, Change, ControlError, TriggerError, TriggerRequest};
+pub use control::{BackfillChange, BackfillMade, BackfillRequest, ClearRequest, Change, ControlError, TriggerError, TriggerRequest};
+pub use pools::{PoolEdit, PoolSpec, PoolUsage, PoolView, check_pool};
 pub use handle::{BackendSummary, SchedulerHandle, SchedulerHealth};
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 pub use tracker::PollPolicy;

@@ -146,6 +146,8 @@ pub(crate) struct Snapshot {
     /// Each backend's call counters.
     pub calls: Vec<(String, Vec<CallStats>)>,
     pub heartbeat: DateTime<Utc>,
+    /// Each pool with what it holds and what waits for it.
+    pub pools: Vec<crate::PoolView>,
 }
 
 /// One gauge family: a value per label set.
@@ -194,6 +196,18 @@ impl Collector for Snapshot {
                 .iter()
                 .map(|(b, s, n)| (vec![("notifier", b.clone()), ("status", s.clone())], *n)),
         )?;
+        // Airflow's pool.{slots,open_slots,running_slots,queued_slots}; a
+        // pool without a limit has -1 slots and -1 open, as in the API.
+        type Count = fn(&crate::PoolView) -> i64;
+        let pool_gauges: [(&str, &str, Count); 4] = [
+            ("pool_slots", "Slots of each pool (-1: no limit)", |p| p.slots),
+            ("pool_open_slots", "Slots of each pool no running driver holds (-1: no limit)", |p| p.open_slots),
+            ("pool_running_slots", "Slots of each pool that running drivers hold", |p| p.running_slots),
+            ("pool_queued_slots", "Slots of each pool that queued tasks wait for", |p| p.queued_slots),
+        ];
+        for (name, help, value) in pool_gauges {
+            gauge(&mut enc, name, help, self.pools.iter().map(|p| (vec![("pool", p.name.clone())], value(p))))?;
+        }
         let with_calls = || {
             self.calls
                 .iter()
@@ -256,6 +270,26 @@ mod tests {
             },
             calls: vec![("yarn".into(), vec![status])],
             heartbeat: Utc::now(),
+            pools: vec![
+                crate::PoolView {
+                    name: "spark".into(),
+                    slots: 3,
+                    description: None,
+                    occupied_slots: 2,
+                    running_slots: 2,
+                    queued_slots: 4,
+                    open_slots: 1,
+                },
+                crate::PoolView {
+                    name: "default_pool".into(),
+                    slots: -1,
+                    description: None,
+                    occupied_slots: 0,
+                    running_slots: 0,
+                    queued_slots: 0,
+                    open_slots: -1,
+                },
+            ],
         });
         for line in [
             "drover_driver_submissions_total{backend=\"yarn\"} 1",
@@ -272,10 +306,18 @@ mod tests {
             "drover_plugin_call_duration_seconds_bucket{backend=\"yarn\",call=\"status\",le=\"0.01\"} 2",
             "drover_plugin_call_duration_seconds_bucket{backend=\"yarn\",call=\"status\",le=\"+Inf\"} 3",
             "drover_plugin_call_duration_seconds_count{backend=\"yarn\",call=\"status\"} 3",
+            "drover_pool_slots{pool=\"spark\"} 3",
+            "drover_pool_open_slots{pool=\"spark\"} 1",
+            "drover_pool_running_slots{pool=\"spark\"} 2",
+            "drover_pool_queued_slots{pool=\"spark\"} 4",
+            "drover_pool_slots{pool=\"default_pool\"} -1",
+            "drover_pool_open_slots{pool=\"default_pool\"} -1",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
         }
         assert!(text.contains("# TYPE drover_store_commit_seconds histogram"), "{text}");
+        assert!(text.contains("# HELP drover_pool_open_slots "), "{text}");
+        assert!(text.contains("# TYPE drover_pool_open_slots gauge"), "{text}");
         assert!(text.contains("drover_scheduler_heartbeat_timestamp_seconds "), "{text}");
     }
 }

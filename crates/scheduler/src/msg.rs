@@ -39,6 +39,19 @@ pub(crate) enum Msg {
         req: ClearRequest,
         reply: oneshot::Sender<Result<Vec<String>, ControlError>>,
     },
+    Pool {
+        edit: crate::PoolEdit,
+        reply: oneshot::Sender<Result<Option<crate::PoolView>, ControlError>>,
+    },
+    Backfill {
+        req: crate::BackfillRequest,
+        reply: oneshot::Sender<Result<crate::BackfillMade, ControlError>>,
+    },
+    ChangeBackfill {
+        id: i64,
+        change: crate::BackfillChange,
+        reply: oneshot::Sender<Result<drover_store::BackfillRow, ControlError>>,
+    },
     Reload,
     ReloadNow {
         reply: oneshot::Sender<()>,

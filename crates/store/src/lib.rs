@@ -17,9 +17,11 @@
 #[macro_use]
 mod rows;
 mod archive;
+mod backfills;
 mod notifications;
 mod sessions;
 mod pages;
+mod pools;
 pub mod metrics;
 
 use std::path::Path;
@@ -27,9 +29,10 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::types::Json;
+pub use sqlx::types::Json;
 use sqlx::{SqlitePool, Sqlite, Transaction};
 
+pub use backfills::{BackfillRow, NewBackfill, Rerun};
 pub use archive::{ArchiveJob, ArchivedStreams, LogArchive, StreamCopy};
 pub use notifications::{NewNotification, NotificationRow, NotificationStatus, NotifyEvent};
 pub use pages::{DriverFilter, TiFilter};
@@ -45,6 +48,8 @@ pub enum StoreError {
     RunExists { dag_id: String, run_id: String },
     #[error("{0} not found")]
     NotFound(String),
+    #[error("a pool `{0}` already exists")]
+    PoolExists(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -208,43 +213,7 @@ impl Store {
     /// position, so a crash can neither lose nor repeat a cron tick.
     pub async fn create_run(&self, new: &NewRun<'_>) -> Result<RunRow> {
         let mut tx = self.write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, state, conf, params, dag_hash, dag_snapshot, created_at)
-             VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) ON CONFLICT (dag_id, run_id) DO NOTHING",
-        )
-        .bind(new.dag_id)
-        .bind(new.run_id)
-        .bind(new.run_type)
-        .bind(new.logical_date)
-        .bind(Json(new.conf))
-        .bind(Json(new.params))
-        .bind(new.dag_hash)
-        .bind(new.dag_snapshot)
-        .bind(Utc::now())
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::RunExists {
-                dag_id: new.dag_id.to_string(),
-                run_id: new.run_id.to_string(),
-            });
-        }
-        let run_pk = inserted.last_insert_rowid();
-        for (task_id, max_tries) in &new.tasks {
-            sqlx::query("INSERT INTO task_instances (run, task_id, state, max_tries) VALUES (?, ?, 'none', ?)")
-                .bind(run_pk)
-                .bind(task_id)
-                .bind(*max_tries)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(at) = new.schedule_position {
-            sqlx::query("UPDATE dags SET last_scheduled_at = ? WHERE dag_id = ?")
-                .bind(at)
-                .bind(new.dag_id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let run_pk = insert_run(&mut tx, new, None).await?;
         let row = run_by_pk(&mut tx, run_pk).await?;
         metrics::commit(tx).await?;
         Ok(row)
@@ -311,6 +280,18 @@ impl Store {
             .await?)
     }
 
+    /// The DAG's run just before `logical_date` (the previous run that
+    /// `depends_on_past` looks at).
+    pub async fn previous_run(&self, dag_id: &str, logical_date: DateTime<Utc>) -> Result<Option<RunRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM dag_runs WHERE dag_id = ? AND logical_date < ? ORDER BY logical_date DESC, id DESC LIMIT 1",
+        )
+        .bind(dag_id)
+        .bind(logical_date)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     pub async fn get_run_by_pk(&self, run_pk: i64) -> Result<RunRow> {
         let mut conn = self.pool.acquire().await?;
         Ok(sqlx::query_as("SELECT * FROM dag_runs WHERE id = ?")
@@ -347,7 +328,8 @@ impl Store {
         let mut tx = self.write().await?;
         for (ti, max_tries) in tis {
             sqlx::query(
-                "UPDATE task_instances SET state = 'none', max_tries = ?, next_try_at = NULL, end_date = NULL
+                "UPDATE task_instances SET state = 'none', max_tries = ?, next_try_at = NULL, end_date = NULL,
+                   queued_reason = NULL, queued_at = NULL
                  WHERE id = ? AND run = ?",
             )
             .bind(max_tries)
@@ -390,7 +372,8 @@ impl Store {
         add_event(&mut tx, id, now, DriverState::Pending, None, None, t.message.map(clip).as_deref()).await?;
         sqlx::query(
             "UPDATE task_instances SET state = 'running', try_number = ?, next_try_at = NULL,
-               start_date = COALESCE(start_date, ?), end_date = NULL WHERE id = ?",
+               start_date = COALESCE(start_date, ?), end_date = NULL, queued_reason = NULL, queued_at = NULL
+             WHERE id = ?",
         )
         .bind(t.try_number)
         .bind(now)
@@ -510,7 +493,7 @@ impl Store {
         .await?;
         sqlx::query(
             "UPDATE task_instances SET state = 'skipped', next_try_at = NULL, end_date = ?
-             WHERE run = ? AND state IN ('none', 'up_for_retry')",
+             WHERE run = ? AND state IN ('none', 'queued', 'up_for_retry')",
         )
         .bind(now)
         .bind(run_pk)
@@ -610,6 +593,50 @@ pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
         end -= 1;
     }
     format!("{}… (truncated, {} bytes)", &text[..end], text.len()).into()
+}
+
+/// Inserts a run with its task instances (state none), and moves a
+/// scheduled run's DAG schedule position; `RunExists` if the id is taken.
+async fn insert_run(tx: &mut Transaction<'_, Sqlite>, new: &NewRun<'_>, backfill: Option<i64>) -> Result<i64> {
+    let inserted = sqlx::query(
+        "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, state, conf, params, dag_hash, dag_snapshot, created_at, backfill_id)
+         VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) ON CONFLICT (dag_id, run_id) DO NOTHING",
+    )
+    .bind(new.dag_id)
+    .bind(new.run_id)
+    .bind(new.run_type)
+    .bind(new.logical_date)
+    .bind(Json(new.conf))
+    .bind(Json(new.params))
+    .bind(new.dag_hash)
+    .bind(new.dag_snapshot)
+    .bind(Utc::now())
+    .bind(backfill)
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(StoreError::RunExists {
+            dag_id: new.dag_id.to_string(),
+            run_id: new.run_id.to_string(),
+        });
+    }
+    let run_pk = inserted.last_insert_rowid();
+    for (task_id, max_tries) in &new.tasks {
+        sqlx::query("INSERT INTO task_instances (run, task_id, state, max_tries) VALUES (?, ?, 'none', ?)")
+            .bind(run_pk)
+            .bind(task_id)
+            .bind(*max_tries)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some(at) = new.schedule_position {
+        sqlx::query("UPDATE dags SET last_scheduled_at = ? WHERE dag_id = ?")
+            .bind(at)
+            .bind(new.dag_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(run_pk)
 }
 
 async fn run_by_pk(tx: &mut Transaction<'_, Sqlite>, run_pk: i64) -> Result<RunRow> {

@@ -160,6 +160,8 @@ pub struct RunRow {
     /// Marked failed by a user: nothing more starts or is retried in it;
     /// it ends once its kills are confirmed.
     pub failing: bool,
+    /// The backfill that created (or re-ran) the run.
+    pub backfill_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -173,6 +175,18 @@ pub struct TaskInstanceRow {
     pub next_try_at: Option<DateTime<Utc>>,
     pub start_date: Option<DateTime<Utc>>,
     pub end_date: Option<DateTime<Utc>>,
+    /// Why a queued task waits (a full pool, its DAG's or backend's cap).
+    pub queued_reason: Option<String>,
+    pub queued_at: Option<DateTime<Utc>>,
+}
+
+/// A pool: `slots` task slots (-1: no limit) shared by every DAG.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct PoolRow {
+    pub name: String,
+    pub slots: i64,
+    pub description: Option<String>,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]

@@ -62,6 +62,8 @@ impl Core {
             .map(|t| (tis[t].id, decide::max_tries_after_clear(dag.task(t), tis[t].try_number)))
             .collect();
         self.store.clear_tis(row.id, &updates).await.map_err(internal)?;
+        // The run waits for room among the DAG's runs again.
+        self.queue.remove_run(row.id);
         info!(dag_id, run_id = %row.run_id, tasks = ?chosen, "task instances cleared");
         if !self.runs.contains_key(&row.id) {
             let mut row = row.clone();

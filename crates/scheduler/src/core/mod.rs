@@ -4,6 +4,8 @@
 //! advancing, finishing, failing), [`tries`] (start, end, retry, kill),
 //! [`cron`], [`clear`] and [`recover`] (restart and re-attach).
 
+mod admit;
+mod backfill;
 mod clear;
 mod cron;
 mod recover;
@@ -54,11 +56,18 @@ pub async fn start(
         runs: BTreeMap::new(),
         tries: HashMap::new(),
         dirty: BTreeSet::new(),
+        queue: Default::default(),
+        fresh: Vec::new(),
+        pools: BTreeMap::new(),
+        pool_usage: Arc::default(),
+        backfills: HashMap::new(),
         tx: tx.clone(),
         changes: changes.clone(),
         trackers: Trackers::new(cfg.poll),
         metrics: Arc::new(Metrics::new(cfg.health_threshold)),
     };
+    core.load_pools().await?;
+    core.backfills = store.open_backfills().await?.into_iter().map(|b| (b.id, b)).collect();
     core.reload().await?;
     core.recover().await?;
     let watcher = if cfg.watch {
@@ -80,6 +89,7 @@ pub async fn start(
         changes,
         logs_dir: cfg.logs_dir.clone(),
         metrics: core.metrics.clone(),
+        pool_usage: core.pool_usage.clone(),
     };
     let archiver = Archiver {
         store: handle.store.clone(),
@@ -142,13 +152,21 @@ impl Core {
         info!("scheduler stopped");
     }
 
-    /// Creates due cron runs and advances every run something happened to.
+    /// Creates due cron runs, advances every run something happened to and
+    /// hands out room to the ready tasks.
     async fn step(&mut self) -> Result<(), StoreError> {
         self.schedule_cron().await?;
-        while let Some(run_pk) = self.dirty.pop_first() {
-            self.advance(run_pk).await?;
+        loop {
+            while let Some(run_pk) = self.dirty.pop_first() {
+                self.advance(run_pk).await?;
+            }
+            self.admit().await?;
+            // A start that failed at once (no backend, say) ended its try
+            // and may have readied more.
+            if self.dirty.is_empty() {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     async fn handle(&mut self, msg: Msg) -> Result<(), StoreError> {
@@ -186,6 +204,15 @@ impl Core {
             Msg::ReloadNow { reply } => {
                 self.reload().await?;
                 let _ = reply.send(());
+            }
+            Msg::Backfill { req, reply } => {
+                let _ = reply.send(self.backfill(req).await);
+            }
+            Msg::ChangeBackfill { id, change, reply } => {
+                let _ = reply.send(self.change_backfill(id, change).await);
+            }
+            Msg::Pool { edit, reply } => {
+                let _ = reply.send(self.edit_pool(edit).await);
             }
             Msg::Stall(until) => {
                 warn!("scheduler loop stalled by a test hook");

@@ -7,7 +7,7 @@ use tracing::{error, info, warn};
 use chrono::Utc;
 use drover_store::{DriverState, DriverUpdate, RunState, StoreError};
 
-use super::state::{Core, LiveTry, RunCtx};
+use super::state::{Core, Hold, LiveTry, RunCtx};
 use crate::decide::{self, OpenTry, Outcome, Reopen};
 use crate::driver::Stop;
 
@@ -39,11 +39,14 @@ impl Core {
                     .await?;
                 continue;
             };
+            let ctx = &self.runs[&run_pk];
+            let hold = Hold::of(&ctx.row.dag_id, ctx.dag.task(&task_id), &t.backend);
             let live = LiveTry {
                 run_pk,
                 task_id,
                 try_number: t.try_number,
                 stop: Stop::default(),
+                hold,
             };
             let open = OpenTry {
                 client: t.deploy_mode == "client",

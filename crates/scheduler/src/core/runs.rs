@@ -86,26 +86,14 @@ impl Core {
         Ok(row)
     }
 
-    /// Moves one run forward: start it if its DAG has room, then do what
+    /// Moves one run forward: start it if its DAG (or backfill) has room, then do what
     /// [`decide::next_steps`] says for its tasks, and end the run when every
     /// task has ended.
     pub(super) async fn advance(&mut self, run_pk: i64) -> Result<(), StoreError> {
         let Some(ctx) = self.runs.get(&run_pk) else { return Ok(()) };
         let dag = ctx.dag.clone();
         if ctx.row.state == RunState::Queued {
-            let running = self
-                .runs
-                .values()
-                .filter(|r| r.row.dag_id == dag.id && r.row.state == RunState::Running)
-                .count();
-            // The loaded DAG's limit: a reload may have changed it.
-            let limit = self
-                .dags
-                .read()
-                .expect("dag map")
-                .get(&dag.id)
-                .map_or(dag.max_active_runs, |d| d.max_active_runs);
-            if !decide::has_room(running, limit) {
+            if !self.run_has_room(run_pk) {
                 return Ok(());
             }
             self.store.set_run_state(run_pk, RunState::Running).await?;
@@ -129,19 +117,14 @@ impl Core {
                 error!(%dag_id, %run_id, error = %e, "cannot fail a timed-out run");
             }
         }
-        let room = decide::task_room(
-            &dag,
-            self.runs.values().filter(|r| r.row.dag_id == dag.id).flat_map(|r| r.tis.values()),
-        );
+        let past = self.past_states(run_pk).await?;
         let ctx = self.runs.get(&run_pk).expect("run");
-        for step in decide::next_steps(&dag, &ctx.tis, ctx.row.failing, Utc::now(), room) {
+        let lookup = |task_id: &str| past.as_ref().and_then(|p| p.get(task_id).copied());
+        for step in decide::next_steps(&dag, &ctx.tis, ctx.row.failing, Utc::now(), &lookup) {
             match step {
                 Step::UpstreamFailed { task_id } => self.set_ti(run_pk, &task_id, TiState::UpstreamFailed).await?,
                 Step::Skip { task_id } => self.set_ti(run_pk, &task_id, TiState::Skipped).await?,
-                Step::Start { task_id, try_number } => {
-                    let task = dag.task(&task_id).expect("a step names a task of the DAG");
-                    self.start_try(run_pk, task, try_number).await?;
-                }
+                Step::Start { task_id, try_number } => self.enqueue(run_pk, &task_id, try_number),
             }
         }
 
@@ -172,6 +155,7 @@ impl Core {
             })
             .collect();
         self.store.finish_run(run_pk, state, &notes).await?;
+        self.queue.remove_run(run_pk);
         let ctx = self.runs.remove(&run_pk).expect("run");
         info!(dag_id = %ctx.row.dag_id, run_id = %ctx.row.run_id, state = %state, "run finished");
         self.emit(Change::Run {
@@ -179,14 +163,16 @@ impl Core {
             run_id: ctx.row.run_id.clone(),
             state: state.to_string(),
         });
+        // Queued runs may start now, and a later run's depends_on_past
+        // tasks may go on.
         let waiting: Vec<i64> = self
             .runs
             .iter()
-            .filter(|(_, r)| r.row.dag_id == ctx.row.dag_id && r.row.state == RunState::Queued)
+            .filter(|(_, r)| r.row.dag_id == ctx.row.dag_id)
             .map(|(pk, _)| *pk)
             .collect();
         self.dirty.extend(waiting);
-        Ok(())
+        self.backfill_run_ended(ctx.row.backfill_id).await
     }
 
     /// Marks a run failed: kills its running drivers through their clusters
@@ -212,6 +198,7 @@ impl Core {
             .map_err(|e| ControlError::Internal(e.to_string()))?;
         ctx.row.failing = true;
         let waiting = decide::skipped_by_fail(ctx.tis.values());
+        self.queue.remove_run(run_pk);
         for live in self.tries.values().filter(|l| l.run_pk == run_pk) {
             live.stop.stop(StopReason::RunFailed);
         }

@@ -32,6 +32,28 @@ pub(super) struct LiveTry {
     pub task_id: String,
     pub try_number: i64,
     pub stop: Stop,
+    /// What the try holds while it runs: slots of a pool, a place in its
+    /// DAG's max_active_tasks and in its backend's max_running_drivers.
+    pub hold: Hold,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Hold {
+    pub dag_id: String,
+    pub pool: String,
+    pub slots: u32,
+    pub backend: String,
+}
+
+impl Hold {
+    pub(super) fn of(dag_id: &str, task: Option<&drover_dag::Task>, backend: &str) -> Hold {
+        Hold {
+            dag_id: dag_id.to_string(),
+            pool: task.map_or_else(|| drover_dag::DEFAULT_POOL.to_string(), |t| t.pool.clone()),
+            slots: task.map_or(1, |t| t.pool_slots),
+            backend: backend.to_string(),
+        }
+    }
 }
 
 pub(super) struct Core {
@@ -49,6 +71,16 @@ pub(super) struct Core {
     pub tries: HashMap<i64, LiveTry>,
     /// Runs something happened to since they were last advanced.
     pub dirty: BTreeSet<i64>,
+    /// Ready tasks waiting for room, in the order they get it.
+    pub queue: crate::decide::Queue,
+    /// Queued since room was last handed out: their reason is still to be written.
+    pub fresh: Vec<i64>,
+    /// Pools by name, as the store has them.
+    pub pools: BTreeMap<String, i64>,
+    /// Backfills not completed yet, by id.
+    pub backfills: HashMap<i64, drover_store::BackfillRow>,
+    /// What the pools hold and wait for, for the API.
+    pub pool_usage: Arc<RwLock<BTreeMap<String, crate::PoolUsage>>>,
     pub tx: mpsc::UnboundedSender<Msg>,
     pub changes: broadcast::Sender<Change>,
     pub trackers: Arc<Trackers>,
@@ -107,6 +139,24 @@ impl Core {
             .await
             .map(Arc::new)
             .map_err(|e| e.to_string())
+    }
+
+    /// The states of the task instances of the run before `run_pk` (by
+    /// logical date), for its `depends_on_past` tasks; `None` when it has
+    /// none or there is no earlier run.
+    pub(super) async fn past_states(&self, run_pk: i64) -> Result<Option<HashMap<String, TiState>>, StoreError> {
+        let ctx = &self.runs[&run_pk];
+        if !ctx.dag.tasks.iter().any(|t| t.depends_on_past) {
+            return Ok(None);
+        }
+        let Some(prev) = self.store.previous_run(&ctx.row.dag_id, ctx.row.logical_date).await? else {
+            return Ok(None);
+        };
+        let tis = match self.runs.get(&prev.id) {
+            Some(open) => open.tis.values().map(|t| (t.task_id.clone(), t.state)).collect(),
+            None => self.store.task_instances(prev.id).await?.into_iter().map(|t| (t.task_id, t.state)).collect(),
+        };
+        Ok(Some(tis))
     }
 
     /// Commits a task instance's new state, then tells the watchers.

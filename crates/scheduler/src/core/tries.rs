@@ -8,7 +8,7 @@ use tracing::info;
 use drover_dag::{RenderContext, Task};
 use drover_store::{DriverState, DriverUpdate, FinishTry, NewNotification, NewTry, StopReason, StoreError, TryRow};
 
-use super::state::{Core, LiveTry};
+use super::state::{Core, Hold, LiveTry};
 use crate::control::{Change, ControlError};
 use crate::decide::{self, Outcome, Resume};
 use crate::driver::{Stop, TryJob};
@@ -68,6 +68,7 @@ impl Core {
             task_id: task.id.clone(),
             try_number,
             stop: Stop::default(),
+            hold: Hold::of(&self.runs[&run_pk].row.dag_id, Some(task), &task.backend),
         };
         let failure = match (&rendered, &backend) {
             (Err(e), _) => Some(format!("cannot render the application: {e}")),
@@ -194,10 +195,11 @@ impl Core {
             try_number: live.try_number,
         };
         self.emit(change);
+        // The freed room goes to the next queued task on this turn.
         self.dirty.insert(live.run_pk);
-        // A freed task slot goes to the DAG's other runs too, at once.
+        // A later run's depends_on_past task may have waited for this one.
         let ctx = &self.runs[&live.run_pk];
-        if ctx.dag.max_active_tasks.is_some() {
+        if ctx.dag.tasks.iter().any(|t| t.depends_on_past) {
             let dag_id = ctx.row.dag_id.clone();
             self.dirty.extend(self.runs.iter().filter(|(_, r)| r.row.dag_id == dag_id).map(|(pk, _)| *pk));
         }

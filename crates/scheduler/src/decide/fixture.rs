@@ -54,6 +54,8 @@ pub(crate) fn ti(task_id: &str, state: TiState, try_number: i64) -> TaskInstance
         next_try_at: None,
         start_date: None,
         end_date: None,
+        queued_reason: None,
+        queued_at: None,
     }
 }
 

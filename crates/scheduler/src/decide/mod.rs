@@ -8,6 +8,8 @@
 //! decide and feeds the results back as the next event. Types of the store
 //! and of the DAG appear here only as data.
 
+mod admit;
+mod backfill;
 mod clear;
 mod cron;
 mod recover;
@@ -18,16 +20,20 @@ mod trigger;
 #[cfg(test)]
 mod fixture;
 
+pub(crate) use admit::{Blocked, Caps, Queue, Room, Waiting, admit, reason};
+pub(crate) use backfill::{MAX_BACKFILL_RUNS, Refused, Reprocess, Tick, backfill_has_room, backfill_run_id, plan};
 pub(crate) use clear::{Refusal, clear_selection, max_tries_after_clear};
 pub(crate) use cron::{CronStep, cron_step, scheduled_run_id};
 pub(crate) use recover::{OpenTry, Reopen, reopen};
-pub(crate) use run::{Step, has_room, manual_run_id, next_steps, next_wake, run_deadline, run_end, run_notifiers, skipped_by_fail, task_room};
+pub(crate) use run::{Step, has_room, manual_run_id, next_steps, next_wake, run_deadline, run_end, run_notifiers, skipped_by_fail};
 pub(crate) use tries::{Outcome, Resume, deadline, ready_at, task_notifiers, try_ended};
 
 #[cfg(test)]
 mod tests {
     /// The rules' sources, tests included.
-    const RULES: [(&str, &str); 6] = [
+    const RULES: [(&str, &str); 8] = [
+        ("admit.rs", include_str!("admit.rs")),
+        ("backfill.rs", include_str!("backfill.rs")),
         ("clear.rs", include_str!("clear.rs")),
         ("cron.rs", include_str!("cron.rs")),
         ("recover.rs", include_str!("recover.rs")),

@@ -30,16 +30,19 @@ pub(crate) enum Step {
 /// (topological) order: a task starts when its trigger rule is met (by
 /// default: every upstream task succeeded); one whose rule can no longer be
 /// met is marked upstream-failed or skipped as the rule says (and its own
-/// downstream follows on the same turn); a retry starts once due. A cleared task
-/// goes on counting tries where it was. Nothing starts in a run a person
-/// is failing, and at most `room` tries start (the DAG's
-/// `max_active_tasks` less what already runs); the rest wait their turn.
+/// downstream follows on the same turn); a retry starts once due; a task
+/// already queued for room stays ready. A task with `depends_on_past` also
+/// waits until its instance in the DAG's previous run (`past`, by task id;
+/// `None` when there is none) succeeded or was skipped, as in Airflow. A
+/// cleared task goes on counting tries where it was. Nothing starts in a
+/// run a person is failing. A `Start` says the task is ready: whether there
+/// is room for it now is [`super::admit`]'s call.
 pub(crate) fn next_steps(
     dag: &Dag,
     tis: &BTreeMap<String, TaskInstanceRow>,
     failing: bool,
     now: DateTime<Utc>,
-    mut room: usize,
+    past: &dyn Fn(&str) -> Option<TiState>,
 ) -> Vec<Step> {
     if failing {
         return Vec::new();
@@ -63,16 +66,18 @@ pub(crate) fn next_steps(
                         after.insert(&task.id, TiState::Skipped);
                         steps.push(Step::Skip { task_id: task.id.clone() });
                     }
-                    Verdict::Run if room > 0 => {
-                        room -= 1;
+                    Verdict::Run if task.depends_on_past && past(&task.id).is_some_and(|s| !past_allows(s)) => {}
+                    Verdict::Run => {
                         after.insert(&task.id, TiState::Running);
                         steps.push(Step::Start { task_id: task.id.clone(), try_number: ti.try_number + 1 });
                     }
-                    Verdict::Run => {}
                 }
             }
-            TiState::UpForRetry if room > 0 && ti.next_try_at.is_none_or(|t| t <= now) => {
-                room -= 1;
+            TiState::Queued => {
+                after.insert(&task.id, TiState::Running);
+                steps.push(Step::Start { task_id: task.id.clone(), try_number: ti.try_number + 1 });
+            }
+            TiState::UpForRetry if ti.next_try_at.is_none_or(|t| t <= now) => {
                 after.insert(&task.id, TiState::Running);
                 steps.push(Step::Start { task_id: task.id.clone(), try_number: ti.try_number + 1 });
             }
@@ -107,20 +112,18 @@ pub(crate) fn run_notifiers(state: RunState, dag: &Dag) -> (NotifyEvent, &[Strin
     }
 }
 
-/// How many more of a DAG's tasks may start: its `max_active_tasks` less
-/// those of its task instances (over all its open runs) already queued or
-/// running.
-pub(crate) fn task_room<'a>(dag: &Dag, tis: impl IntoIterator<Item = &'a TaskInstanceRow>) -> usize {
-    let Some(cap) = dag.max_active_tasks else { return usize::MAX };
-    let active = tis.into_iter().filter(|t| matches!(t.state, TiState::Queued | TiState::Running)).count();
-    (cap as usize).saturating_sub(active)
+/// Whether a `depends_on_past` task may start after its previous instance
+/// ended so: Airflow lets success and skipped through.
+fn past_allows(state: TiState) -> bool {
+    matches!(state, TiState::Success | TiState::Skipped)
 }
 
-/// The tasks a run marked failed skips: those not started yet and those
-/// waiting for a retry. Running ones are killed instead.
+/// The tasks a run marked failed skips: those not started yet, those
+/// queued for room and those waiting for a retry. Running ones are killed
+/// instead.
 pub(crate) fn skipped_by_fail<'a>(tis: impl IntoIterator<Item = &'a TaskInstanceRow>) -> Vec<String> {
     tis.into_iter()
-        .filter(|t| matches!(t.state, TiState::None | TiState::UpForRetry))
+        .filter(|t| matches!(t.state, TiState::None | TiState::Queued | TiState::UpForRetry))
         .map(|t| t.task_id.clone())
         .collect()
 }
@@ -171,6 +174,11 @@ mod tests {
 
     const NOW: &str = "2026-03-01T12:00:00Z";
 
+    /// No previous run.
+    fn no_past(_: &str) -> Option<TiState> {
+        Option::None
+    }
+
     fn start(task_id: &str, try_number: i64) -> Step {
         Step::Start { task_id: task_id.into(), try_number }
     }
@@ -203,19 +211,19 @@ mod tests {
 
     #[test]
     fn a_new_run_starts_every_task_without_upstream() {
-        let steps = next_steps(&chain(), &tis(&[("a", None), ("b", None), ("c", None), ("d", None)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&chain(), &tis(&[("a", None), ("b", None), ("c", None), ("d", None)]), false, at(NOW), &no_past);
         assert_eq!(steps, [start("a", 1), start("d", 1)]);
     }
 
     #[test]
     fn a_task_starts_once_its_upstream_succeeded() {
-        let steps = next_steps(&chain(), &tis(&[("a", Success), ("b", None), ("c", None), ("d", Running)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&chain(), &tis(&[("a", Success), ("b", None), ("c", None), ("d", Running)]), false, at(NOW), &no_past);
         assert_eq!(steps, [start("b", 1)]);
     }
 
     #[test]
     fn a_task_waits_while_its_upstream_runs() {
-        let steps = next_steps(&chain(), &tis(&[("a", Running), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&chain(), &tis(&[("a", Running), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), &no_past);
         assert!(steps.is_empty());
     }
 
@@ -223,40 +231,40 @@ mod tests {
     fn a_task_waits_while_its_upstream_waits_for_a_retry() {
         let mut tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
         tis.get_mut("a").unwrap().next_try_at = Some(at("2026-03-01T13:00:00Z"));
-        assert!(next_steps(&chain(), &tis, false, at(NOW), usize::MAX).is_empty());
+        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past).is_empty());
     }
 
     #[test]
     fn a_task_with_several_upstream_waits_for_all_of_them() {
         let dag = graph(&[("a", &[]), ("b", &[]), ("join", &["a", "b"])], "");
-        let steps = next_steps(&dag, &tis(&[("a", Success), ("b", Running), ("join", None)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&dag, &tis(&[("a", Success), ("b", Running), ("join", None)]), false, at(NOW), &no_past);
         assert!(steps.is_empty());
-        let steps = next_steps(&dag, &tis(&[("a", Success), ("b", Success), ("join", None)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&dag, &tis(&[("a", Success), ("b", Success), ("join", None)]), false, at(NOW), &no_past);
         assert_eq!(steps, [start("join", 1)]);
     }
 
     #[test]
     fn a_failed_upstream_marks_the_whole_downstream_on_one_turn() {
-        let steps = next_steps(&chain(), &tis(&[("a", Failed), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&chain(), &tis(&[("a", Failed), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), &no_past);
         assert_eq!(steps, [upstream_failed("b"), upstream_failed("c")]);
     }
 
     #[test]
     fn one_failed_upstream_is_enough_even_while_another_runs() {
         let dag = graph(&[("a", &[]), ("b", &[]), ("join", &["a", "b"])], "");
-        let steps = next_steps(&dag, &tis(&[("a", Failed), ("b", Running), ("join", None)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&dag, &tis(&[("a", Failed), ("b", Running), ("join", None)]), false, at(NOW), &no_past);
         assert_eq!(steps, [upstream_failed("join")]);
     }
 
     #[test]
     fn an_upstream_failed_upstream_passes_the_mark_on() {
-        let steps = next_steps(&chain(), &tis(&[("a", Failed), ("b", UpstreamFailed), ("c", None), ("d", Success)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&chain(), &tis(&[("a", Failed), ("b", UpstreamFailed), ("c", None), ("d", Success)]), false, at(NOW), &no_past);
         assert_eq!(steps, [upstream_failed("c")]);
     }
 
     #[test]
     fn a_skipped_upstream_skips_the_downstream_under_all_success() {
-        let steps = next_steps(&chain(), &tis(&[("a", Skipped), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&chain(), &tis(&[("a", Skipped), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), &no_past);
         assert_eq!(steps, [skip("b"), skip("c")]);
     }
 
@@ -272,35 +280,54 @@ mod tests {
 
     #[test]
     fn a_cleanup_task_runs_after_its_upstream_failed_and_the_alert_with_it() {
-        let steps = next_steps(&cleanup_and_alert(), &tis(&[("extract", Failed), ("cleanup", None), ("alert", None)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&cleanup_and_alert(), &tis(&[("extract", Failed), ("cleanup", None), ("alert", None)]), false, at(NOW), &no_past);
         assert_eq!(steps, [start("cleanup", 1), start("alert", 1)], "one_failed does not wait for the cleanup");
     }
 
     #[test]
     fn an_alert_on_failure_is_skipped_when_everything_succeeded_and_the_run_succeeds() {
         let dag = cleanup_and_alert();
-        let steps = next_steps(&dag, &tis(&[("extract", Success), ("cleanup", Success), ("alert", None)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&dag, &tis(&[("extract", Success), ("cleanup", Success), ("alert", None)]), false, at(NOW), &no_past);
         assert_eq!(steps, [skip("alert")]);
         let ended = tis(&[("extract", Success), ("cleanup", Success), ("alert", Skipped)]);
         assert_eq!(run_end(ended.values(), false), Some(RunState::Success));
     }
 
     #[test]
-    fn max_active_tasks_lets_only_as_many_tasks_start_as_there_is_room() {
-        let dag = graph(&[("a", &[]), ("b", &[]), ("c", &[]), ("d", &[])], "");
-        let none = tis(&[("a", None), ("b", None), ("c", None), ("d", None)]);
-        assert_eq!(next_steps(&dag, &none, false, at(NOW), 2), [start("a", 1), start("b", 1)]);
-        assert_eq!(next_steps(&dag, &none, false, at(NOW), 0), []);
+    fn a_queued_task_stays_ready_until_it_gets_room() {
+        let mut tis = tis(&[("a", Queued), ("b", None), ("c", None), ("d", Running)]);
+        tis.get_mut("a").unwrap().try_number = 0;
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past), [start("a", 1)]);
+    }
+
+    /// a (depends_on_past) -> b.
+    fn past_bound() -> Dag {
+        dag(concat!(
+            "id = \"t\"\n[defaults]\nbackend = \"local\"\n",
+            "[[tasks]]\nid = \"a\"\ndepends_on_past = true\napplication = { resource = \"app.jar\" }\n",
+            "[[tasks]]\nid = \"b\"\ndepends_on = [\"a\"]\napplication = { resource = \"app.jar\" }\n",
+        ))
     }
 
     #[test]
-    fn the_room_is_the_cap_less_what_runs_across_the_dags_runs() {
-        let capped = dag("id = \"t\"\nmax_active_tasks = 3\n[[tasks]]\nid = \"a\"\nbackend = \"local\"\napplication = { resource = \"a.jar\" }\n");
-        let one = tis(&[("a", Running)]);
-        let other = tis(&[("a", Queued)]);
-        let done = tis(&[("a", Success)]);
-        assert_eq!(task_room(&capped, one.values().chain(other.values()).chain(done.values())), 1);
-        assert_eq!(task_room(&chain(), one.values()), usize::MAX, "no cap");
+    fn depends_on_past_waits_for_the_previous_runs_instance_to_succeed_or_skip() {
+        let new = tis(&[("a", None), ("b", None)]);
+        for (before, starts) in [(Running, false), (Failed, false), (UpstreamFailed, false), (UpForRetry, false), (None, false), (Success, true), (Skipped, true)] {
+            let steps = next_steps(&past_bound(), &new, false, at(NOW), &|id| (id == "a").then_some(before));
+            assert_eq!(steps.contains(&start("a", 1)), starts, "previous instance {before}");
+        }
+    }
+
+    #[test]
+    fn depends_on_past_lets_the_first_run_through() {
+        let steps = next_steps(&past_bound(), &tis(&[("a", None), ("b", None)]), false, at(NOW), &no_past);
+        assert_eq!(steps, [start("a", 1)]);
+    }
+
+    #[test]
+    fn only_tasks_with_depends_on_past_look_at_the_previous_run() {
+        let steps = next_steps(&past_bound(), &tis(&[("a", Success), ("b", None)]), false, at(NOW), &|_| Some(Failed));
+        assert_eq!(steps, [start("b", 1)]);
     }
 
     #[test]
@@ -309,58 +336,58 @@ mod tests {
         let a = tis.get_mut("a").unwrap();
         a.try_number = 2;
         a.next_try_at = Some(at("2026-03-01T11:59:59Z"));
-        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), usize::MAX), [start("a", 3)]);
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past), [start("a", 3)]);
     }
 
     #[test]
     fn a_retry_falling_due_exactly_now_starts() {
         let mut tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
         tis.get_mut("a").unwrap().next_try_at = Some(at(NOW));
-        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), usize::MAX), [start("a", 2)]);
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past), [start("a", 2)]);
     }
 
     #[test]
     fn a_retry_not_yet_due_waits() {
         let mut tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
         tis.get_mut("a").unwrap().next_try_at = Some(at("2026-03-01T12:00:01Z"));
-        assert!(next_steps(&chain(), &tis, false, at(NOW), usize::MAX).is_empty());
+        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past).is_empty());
     }
 
     #[test]
     fn a_retry_without_a_due_time_starts_at_once() {
         let tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
-        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), usize::MAX), [start("a", 2)]);
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past), [start("a", 2)]);
     }
 
     #[test]
     fn a_cleared_task_goes_on_counting_tries_where_it_was() {
         let mut tis = tis(&[("a", None), ("b", None), ("c", None), ("d", Success)]);
         tis.get_mut("a").unwrap().try_number = 3;
-        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), usize::MAX), [start("a", 4)]);
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past), [start("a", 4)]);
     }
 
     #[test]
     fn nothing_starts_in_a_run_a_person_is_failing() {
         let tis = tis(&[("a", None), ("b", None), ("c", None), ("d", UpForRetry)]);
-        assert!(next_steps(&chain(), &tis, true, at(NOW), usize::MAX).is_empty());
+        assert!(next_steps(&chain(), &tis, true, at(NOW), &no_past).is_empty());
     }
 
     #[test]
     fn nothing_more_happens_in_a_run_whose_tasks_all_ended() {
         let tis = tis(&[("a", Success), ("b", Failed), ("c", UpstreamFailed), ("d", Skipped)]);
-        assert!(next_steps(&chain(), &tis, false, at(NOW), usize::MAX).is_empty());
+        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past).is_empty());
     }
 
     #[test]
-    fn running_and_queued_tasks_are_left_alone() {
-        let tis = tis(&[("a", Running), ("b", None), ("c", None), ("d", Queued)]);
-        assert!(next_steps(&chain(), &tis, false, at(NOW), usize::MAX).is_empty());
+    fn running_tasks_are_left_alone() {
+        let tis = tis(&[("a", Running), ("b", None), ("c", None), ("d", Running)]);
+        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past).is_empty());
     }
 
     #[test]
     fn tasks_start_in_the_dags_topological_order() {
         let dag = graph(&[("z", &[]), ("m", &[]), ("a", &[])], "");
-        let steps = next_steps(&dag, &tis(&[("z", None), ("m", None), ("a", None)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&dag, &tis(&[("z", None), ("m", None), ("a", None)]), false, at(NOW), &no_past);
         assert_eq!(steps, [start("z", 1), start("m", 1), start("a", 1)]);
     }
 
@@ -368,7 +395,7 @@ mod tests {
     fn a_task_without_a_task_instance_is_passed_over() {
         // A run keeps the DAG it started with; its task instances are the
         // truth when the two disagree.
-        let steps = next_steps(&chain(), &tis(&[("a", Success), ("b", None)]), false, at(NOW), usize::MAX);
+        let steps = next_steps(&chain(), &tis(&[("a", Success), ("b", None)]), false, at(NOW), &no_past);
         assert_eq!(steps, [start("b", 1)]);
     }
 
@@ -423,8 +450,8 @@ mod tests {
 
     #[test]
     fn failing_a_run_skips_the_waiting_tasks_and_not_the_running_ones() {
-        let tis = tis(&[("a", Success), ("b", Running), ("c", None), ("d", UpForRetry), ("e", Failed)]);
-        assert_eq!(skipped_by_fail(tis.values()), ["c", "d"]);
+        let tis = tis(&[("a", Success), ("b", Running), ("c", None), ("d", UpForRetry), ("e", Failed), ("f", Queued)]);
+        assert_eq!(skipped_by_fail(tis.values()), ["c", "d", "f"]);
     }
 
     #[test]
