@@ -275,3 +275,64 @@ async fn after_a_crash_mid_submission_the_try_is_found_by_its_key_not_submitted_
     second.shutdown().await;
     g.cluster.shutdown().await;
 }
+
+/// A second drover on a home another one is using refuses to start, naming
+/// the first (pid, address), instead of taking over its live tries; once
+/// the first has stopped, it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_drover_on_the_same_home_refuses_to_start_while_the_first_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let first = support::drover::start(home.path(), dags.path(), None).await.unwrap();
+    let refused = match support::drover::start(home.path(), dags.path(), None).await {
+        Ok(_) => panic!("two drovers ran on one home"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(refused.contains("another drover is running on home"), "{refused}");
+    assert!(refused.contains(&format!("pid={}", std::process::id())), "{refused}");
+    assert!(refused.contains(&first.api_url()), "{refused}");
+    first.shutdown().await;
+    let second = support::drover::start(home.path(), dags.path(), None).await.unwrap();
+    second.shutdown().await;
+}
+
+/// `drover db clean` forgets ended runs with their log files and keeps the
+/// rest; `drover db migrate` waits for no drover on the home.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_clean_forgets_ended_runs_and_their_logs_and_migrate_refuses_a_running_home() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    script(dags.path(), "ok.sh", "#!/bin/sh\necho ok\n");
+    write(dags.path(), "done.toml", "id = \"done\"\n[[tasks]]\nid = \"t\"\nbackend = \"local\"\n[tasks.application]\nresource = \"ok.sh\"\n");
+    let d = support::drover::start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let run = api.trigger("done", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("done", &run, DEADLINE).await.unwrap(), "success");
+    let drover = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_drover-cli-under-test"))
+            .arg("db")
+            .args(args)
+            .arg("--home")
+            .arg(home.path())
+            .output()
+            .unwrap()
+    };
+    let refused = drover(&["migrate"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("another drover is running"), "{refused:?}");
+    d.shutdown().await;
+
+    let logs = drover_scheduler::run_log_dir(&home.path().join("logs"), "done", &run);
+    assert!(logs.exists(), "{} has the client-mode log", logs.display());
+    let dry = drover(&["clean", "--older-than", "0s", "--dry-run"]);
+    assert!(String::from_utf8_lossy(&dry.stdout).contains(&format!("done {run} ended")), "{dry:?}");
+    let kept = drover(&["clean", "--older-than", "30d"]);
+    assert!(String::from_utf8_lossy(&kept.stdout).contains("0 runs deleted"), "{kept:?}");
+    let cleaned = drover(&["clean", "--older-than", "0s"]);
+    assert!(String::from_utf8_lossy(&cleaned.stdout).contains("1 run deleted"), "{cleaned:?}");
+    assert!(!logs.exists());
+    assert!(drover(&["migrate"]).status.success());
+    let d = support::drover::start(home.path(), dags.path(), None).await.unwrap();
+    assert!(Api::new(&d).get(&Api::run_path("done", &run)).await.is_err(), "the run is gone");
+    d.shutdown().await;
+}

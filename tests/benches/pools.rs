@@ -23,6 +23,7 @@ use drover_store::{DriverState, Store};
 use support::drover::{Api, Running, script, start, write};
 
 const SLOTS: usize = 20;
+/// The target, slot freed -> next driver submitted.
 const TARGET_GAP_P50_MS: f64 = 5.0;
 
 fn dag_toml(dag_id: &str, pool: &str, app: &std::path::Path, tasks: usize) -> String {
@@ -147,9 +148,9 @@ async fn bench() -> anyhow::Result<()> {
         percentile(&pooled.to_submitted, 50.0),
         percentile(&pooled.to_submitted, 95.0)
     );
-    let p50 = percentile(&pooled.to_pending, 50.0);
+    let p50 = percentile(&pooled.to_submitted, 50.0);
     println!(
-        "\ntarget: slot freed -> next try p50 under {TARGET_GAP_P50_MS} ms: {}; CPU per task no more than without pools: {}",
+        "\ntarget: slot freed -> next driver submitted p50 under {TARGET_GAP_P50_MS} ms: {}; CPU per task no more than without pools: {}",
         if p50 < TARGET_GAP_P50_MS { "met" } else { "MISSED" },
         if pooled.cpu_per_task <= free.cpu_per_task { "met" } else { "MISSED" }
     );

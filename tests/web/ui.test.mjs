@@ -252,6 +252,71 @@ try {
     await screenshot('dag-page');
   });
 
+  await step('a scheduled DAG is backfilled from its page: the server\'s error, a preview, the runs to the end', async () => {
+    // The served DAGs are all manual: this step adds a daily one to their
+    // folder (drover watches it), its one task 3 s long (greet.sh sleeps),
+    // its start in 2199 so only the backfill makes runs.
+    const { writeFileSync } = await import('node:fs');
+    const { dirname, isAbsolute } = await import('node:path');
+    const fileloc = await page.evaluate(() => fetch('/api/v2/dags/ui_params').then(r => r.json()).then(d => d.fileloc));
+    if (!isAbsolute(fileloc)) throw new Error(`ui_params's fileloc is not an absolute path: ${fileloc}`);
+    writeFileSync(join(dirname(fileloc), 'ui_daily.toml'), [
+      'id = "ui_daily"', 'description = "Daily, for the backfill form"', 'schedule = "@daily"', 'start_date = "2199-01-01"',
+      '[[tasks]]', 'id = "report"', 'backend = "local"', 'retries = 0',
+      '[tasks.application]', 'resource = "greet.sh"', 'deploy_mode = "client"', 'args = ["backfill", "1"]', ''].join('\n'));
+    await byId('nav-dags').click();
+    await byId('dag-row-ui_daily').getByTestId('dag-link').click();
+    await waitHash('#/dags/ui_daily', 'the DAG page');
+    await byId('backfill-form').waitFor();
+    await waitText('backfill-list', 'No backfills yet', 'the empty list');
+    if ((await byId('backfill-max-active-runs').inputValue()) !== '10') throw new Error('max active runs does not default to 10');
+    // Reversed: nothing is made, the server says why next to the form.
+    await byId('backfill-from').fill('2026-01-03');
+    await byId('backfill-to').fill('2026-01-01');
+    await byId('backfill-create').click();
+    await waitText('backfill-error', 'from_date is after to_date', 'the server\'s error for a reversed range');
+    await screenshot('backfill-reversed');
+    await byId('backfill-to').fill('2026-01-05');
+    await byId('backfill-from').fill('2026-01-03');
+    await byId('backfill-preview').click();
+    await waitText('backfill-preview-result', '3 runs: 2026-01-03, 2026-01-04, 2026-01-05', 'the dry run of three days');
+    if (await byId('backfill-error').isVisible()) throw new Error('the error of the reversed range stayed after it was fixed');
+    const made = await page.evaluate(() => fetch('/api/v2/backfills?dag_id=ui_daily').then(r => r.json()).then(b => b.total_entries));
+    if (made !== 0) throw new Error(`the reversed range or the preview made ${made} backfill(s)`);
+    await byId('backfill-create').click();
+    await waitText('backfill-created', 'created: 3 runs', 'the new backfill');
+    await waitText('backfill-progress', '3 / 3', 'the backfill\'s progress, followed live', 'backfill-list');
+    await waitState('backfill-state', ['completed'], 'the backfill after its last run', 'backfill-list');
+    if (await byId('backfill-list').getByRole('button').count()) throw new Error('a completed backfill still offers Pause or Cancel');
+    await waitState('graph-node-report', ['success'], 'report in the graph of the latest backfill run');
+    for (const day of ['03', '04', '05']) await byId(`grid-run-backfill__2026-01-${day}T00:00:00+00:00`).waitFor();
+    const marker = await page.evaluate(() => window.__marker);
+    if (marker !== 1 || loads !== 1) throw new Error(`the page was reloaded (marker ${marker}, ${loads} loads)`);
+    await screenshot('backfill-done');
+  });
+
+  await step('a backfill is paused, refused a second one, unpaused and cancelled from its row', async () => {
+    // 59 days one 3 s run at a time: it is still going while the buttons are clicked.
+    await byId('backfill-from').fill('2026-02-01');
+    await byId('backfill-to').fill('2026-03-31');
+    await byId('backfill-max-active-runs').fill('1');
+    await byId('backfill-create').click();
+    await waitText('backfill-created', 'Backfill 2 created: 59 runs', 'the long backfill');
+    const row = 'backfill-row-2';
+    await byId(row).getByTestId('backfill-pause').click();
+    await waitState('backfill-state', ['paused'], 'the backfill after Pause', row);
+    await byId('backfill-create').click();
+    await waitText('backfill-error', 'already has backfill 2 going', 'the server\'s 409 for a second backfill');
+    await screenshot('backfill-paused');
+    await byId(row).getByTestId('backfill-unpause').click();
+    await waitState('backfill-state', ['running'], 'the backfill after Unpause', row);
+    await byId(row).getByTestId('backfill-cancel').click();
+    await waitState('backfill-state', ['completed'], 'the backfill after Cancel', row);
+    const progress = await byId(row).getByTestId('backfill-progress').textContent();
+    if (progress.startsWith('59 ')) throw new Error(`the cancelled backfill ran every run: ${progress}`);
+    if (await byId(row).getByRole('button').count()) throw new Error('a cancelled backfill still offers its buttons');
+  });
+
   await step('the plugins and backends pages list the stand-in cluster\'s', async () => {
     await byId('nav-plugins').click();
     await byId('plugin-row-spark-standalone').waitFor();

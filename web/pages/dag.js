@@ -1,11 +1,13 @@
 // One DAG: its task graph coloured by a run (the latest, or the one picked in
-// the grid), and the grid of recent runs (columns) by tasks (rows).
+// the grid), the grid of recent runs (columns) by tasks (rows), and, for a
+// scheduled DAG, its backfills.
 
 import { h, fill, square, time, duration, badge, runHref, taskHref } from '../dom.js';
 import { get, dagPath } from '../api.js';
 import { graph } from '../graph.js';
 import { header, section, pauseSwitch, triggerButton } from './common.js';
 import { taskFilter, windowed } from './tasklist.js';
+import { backfillCard } from './backfill.js';
 
 const RUNS = 25;
 const ROW = 24;
@@ -15,17 +17,24 @@ export function dagPage(view, { params: [dagId], refresh }) {
   let last = null;
   // The search lives outside what a redraw replaces, so typing keeps its focus.
   const filter = taskFilter(() => last && render());
-  const body = h('div', {});
+  // So does the backfill form, below what a redraw replaces: a live update
+  // while a date is typed leaves it alone.
+  const backfill = backfillCard(dagId, refresh);
+  const main = h('div', {});
+  const body = h('div', {}, main, backfill.el);
 
   const render = () => {
-    const { dag, runs } = last;
+    const { dag, runs, backfills } = last;
     const shown = runs.find(r => r.dag_run_id === picked) || runs[0] || null;
     const states = shown ? Object.fromEntries(Object.entries(shown.task_instances).map(([t, ti]) => [t, ti?.state])) : {};
     const filtering = filter.text || filter.state;
     const keep = filtering ? (t, st) => filter.keeps(t, st) : null;
     const tasks = keep ? dag.tasks.filter(t => keep(t.task_id, states[t.task_id])) : dag.tasks;
     if (body.parentNode !== view) fill(view, body);
-    fill(body,
+    // A manual DAG has nothing to backfill; the card stays for backfills it had when it was scheduled.
+    backfill.el.hidden = !dag.timetable_summary && !backfills.length;
+    backfill.update(dag, backfills);
+    fill(main,
       header([['DAGs', '#/'], [dag.dag_id]],
         h('span', { class: 'muted small' }, dag.is_paused ? 'paused' : 'scheduled'),
         pauseSwitch(dag, refresh),
@@ -54,8 +63,9 @@ export function dagPage(view, { params: [dagId], refresh }) {
   return {
     dagId,
     async refresh() {
-      const [dag, runs] = await Promise.all([get(dagPath(dagId)), gridRuns(dagId)]);
-      last = { dag, runs };
+      const [dag, runs, { backfills }] = await Promise.all([
+        get(dagPath(dagId)), gridRuns(dagId), get(`/api/v2/backfills?dag_id=${encodeURIComponent(dagId)}`)]);
+      last = { dag, runs, backfills };
       render();
     },
   };

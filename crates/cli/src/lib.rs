@@ -80,6 +80,9 @@ pub enum Command {
     /// Task instances on a running instance.
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// drover's database: apply migrations, forget old runs.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Runs for every schedule tick in a date range, on a running instance.
     #[command(subcommand)]
     Backfill(BackfillCommand),
@@ -132,6 +135,29 @@ pub enum DagsCommand {
         wait: bool,
         #[command(flatten)]
         server: ServerArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply the database migrations this binary carries (drover also does
+    /// at start), e.g. before starting a new version. Refused while a drover
+    /// runs on the home.
+    Migrate {
+        #[arg(long, env = "DROVER_HOME", default_value = ".drover")]
+        home: PathBuf,
+    },
+    /// Delete runs that ended more than --older-than ago ("30d", "12h"),
+    /// with their task instances, tries, driver histories, notifications and
+    /// log files. A run still open is never touched; safe while drover runs.
+    Clean {
+        #[arg(long, env = "DROVER_HOME", default_value = ".drover")]
+        home: PathBuf,
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+        /// Only list what would go.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -312,6 +338,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => client::trigger(&server, &dag_id, conf.as_deref(), wait).await,
         Command::Plugins(PluginsCommand::Check(args)) => plugins::run_check(&args).await,
         Command::Plugins(PluginsCommand::New(args)) => scaffold::run(&args),
+        Command::Db(cmd) => {
+            init_logging(log_format);
+            db(cmd).await
+        }
         Command::Backfill(cmd) => {
             init_logging(log_format);
             client::backfill(cmd).await
@@ -365,4 +395,38 @@ mod tests {
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
     }
+}
+
+async fn db(cmd: DbCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        DbCommand::Migrate { home } => {
+            let db = home.join("drover.db");
+            anyhow::ensure!(db.exists(), "no database at {}: nothing to migrate (drover creates it at first start)", db.display());
+            let _lock = serve::lock_home(&home, "none: drover db migrate")?;
+            let store = drover_store::Store::open(&db).await?;
+            store.close().await;
+            println!("{} is up to date", db.display());
+        }
+        DbCommand::Clean { home, older_than, dry_run } => {
+            let db = home.join("drover.db");
+            anyhow::ensure!(db.exists(), "no database at {}", db.display());
+            let cutoff = chrono::Utc::now() - chrono::Duration::from_std(older_than)?;
+            let store = drover_store::Store::open(&db).await?;
+            let runs = store.clean_before(cutoff, dry_run).await?;
+            store.close().await;
+            for r in &runs {
+                println!("{} {} ended {}", r.dag_id, r.run_id, r.end_date.map(|d| d.to_rfc3339()).unwrap_or_default());
+                if !dry_run {
+                    let dir = drover_scheduler::run_log_dir(&home.join("logs"), &r.dag_id, &r.run_id);
+                    if let Err(e) = std::fs::remove_dir_all(&dir)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        eprintln!("cannot remove {}: {e}", dir.display());
+                    }
+                }
+            }
+            println!("{} run{} {}", runs.len(), if runs.len() == 1 { "" } else { "s" }, if dry_run { "would go" } else { "deleted" });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

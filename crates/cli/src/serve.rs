@@ -103,6 +103,9 @@ pub struct Server {
     notify_task: JoinHandle<()>,
     /// Reloads backends whose plugin file changes, while the server lives.
     _plugin_watcher: Option<drover_plugin_host::PluginWatcher>,
+    /// The home's lock, held while the server lives (the OS drops it when
+    /// the process dies, kill -9 included).
+    _home_lock: std::fs::File,
 }
 
 impl Server {
@@ -125,6 +128,42 @@ impl Server {
         let _ = self.notify_task.await;
         self.scheduler.store().close().await;
     }
+}
+
+/// Takes the home's exclusive lock, so a second drover on the same home
+/// (and so the same database and driver logs) refuses to start instead of
+/// recovering the first one's live tries as its own. The lock file names
+/// the holder: its pid and where it serves.
+pub fn lock_home(home: &std::path::Path, url: &str) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = home.join("drover.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.split_whitespace().collect::<Vec<_>>().join(", ");
+            anyhow::bail!(
+                "another drover is running on home {} ({}); stop it first, or give this one another --home",
+                home.display(),
+                if holder.is_empty() { "it is still starting".to_string() } else { holder }
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "pid={} url={url}", std::process::id())?;
+    Ok(file)
 }
 
 /// Creates the home directory, owner-only (absolute from here on).
@@ -205,6 +244,7 @@ pub async fn start_notifying(
     notify: &Extras,
 ) -> anyhow::Result<Server> {
     let api_addr = listener.local_addr()?;
+    let home_lock = lock_home(&home, &format!("http://{api_addr}"))?;
     let base_url = notify.base_url.clone().unwrap_or_else(|| format!("http://{api_addr}"));
     let notifiers = drover_notify::Notifiers::build(&notify.notifiers, &base_url, &|var| std::env::var(var).ok())
         .map_err(|errors| {
@@ -276,6 +316,7 @@ pub async fn start_notifying(
         server_task,
         notify_task,
         _plugin_watcher: plugin_watcher,
+        _home_lock: home_lock,
     })
 }
 

@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 
 /// `<logs_dir>/<dag>/<run>/<task>`.
 pub(crate) fn task_dir(logs_dir: &Path, dag_id: &str, run_id: &str, task_id: &str) -> PathBuf {
-    logs_dir.join(sanitize(dag_id)).join(sanitize(run_id)).join(sanitize(task_id))
+    run_dir(logs_dir, dag_id, run_id).join(sanitize(task_id))
+}
+
+/// `<logs_dir>/<dag>/<run>`: every file of a run's tries.
+pub fn run_dir(logs_dir: &Path, dag_id: &str, run_id: &str) -> PathBuf {
+    logs_dir.join(sanitize(dag_id)).join(sanitize(run_id))
 }
 
 /// Path-safe form of an id (run ids carry colons and plus signs).

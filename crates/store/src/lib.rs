@@ -17,6 +17,7 @@
 #[macro_use]
 mod rows;
 mod archive;
+mod clean;
 mod backfills;
 mod notifications;
 mod sessions;

@@ -269,3 +269,92 @@ async fn cluster_messages_raw_states_and_errors_are_truncated_when_recorded() {
     assert!(message.starts_with("plugin error: €") && message.len() <= MAX_TEXT + 64, "{} bytes kept", message.len());
     assert_eq!(clip("short"), "short", "what fits is kept whole");
 }
+
+/// A run with one try of task `a` whose driver ran, ended `state` at `ended`
+/// (none: still running).
+async fn run_with_try(store: &Store, run_id: &str, ended: Option<(RunState, chrono::DateTime<Utc>)>) -> RunRow {
+    let conf = json!({});
+    let run = store.create_run(&new_run("d", run_id, &conf, None)).await.unwrap();
+    let ti = &store.task_instances(run.id).await.unwrap()[0];
+    let t = store
+        .begin_try(&NewTry {
+            ti: ti.id,
+            try_number: 1,
+            backend: "local",
+            deploy_mode: "cluster",
+            submission_key: &format!("key-{run_id}"),
+            application: None,
+            deadline_at: None,
+            message: None,
+        })
+        .await
+        .unwrap();
+    store.update_driver(t.id, &DriverUpdate::state(DriverState::Running)).await.unwrap();
+    if let Some((state, _)) = ended {
+        store
+            .finish_try(&FinishTry { try_id: t.id, ti: ti.id, try_state: TryState::Success, ti_state: TiState::Success, next_try_at: None, message: None })
+            .await
+            .unwrap();
+        store.set_run_state(run.id, state).await.unwrap();
+    }
+    store.get_run_by_pk(run.id).await.unwrap()
+}
+
+#[tokio::test]
+async fn cleaning_forgets_only_runs_that_ended_before_the_cutoff() {
+    let store = Store::memory().await.unwrap();
+    with_dag(&store).await;
+    let old = run_with_try(&store, "old", Some((RunState::Success, Utc::now()))).await;
+    let open = run_with_try(&store, "open", None).await;
+    let cutoff = Utc::now() + chrono::Duration::seconds(1);
+    let dry = store.clean_before(cutoff, true).await.unwrap();
+    assert_eq!(dry.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["old"]);
+    assert!(store.get_run("d", "old").await.unwrap().is_some(), "a dry run deletes nothing");
+
+    let gone = store.clean_before(cutoff, false).await.unwrap();
+    assert_eq!(gone.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["old"]);
+    assert!(store.get_run("d", "old").await.unwrap().is_none());
+    assert!(store.task_instances(old.id).await.unwrap().is_empty());
+    assert!(store.get_run("d", "open").await.unwrap().is_some(), "an open run stays");
+    assert_eq!(store.open_tries().await.unwrap().len(), 1);
+    assert!(store.clean_before(Utc::now() - chrono::Duration::days(1), false).await.unwrap().is_empty());
+    assert_eq!(store.task_instances(open.id).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_backfill_is_committed_with_its_new_runs_and_reruns_at_once() {
+    let store = Store::memory().await.unwrap();
+    with_dag(&store).await;
+    let failed = run_with_try(&store, "failed", Some((RunState::Failed, Utc::now()))).await;
+    let ti = store.task_instances(failed.id).await.unwrap()[0].clone();
+    let conf = json!({});
+    let mut fresh = new_run("d", "backfill__1", &conf, None);
+    fresh.run_type = "backfill";
+    let new = NewBackfill {
+        dag_id: "d",
+        from_date: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        to_date: Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
+        dag_run_conf: &conf,
+        reprocess_behavior: "failed",
+        max_active_runs: 2,
+        run_backwards: false,
+    };
+    let (b, runs) = store.create_backfill(&new, &[fresh], &[Rerun { run_pk: failed.id, tis: vec![(ti.id, 3)] }]).await.unwrap();
+    assert_eq!(runs.iter().map(|r| (r.run_id.as_str(), r.state, r.backfill_id)).collect::<Vec<_>>(),
+        [("failed", RunState::Queued, Some(b.id)), ("backfill__1", RunState::Queued, Some(b.id))]);
+    let ti = &store.task_instances(failed.id).await.unwrap()[0];
+    assert_eq!((ti.state, ti.max_tries), (TiState::None, 3));
+    assert_eq!(store.backfill_progress(b.id).await.unwrap(), (2, 0));
+    assert_eq!(store.open_backfills().await.unwrap().len(), 1);
+
+    // A clash rolls the whole backfill back.
+    let mut clash = new_run("d", "backfill__1", &conf, None);
+    clash.run_type = "backfill";
+    assert!(matches!(store.create_backfill(&new, &[clash], &[]).await, Err(StoreError::RunExists { .. })));
+    assert_eq!(store.backfills("d", 10, 0).await.unwrap().1, 1);
+
+    let cancelled = store.complete_backfill(b.id, true).await.unwrap();
+    assert!(cancelled.completed_at.is_some());
+    assert_eq!(store.backfill_progress(b.id).await.unwrap(), (2, 2), "the never-started runs ended failed");
+    assert!(store.open_backfills().await.unwrap().is_empty());
+}

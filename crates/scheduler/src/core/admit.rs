@@ -20,8 +20,12 @@ impl Core {
     /// Queues a ready task of a running run for room.
     pub(super) fn enqueue(&mut self, run_pk: i64, task_id: &str, try_number: i64) {
         let ctx = &self.runs[&run_pk];
+        let Some(ti) = ctx.tis.get(task_id) else { return };
+        // Already waiting: every turn of a run finds its queued tasks ready again.
+        if self.queue.get(ti.id).is_some_and(|w| w.try_number == try_number) {
+            return;
+        }
         let Some((order, task)) = ctx.dag.tasks.iter().enumerate().find(|(_, t)| t.id == task_id) else { return };
-        let ti = &ctx.tis[task_id];
         let w = Waiting {
             priority: Reverse(task.effective_priority),
             logical_date: ctx.row.logical_date,

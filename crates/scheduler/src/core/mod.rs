@@ -132,8 +132,13 @@ impl Core {
                         if let Err(e) = self.handle(m).await {
                             error!(error = %e, "scheduler event failed");
                         }
-                        // Take whatever else already arrived before deciding.
+                        // Whatever else already arrived, each acted on at
+                        // once: a slot a try's end frees goes to the next
+                        // task before the next end is even recorded.
                         while let Ok(m) = rx.try_recv() {
+                            if let Err(e) = self.step().await {
+                                error!(error = %e, "scheduler step failed");
+                            }
                             if let Err(e) = self.handle(m).await {
                                 error!(error = %e, "scheduler event failed");
                             }

@@ -120,7 +120,10 @@ impl Core {
         let past = self.past_states(run_pk).await?;
         let ctx = self.runs.get(&run_pk).expect("run");
         let lookup = |task_id: &str| past.as_ref().and_then(|p| p.get(task_id).copied());
-        for step in decide::next_steps(&dag, &ctx.tis, ctx.row.failing, Utc::now(), &lookup) {
+        let queue = &self.queue;
+        let waiting = |ti: i64| queue.get(ti).is_some();
+        let steps = decide::next_steps(&dag, &ctx.tis, ctx.row.failing, Utc::now(), &lookup, &waiting);
+        for step in steps {
             match step {
                 Step::UpstreamFailed { task_id } => self.set_ti(run_pk, &task_id, TiState::UpstreamFailed).await?,
                 Step::Skip { task_id } => self.set_ti(run_pk, &task_id, TiState::Skipped).await?,

@@ -31,7 +31,9 @@ pub(crate) enum Step {
 /// default: every upstream task succeeded); one whose rule can no longer be
 /// met is marked upstream-failed or skipped as the rule says (and its own
 /// downstream follows on the same turn); a retry starts once due; a task
-/// already queued for room stays ready. A task with `depends_on_past` also
+/// already queued for room stays ready, and comes back as a `Start` unless
+/// it is already `waiting` in the queue (by task instance id: after a
+/// restart or a clear it is not). A task with `depends_on_past` also
 /// waits until its instance in the DAG's previous run (`past`, by task id;
 /// `None` when there is none) succeeded or was skipped, as in Airflow. A
 /// cleared task goes on counting tries where it was. Nothing starts in a
@@ -43,6 +45,7 @@ pub(crate) fn next_steps(
     failing: bool,
     now: DateTime<Utc>,
     past: &dyn Fn(&str) -> Option<TiState>,
+    waiting: &dyn Fn(i64) -> bool,
 ) -> Vec<Step> {
     if failing {
         return Vec::new();
@@ -73,6 +76,7 @@ pub(crate) fn next_steps(
                     }
                 }
             }
+            TiState::Queued if waiting(ti.id) => {}
             TiState::Queued => {
                 after.insert(&task.id, TiState::Running);
                 steps.push(Step::Start { task_id: task.id.clone(), try_number: ti.try_number + 1 });
@@ -179,6 +183,11 @@ mod tests {
         Option::None
     }
 
+    /// Nothing in the queue yet.
+    fn none_waiting(_: i64) -> bool {
+        false
+    }
+
     fn start(task_id: &str, try_number: i64) -> Step {
         Step::Start { task_id: task_id.into(), try_number }
     }
@@ -211,19 +220,19 @@ mod tests {
 
     #[test]
     fn a_new_run_starts_every_task_without_upstream() {
-        let steps = next_steps(&chain(), &tis(&[("a", None), ("b", None), ("c", None), ("d", None)]), false, at(NOW), &no_past);
+        let steps = next_steps(&chain(), &tis(&[("a", None), ("b", None), ("c", None), ("d", None)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [start("a", 1), start("d", 1)]);
     }
 
     #[test]
     fn a_task_starts_once_its_upstream_succeeded() {
-        let steps = next_steps(&chain(), &tis(&[("a", Success), ("b", None), ("c", None), ("d", Running)]), false, at(NOW), &no_past);
+        let steps = next_steps(&chain(), &tis(&[("a", Success), ("b", None), ("c", None), ("d", Running)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [start("b", 1)]);
     }
 
     #[test]
     fn a_task_waits_while_its_upstream_runs() {
-        let steps = next_steps(&chain(), &tis(&[("a", Running), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), &no_past);
+        let steps = next_steps(&chain(), &tis(&[("a", Running), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), &no_past, &none_waiting);
         assert!(steps.is_empty());
     }
 
@@ -231,40 +240,40 @@ mod tests {
     fn a_task_waits_while_its_upstream_waits_for_a_retry() {
         let mut tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
         tis.get_mut("a").unwrap().next_try_at = Some(at("2026-03-01T13:00:00Z"));
-        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past).is_empty());
+        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past, &none_waiting).is_empty());
     }
 
     #[test]
     fn a_task_with_several_upstream_waits_for_all_of_them() {
         let dag = graph(&[("a", &[]), ("b", &[]), ("join", &["a", "b"])], "");
-        let steps = next_steps(&dag, &tis(&[("a", Success), ("b", Running), ("join", None)]), false, at(NOW), &no_past);
+        let steps = next_steps(&dag, &tis(&[("a", Success), ("b", Running), ("join", None)]), false, at(NOW), &no_past, &none_waiting);
         assert!(steps.is_empty());
-        let steps = next_steps(&dag, &tis(&[("a", Success), ("b", Success), ("join", None)]), false, at(NOW), &no_past);
+        let steps = next_steps(&dag, &tis(&[("a", Success), ("b", Success), ("join", None)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [start("join", 1)]);
     }
 
     #[test]
     fn a_failed_upstream_marks_the_whole_downstream_on_one_turn() {
-        let steps = next_steps(&chain(), &tis(&[("a", Failed), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), &no_past);
+        let steps = next_steps(&chain(), &tis(&[("a", Failed), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [upstream_failed("b"), upstream_failed("c")]);
     }
 
     #[test]
     fn one_failed_upstream_is_enough_even_while_another_runs() {
         let dag = graph(&[("a", &[]), ("b", &[]), ("join", &["a", "b"])], "");
-        let steps = next_steps(&dag, &tis(&[("a", Failed), ("b", Running), ("join", None)]), false, at(NOW), &no_past);
+        let steps = next_steps(&dag, &tis(&[("a", Failed), ("b", Running), ("join", None)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [upstream_failed("join")]);
     }
 
     #[test]
     fn an_upstream_failed_upstream_passes_the_mark_on() {
-        let steps = next_steps(&chain(), &tis(&[("a", Failed), ("b", UpstreamFailed), ("c", None), ("d", Success)]), false, at(NOW), &no_past);
+        let steps = next_steps(&chain(), &tis(&[("a", Failed), ("b", UpstreamFailed), ("c", None), ("d", Success)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [upstream_failed("c")]);
     }
 
     #[test]
     fn a_skipped_upstream_skips_the_downstream_under_all_success() {
-        let steps = next_steps(&chain(), &tis(&[("a", Skipped), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), &no_past);
+        let steps = next_steps(&chain(), &tis(&[("a", Skipped), ("b", None), ("c", None), ("d", Success)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [skip("b"), skip("c")]);
     }
 
@@ -280,14 +289,14 @@ mod tests {
 
     #[test]
     fn a_cleanup_task_runs_after_its_upstream_failed_and_the_alert_with_it() {
-        let steps = next_steps(&cleanup_and_alert(), &tis(&[("extract", Failed), ("cleanup", None), ("alert", None)]), false, at(NOW), &no_past);
+        let steps = next_steps(&cleanup_and_alert(), &tis(&[("extract", Failed), ("cleanup", None), ("alert", None)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [start("cleanup", 1), start("alert", 1)], "one_failed does not wait for the cleanup");
     }
 
     #[test]
     fn an_alert_on_failure_is_skipped_when_everything_succeeded_and_the_run_succeeds() {
         let dag = cleanup_and_alert();
-        let steps = next_steps(&dag, &tis(&[("extract", Success), ("cleanup", Success), ("alert", None)]), false, at(NOW), &no_past);
+        let steps = next_steps(&dag, &tis(&[("extract", Success), ("cleanup", Success), ("alert", None)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [skip("alert")]);
         let ended = tis(&[("extract", Success), ("cleanup", Success), ("alert", Skipped)]);
         assert_eq!(run_end(ended.values(), false), Some(RunState::Success));
@@ -297,7 +306,9 @@ mod tests {
     fn a_queued_task_stays_ready_until_it_gets_room() {
         let mut tis = tis(&[("a", Queued), ("b", None), ("c", None), ("d", Running)]);
         tis.get_mut("a").unwrap().try_number = 0;
-        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past), [start("a", 1)]);
+        tis.get_mut("a").unwrap().id = 7;
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past, &none_waiting), [start("a", 1)]);
+        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past, &|ti| ti == 7).is_empty(), "already in the queue");
     }
 
     /// a (depends_on_past) -> b.
@@ -313,20 +324,20 @@ mod tests {
     fn depends_on_past_waits_for_the_previous_runs_instance_to_succeed_or_skip() {
         let new = tis(&[("a", None), ("b", None)]);
         for (before, starts) in [(Running, false), (Failed, false), (UpstreamFailed, false), (UpForRetry, false), (None, false), (Success, true), (Skipped, true)] {
-            let steps = next_steps(&past_bound(), &new, false, at(NOW), &|id| (id == "a").then_some(before));
+            let steps = next_steps(&past_bound(), &new, false, at(NOW), &|id| (id == "a").then_some(before), &none_waiting);
             assert_eq!(steps.contains(&start("a", 1)), starts, "previous instance {before}");
         }
     }
 
     #[test]
     fn depends_on_past_lets_the_first_run_through() {
-        let steps = next_steps(&past_bound(), &tis(&[("a", None), ("b", None)]), false, at(NOW), &no_past);
+        let steps = next_steps(&past_bound(), &tis(&[("a", None), ("b", None)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [start("a", 1)]);
     }
 
     #[test]
     fn only_tasks_with_depends_on_past_look_at_the_previous_run() {
-        let steps = next_steps(&past_bound(), &tis(&[("a", Success), ("b", None)]), false, at(NOW), &|_| Some(Failed));
+        let steps = next_steps(&past_bound(), &tis(&[("a", Success), ("b", None)]), false, at(NOW), &|_| Some(Failed), &none_waiting);
         assert_eq!(steps, [start("b", 1)]);
     }
 
@@ -336,58 +347,58 @@ mod tests {
         let a = tis.get_mut("a").unwrap();
         a.try_number = 2;
         a.next_try_at = Some(at("2026-03-01T11:59:59Z"));
-        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past), [start("a", 3)]);
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past, &none_waiting), [start("a", 3)]);
     }
 
     #[test]
     fn a_retry_falling_due_exactly_now_starts() {
         let mut tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
         tis.get_mut("a").unwrap().next_try_at = Some(at(NOW));
-        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past), [start("a", 2)]);
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past, &none_waiting), [start("a", 2)]);
     }
 
     #[test]
     fn a_retry_not_yet_due_waits() {
         let mut tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
         tis.get_mut("a").unwrap().next_try_at = Some(at("2026-03-01T12:00:01Z"));
-        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past).is_empty());
+        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past, &none_waiting).is_empty());
     }
 
     #[test]
     fn a_retry_without_a_due_time_starts_at_once() {
         let tis = tis(&[("a", UpForRetry), ("b", None), ("c", None), ("d", Success)]);
-        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past), [start("a", 2)]);
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past, &none_waiting), [start("a", 2)]);
     }
 
     #[test]
     fn a_cleared_task_goes_on_counting_tries_where_it_was() {
         let mut tis = tis(&[("a", None), ("b", None), ("c", None), ("d", Success)]);
         tis.get_mut("a").unwrap().try_number = 3;
-        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past), [start("a", 4)]);
+        assert_eq!(next_steps(&chain(), &tis, false, at(NOW), &no_past, &none_waiting), [start("a", 4)]);
     }
 
     #[test]
     fn nothing_starts_in_a_run_a_person_is_failing() {
         let tis = tis(&[("a", None), ("b", None), ("c", None), ("d", UpForRetry)]);
-        assert!(next_steps(&chain(), &tis, true, at(NOW), &no_past).is_empty());
+        assert!(next_steps(&chain(), &tis, true, at(NOW), &no_past, &none_waiting).is_empty());
     }
 
     #[test]
     fn nothing_more_happens_in_a_run_whose_tasks_all_ended() {
         let tis = tis(&[("a", Success), ("b", Failed), ("c", UpstreamFailed), ("d", Skipped)]);
-        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past).is_empty());
+        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past, &none_waiting).is_empty());
     }
 
     #[test]
     fn running_tasks_are_left_alone() {
         let tis = tis(&[("a", Running), ("b", None), ("c", None), ("d", Running)]);
-        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past).is_empty());
+        assert!(next_steps(&chain(), &tis, false, at(NOW), &no_past, &none_waiting).is_empty());
     }
 
     #[test]
     fn tasks_start_in_the_dags_topological_order() {
         let dag = graph(&[("z", &[]), ("m", &[]), ("a", &[])], "");
-        let steps = next_steps(&dag, &tis(&[("z", None), ("m", None), ("a", None)]), false, at(NOW), &no_past);
+        let steps = next_steps(&dag, &tis(&[("z", None), ("m", None), ("a", None)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [start("z", 1), start("m", 1), start("a", 1)]);
     }
 
@@ -395,7 +406,7 @@ mod tests {
     fn a_task_without_a_task_instance_is_passed_over() {
         // A run keeps the DAG it started with; its task instances are the
         // truth when the two disagree.
-        let steps = next_steps(&chain(), &tis(&[("a", Success), ("b", None)]), false, at(NOW), &no_past);
+        let steps = next_steps(&chain(), &tis(&[("a", Success), ("b", None)]), false, at(NOW), &no_past, &none_waiting);
         assert_eq!(steps, [start("b", 1)]);
     }
 

@@ -1,0 +1,54 @@
+//! Forgetting history: runs that ended long ago, with everything recorded
+//! under them, in one transaction. A run still open is never touched.
+
+use chrono::{DateTime, Utc};
+
+use crate::{Result, RunRow, Store};
+
+macro_rules! ended {
+    () => {
+        "state IN ('success', 'failed') AND end_date IS NOT NULL AND end_date < ?"
+    };
+}
+macro_rules! tries {
+    () => {
+        "SELECT id FROM task_tries WHERE ti IN (SELECT id FROM task_instances WHERE run IN (SELECT id FROM doomed))"
+    };
+}
+
+impl Store {
+    /// The runs that ended before `cutoff`, oldest first; unless `dry_run`,
+    /// deleted with their task instances, tries, driver histories and
+    /// notifications.
+    pub async fn clean_before(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Result<Vec<RunRow>> {
+        const SELECT: &str = concat!("SELECT * FROM dag_runs WHERE ", ended!(), " ORDER BY end_date, id");
+        if dry_run {
+            return Ok(sqlx::query_as(SELECT).bind(cutoff).fetch_all(&self.pool).await?);
+        }
+        let mut tx = self.write().await?;
+        let runs: Vec<RunRow> = sqlx::query_as(SELECT).bind(cutoff).fetch_all(&mut *tx).await?;
+        sqlx::query("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM doomed").execute(&mut *tx).await?;
+        sqlx::query(concat!("INSERT INTO doomed SELECT id FROM dag_runs WHERE ", ended!()))
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        for statement in [
+            concat!("DELETE FROM driver_events WHERE try IN (", tries!(), ")"),
+            concat!(
+                "DELETE FROM notifications WHERE try IN (",
+                tries!(),
+                ") OR (try IS NULL AND EXISTS (SELECT 1 FROM dag_runs r WHERE r.id IN (SELECT id FROM doomed)
+                   AND r.dag_id = notifications.dag_id AND r.run_id = notifications.run_id))"
+            ),
+            "DELETE FROM task_tries WHERE ti IN (SELECT id FROM task_instances WHERE run IN (SELECT id FROM doomed))",
+            "DELETE FROM task_instances WHERE run IN (SELECT id FROM doomed)",
+            "DELETE FROM dag_runs WHERE id IN (SELECT id FROM doomed)",
+            "DELETE FROM doomed",
+        ] {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        crate::metrics::commit(tx).await?;
+        Ok(runs)
+    }
+}
