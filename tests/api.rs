@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::drover::{Api, TEST_TOKEN, repo_dags, script, start, write};
+use support::drover::{Api, TEST_TOKEN, repo_dags, script, send, start, write};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -40,13 +40,6 @@ main_class = "Flaky"
 deploy_mode = "cluster"
 "#,
     );
-}
-
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 #[tokio::test]

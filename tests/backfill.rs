@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use support::drover::{Api, script, start, write};
+use support::drover::{Api, script, send, start, write};
+use support::records::{events, most_at_once, started};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -17,41 +18,29 @@ const DEADLINE: Duration = Duration::from_secs(120);
 const DAY_SH: &str = "#!/bin/sh\necho \"$2 start $(date +%s%N)\" >> \"$1\"\nsleep 0.3\necho \"$2 end $(date +%s%N)\" >> \"$1\"\n\
                       if grep -qx \"$2\" \"$3\" 2>/dev/null; then exit 3; fi\n";
 
-/// (when, logical date, started), in time order.
-fn events(text: &str) -> Vec<(u128, String, bool)> {
-    let mut out: Vec<(u128, String, bool)> = text
-        .lines()
-        .filter_map(|l| {
-            let mut p = l.split_whitespace();
-            let (day, what, at) = (p.next()?, p.next()?, p.next()?);
-            Some((at.parse().ok()?, day.to_string(), what == "start"))
-        })
-        .collect();
-    out.sort_by_key(|(at, _, start)| (*at, *start));
-    out
-}
-
-fn most_at_once(events: &[(u128, String, bool)]) -> usize {
-    let (mut now, mut most) = (0usize, 0usize);
-    for (_, _, start) in events {
-        if *start {
-            now += 1;
-            most = most.max(now);
-        } else {
-            now = now.saturating_sub(1);
-        }
-    }
-    most
+/// A daily DAG (from 2099, so only backfills make its runs) whose task
+/// records its logical date in `log` and fails for the dates listed in
+/// `failing`.
+fn daily_dag(dags: &std::path::Path, log: &std::path::Path, failing: &std::path::Path) {
+    script(dags, "day", DAY_SH);
+    write(
+        dags,
+        "daily.toml",
+        &format!(
+            "id = \"daily\"\nschedule = \"@daily\"\nstart_date = \"2099-01-01\"\n[[tasks]]\nid = \"load\"\nbackend = \"local\"\n\
+             [tasks.application]\nresource = \"day\"\nargs = [{:?}, \"{{{{ ds }}}}\", {:?}]\n",
+            log.to_string_lossy(),
+            failing.to_string_lossy()
+        ),
+    );
 }
 
 async fn post(api: &Api, path: &str, body: Value) -> Result<(u16, Value)> {
-    let r = api.http.post(format!("{}{path}", api.base)).json(&body).send().await?;
-    Ok((r.status().as_u16(), r.json().await?))
+    Ok(send(api.http.post(format!("{}{path}", api.base)).json(&body)).await)
 }
 
 async fn put(api: &Api, path: &str) -> Result<(u16, Value)> {
-    let r = api.http.put(format!("{}{path}", api.base)).send().await?;
-    Ok((r.status().as_u16(), r.json().await?))
+    Ok(send(api.http.put(format!("{}{path}", api.base))).await)
 }
 
 /// Waits until the backfill has completed; returns it.
@@ -74,20 +63,11 @@ async fn a_backfill_runs_every_tick_two_at_a_time_and_reruns_only_the_failed_one
     let log = dags.path().join("days.log");
     let failing = dags.path().join("failing");
     std::fs::write(&failing, "2026-01-03\n2026-01-07\n")?;
-    script(dags.path(), "day", DAY_SH);
-    // A schedule that starts later, so no scheduled run mixes in.
-    write(
-        dags.path(),
-        "daily.toml",
-        &format!(
-            "id = \"daily\"\nschedule = \"@daily\"\nstart_date = \"2099-01-01\"\n[[tasks]]\nid = \"load\"\nbackend = \"local\"\n\
-             [tasks.application]\nresource = \"day\"\nargs = [{:?}, \"{{{{ ds }}}}\", {:?}]\n",
-            log.to_string_lossy(),
-            failing.to_string_lossy()
-        ),
-    );
+    daily_dag(dags.path(), &log, &failing);
     let d = start(home.path(), dags.path(), None).await?;
     let api = Api::new(&d);
+    let dag = api.get("/api/v2/dags/daily").await?;
+    assert_eq!(dag["next_dagrun_logical_date"], "2099-01-01T00:00:00Z", "the schedule starts at its start date");
     let body = json!({"dag_id": "daily", "from_date": "2026-01-01T00:00:00Z", "to_date": "2026-01-10T00:00:00Z", "max_active_runs": 2});
 
     let (status, dry) = post(&api, "/api/v2/backfills/dry_run", body.clone()).await?;
@@ -108,7 +88,7 @@ async fn a_backfill_runs_every_tick_two_at_a_time_and_reruns_only_the_failed_one
     let first = events(&std::fs::read_to_string(&log)?);
     let most = most_at_once(&first);
     assert!(most <= 2, "{most} runs of a backfill with max_active_runs 2 ran at once");
-    let mut days: Vec<String> = first.iter().filter(|e| e.2).map(|e| e.1.clone()).collect();
+    let mut days = started(&first);
     days.sort();
     let expected: Vec<String> = (1..=10).map(|d| format!("2026-01-{d:02}")).collect();
     assert_eq!(days, expected, "every logical date once");
@@ -132,7 +112,7 @@ async fn a_backfill_runs_every_tick_two_at_a_time_and_reruns_only_the_failed_one
     assert_eq!(status, 200, "{b:#}");
     wait_completed(&api, b["id"].as_i64().unwrap()).await?;
     let all = events(&std::fs::read_to_string(&log)?);
-    let mut again: Vec<String> = all[first.len()..].iter().filter(|e| e.2).map(|e| e.1.clone()).collect();
+    let mut again = started(&all[first.len()..]);
     again.sort();
     assert_eq!(again, ["2026-01-03", "2026-01-07"]);
     let runs = api.get("/api/v2/dags/daily/dagRuns?limit=100").await?;
@@ -148,16 +128,7 @@ async fn a_paused_backfill_starts_nothing_until_unpaused_and_a_cancel_fails_what
     let home = tempfile::tempdir()?;
     let dags = tempfile::tempdir()?;
     let log = dags.path().join("days.log");
-    script(dags.path(), "day", DAY_SH);
-    write(
-        dags.path(),
-        "daily.toml",
-        &format!(
-            "id = \"daily\"\nschedule = \"@daily\"\nstart_date = \"2099-01-01\"\n[[tasks]]\nid = \"load\"\nbackend = \"local\"\n\
-             [tasks.application]\nresource = \"day\"\nargs = [{:?}, \"{{{{ ds }}}}\", \"/nonexistent\"]\n",
-            log.to_string_lossy()
-        ),
-    );
+    daily_dag(dags.path(), &log, std::path::Path::new("/nonexistent"));
     let d = start(home.path(), dags.path(), None).await?;
     let api = Api::new(&d);
     let (status, b) = post(
@@ -182,7 +153,7 @@ async fn a_paused_backfill_starts_nothing_until_unpaused_and_a_cancel_fails_what
         assert!(tokio::time::Instant::now() < until, "{runs:#}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let started = |text: &str| events(text).into_iter().filter(|e| e.2).map(|e| e.1).collect::<Vec<_>>();
+    let started = |text: &str| started(&events(text));
     let before = started(&std::fs::read_to_string(&log).unwrap_or_default());
     assert!(before.len() <= 1 && before.iter().all(|d| d == "2026-02-06"), "newest first, then paused: {before:?}");
 

@@ -15,6 +15,7 @@ use tokio::process::{Child, Command};
 
 use support::child::{DROVER, kill9, spawn_with_url, start_drover};
 use support::drover::{Api, script, write};
+use support::records::{events, most_at_once, started};
 
 const DEADLINE: Duration = Duration::from_secs(300);
 
@@ -67,18 +68,7 @@ impl Setup {
 
     /// The drivers' records, in time order: (when, task, started).
     fn events(&self) -> Vec<(u128, String, bool)> {
-        let text = std::fs::read_to_string(self.log()).unwrap_or_default();
-        let mut out: Vec<(u128, String, bool)> = text
-            .lines()
-            .filter_map(|l| {
-                let mut parts = l.split_whitespace();
-                let (name, what, at) = (parts.next()?, parts.next()?, parts.next()?);
-                Some((at.parse().ok()?, name.to_string(), what == "start"))
-            })
-            .collect();
-        // At the same instant an end counts before a start.
-        out.sort_by_key(|(at, _, start)| (*at, *start));
-        out
+        events(&std::fs::read_to_string(self.log()).unwrap_or_default())
     }
 
     async fn stop(mut self) -> Result<()> {
@@ -88,20 +78,6 @@ impl Setup {
         tokio::time::timeout(Duration::from_secs(30), self.cluster.wait()).await??;
         Ok(())
     }
-}
-
-/// The most drivers that ran at once.
-fn most_at_once(events: &[(u128, String, bool)]) -> usize {
-    let (mut now, mut most) = (0usize, 0usize);
-    for (_, _, start) in events {
-        if *start {
-            now += 1;
-            most = most.max(now);
-        } else {
-            now = now.saturating_sub(1);
-        }
-    }
-    most
 }
 
 /// How often each task's driver started.
@@ -176,7 +152,7 @@ async fn the_heaviest_ready_task_gets_the_free_slot_first() -> Result<()> {
     let run = api.trigger("prio", json!({})).await?;
     assert_eq!(api.wait_run("prio", &run, DEADLINE).await?, "success");
 
-    let order: Vec<String> = s.events().into_iter().filter(|e| e.2).map(|e| e.1).collect();
+    let order = started(&s.events());
     assert_eq!(order, ["w9", "w7", "w5", "w4", "w3", "w1"]);
     assert_eq!(most_at_once(&s.events()), 1);
     kill9(&mut drover).await?;
@@ -212,11 +188,10 @@ async fn max_running_drivers_caps_a_backend_across_dags_and_deploy_modes() -> Re
     s.stop().await
 }
 
-/// Reads the log the way the tests do, on records written by hand.
+/// The records read the way the tests read them, on lines written by hand.
 #[test]
 fn overlap_is_counted_from_starts_and_ends() {
-    let e = |at: u128, name: &str, start: bool| (at, name.to_string(), start);
-    let events = [e(1, "a", true), e(2, "b", true), e(3, "a", false), e(3, "c", true), e(4, "b", false), e(5, "c", false)];
-    assert_eq!(most_at_once(&events), 2);
-    assert_eq!(starts(&events).len(), 3);
+    let events = events("a start 1\nb start 2\na end 3\nc start 3\nb end 4\nc end 5\nnoise\n");
+    assert_eq!(most_at_once(&events), 2, "c starts as a ends");
+    assert_eq!(started(&events), ["a", "b", "c"]);
 }

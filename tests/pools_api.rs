@@ -8,17 +8,10 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::drover::{Api, script, start, write};
+use support::drover::{Api, script, send, start, write};
 use support::wait::eventually;
 
 const DEADLINE: Duration = Duration::from_secs(120);
-
-async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
 
 #[tokio::test]
 async fn pools_are_created_read_resized_and_deleted_as_in_airflow() {

@@ -46,6 +46,15 @@ fn check_prerequisites(web: &Path) {
 /// and a file that does not load.
 fn write_dags(dir: &Path) {
     write(dir, "broken.toml", "id = \"broken\"\n[[tasks]]\nid = \"a\"\ndepends_on = [\"nowhere\"]\n");
+    // Daily for the backfill form; it starts in 2199, so only backfills make
+    // its runs, each 3 s long (greet.sh sleeps) so the page sees them go.
+    write(
+        dir,
+        "ui_daily.toml",
+        "id = \"ui_daily\"\ndescription = \"Daily, for the backfill form\"\nschedule = \"@daily\"\nstart_date = \"2199-01-01\"\n\
+         [[tasks]]\nid = \"report\"\nbackend = \"local\"\nretries = 0\n\
+         [tasks.application]\nresource = \"greet.sh\"\ndeploy_mode = \"client\"\nargs = [\"backfill\", \"1\"]\n",
+    );
     // Slow enough that the browser sees the run before it succeeds.
     script(dir, "greet.sh", "#!/bin/sh\nsleep 3\ni=0\nwhile [ $i -lt \"$2\" ]; do i=$((i+1)); echo \"$1 #$i\"; done\n");
     script(dir, "report.sh", "#!/bin/sh\necho \"report: $*\"\necho \"report done\" >&2\n");

@@ -57,15 +57,18 @@ function navigate() {
 }
 
 // One refresh at a time; requests while one runs fold into one more after it.
+// Requests within 200 ms share one refresh, and a steady stream of them
+// still gets one every 200 ms (the timer is not pushed back).
 let timer = null;
 
 function requestRefresh() {
-  clearTimeout(timer);
+  if (timer !== null) return;
   timer = setTimeout(refreshNow, 200);
 }
 
 async function refreshNow() {
   clearTimeout(timer);
+  timer = null;
   const c = current;
   if (!c) return;
   if (c.busy) {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use drover_store::{DriverState, Store};
+use support::measure::{cpu_ms, percentile};
 use support::drover::{Api, Running, script, start, write};
 
 const SLOTS: usize = 20;
@@ -34,23 +35,7 @@ fn dag_toml(dag_id: &str, pool: &str, app: &std::path::Path, tasks: usize) -> St
     s
 }
 
-/// (own, reaped children's) CPU time of this process so far, in ms.
-fn cpu_ms() -> anyhow::Result<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let rest = stat.rsplit_once(')').context("bad /proc/self/stat")?.1;
-    let f: Vec<f64> = rest.split_whitespace().skip(11).take(4).map(|x| x.parse().unwrap_or(0.0)).collect();
-    Ok(((f[0] + f[1]) * 10.0, (f[2] + f[3]) * 10.0))
-}
 
-fn percentile(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * s.len() as f64).ceil().max(1.0) as usize;
-    s[rank - 1]
-}
 
 /// Each try's (committed, submitted, ended) in microseconds since the epoch.
 async fn tries(store: &Store, dag_id: &str, run_id: &str) -> anyhow::Result<Vec<(i64, i64, i64)>> {

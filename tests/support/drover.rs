@@ -254,6 +254,14 @@ impl Api {
     }
 }
 
+/// Sends a request; its status and its body (JSON, else the text as a string).
+pub async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
 pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

@@ -253,17 +253,6 @@ try {
   });
 
   await step('a scheduled DAG is backfilled from its page: the server\'s error, a preview, the runs to the end', async () => {
-    // The served DAGs are all manual: this step adds a daily one to their
-    // folder (drover watches it), its one task 3 s long (greet.sh sleeps),
-    // its start in 2199 so only the backfill makes runs.
-    const { writeFileSync } = await import('node:fs');
-    const { dirname, isAbsolute } = await import('node:path');
-    const fileloc = await page.evaluate(() => fetch('/api/v2/dags/ui_params').then(r => r.json()).then(d => d.fileloc));
-    if (!isAbsolute(fileloc)) throw new Error(`ui_params's fileloc is not an absolute path: ${fileloc}`);
-    writeFileSync(join(dirname(fileloc), 'ui_daily.toml'), [
-      'id = "ui_daily"', 'description = "Daily, for the backfill form"', 'schedule = "@daily"', 'start_date = "2199-01-01"',
-      '[[tasks]]', 'id = "report"', 'backend = "local"', 'retries = 0',
-      '[tasks.application]', 'resource = "greet.sh"', 'deploy_mode = "client"', 'args = ["backfill", "1"]', ''].join('\n'));
     await byId('nav-dags').click();
     await byId('dag-row-ui_daily').getByTestId('dag-link').click();
     await waitHash('#/dags/ui_daily', 'the DAG page');

@@ -77,8 +77,10 @@ pub struct TaskSummary {
 impl DagResponse {
     pub fn new(row: &DagRow, dag: Option<&Dag>) -> DagResponse {
         let next = dag.and_then(|d| {
-            d.schedule
-                .next_after(row.last_scheduled_at.unwrap_or_else(Utc::now).max(Utc::now()), d.timezone)
+            let base = row.last_scheduled_at.unwrap_or_else(Utc::now).max(Utc::now());
+            // Not before the start date (a tick at it counts), nor after the end date.
+            let base = d.start_date.map_or(base, |s| base.max(s - chrono::Duration::nanoseconds(1)));
+            d.schedule.next_after(base, d.timezone).filter(|t| d.end_date.is_none_or(|e| *t <= e))
         });
         DagResponse {
             dag_id: row.dag_id.clone(),

@@ -69,23 +69,7 @@ impl Store {
         .last_insert_rowid();
         let mut pks = Vec::new();
         for r in reruns {
-            for (ti, max_tries) in &r.tis {
-                sqlx::query(
-                    "UPDATE task_instances SET state = 'none', max_tries = ?, next_try_at = NULL, end_date = NULL,
-                       queued_reason = NULL, queued_at = NULL
-                     WHERE id = ? AND run = ?",
-                )
-                .bind(max_tries)
-                .bind(ti)
-                .bind(r.run_pk)
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query("UPDATE dag_runs SET state = 'queued', end_date = NULL, failing = 0, backfill_id = ? WHERE id = ?")
-                .bind(id)
-                .bind(r.run_pk)
-                .execute(&mut *tx)
-                .await?;
+            crate::reopen_run(&mut tx, r.run_pk, &r.tis, Some(id)).await?;
             pks.push(r.run_pk);
         }
         for new in runs {

@@ -327,22 +327,7 @@ impl Store {
     /// `queued`, in one transaction. `(ti id, max_tries)` pairs.
     pub async fn clear_tis(&self, run_pk: i64, tis: &[(i64, i64)]) -> Result<()> {
         let mut tx = self.write().await?;
-        for (ti, max_tries) in tis {
-            sqlx::query(
-                "UPDATE task_instances SET state = 'none', max_tries = ?, next_try_at = NULL, end_date = NULL,
-                   queued_reason = NULL, queued_at = NULL
-                 WHERE id = ? AND run = ?",
-            )
-            .bind(max_tries)
-            .bind(ti)
-            .bind(run_pk)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("UPDATE dag_runs SET state = 'queued', end_date = NULL, failing = 0 WHERE id = ?")
-            .bind(run_pk)
-            .execute(&mut *tx)
-            .await?;
+        reopen_run(&mut tx, run_pk, tis, None).await?;
         metrics::commit(tx).await?;
         Ok(())
     }
@@ -594,6 +579,30 @@ pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
         end -= 1;
     }
     format!("{}… (truncated, {} bytes)", &text[..end], text.len()).into()
+}
+
+/// Sets task instances of a run back to `none` with new max tries
+/// (`(ti id, max_tries)` pairs), and the run to `queued`, optionally under a
+/// backfill.
+async fn reopen_run(tx: &mut Transaction<'_, Sqlite>, run_pk: i64, tis: &[(i64, i64)], backfill: Option<i64>) -> Result<()> {
+    for (ti, max_tries) in tis {
+        sqlx::query(
+            "UPDATE task_instances SET state = 'none', max_tries = ?, next_try_at = NULL, end_date = NULL,
+               queued_reason = NULL, queued_at = NULL
+             WHERE id = ? AND run = ?",
+        )
+        .bind(max_tries)
+        .bind(ti)
+        .bind(run_pk)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query("UPDATE dag_runs SET state = 'queued', end_date = NULL, failing = 0, backfill_id = COALESCE(?, backfill_id) WHERE id = ?")
+        .bind(backfill)
+        .bind(run_pk)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Inserts a run with its task instances (state none), and moves a
