@@ -144,5 +144,8 @@ deploy_mode = "client"
     assert_eq!(deps, json!({"dependencies": []}));
     let tries = api.tries("pooled", &run, "heavy").await.unwrap();
     assert_eq!((&tries[0]["pool"], &tries[0]["pool_slots"]), (&json!("tiny"), &json!(2)), "{tries:?}");
+    // Its driver gone, the pool is free again.
+    let pool = api.get("/api/v2/pools/tiny").await.unwrap();
+    assert_eq!((&pool["running_slots"], &pool["queued_slots"], &pool["open_slots"]), (&json!(0), &json!(0), &json!(2)), "{pool}");
     d.shutdown().await;
 }

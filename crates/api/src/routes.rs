@@ -387,14 +387,10 @@ async fn list_task_instances(
     let Query(pairs) = query?;
     let mut page = Page { limit: default_limit(), offset: 0 };
     let mut filter = drover_store::TiFilter::default();
-    let number = |k: &str, v: &str| {
-        v.parse::<i64>()
-            .map_err(|_| ApiError::BadRequest(format!("`{k}` must be a whole number, not `{v}`")))
-    };
     for (k, v) in &pairs {
         match k.as_str() {
-            "limit" => page.limit = number(k, v)?,
-            "offset" => page.offset = number(k, v)?,
+            "limit" => page.limit = whole_number(k, v)?,
+            "offset" => page.offset = whole_number(k, v)?,
             "state" => {
                 for st in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
                     let st = if st == "no_status" { "none" } else { st };
@@ -422,7 +418,7 @@ async fn list_task_instances(
     let mut out = Vec::new();
     for ti in &rows {
         let tries = sched.tries(ti.id).await?;
-        out.push(TaskInstanceResponse::new(&run, ti, tries.last(), task_of(dag.as_deref(), &ti.task_id)));
+        out.push(TaskInstanceResponse::new(&run, ti, tries.last(), dag.as_deref().and_then(|d| d.task(&ti.task_id))));
     }
     Ok(Json(TaskInstanceCollection {
         total_entries: total as usize,
@@ -442,7 +438,7 @@ async fn ti_collection(
     for ti in sched.task_instances(run.id).await? {
         if keep(&ti.task_id) {
             let tries = sched.tries(ti.id).await?;
-            out.push(TaskInstanceResponse::new(run, &ti, tries.last(), task_of(dag.as_deref(), &ti.task_id)));
+            out.push(TaskInstanceResponse::new(run, &ti, tries.last(), dag.as_deref().and_then(|d| d.task(&ti.task_id))));
         }
     }
     Ok(Json(TaskInstanceCollection {
@@ -451,9 +447,11 @@ async fn ti_collection(
     }))
 }
 
-/// The task as the DAG now defines it, when the DAG is loaded and still has it.
-fn task_of<'a>(dag: Option<&'a drover_dag::Dag>, task_id: &str) -> Option<&'a drover_dag::Task> {
-    dag?.tasks.iter().find(|t| t.id == task_id)
+/// A query parameter that must be a whole number.
+fn whole_number(key: &str, value: &str) -> Result<i64, ApiError> {
+    value
+        .parse::<i64>()
+        .map_err(|_| ApiError::BadRequest(format!("`{key}` must be a whole number, not `{value}`")))
 }
 
 async fn find_ti(s: &AppState, run: &RunRow, task_id: &str) -> Result<TaskInstanceRow, ApiError> {
@@ -479,7 +477,7 @@ async fn get_task_instance(
     let ti = find_ti(&s, &run, &task_id).await?;
     let tries = s.scheduler.tries(ti.id).await?;
     let dag = s.scheduler.dag(&dag_id);
-    let mut resp = TaskInstanceResponse::new(&run, &ti, tries.last(), task_of(dag.as_deref(), &task_id));
+    let mut resp = TaskInstanceResponse::new(&run, &ti, tries.last(), dag.as_deref().and_then(|d| d.task(&task_id)));
     if let Some(t) = tries.last() {
         let events = s.scheduler.driver_events(t.id).await?;
         resp.driver = Some(DriverResponse::new(t, events));
@@ -515,23 +513,9 @@ async fn task_instance_dependencies(
     Ok(Json(TaskDependencyCollection {
         dependencies: waiting
             .into_iter()
-            .map(|reason| TaskDependencyResponse { name: dependency_name(&reason).into(), reason })
+            .map(|reason| TaskDependencyResponse { name: drover_scheduler::dependency_name(&reason).into(), reason })
             .collect(),
     }))
-}
-
-/// Airflow's name for the dependency a queued task's reason describes. The
-/// store keeps the reason as text; its wording (set by the scheduler's
-/// admission rules) says which limit it is.
-fn dependency_name(reason: &str) -> &'static str {
-    if reason.starts_with("DAG `") {
-        // Airflow's DagTISlotsAvailableDep: the DAG's max_active_tasks.
-        "Task Instance Slots Available"
-    } else if reason.starts_with("backend `") {
-        "Backend Capacity"
-    } else {
-        "Pool Slots Available"
-    }
 }
 
 #[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", tag = "TaskInstance", params(("dag_id" = String, Path, description = "DAG id"), ("dag_run_id" = String, Path, description = "run id (URL-encoded)"), ("task_id" = String, Path, description = "task id")), responses((status = 200, body = TryCollection), (status = 404, body = ErrorBody)))]
@@ -543,7 +527,7 @@ async fn list_tries(
     let ti = find_ti(&s, &run, &task_id).await?;
     let sched = &s.scheduler;
     let dag = sched.dag(&dag_id);
-    let task = task_of(dag.as_deref(), &task_id);
+    let task = dag.as_deref().and_then(|d| d.task(&task_id));
     let mut out = Vec::new();
     for t in sched.tries(ti.id).await? {
         let events = sched.driver_events(t.id).await?;
@@ -732,14 +716,10 @@ async fn list_pools(
     let mut descending = false;
     let mut contains: Option<String> = None;
     let mut prefix: Option<String> = None;
-    let number = |k: &str, v: &str| {
-        v.parse::<i64>()
-            .map_err(|_| ApiError::BadRequest(format!("`{k}` must be a whole number, not `{v}`")))
-    };
     for (k, v) in &pairs {
         match k.as_str() {
-            "limit" => page.limit = number(k, v)?,
-            "offset" => page.offset = number(k, v)?,
+            "limit" => page.limit = whole_number(k, v)?,
+            "offset" => page.offset = whole_number(k, v)?,
             "order_by" => {
                 for key in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
                     let (desc, field) = key.strip_prefix('-').map_or((false, key), |f| (true, f));

@@ -47,6 +47,7 @@ mod tracker;
 
 pub use archive::{ArchivedLog, DEFAULT_MAX_BYTES as DEFAULT_LOG_ARCHIVE_MAX_BYTES, STREAMS as LOG_STREAMS, read_archived_log};
 pub use config::Config;
+pub use decide::dependency_name;
 pub use paths::run_dir as run_log_dir;
 pub use control::{BackfillChange, BackfillMade, BackfillRequest, ClearRequest, Change, ControlError, TriggerError, TriggerRequest};
 pub use pools::{PoolEdit, PoolSpec, PoolUsage, PoolView, check_pool};

@@ -5,6 +5,13 @@ use chrono::Utc;
 
 use crate::{PoolRow, Result, Store, StoreError};
 
+/// Reads a pool back in its writing transaction, then commits.
+async fn commit_with_pool(mut tx: sqlx::Transaction<'static, sqlx::Sqlite>, name: &str) -> Result<PoolRow> {
+    let row = sqlx::query_as("SELECT * FROM pools WHERE name = ?").bind(name).fetch_one(&mut *tx).await?;
+    crate::metrics::commit(tx).await?;
+    Ok(row)
+}
+
 impl Store {
     /// Every pool, by name.
     pub async fn pools(&self) -> Result<Vec<PoolRow>> {
@@ -30,9 +37,7 @@ impl Store {
         .bind(Utc::now())
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query_as("SELECT * FROM pools WHERE name = ?").bind(name).fetch_one(&mut *tx).await?;
-        crate::metrics::commit(tx).await?;
-        Ok(row)
+        commit_with_pool(tx, name).await
     }
 
     /// Creates a pool; `PoolExists` if the name is taken.
@@ -50,9 +55,7 @@ impl Store {
         if inserted.rows_affected() == 0 {
             return Err(StoreError::PoolExists(name.to_string()));
         }
-        let row = sqlx::query_as("SELECT * FROM pools WHERE name = ?").bind(name).fetch_one(&mut *tx).await?;
-        crate::metrics::commit(tx).await?;
-        Ok(row)
+        commit_with_pool(tx, name).await
     }
 
     /// Changes what is given of a pool; `NotFound` if there is none.
@@ -73,9 +76,7 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("pool `{name}`")));
         }
-        let row = sqlx::query_as("SELECT * FROM pools WHERE name = ?").bind(name).fetch_one(&mut *tx).await?;
-        crate::metrics::commit(tx).await?;
-        Ok(row)
+        commit_with_pool(tx, name).await
     }
 
     /// Deletes a pool; `NotFound` if there is none.

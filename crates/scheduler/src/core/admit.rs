@@ -44,12 +44,11 @@ impl Core {
         }
     }
 
-    /// Starts what fits, then writes why the others wait.
+    /// Starts what fits, then writes why the others wait, and publishes
+    /// what the pools hold (also once nothing waits, so a freed pool shows
+    /// as free).
     pub(super) async fn admit(&mut self) -> Result<(), StoreError> {
-        if self.queue.is_empty() && self.fresh.is_empty() {
-            return Ok(());
-        }
-        let (mut room, running) = self.room();
+        let mut room = self.room();
         let chosen: Vec<Waiting> = decide::admit(&self.queue, &mut room).into_iter().cloned().collect();
         for w in chosen {
             self.queue.remove(w.ti);
@@ -69,17 +68,17 @@ impl Core {
             self.start_try(w.run_pk, task, w.try_number).await?;
         }
         self.mark_queued(&room).await?;
-        self.publish_usage(running);
+        self.publish_usage();
         Ok(())
     }
 
-    /// What may start now, and the slots running tries hold per pool.
-    fn room(&self) -> (Room, HashMap<String, i64>) {
-        let mut pool_use: HashMap<String, i64> = HashMap::new();
+    /// What may start now.
+    fn room(&self) -> Room {
+        let mut pool_use: HashMap<&str, i64> = HashMap::new();
         let mut dag_use: HashMap<&str, usize> = HashMap::new();
         let mut backend_use: HashMap<&str, usize> = HashMap::new();
         for live in self.tries.values() {
-            *pool_use.entry(live.hold.pool.clone()).or_default() += i64::from(live.hold.slots);
+            *pool_use.entry(&live.hold.pool).or_default() += i64::from(live.hold.slots);
             *dag_use.entry(&live.hold.dag_id).or_default() += 1;
             *backend_use.entry(&live.hold.backend).or_default() += 1;
         }
@@ -87,7 +86,7 @@ impl Core {
             .pools
             .iter()
             .map(|(name, &slots)| {
-                let open = if slots < 0 { i64::MAX } else { slots - pool_use.get(name).copied().unwrap_or(0) };
+                let open = if slots < 0 { i64::MAX } else { slots - pool_use.get(name.as_str()).copied().unwrap_or(0) };
                 (name.clone(), open)
             })
             .collect();
@@ -107,7 +106,7 @@ impl Core {
             .iter()
             .map(|(b, &cap)| (b.clone(), (cap as usize).saturating_sub(backend_use.get(b.as_str()).copied().unwrap_or(0))))
             .collect();
-        (Room { pools, dags, backends }, pool_use)
+        Room { pools, dags, backends }
     }
 
     /// Commits the newly queued tasks as `queued`, each with why it waits.
@@ -155,10 +154,12 @@ impl Core {
         Ok(())
     }
 
-    fn publish_usage(&self, mut running: HashMap<String, i64>) {
+    /// What the pools hold (the live tries, the ones just started
+    /// included) and what waits for them, for the API.
+    fn publish_usage(&self) {
         let mut usage: BTreeMap<String, PoolUsage> = BTreeMap::new();
-        for (pool, slots) in running.drain() {
-            usage.entry(pool).or_default().running_slots = slots;
+        for live in self.tries.values() {
+            usage.entry(live.hold.pool.clone()).or_default().running_slots += i64::from(live.hold.slots);
         }
         for (pool, slots) in self.queue.slots_per_pool() {
             usage.entry(pool.to_string()).or_default().queued_slots = slots;

@@ -74,6 +74,7 @@ impl Queue {
         self.by_ti.get(&ti)
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
@@ -105,6 +106,30 @@ pub(crate) enum Blocked {
     Pool { open: i64 },
     Dag,
     Backend,
+}
+
+impl Blocked {
+    /// Airflow's name for the dependency (ti_deps) this is.
+    pub(crate) fn airflow_name(&self) -> &'static str {
+        match self {
+            Blocked::NoPool | Blocked::Pool { .. } => "Pool Slots Available",
+            // Airflow's DagTISlotsAvailableDep: the DAG's max_active_tasks.
+            Blocked::Dag => "Task Instance Slots Available",
+            Blocked::Backend => "Backend Capacity",
+        }
+    }
+}
+
+/// Airflow's name for the dependency a queued task waits for, from the
+/// reason [`reason`] wrote for it (the store keeps the text).
+pub fn dependency_name(reason: &str) -> &'static str {
+    if reason.starts_with("DAG `") {
+        Blocked::Dag.airflow_name()
+    } else if reason.starts_with("backend `") {
+        Blocked::Backend.airflow_name()
+    } else {
+        Blocked::NoPool.airflow_name()
+    }
 }
 
 impl Room {
@@ -316,5 +341,14 @@ mod tests {
         assert_eq!(reason(&w, &Blocked::Dag, &caps), "DAG `d` is running max_active_tasks (4) tasks");
         assert_eq!(reason(&w, &Blocked::Backend, &caps), "backend `local` is running max_running_drivers (2) drivers");
         assert!(reason(&waiting(1, 1, "x", 1), &Blocked::NoPool, &caps).starts_with("pool `x` does not exist"));
+    }
+
+    #[test]
+    fn a_reason_names_its_dependency_as_airflow_does() {
+        let caps = Caps::default();
+        let w = waiting(1, 1, "p", 1);
+        for blocked in [Blocked::NoPool, Blocked::Pool { open: 0 }, Blocked::Dag, Blocked::Backend] {
+            assert_eq!(dependency_name(&reason(&w, &blocked, &caps)), blocked.airflow_name(), "{blocked:?}");
+        }
     }
 }

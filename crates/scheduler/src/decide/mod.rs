@@ -21,6 +21,7 @@ mod trigger;
 mod fixture;
 
 pub(crate) use admit::{Blocked, Caps, Queue, Room, Waiting, admit, reason};
+pub use admit::dependency_name;
 pub(crate) use backfill::{MAX_BACKFILL_RUNS, Refused, Reprocess, Tick, backfill_has_room, backfill_run_id, plan};
 pub(crate) use clear::{Refusal, clear_selection, max_tries_after_clear};
 pub(crate) use cron::{CronStep, cron_step, scheduled_run_id};
