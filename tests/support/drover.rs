@@ -34,6 +34,8 @@ pub fn serve_args(home: &Path, dags: &Path) -> drover::serve::ServeArgs {
         api_token_file: None,
         read_access: drover_api::ReadAccess::Public,
         allowed_hosts: Vec::new(),
+        database_url: None,
+        lease_ttl: std::time::Duration::from_secs(6),
     }
 }
 

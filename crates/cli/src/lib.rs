@@ -12,6 +12,7 @@ mod client;
 pub mod config;
 pub mod plugins;
 pub mod scaffold;
+pub mod lease;
 pub mod serve;
 pub mod standalone;
 
@@ -146,6 +147,9 @@ pub enum DbCommand {
     Migrate {
         #[arg(long, env = "DROVER_HOME", default_value = ".drover")]
         home: PathBuf,
+        /// A PostgreSQL database instead of the home's SQLite file.
+        #[arg(long, env = "DROVER_DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// Delete runs that ended more than --older-than ago ("30d", "12h"),
     /// with their task instances, tries, driver histories, notifications and
@@ -153,6 +157,9 @@ pub enum DbCommand {
     Clean {
         #[arg(long, env = "DROVER_HOME", default_value = ".drover")]
         home: PathBuf,
+        /// A PostgreSQL database instead of the home's SQLite file.
+        #[arg(long, env = "DROVER_DATABASE_URL")]
+        database_url: Option<String>,
         #[arg(long, value_parser = humantime::parse_duration)]
         older_than: std::time::Duration,
         /// Only list what would go.
@@ -399,7 +406,16 @@ mod tests {
 
 async fn db(cmd: DbCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        DbCommand::Migrate { home } => {
+        DbCommand::Migrate { database_url: Some(url), .. } => {
+            // sqlx holds an advisory lock while it migrates, so drovers
+            // starting meanwhile wait rather than migrate twice.
+            let store = drover_store::Store::connect(&url)
+                .await
+                .with_context(|| format!("cannot migrate {}", lease::redact(&url)))?;
+            store.close().await;
+            println!("{} is up to date", lease::redact(&url));
+        }
+        DbCommand::Migrate { home, database_url: None } => {
             let db = home.join("drover.db");
             anyhow::ensure!(db.exists(), "no database at {}: nothing to migrate (drover creates it at first start)", db.display());
             let _lock = serve::lock_home(&home, "none: drover db migrate")?;
@@ -407,11 +423,16 @@ async fn db(cmd: DbCommand) -> anyhow::Result<ExitCode> {
             store.close().await;
             println!("{} is up to date", db.display());
         }
-        DbCommand::Clean { home, older_than, dry_run } => {
-            let db = home.join("drover.db");
-            anyhow::ensure!(db.exists(), "no database at {}", db.display());
+        DbCommand::Clean { home, database_url, older_than, dry_run } => {
             let cutoff = chrono::Utc::now() - chrono::Duration::from_std(older_than)?;
-            let store = drover_store::Store::open(&db).await?;
+            let store = match database_url {
+                Some(url) => drover_store::Store::connect(&url).await?,
+                None => {
+                    let db = home.join("drover.db");
+                    anyhow::ensure!(db.exists(), "no database at {}", db.display());
+                    drover_store::Store::open(&db).await?
+                }
+            };
             let runs = store.clean_before(cutoff, dry_run).await?;
             store.close().await;
             for r in &runs {

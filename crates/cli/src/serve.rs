@@ -14,7 +14,7 @@ use tracing::info;
 use drover_plugin_host::BackendConfig;
 use drover_scheduler::SchedulerHandle;
 
-use crate::config;
+use crate::{config, lease};
 
 /// Where drover keeps its state and serves.
 #[derive(Debug, Clone, clap::Args)]
@@ -67,6 +67,17 @@ pub struct ServeArgs {
     /// Where compiled plugins are cached (default: under the home directory).
     #[arg(long, hide = true)]
     pub plugin_cache: Option<PathBuf>,
+    /// The database: by default the SQLite file <home>/drover.db; a
+    /// `postgres://USER@HOST:PORT/DB` URL to share one PostgreSQL database
+    /// between several drovers, of which one schedules at a time (the
+    /// holder of the scheduler lease) and the others wait to take over.
+    #[arg(long, env = "DROVER_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// On PostgreSQL, how long the scheduler lease lasts unrenewed: the
+    /// active scheduler renews it every third of this, and a standby takes
+    /// over this long after the active one stopped renewing.
+    #[arg(long, env = "DROVER_LEASE_TTL", default_value = "6s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: std::time::Duration,
 }
 
 /// A size in bytes: a number, optionally with KiB, MiB or GiB (or K, M, G).
@@ -256,12 +267,14 @@ pub async fn start_notifying(
     let backends_cfg = backends;
     let backends = config::backends(&host, backends).await?;
 
-    let db = home.join("drover.db");
-    owner_only_file(&db)?;
-    let store = drover_store::Store::open(&db)
-        .await
-        .context("cannot open the database")?;
+    let store = open_store(args, &home).await?;
     let cancel = CancellationToken::new();
+    let store = if store.is_postgres() {
+        let holder = format!("{}:{} pid {}", hostname(), api_addr, std::process::id());
+        lease::hold(&store, &holder, args.lease_ttl, cancel.clone()).await?
+    } else {
+        store
+    };
     let (scheduler, scheduler_task) = drover_scheduler::start(
         drover_scheduler::Config {
             dags_dir: args.dags.clone(),
@@ -318,6 +331,24 @@ pub async fn start_notifying(
         _plugin_watcher: plugin_watcher,
         _home_lock: home_lock,
     })
+}
+
+/// The database `--database-url` names, or the home's SQLite file.
+pub async fn open_store(args: &ServeArgs, home: &std::path::Path) -> anyhow::Result<drover_store::Store> {
+    match &args.database_url {
+        Some(url) => drover_store::Store::connect(url)
+            .await
+            .with_context(|| format!("cannot open the database at {}", lease::redact(url))),
+        None => {
+            let db = home.join("drover.db");
+            owner_only_file(&db)?;
+            drover_store::Store::open(&db).await.context("cannot open the database")
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
 }
 
 /// Watches the backends' plugin files; after a backend takes a new

@@ -154,6 +154,17 @@ impl TryJob {
         }
     }
 
+    /// A scheduler whose lease may be another's by now (it could not renew
+    /// in time: paused, cut off from the database) sends nothing more to a
+    /// cluster: the call waits here until the lease's keeper ends the
+    /// process, and the successor takes the try over from the database.
+    async fn hold_if_fenced(&self) {
+        if !self.store.may_act() {
+            error!(try_id = self.try_id, "the scheduler lease ran out; not calling the cluster");
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Tells a person what is going on with the driver without changing its
     /// state (best effort: the next state change carries its own message).
     async fn note(&self, message: &str) {
@@ -257,6 +268,7 @@ impl TryJob {
         loop {
             // Not abandoned when a stop arrives: a request in flight may
             // reach the cluster, so its answer is needed to stop the driver.
+            self.hold_if_fenced().await;
             let r = self.backend.submit(&self.key, &self.app).await;
             let e = match r {
                 Ok(s) => return Ok(s),
@@ -622,6 +634,7 @@ impl TryJob {
     /// Asks the cluster to kill the driver; the error, unless the cluster
     /// no longer knows it (nothing left to kill).
     async fn send_kill(&self, id: &str) -> Option<CallError> {
+        self.hold_if_fenced().await;
         match self.backend.kill(id).await {
             Err(e) if !e.is_not_found() => {
                 warn!(try_id = self.try_id, cluster_id = %id, error = %e, "kill call failed");
@@ -633,6 +646,7 @@ impl TryJob {
 
     /// Runs a client-mode driver as a supervised child process.
     async fn run_local(&self, launch: &drover_plugin_host::LocalLaunch) -> Outcome {
+        self.hold_if_fenced().await;
         let mut child = match process::spawn(launch, &self.log_path) {
             Ok(c) => c,
             Err(e) => {

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
-use sqlx::{Sqlite, Transaction};
 
 use crate::{Result, Store};
 
@@ -56,16 +55,16 @@ pub struct ArchiveJob {
 /// fate is known (succeeded, failed or killed): a lost driver's id may name
 /// another driver by now, and one whose fate is unknown may still write.
 /// Runs in the transaction that ends the try; returns whether it marked it.
-pub(crate) async fn mark_pending(tx: &mut Transaction<'_, Sqlite>, try_id: i64) -> Result<bool> {
-    let r = sqlx::query(
+pub(crate) async fn mark_pending(tx: &mut crate::db::Tx, try_id: i64) -> Result<bool> {
+    let r = on!(&mut *tx, |c| sqlx::query(
         "UPDATE task_tries SET log_archive = 'pending'
-         WHERE id = ? AND deploy_mode <> 'client' AND cluster_id IS NOT NULL
+         WHERE id = $1 AND deploy_mode <> 'client' AND cluster_id IS NOT NULL
            AND driver_state IN ('succeeded', 'failed', 'killed') AND log_archive IS NULL",
     )
     .bind(try_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(r.rows_affected() > 0)
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
+    Ok(r > 0)
 }
 
 impl Store {
@@ -78,14 +77,14 @@ impl Store {
     /// Tries whose driver log is still to be copied, oldest first, except
     /// those in `skip` (copies under way).
     pub async fn pending_archives(&self, skip: &[i64], limit: i64) -> Result<Vec<ArchiveJob>> {
-        let rows: Vec<ArchiveJob> = sqlx::query_as(
+        let rows: Vec<ArchiveJob> = read!(self, |c| sqlx::query_as(
             "SELECT t.id AS try_id, t.backend, t.cluster_id, r.dag_id, r.run_id, ti.task_id, t.try_number
              FROM task_tries t JOIN task_instances ti ON ti.id = t.ti JOIN dag_runs r ON r.id = ti.run
-             WHERE t.log_archive = 'pending' ORDER BY t.id LIMIT ?",
+             WHERE t.log_archive = 'pending' ORDER BY t.id LIMIT $1",
         )
         .bind(limit.saturating_add(i64::try_from(skip.len()).unwrap_or(i64::MAX)))
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(c)
+        .await)?;
         Ok(rows
             .into_iter()
             .filter(|j| !skip.contains(&j.try_id))
@@ -95,15 +94,15 @@ impl Store {
 
     /// Records a try's copy as done.
     pub async fn finish_archive(&self, try_id: i64, streams: &ArchivedStreams, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
-            "UPDATE task_tries SET log_archive = 'done', log_archive_streams = ?, log_archived_at = ?
-             WHERE id = ? AND log_archive = 'pending'",
+        write1!(self, |c| sqlx::query(
+            "UPDATE task_tries SET log_archive = 'done', log_archive_streams = $1, log_archived_at = $2
+             WHERE id = $3 AND log_archive = 'pending'",
         )
         .bind(Json(streams))
         .bind(at)
         .bind(try_id)
-        .execute(&self.writer)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 }

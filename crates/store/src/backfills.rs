@@ -50,10 +50,10 @@ impl Store {
     pub async fn create_backfill(&self, b: &NewBackfill<'_>, runs: &[NewRun<'_>], reruns: &[Rerun]) -> Result<(BackfillRow, Vec<RunRow>)> {
         let now = Utc::now();
         let mut tx = self.write().await?;
-        let id = sqlx::query(
+        let id: i64 = on!(&mut tx, |c| sqlx::query_scalar(
             "INSERT INTO backfills (dag_id, from_date, to_date, dag_run_conf, reprocess_behavior, max_active_runs,
                run_backwards, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(b.dag_id)
         .bind(b.from_date)
@@ -64,9 +64,8 @@ impl Store {
         .bind(b.run_backwards)
         .bind(now)
         .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
+        .fetch_one(c)
+        .await)?;
         let mut pks = Vec::new();
         for r in reruns {
             crate::reopen_run(&mut tx, r.run_pk, &r.tis, Some(id)).await?;
@@ -86,48 +85,48 @@ impl Store {
 
     /// A DAG's backfills, newest first.
     pub async fn backfills(&self, dag_id: &str, limit: i64, offset: i64) -> Result<(Vec<BackfillRow>, i64)> {
-        let rows = sqlx::query_as("SELECT * FROM backfills WHERE dag_id = ? ORDER BY id DESC LIMIT ? OFFSET ?")
+        let rows = read!(self, |c| sqlx::query_as("SELECT * FROM backfills WHERE dag_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3")
             .bind(dag_id)
             .bind(limit)
             .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM backfills WHERE dag_id = ?")
+            .fetch_all(c)
+            .await)?;
+        let (total,): (i64,) = read!(self, |c| sqlx::query_as("SELECT COUNT(*) FROM backfills WHERE dag_id = $1")
             .bind(dag_id)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_one(c)
+            .await)?;
         Ok((rows, total))
     }
 
     pub async fn get_backfill(&self, id: i64) -> Result<Option<BackfillRow>> {
-        Ok(sqlx::query_as("SELECT * FROM backfills WHERE id = ?").bind(id).fetch_optional(&self.pool).await?)
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM backfills WHERE id = $1").bind(id).fetch_optional(c).await)?)
     }
 
     /// Backfills not completed yet: the scheduler's to follow after a restart.
     pub async fn open_backfills(&self) -> Result<Vec<BackfillRow>> {
-        Ok(sqlx::query_as("SELECT * FROM backfills WHERE completed_at IS NULL ORDER BY id").fetch_all(&self.pool).await?)
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM backfills WHERE completed_at IS NULL ORDER BY id").fetch_all(c).await)?)
     }
 
     /// How many of a backfill's runs there are, and how many have ended.
     pub async fn backfill_progress(&self, id: i64) -> Result<(i64, i64)> {
-        let (total, done): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(state IN ('success', 'failed')), 0) FROM dag_runs WHERE backfill_id = ?",
+        let (total, done): (i64, i64) = read!(self, |c| sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state IN ('success', 'failed') THEN 1 ELSE 0 END), 0) FROM dag_runs WHERE backfill_id = $1",
         )
         .bind(id)
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(c)
+        .await)?;
         Ok((total, done))
     }
 
     pub async fn set_backfill_paused(&self, id: i64, paused: bool) -> Result<BackfillRow> {
         let mut tx = self.write().await?;
-        let changed = sqlx::query("UPDATE backfills SET is_paused = ?, updated_at = ? WHERE id = ?")
+        let changed = on!(&mut tx, |c| sqlx::query("UPDATE backfills SET is_paused = $1, updated_at = $2 WHERE id = $3")
             .bind(paused)
             .bind(Utc::now())
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if changed.rows_affected() == 0 {
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+        if changed == 0 {
             return Err(StoreError::NotFound(format!("backfill {id}")));
         }
         let row = backfill_by_id(&mut tx, id).await?;
@@ -141,26 +140,26 @@ impl Store {
         let now = Utc::now();
         let mut tx = self.write().await?;
         if fail_queued {
-            sqlx::query(
-                "UPDATE task_instances SET state = 'skipped', end_date = ?
-                 WHERE state IN ('none', 'queued') AND run IN (SELECT id FROM dag_runs WHERE backfill_id = ? AND state = 'queued')",
+            on!(&mut tx, |c| sqlx::query(
+                "UPDATE task_instances SET state = 'skipped', end_date = $1
+                 WHERE state IN ('none', 'queued') AND run IN (SELECT id FROM dag_runs WHERE backfill_id = $2 AND state = 'queued')",
             )
             .bind(now)
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE dag_runs SET state = 'failed', end_date = ? WHERE backfill_id = ? AND state = 'queued'")
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+            on!(&mut tx, |c| sqlx::query("UPDATE dag_runs SET state = 'failed', end_date = $1 WHERE backfill_id = $2 AND state = 'queued'")
                 .bind(now)
                 .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?;
         }
-        sqlx::query("UPDATE backfills SET completed_at = COALESCE(completed_at, ?), updated_at = ? WHERE id = ?")
+        on!(&mut tx, |c| sqlx::query("UPDATE backfills SET completed_at = COALESCE(completed_at, $1), updated_at = $2 WHERE id = $3")
             .bind(now)
             .bind(now)
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         let row = backfill_by_id(&mut tx, id).await?;
         crate::metrics::commit(tx).await?;
         Ok(row)
@@ -168,17 +167,17 @@ impl Store {
 
     /// A DAG's runs with logical dates in `[from, to]`, oldest first.
     pub async fn runs_between(&self, dag_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<RunRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM dag_runs WHERE dag_id = ? AND logical_date >= ? AND logical_date <= ? ORDER BY logical_date, id",
+        Ok(read!(self, |c| sqlx::query_as(
+            "SELECT * FROM dag_runs WHERE dag_id = $1 AND logical_date >= $2 AND logical_date <= $3 ORDER BY logical_date, id",
         )
         .bind(dag_id)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(c)
+        .await)?)
     }
 }
 
-async fn backfill_by_id(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: i64) -> Result<BackfillRow> {
-    Ok(sqlx::query_as("SELECT * FROM backfills WHERE id = ?").bind(id).fetch_one(&mut **tx).await?)
+async fn backfill_by_id(tx: &mut crate::db::Tx, id: i64) -> Result<BackfillRow> {
+    Ok(on!(&mut *tx, |c| sqlx::query_as("SELECT * FROM backfills WHERE id = $1").bind(id).fetch_one(c).await)?)
 }

@@ -7,7 +7,7 @@ use crate::{Result, RunRow, Store};
 
 macro_rules! ended {
     () => {
-        "state IN ('success', 'failed') AND end_date IS NOT NULL AND end_date < ?"
+        "state IN ('success', 'failed') AND end_date IS NOT NULL AND end_date < $1"
     };
 }
 macro_rules! tries {
@@ -23,16 +23,16 @@ impl Store {
     pub async fn clean_before(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Result<Vec<RunRow>> {
         const SELECT: &str = concat!("SELECT * FROM dag_runs WHERE ", ended!(), " ORDER BY end_date, id");
         if dry_run {
-            return Ok(sqlx::query_as(SELECT).bind(cutoff).fetch_all(&self.pool).await?);
+            return Ok(read!(self, |c| sqlx::query_as(SELECT).bind(cutoff).fetch_all(c).await)?);
         }
         let mut tx = self.write().await?;
-        let runs: Vec<RunRow> = sqlx::query_as(SELECT).bind(cutoff).fetch_all(&mut *tx).await?;
-        sqlx::query("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)").execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM doomed").execute(&mut *tx).await?;
-        sqlx::query(concat!("INSERT INTO doomed SELECT id FROM dag_runs WHERE ", ended!()))
+        let runs: Vec<RunRow> = on!(&mut tx, |c| sqlx::query_as(SELECT).bind(cutoff).fetch_all(c).await)?;
+        on!(&mut tx, |c| sqlx::query("CREATE TEMP TABLE IF NOT EXISTS doomed (id BIGINT PRIMARY KEY)").execute(c).await.map(|r| r.rows_affected()))?;
+        on!(&mut tx, |c| sqlx::query("DELETE FROM doomed").execute(c).await.map(|r| r.rows_affected()))?;
+        on!(&mut tx, |c| sqlx::query(concat!("INSERT INTO doomed SELECT id FROM dag_runs WHERE ", ended!()))
             .bind(cutoff)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         for statement in [
             concat!("DELETE FROM driver_events WHERE try IN (", tries!(), ")"),
             concat!(
@@ -46,7 +46,7 @@ impl Store {
             "DELETE FROM dag_runs WHERE id IN (SELECT id FROM doomed)",
             "DELETE FROM doomed",
         ] {
-            sqlx::query(statement).execute(&mut *tx).await?;
+            on!(&mut tx, |c| sqlx::query(statement).execute(c).await.map(|r| r.rows_affected()))?;
         }
         crate::metrics::commit(tx).await?;
         Ok(runs)

@@ -16,6 +16,9 @@
 
 #[macro_use]
 mod rows;
+#[macro_use]
+mod db;
+mod lease;
 mod archive;
 mod clean;
 mod backfills;
@@ -24,17 +27,18 @@ mod sessions;
 mod pages;
 mod pools;
 pub mod metrics;
+pub mod pg_server;
 
 use std::path::Path;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 pub use sqlx::types::Json;
-use sqlx::{SqlitePool, Sqlite, Transaction};
+
+use db::{Db, Tx};
 
 pub use backfills::{BackfillRow, NewBackfill, Rerun};
 pub use archive::{ArchiveJob, ArchivedStreams, LogArchive, StreamCopy};
+pub use lease::{Lease, LeaseClock};
 pub use notifications::{NewNotification, NotificationRow, NotificationStatus, NotifyEvent};
 pub use pages::{DriverFilter, TiFilter};
 pub use rows::*;
@@ -51,6 +55,13 @@ pub enum StoreError {
     NotFound(String),
     #[error("a pool `{0}` already exists")]
     PoolExists(String),
+    /// This handle acts for a scheduler whose lease has moved on: another
+    /// scheduler took over (or the lease expired), and nothing it writes
+    /// may land. Its transaction was rolled back.
+    #[error("the scheduler lease of epoch {epoch} is no longer held (another scheduler took over or it expired); this scheduler stops acting")]
+    Fenced { epoch: i64 },
+    #[error("unsupported database URL `{0}`: use a path to a SQLite file, sqlite://PATH or postgres://USER@HOST:PORT/DB")]
+    BadUrl(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -58,11 +69,14 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// Reads: several connections, so the API never waits on a write.
-    pool: SqlitePool,
-    /// Writes: one connection. Writers queue here in order instead of
-    /// contending for SQLite's write lock (whose busy handler sleeps).
-    writer: SqlitePool,
+    db: Db,
+    /// The scheduler lease epoch this handle writes under: every write
+    /// transaction checks, inside itself, that the lease still has this
+    /// epoch and has not expired, and aborts with [`StoreError::Fenced`]
+    /// otherwise. `None` for handles that do not act for a scheduler.
+    fence: Option<i64>,
+    /// This process's own deadline for acting on that lease.
+    clock: Option<LeaseClock>,
     /// Woken after a commit that added notifications to the outbox.
     outbox: std::sync::Arc<tokio::sync::Notify>,
     /// Woken after a commit that left a driver log to archive.
@@ -70,65 +84,87 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database file, in WAL mode, and applies
-    /// the embedded migrations.
+    fn with(db: Db) -> Store {
+        Store { db, fence: None, clock: None, outbox: Default::default(), archive: Default::default() }
+    }
+
+    /// Opens (creating if needed) the SQLite database file, in WAL mode, and
+    /// applies the embedded migrations.
     pub async fn open(path: &Path) -> Result<Store> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL in WAL mode: a commit survives a process crash (kill -9);
-            // only an OS crash may lose the last transactions.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations").run(&writer).await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        Ok(Store { pool, writer, outbox: Default::default(), archive: Default::default() })
+        Ok(Store::with(Db::open_sqlite(path).await?))
+    }
+
+    /// Opens the database a URL names: `postgres://…` (or `postgresql://…`)
+    /// for PostgreSQL, `sqlite://PATH` or a plain path for a SQLite file.
+    /// Applies the migrations either way.
+    pub async fn connect(url: &str) -> Result<Store> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Store::with(Db::open_postgres(url).await?));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            return Store::open(Path::new(path)).await;
+        }
+        if url.contains("://") {
+            return Err(StoreError::BadUrl(url.to_string()));
+        }
+        Store::open(Path::new(url)).await
     }
 
     /// A private in-memory database, for tests.
     pub async fn memory() -> Result<Store> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        // One in-memory database lives on one connection: reads and writes share it.
-        Ok(Store { writer: pool.clone(), pool, outbox: Default::default(), archive: Default::default() })
+        Ok(Store::with(Db::memory().await?))
     }
 
-    /// A write transaction. IMMEDIATE takes SQLite's write lock up front, so
-    /// a transaction that reads before it writes waits for other writers
-    /// (busy_timeout) instead of failing with SQLITE_BUSY when it upgrades.
-    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    /// Whether the rows live in PostgreSQL (shared by several drovers)
+    /// rather than a SQLite file.
+    pub fn is_postgres(&self) -> bool {
+        self.db.is_postgres()
+    }
+
+    /// This handle, writing only while the scheduler lease has `epoch`.
+    pub fn fenced(&self, epoch: i64) -> Store {
+        Store { fence: Some(epoch), ..self.clone() }
+    }
+
+    /// This handle, fenced on `epoch` and also refusing to write once
+    /// `clock` (renewed by the lease's keeper) has run out.
+    pub fn fenced_until(&self, epoch: i64, clock: LeaseClock) -> Store {
+        Store { fence: Some(epoch), clock: Some(clock), ..self.clone() }
+    }
+
+    /// Whether this process may still act on its lease (always, without
+    /// one). Checked before anything that reaches a cluster.
+    pub fn may_act(&self) -> bool {
+        self.clock.as_ref().is_none_or(LeaseClock::valid)
+    }
+
+    /// A write transaction, fenced when this handle has an epoch.
+    async fn write(&self) -> Result<Tx> {
+        if let Some(epoch) = self.fence
+            && !self.may_act()
+        {
+            return Err(StoreError::Fenced { epoch });
+        }
+        let mut tx = self.db.begin().await?;
+        if let Some(epoch) = self.fence {
+            lease::check(&mut tx, epoch).await?;
+        }
+        Ok(tx)
     }
 
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.pool.close().await;
+        self.db.close().await;
     }
 
     // ---- DAGs -------------------------------------------------------------
 
     /// Records a loaded DAG file; keeps its paused flag and schedule position.
     pub async fn upsert_dag(&self, d: &DagUpsert<'_>) -> Result<()> {
-        sqlx::query(
+        write1!(self, |c| sqlx::query(
             "INSERT INTO dags (dag_id, file, source_hash, description, schedule, is_active, updated_at)
-             VALUES (?, ?, ?, ?, ?, 1, ?)
+             VALUES ($1, $2, $3, $4, $5, TRUE, $6)
              ON CONFLICT (dag_id) DO UPDATE SET file = excluded.file, source_hash = excluded.source_hash,
-               description = excluded.description, schedule = excluded.schedule, is_active = 1,
+               description = excluded.description, schedule = excluded.schedule, is_active = TRUE,
                updated_at = excluded.updated_at",
         )
         .bind(d.dag_id)
@@ -137,23 +173,23 @@ impl Store {
         .bind(d.description)
         .bind(d.schedule)
         .bind(Utc::now())
-        .execute(&self.writer)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// Marks every DAG not in `present` as inactive (its file is gone).
     pub async fn deactivate_others(&self, present: &[String]) -> Result<()> {
         let mut tx = self.write().await?;
-        let all: Vec<(String,)> = sqlx::query_as("SELECT dag_id FROM dags WHERE is_active = 1")
-            .fetch_all(&mut *tx)
-            .await?;
+        let all: Vec<(String,)> = on!(&mut tx, |c| sqlx::query_as("SELECT dag_id FROM dags WHERE is_active = TRUE")
+            .fetch_all(c)
+            .await)?;
         for (id,) in all.into_iter().filter(|(id,)| !present.contains(id)) {
-            sqlx::query("UPDATE dags SET is_active = 0, updated_at = ? WHERE dag_id = ?")
+            on!(&mut tx, |c| sqlx::query("UPDATE dags SET is_active = FALSE, updated_at = $1 WHERE dag_id = $2")
                 .bind(Utc::now())
                 .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?;
         }
         metrics::commit(tx).await?;
         Ok(())
@@ -162,46 +198,46 @@ impl Store {
     /// Replaces the list of files that failed to load.
     pub async fn set_import_errors(&self, errors: &[(String, String)]) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM import_errors").execute(&mut *tx).await?;
+        on!(&mut tx, |c| sqlx::query("DELETE FROM import_errors").execute(c).await.map(|r| r.rows_affected()))?;
         for (file, message) in errors {
-            sqlx::query("INSERT INTO import_errors (file, message, updated_at) VALUES (?, ?, ?)")
+            on!(&mut tx, |c| sqlx::query("INSERT INTO import_errors (file, message, updated_at) VALUES ($1, $2, $3)")
                 .bind(file)
                 .bind(message)
                 .bind(Utc::now())
-                .execute(&mut *tx)
-                .await?;
+                .execute(c)
+                .await.map(|r| r.rows_affected()))?;
         }
         metrics::commit(tx).await?;
         Ok(())
     }
 
     pub async fn import_errors(&self) -> Result<Vec<ImportErrorRow>> {
-        Ok(sqlx::query_as("SELECT * FROM import_errors ORDER BY file")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM import_errors ORDER BY file")
+            .fetch_all(c)
+            .await)?)
     }
 
     pub async fn list_dags(&self) -> Result<Vec<DagRow>> {
-        Ok(sqlx::query_as("SELECT * FROM dags ORDER BY dag_id")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM dags ORDER BY dag_id")
+            .fetch_all(c)
+            .await)?)
     }
 
     pub async fn get_dag(&self, dag_id: &str) -> Result<Option<DagRow>> {
-        Ok(sqlx::query_as("SELECT * FROM dags WHERE dag_id = ?")
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM dags WHERE dag_id = $1")
             .bind(dag_id)
-            .fetch_optional(&self.pool)
-            .await?)
+            .fetch_optional(c)
+            .await)?)
     }
 
     pub async fn set_paused(&self, dag_id: &str, paused: bool) -> Result<()> {
-        let r = sqlx::query("UPDATE dags SET is_paused = ?, updated_at = ? WHERE dag_id = ?")
+        let r = write1!(self, |c| sqlx::query("UPDATE dags SET is_paused = $1, updated_at = $2 WHERE dag_id = $3")
             .bind(paused)
             .bind(Utc::now())
             .bind(dag_id)
-            .execute(&self.writer)
-            .await?;
-        if r.rows_affected() == 0 {
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+        if r == 0 {
             return Err(StoreError::NotFound(format!("DAG `{dag_id}`")));
         }
         Ok(())
@@ -222,11 +258,11 @@ impl Store {
 
     pub async fn set_run_state(&self, run_pk: i64, state: RunState) -> Result<()> {
         let now = Utc::now();
-        sqlx::query(
-            "UPDATE dag_runs SET state = ?,
-               start_date = CASE WHEN ? = 'running' AND start_date IS NULL THEN ? ELSE start_date END,
-               end_date = CASE WHEN ? IN ('success', 'failed') THEN ? ELSE end_date END
-             WHERE id = ?",
+        write1!(self, |c| sqlx::query(
+            "UPDATE dag_runs SET state = $1,
+               start_date = CASE WHEN $2 = 'running' AND start_date IS NULL THEN $3 ELSE start_date END,
+               end_date = CASE WHEN $4 IN ('success', 'failed') THEN $5 ELSE end_date END
+             WHERE id = $6",
         )
         .bind(state)
         .bind(state)
@@ -234,8 +270,8 @@ impl Store {
         .bind(state)
         .bind(now)
         .bind(run_pk)
-        .execute(&self.writer)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -243,10 +279,10 @@ impl Store {
         let mut out = Vec::new();
         for s in states {
             let mut rows: Vec<RunRow> =
-                sqlx::query_as("SELECT * FROM dag_runs WHERE state = ? ORDER BY logical_date, id")
+                read!(self, |c| sqlx::query_as("SELECT * FROM dag_runs WHERE state = $1 ORDER BY logical_date, id")
                     .bind(*s)
-                    .fetch_all(&self.pool)
-                    .await?;
+                    .fetch_all(c)
+                    .await)?;
             out.append(&mut rows);
         }
         out.sort_by_key(|r| (r.logical_date, r.id));
@@ -255,70 +291,69 @@ impl Store {
 
     /// Newest first.
     pub async fn list_runs(&self, dag_id: &str, limit: i64, offset: i64) -> Result<Vec<RunRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM dag_runs WHERE dag_id = ? ORDER BY logical_date DESC, id DESC LIMIT ? OFFSET ?",
+        Ok(read!(self, |c| sqlx::query_as(
+            "SELECT * FROM dag_runs WHERE dag_id = $1 ORDER BY logical_date DESC, id DESC LIMIT $2 OFFSET $3",
         )
         .bind(dag_id)
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(c)
+        .await)?)
     }
 
     pub async fn count_runs(&self, dag_id: &str) -> Result<i64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM dag_runs WHERE dag_id = ?")
+        let (n,): (i64,) = read!(self, |c| sqlx::query_as("SELECT COUNT(*) FROM dag_runs WHERE dag_id = $1")
             .bind(dag_id)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_one(c)
+            .await)?;
         Ok(n)
     }
 
     pub async fn get_run(&self, dag_id: &str, run_id: &str) -> Result<Option<RunRow>> {
-        Ok(sqlx::query_as("SELECT * FROM dag_runs WHERE dag_id = ? AND run_id = ?")
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM dag_runs WHERE dag_id = $1 AND run_id = $2")
             .bind(dag_id)
             .bind(run_id)
-            .fetch_optional(&self.pool)
-            .await?)
+            .fetch_optional(c)
+            .await)?)
     }
 
     /// The DAG's run just before `logical_date` (the previous run that
     /// `depends_on_past` looks at).
     pub async fn previous_run(&self, dag_id: &str, logical_date: DateTime<Utc>) -> Result<Option<RunRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM dag_runs WHERE dag_id = ? AND logical_date < ? ORDER BY logical_date DESC, id DESC LIMIT 1",
+        Ok(read!(self, |c| sqlx::query_as(
+            "SELECT * FROM dag_runs WHERE dag_id = $1 AND logical_date < $2 ORDER BY logical_date DESC, id DESC LIMIT 1",
         )
         .bind(dag_id)
         .bind(logical_date)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(c)
+        .await)?)
     }
 
     pub async fn get_run_by_pk(&self, run_pk: i64) -> Result<RunRow> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(sqlx::query_as("SELECT * FROM dag_runs WHERE id = ?")
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM dag_runs WHERE id = $1")
             .bind(run_pk)
-            .fetch_one(&mut *conn)
-            .await?)
+            .fetch_one(c)
+            .await)?)
     }
 
     // ---- task instances ----------------------------------------------------
 
     pub async fn task_instances(&self, run_pk: i64) -> Result<Vec<TaskInstanceRow>> {
-        Ok(sqlx::query_as("SELECT * FROM task_instances WHERE run = ? ORDER BY id")
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM task_instances WHERE run = $1 ORDER BY id")
             .bind(run_pk)
-            .fetch_all(&self.pool)
-            .await?)
+            .fetch_all(c)
+            .await)?)
     }
 
     /// Sets a task instance's state (end_date for terminal ones).
     pub async fn set_ti_state(&self, ti: i64, state: TiState) -> Result<()> {
         let end = state.is_terminal().then(Utc::now);
-        sqlx::query("UPDATE task_instances SET state = ?, end_date = COALESCE(?, end_date), next_try_at = NULL WHERE id = ?")
+        write1!(self, |c| sqlx::query("UPDATE task_instances SET state = $1, end_date = COALESCE($2, end_date), next_try_at = NULL WHERE id = $3")
             .bind(state)
             .bind(end)
             .bind(ti)
-            .execute(&self.writer)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -339,10 +374,10 @@ impl Store {
     pub async fn begin_try(&self, t: &NewTry<'_>) -> Result<TryRow> {
         let now = Utc::now();
         let mut tx = self.write().await?;
-        let id = sqlx::query(
+        let id: i64 = on!(&mut tx, |c| sqlx::query_scalar(
             "INSERT INTO task_tries (ti, try_number, state, backend, deploy_mode, submission_key, application,
                driver_state, started_at, deadline_at)
-             VALUES (?, ?, 'running', ?, ?, ?, ?, 'pending', ?, ?)",
+             VALUES ($1, $2, 'running', $3, $4, $5, $6, 'pending', $7, $8) RETURNING id",
         )
         .bind(t.ti)
         .bind(t.try_number)
@@ -352,24 +387,23 @@ impl Store {
         .bind(t.application.map(Json))
         .bind(now)
         .bind(t.deadline_at)
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
+        .fetch_one(c)
+        .await)?;
         add_event(&mut tx, id, now, DriverState::Pending, None, None, t.message.map(clip).as_deref()).await?;
-        sqlx::query(
-            "UPDATE task_instances SET state = 'running', try_number = ?, next_try_at = NULL,
-               start_date = COALESCE(start_date, ?), end_date = NULL, queued_reason = NULL, queued_at = NULL
-             WHERE id = ?",
+        on!(&mut tx, |c| sqlx::query(
+            "UPDATE task_instances SET state = 'running', try_number = $1, next_try_at = NULL,
+               start_date = COALESCE(start_date, $2), end_date = NULL, queued_reason = NULL, queued_at = NULL
+             WHERE id = $3",
         )
         .bind(t.try_number)
         .bind(now)
         .bind(t.ti)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query_as("SELECT * FROM task_tries WHERE id = ?")
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
+        let row = on!(&mut tx, |c| sqlx::query_as("SELECT * FROM task_tries WHERE id = $1")
             .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+            .fetch_one(c)
+            .await)?;
         metrics::commit(tx).await?;
         Ok(row)
     }
@@ -382,19 +416,19 @@ impl Store {
         let raw_state = u.raw_state.as_deref().map(clip);
         let message = u.message.as_deref().map(clip);
         let mut tx = self.write().await?;
-        let cur: TryRow = sqlx::query_as("SELECT * FROM task_tries WHERE id = ?")
+        let cur: TryRow = on!(&mut tx, |c| sqlx::query_as("SELECT * FROM task_tries WHERE id = $1")
             .bind(try_id)
-            .fetch_one(&mut *tx)
-            .await?;
+            .fetch_one(c)
+            .await)?;
         let changed = cur.driver_state != u.state
             || (raw_state.is_some() && cur.raw_state.as_deref() != raw_state.as_deref())
             || (u.attempt.is_some() && cur.cluster_attempt != u.attempt);
-        sqlx::query(
-            "UPDATE task_tries SET driver_state = ?, raw_state = COALESCE(?, raw_state),
-               cluster_id = COALESCE(?, cluster_id), cluster_attempt = COALESCE(?, cluster_attempt),
-               location = COALESCE(?, location), tracking_url = COALESCE(?, tracking_url),
-               pid = COALESCE(?, pid), log_path = COALESCE(?, log_path), message = COALESCE(?, message)
-             WHERE id = ?",
+        on!(&mut tx, |c| sqlx::query(
+            "UPDATE task_tries SET driver_state = $1, raw_state = COALESCE($2, raw_state),
+               cluster_id = COALESCE($3, cluster_id), cluster_attempt = COALESCE($4, cluster_attempt),
+               location = COALESCE($5, location), tracking_url = COALESCE($6, tracking_url),
+               pid = COALESCE($7, pid), log_path = COALESCE($8, log_path), message = COALESCE($9, message)
+             WHERE id = $10",
         )
         .bind(u.state)
         .bind(raw_state.as_deref())
@@ -406,8 +440,8 @@ impl Store {
         .bind(u.log_path.as_deref())
         .bind(message.as_deref())
         .bind(try_id)
-        .execute(&mut *tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         if changed {
             add_event(&mut tx, try_id, now, u.state, raw_state.as_deref(), u.attempt, message.as_deref()).await?;
         }
@@ -421,22 +455,22 @@ impl Store {
     }
 
     /// Returns whether the try's driver log is now to be archived.
-    async fn finish_try_in(&self, tx: &mut Transaction<'_, Sqlite>, f: &FinishTry<'_>, now: DateTime<Utc>) -> Result<bool> {
-        sqlx::query("UPDATE task_tries SET state = ?, ended_at = ?, message = COALESCE(?, message) WHERE id = ?")
+    async fn finish_try_in(&self, tx: &mut Tx, f: &FinishTry<'_>, now: DateTime<Utc>) -> Result<bool> {
+        on!(&mut *tx, |c| sqlx::query("UPDATE task_tries SET state = $1, ended_at = $2, message = COALESCE($3, message) WHERE id = $4")
             .bind(f.try_state)
             .bind(now)
             .bind(f.message.map(clip).as_deref())
             .bind(f.try_id)
-            .execute(&mut **tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         let end = f.ti_state.is_terminal().then_some(now);
-        sqlx::query("UPDATE task_instances SET state = ?, next_try_at = ?, end_date = ? WHERE id = ?")
+        on!(&mut *tx, |c| sqlx::query("UPDATE task_instances SET state = $1, next_try_at = $2, end_date = $3 WHERE id = $4")
             .bind(f.ti_state)
             .bind(f.next_try_at)
             .bind(end)
             .bind(f.ti)
-            .execute(&mut **tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         archive::mark_pending(tx, f.try_id).await
     }
 
@@ -444,18 +478,18 @@ impl Store {
     /// restart honours it. A reason a person gave (kill, run marked failed)
     /// replaces one drover gave itself (a timeout); never the other way.
     pub async fn request_stop(&self, try_id: i64, reason: StopReason) -> Result<()> {
-        sqlx::query(
+        write1!(self, |c| sqlx::query(
             "UPDATE task_tries SET
-               stop_reason = CASE WHEN stop_reason IS NULL OR ? THEN ? ELSE stop_reason END,
-               stop_requested_at = COALESCE(stop_requested_at, ?)
-             WHERE id = ? AND state = 'running'",
+               stop_reason = CASE WHEN stop_reason IS NULL OR $1 THEN $2 ELSE stop_reason END,
+               stop_requested_at = COALESCE(stop_requested_at, $3)
+             WHERE id = $4 AND state = 'running'",
         )
         .bind(reason.is_final())
         .bind(reason)
         .bind(Utc::now())
         .bind(try_id)
-        .execute(&self.writer)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -465,26 +499,26 @@ impl Store {
     pub async fn mark_run_failing(&self, run_pk: i64) -> Result<()> {
         let now = Utc::now();
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE dag_runs SET failing = 1 WHERE id = ?")
+        on!(&mut tx, |c| sqlx::query("UPDATE dag_runs SET failing = TRUE WHERE id = $1")
             .bind(run_pk)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE task_tries SET stop_reason = 'run_failed', stop_requested_at = COALESCE(stop_requested_at, ?)
-             WHERE state = 'running' AND ti IN (SELECT id FROM task_instances WHERE run = ?)",
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+        on!(&mut tx, |c| sqlx::query(
+            "UPDATE task_tries SET stop_reason = 'run_failed', stop_requested_at = COALESCE(stop_requested_at, $1)
+             WHERE state = 'running' AND ti IN (SELECT id FROM task_instances WHERE run = $2)",
         )
         .bind(now)
         .bind(run_pk)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE task_instances SET state = 'skipped', next_try_at = NULL, end_date = ?
-             WHERE run = ? AND state IN ('none', 'queued', 'up_for_retry')",
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
+        on!(&mut tx, |c| sqlx::query(
+            "UPDATE task_instances SET state = 'skipped', next_try_at = NULL, end_date = $1
+             WHERE run = $2 AND state IN ('none', 'queued', 'up_for_retry')",
         )
         .bind(now)
         .bind(run_pk)
-        .execute(&mut *tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         metrics::commit(tx).await?;
         Ok(())
     }
@@ -492,33 +526,33 @@ impl Store {
     /// Sets what a person reads about a driver without changing its state
     /// (e.g. "cluster unreachable since …"); no history event.
     pub async fn note_driver(&self, try_id: i64, message: &str) -> Result<()> {
-        sqlx::query("UPDATE task_tries SET message = ? WHERE id = ?")
+        write1!(self, |c| sqlx::query("UPDATE task_tries SET message = $1 WHERE id = $2")
             .bind(clip(message).as_ref())
             .bind(try_id)
-            .execute(&self.writer)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// Tries still open: what a restarted scheduler must re-attach to.
     pub async fn open_tries(&self) -> Result<Vec<TryRow>> {
-        Ok(sqlx::query_as("SELECT * FROM task_tries WHERE state = 'running' ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM task_tries WHERE state = 'running' ORDER BY id")
+            .fetch_all(c)
+            .await)?)
     }
 
     pub async fn tries(&self, ti: i64) -> Result<Vec<TryRow>> {
-        Ok(sqlx::query_as("SELECT * FROM task_tries WHERE ti = ? ORDER BY try_number")
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM task_tries WHERE ti = $1 ORDER BY try_number")
             .bind(ti)
-            .fetch_all(&self.pool)
-            .await?)
+            .fetch_all(c)
+            .await)?)
     }
 
     pub async fn get_try(&self, try_id: i64) -> Result<TryRow> {
-        Ok(sqlx::query_as("SELECT * FROM task_tries WHERE id = ?")
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM task_tries WHERE id = $1")
             .bind(try_id)
-            .fetch_one(&self.pool)
-            .await?)
+            .fetch_one(c)
+            .await)?)
     }
 
     /// Drivers, newest first, optionally only those in `state`; `try_id`
@@ -533,33 +567,33 @@ impl Store {
         macro_rules! from {
             () => {
                 " FROM task_tries t JOIN task_instances ti ON ti.id = t.ti JOIN dag_runs r ON r.id = ti.run
-                  WHERE (?1 IS NULL OR t.driver_state = ?1) AND (?2 IS NULL OR t.id = ?2)"
+                  WHERE ($1 IS NULL OR t.driver_state = $1) AND ($2 IS NULL OR t.id = $2)"
             };
         }
-        let rows = sqlx::query_as(concat!(
+        let rows = read!(self, |c| sqlx::query_as(concat!(
             "SELECT t.*, r.dag_id, r.run_id, ti.task_id",
             from!(),
-            " ORDER BY t.id DESC LIMIT ?3 OFFSET ?4"
+            " ORDER BY t.id DESC LIMIT $3 OFFSET $4"
         ))
         .bind(state)
         .bind(try_id)
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*)", from!()))
+        .fetch_all(c)
+        .await)?;
+        let (total,): (i64,) = read!(self, |c| sqlx::query_as(concat!("SELECT COUNT(*)", from!()))
             .bind(state)
             .bind(try_id)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_one(c)
+            .await)?;
         Ok((rows, total))
     }
 
     pub async fn driver_events(&self, try_id: i64) -> Result<Vec<DriverEventRow>> {
-        Ok(sqlx::query_as("SELECT * FROM driver_events WHERE try = ? ORDER BY id")
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM driver_events WHERE try = $1 ORDER BY id")
             .bind(try_id)
-            .fetch_all(&self.pool)
-            .await?)
+            .fetch_all(c)
+            .await)?)
     }
 }
 
@@ -584,33 +618,33 @@ pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
 /// Sets task instances of a run back to `none` with new max tries
 /// (`(ti id, max_tries)` pairs), and the run to `queued`, optionally under a
 /// backfill.
-async fn reopen_run(tx: &mut Transaction<'_, Sqlite>, run_pk: i64, tis: &[(i64, i64)], backfill: Option<i64>) -> Result<()> {
+async fn reopen_run(tx: &mut Tx, run_pk: i64, tis: &[(i64, i64)], backfill: Option<i64>) -> Result<()> {
     for (ti, max_tries) in tis {
-        sqlx::query(
-            "UPDATE task_instances SET state = 'none', max_tries = ?, next_try_at = NULL, end_date = NULL,
+        on!(&mut *tx, |c| sqlx::query(
+            "UPDATE task_instances SET state = 'none', max_tries = $1, next_try_at = NULL, end_date = NULL,
                queued_reason = NULL, queued_at = NULL
-             WHERE id = ? AND run = ?",
+             WHERE id = $2 AND run = $3",
         )
         .bind(max_tries)
         .bind(ti)
         .bind(run_pk)
-        .execute(&mut **tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
     }
-    sqlx::query("UPDATE dag_runs SET state = 'queued', end_date = NULL, failing = 0, backfill_id = COALESCE(?, backfill_id) WHERE id = ?")
+    on!(&mut *tx, |c| sqlx::query("UPDATE dag_runs SET state = 'queued', end_date = NULL, failing = FALSE, backfill_id = COALESCE($1, backfill_id) WHERE id = $2")
         .bind(backfill)
         .bind(run_pk)
-        .execute(&mut **tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Inserts a run with its task instances (state none), and moves a
 /// scheduled run's DAG schedule position; `RunExists` if the id is taken.
-async fn insert_run(tx: &mut Transaction<'_, Sqlite>, new: &NewRun<'_>, backfill: Option<i64>) -> Result<i64> {
-    let inserted = sqlx::query(
+async fn insert_run(tx: &mut Tx, new: &NewRun<'_>, backfill: Option<i64>) -> Result<i64> {
+    let inserted: Option<i64> = on!(&mut *tx, |c| sqlx::query_scalar(
         "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, state, conf, params, dag_hash, dag_snapshot, created_at, backfill_id)
-         VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) ON CONFLICT (dag_id, run_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10) ON CONFLICT (dag_id, run_id) DO NOTHING RETURNING id",
     )
     .bind(new.dag_id)
     .bind(new.run_id)
@@ -622,42 +656,41 @@ async fn insert_run(tx: &mut Transaction<'_, Sqlite>, new: &NewRun<'_>, backfill
     .bind(new.dag_snapshot)
     .bind(Utc::now())
     .bind(backfill)
-    .execute(&mut **tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
+    .fetch_optional(c)
+    .await)?;
+    let Some(run_pk) = inserted else {
         return Err(StoreError::RunExists {
             dag_id: new.dag_id.to_string(),
             run_id: new.run_id.to_string(),
         });
-    }
-    let run_pk = inserted.last_insert_rowid();
+    };
     for (task_id, max_tries) in &new.tasks {
-        sqlx::query("INSERT INTO task_instances (run, task_id, state, max_tries) VALUES (?, ?, 'none', ?)")
+        on!(&mut *tx, |c| sqlx::query("INSERT INTO task_instances (run, task_id, state, max_tries) VALUES ($1, $2, 'none', $3)")
             .bind(run_pk)
             .bind(task_id)
             .bind(*max_tries)
-            .execute(&mut **tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
     }
     if let Some(at) = new.schedule_position {
-        sqlx::query("UPDATE dags SET last_scheduled_at = ? WHERE dag_id = ?")
+        on!(&mut *tx, |c| sqlx::query("UPDATE dags SET last_scheduled_at = $1 WHERE dag_id = $2")
             .bind(at)
             .bind(new.dag_id)
-            .execute(&mut **tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
     }
     Ok(run_pk)
 }
 
-async fn run_by_pk(tx: &mut Transaction<'_, Sqlite>, run_pk: i64) -> Result<RunRow> {
-    Ok(sqlx::query_as("SELECT * FROM dag_runs WHERE id = ?")
+async fn run_by_pk(tx: &mut Tx, run_pk: i64) -> Result<RunRow> {
+    Ok(on!(&mut *tx, |c| sqlx::query_as("SELECT * FROM dag_runs WHERE id = $1")
         .bind(run_pk)
-        .fetch_one(&mut **tx)
-        .await?)
+        .fetch_one(c)
+        .await)?)
 }
 
 async fn add_event(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     try_id: i64,
     at: DateTime<Utc>,
     state: DriverState,
@@ -665,14 +698,14 @@ async fn add_event(
     attempt: Option<i64>,
     message: Option<&str>,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO driver_events (try, at, state, raw_state, attempt, message) VALUES (?, ?, ?, ?, ?, ?)")
+    on!(&mut *tx, |c| sqlx::query("INSERT INTO driver_events (try, at, state, raw_state, attempt, message) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(try_id)
         .bind(at)
         .bind(state)
         .bind(raw)
         .bind(attempt)
         .bind(message)
-        .execute(&mut **tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
     Ok(())
 }

@@ -7,7 +7,6 @@ use std::sync::LazyLock;
 use std::time::Instant;
 
 use prometheus_client::metrics::histogram::Histogram;
-use sqlx::{Sqlite, Transaction};
 
 use crate::{Result, Store};
 
@@ -23,7 +22,7 @@ pub fn commit_seconds() -> Histogram {
 }
 
 /// Commits `tx`, timing the COMMIT.
-pub(crate) async fn commit(tx: Transaction<'_, Sqlite>) -> Result<()> {
+pub(crate) async fn commit(tx: crate::db::Tx) -> Result<()> {
     let started = Instant::now();
     let r = tx.commit().await;
     COMMIT_SECONDS.observe(started.elapsed().as_secs_f64());
@@ -47,21 +46,21 @@ pub struct StateCounts {
 impl Store {
     /// Counts runs, task instances and drivers by state, for a scrape.
     pub async fn state_counts(&self) -> Result<StateCounts> {
-        let runs = sqlx::query_as("SELECT state, COUNT(*) FROM dag_runs GROUP BY state ORDER BY state")
-            .fetch_all(&self.pool)
-            .await?;
-        let task_instances = sqlx::query_as("SELECT state, COUNT(*) FROM task_instances GROUP BY state ORDER BY state")
-            .fetch_all(&self.pool)
-            .await?;
-        let drivers = sqlx::query_as(
+        let runs = read!(self, |c| sqlx::query_as("SELECT state, COUNT(*) FROM dag_runs GROUP BY state ORDER BY state")
+            .fetch_all(c)
+            .await)?;
+        let task_instances = read!(self, |c| sqlx::query_as("SELECT state, COUNT(*) FROM task_instances GROUP BY state ORDER BY state")
+            .fetch_all(c)
+            .await)?;
+        let drivers = read!(self, |c| sqlx::query_as(
             "SELECT backend, driver_state, COUNT(*) FROM task_tries GROUP BY backend, driver_state ORDER BY 1, 2",
         )
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(c)
+        .await)?;
         let notifications =
-            sqlx::query_as("SELECT notifier, status, COUNT(*) FROM notifications GROUP BY notifier, status ORDER BY 1, 2")
-                .fetch_all(&self.pool)
-                .await?;
+            read!(self, |c| sqlx::query_as("SELECT notifier, status, COUNT(*) FROM notifications GROUP BY notifier, status ORDER BY 1, 2")
+                .fetch_all(c)
+                .await)?;
         Ok(StateCounts { runs, task_instances, drivers, notifications })
     }
 }

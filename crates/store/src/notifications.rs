@@ -7,7 +7,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{Sqlite, Transaction};
 
 use crate::{FinishTry, Result, RunState, Store, clip};
 
@@ -74,17 +73,18 @@ macro_rules! select {
 }
 macro_rules! filter {
     () => {
-        " WHERE (?1 IS NULL OR n.status = ?1) AND (?2 IS NULL OR n.dag_id = ?2)"
+        " WHERE ($1 IS NULL OR n.status = $1) AND ($2 IS NULL OR n.dag_id = $2)"
     };
 }
 
-async fn insert(tx: &mut Transaction<'_, Sqlite>, now: DateTime<Utc>, notes: &[NewNotification<'_>]) -> Result<()> {
+async fn insert(tx: &mut crate::db::Tx, now: DateTime<Utc>, notes: &[NewNotification<'_>]) -> Result<()> {
     for n in notes {
-        sqlx::query(
+        on!(&mut *tx, |c| sqlx::query(
             "INSERT INTO notifications (key, notifier, event, dag_id, run_id, task_id, try_number, try, state, message,
                created_at, next_attempt_at)
-             VALUES (lower(hex(randomblob(16))), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
+        .bind(uuid::Uuid::new_v4().simple().to_string())
         .bind(n.notifier)
         .bind(n.event)
         .bind(n.dag_id)
@@ -96,8 +96,8 @@ async fn insert(tx: &mut Transaction<'_, Sqlite>, now: DateTime<Utc>, notes: &[N
         .bind(n.message.map(clip).as_deref())
         .bind(now)
         .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
     }
     Ok(())
 }
@@ -125,12 +125,12 @@ impl Store {
     pub async fn finish_run(&self, run_pk: i64, state: RunState, notes: &[NewNotification<'_>]) -> Result<()> {
         let now = Utc::now();
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE dag_runs SET state = ?, end_date = ? WHERE id = ?")
+        on!(&mut tx, |c| sqlx::query("UPDATE dag_runs SET state = $1, end_date = $2 WHERE id = $3")
             .bind(state)
             .bind(now)
             .bind(run_pk)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         insert(&mut tx, now, notes).await?;
         crate::metrics::commit(tx).await?;
         if !notes.is_empty() {
@@ -147,33 +147,33 @@ impl Store {
 
     /// Pending notifications due at `now`, oldest first.
     pub async fn due_notifications(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<NotificationRow>> {
-        Ok(sqlx::query_as(concat!(
+        Ok(read!(self, |c| sqlx::query_as(concat!(
             select!(),
-            " WHERE n.status = 'pending' AND n.next_attempt_at <= ? ORDER BY n.next_attempt_at, n.id LIMIT ?"
+            " WHERE n.status = 'pending' AND n.next_attempt_at <= $1 ORDER BY n.next_attempt_at, n.id LIMIT $2"
         ))
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(c)
+        .await)?)
     }
 
     /// When the next pending notification is due, if any is.
     pub async fn next_notification_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let row: Option<(DateTime<Utc>,)> = sqlx::query_as(
+        let row: Option<(DateTime<Utc>,)> = read!(self, |c| sqlx::query_as(
             "SELECT next_attempt_at FROM notifications WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1",
         )
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(c)
+        .await)?;
         Ok(row.map(|(at,)| at))
     }
 
     pub async fn mark_notification_sent(&self, id: i64, attempts: i64) -> Result<()> {
-        sqlx::query("UPDATE notifications SET status = 'sent', attempts = ?, sent_at = ? WHERE id = ?")
+        write1!(self, |c| sqlx::query("UPDATE notifications SET status = 'sent', attempts = $1, sent_at = $2 WHERE id = $3")
             .bind(attempts)
             .bind(Utc::now())
             .bind(id)
-            .execute(&self.writer)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -187,17 +187,17 @@ impl Store {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let status = if retry_at.is_some() { NotificationStatus::Pending } else { NotificationStatus::Failed };
-        sqlx::query(
-            "UPDATE notifications SET status = ?, attempts = ?, last_error = ?,
-               next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
+        write1!(self, |c| sqlx::query(
+            "UPDATE notifications SET status = $1, attempts = $2, last_error = $3,
+               next_attempt_at = COALESCE($4, next_attempt_at) WHERE id = $5",
         )
         .bind(status)
         .bind(attempts)
         .bind(clip(error).as_ref())
         .bind(retry_at)
         .bind(id)
-        .execute(&self.writer)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -210,18 +210,18 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<NotificationRow>, i64)> {
-        let rows = sqlx::query_as(concat!(select!(), filter!(), " ORDER BY n.id DESC LIMIT ?3 OFFSET ?4"))
+        let rows = read!(self, |c| sqlx::query_as(concat!(select!(), filter!(), " ORDER BY n.id DESC LIMIT $3 OFFSET $4"))
             .bind(status)
             .bind(dag_id)
             .bind(limit)
             .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-        let (total,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*) FROM notifications n", filter!()))
+            .fetch_all(c)
+            .await)?;
+        let (total,): (i64,) = read!(self, |c| sqlx::query_as(concat!("SELECT COUNT(*) FROM notifications n", filter!()))
             .bind(status)
             .bind(dag_id)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_one(c)
+            .await)?;
         Ok((rows, total))
     }
 }

@@ -6,8 +6,8 @@ use chrono::Utc;
 use crate::{PoolRow, Result, Store, StoreError};
 
 /// Reads a pool back in its writing transaction, then commits.
-async fn commit_with_pool(mut tx: sqlx::Transaction<'static, sqlx::Sqlite>, name: &str) -> Result<PoolRow> {
-    let row = sqlx::query_as("SELECT * FROM pools WHERE name = ?").bind(name).fetch_one(&mut *tx).await?;
+async fn commit_with_pool(mut tx: crate::db::Tx, name: &str) -> Result<PoolRow> {
+    let row = on!(&mut tx, |c| sqlx::query_as("SELECT * FROM pools WHERE name = $1").bind(name).fetch_one(c).await)?;
     crate::metrics::commit(tx).await?;
     Ok(row)
 }
@@ -15,19 +15,19 @@ async fn commit_with_pool(mut tx: sqlx::Transaction<'static, sqlx::Sqlite>, name
 impl Store {
     /// Every pool, by name.
     pub async fn pools(&self) -> Result<Vec<PoolRow>> {
-        Ok(sqlx::query_as("SELECT * FROM pools ORDER BY name").fetch_all(&self.pool).await?)
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM pools ORDER BY name").fetch_all(c).await)?)
     }
 
     pub async fn get_pool(&self, name: &str) -> Result<Option<PoolRow>> {
-        Ok(sqlx::query_as("SELECT * FROM pools WHERE name = ?").bind(name).fetch_optional(&self.pool).await?)
+        Ok(read!(self, |c| sqlx::query_as("SELECT * FROM pools WHERE name = $1").bind(name).fetch_optional(c).await)?)
     }
 
     /// Creates a pool, or sets the slots and description of one that exists
     /// (the config file's pools at start).
     pub async fn put_pool(&self, name: &str, slots: i64, description: Option<&str>) -> Result<PoolRow> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "INSERT INTO pools (name, slots, description, updated_at) VALUES (?, ?, ?, ?)
+        on!(&mut tx, |c| sqlx::query(
+            "INSERT INTO pools (name, slots, description, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, description = excluded.description,
                updated_at = excluded.updated_at",
         )
@@ -35,24 +35,24 @@ impl Store {
         .bind(slots)
         .bind(description)
         .bind(Utc::now())
-        .execute(&mut *tx)
-        .await?;
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
         commit_with_pool(tx, name).await
     }
 
     /// Creates a pool; `PoolExists` if the name is taken.
     pub async fn create_pool(&self, name: &str, slots: i64, description: Option<&str>) -> Result<PoolRow> {
         let mut tx = self.write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO pools (name, slots, description, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        let inserted = on!(&mut tx, |c| sqlx::query(
+            "INSERT INTO pools (name, slots, description, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(slots)
         .bind(description)
         .bind(Utc::now())
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
+        if inserted == 0 {
             return Err(StoreError::PoolExists(name.to_string()));
         }
         commit_with_pool(tx, name).await
@@ -61,19 +61,19 @@ impl Store {
     /// Changes what is given of a pool; `NotFound` if there is none.
     pub async fn update_pool(&self, name: &str, slots: Option<i64>, description: Option<Option<&str>>) -> Result<PoolRow> {
         let mut tx = self.write().await?;
-        let updated = sqlx::query(
-            "UPDATE pools SET slots = COALESCE(?, slots),
-               description = CASE WHEN ? THEN ? ELSE description END, updated_at = ?
-             WHERE name = ?",
+        let updated = on!(&mut tx, |c| sqlx::query(
+            "UPDATE pools SET slots = COALESCE($1, slots),
+               description = CASE WHEN $2 THEN $3 ELSE description END, updated_at = $4
+             WHERE name = $5",
         )
         .bind(slots)
         .bind(description.is_some())
         .bind(description.flatten())
         .bind(Utc::now())
         .bind(name)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
+        if updated == 0 {
             return Err(StoreError::NotFound(format!("pool `{name}`")));
         }
         commit_with_pool(tx, name).await
@@ -82,8 +82,8 @@ impl Store {
     /// Deletes a pool; `NotFound` if there is none.
     pub async fn delete_pool(&self, name: &str) -> Result<()> {
         let mut tx = self.write().await?;
-        let deleted = sqlx::query("DELETE FROM pools WHERE name = ?").bind(name).execute(&mut *tx).await?;
-        if deleted.rows_affected() == 0 {
+        let deleted = on!(&mut tx, |c| sqlx::query("DELETE FROM pools WHERE name = $1").bind(name).execute(c).await.map(|r| r.rows_affected()))?;
+        if deleted == 0 {
             return Err(StoreError::NotFound(format!("pool `{name}`")));
         }
         crate::metrics::commit(tx).await?;
@@ -99,15 +99,15 @@ impl Store {
         let now = Utc::now();
         let mut tx = self.write().await?;
         for (ti, reason) in tis {
-            sqlx::query(
-                "UPDATE task_instances SET state = 'queued', queued_reason = ?, queued_at = COALESCE(queued_at, ?)
-                 WHERE id = ?",
+            on!(&mut tx, |c| sqlx::query(
+                "UPDATE task_instances SET state = 'queued', queued_reason = $1, queued_at = COALESCE(queued_at, $2)
+                 WHERE id = $3",
             )
             .bind(reason)
             .bind(now)
             .bind(ti)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         }
         crate::metrics::commit(tx).await?;
         Ok(())

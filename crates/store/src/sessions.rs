@@ -8,14 +8,14 @@ impl Store {
     /// (unix seconds), and forgets every session that has expired.
     pub async fn create_session(&self, id_sha256: &str, token_key: &str, now: i64, expires_at: i64) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(now).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO sessions (id_sha256, token_key, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        on!(&mut tx, |c| sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        on!(&mut tx, |c| sqlx::query("INSERT INTO sessions (id_sha256, token_key, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(id_sha256)
             .bind(token_key)
             .bind(now)
             .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
         crate::metrics::commit(tx).await?;
         Ok(())
     }
@@ -23,21 +23,21 @@ impl Store {
     /// Whether a session exists, was granted under `token_key` and has not
     /// expired at `now`.
     pub async fn session_valid(&self, id_sha256: &str, token_key: &str, now: i64) -> Result<bool> {
-        let found: Option<(i64,)> = sqlx::query_as(
-            "SELECT 1 FROM sessions WHERE id_sha256 = ? AND token_key = ? AND expires_at > ?",
+        let (found,): (i64,) = read!(self, |c| sqlx::query_as(
+            "SELECT COUNT(*) FROM sessions WHERE id_sha256 = $1 AND token_key = $2 AND expires_at > $3",
         )
         .bind(id_sha256)
         .bind(token_key)
         .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
+        .fetch_one(c)
+        .await)?;
+        Ok(found > 0)
     }
 
     /// Ends a session; ending one that does not exist is not an error.
     pub async fn delete_session(&self, id_sha256: &str) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM sessions WHERE id_sha256 = ?").bind(id_sha256).execute(&mut *tx).await?;
+        on!(&mut tx, |c| sqlx::query("DELETE FROM sessions WHERE id_sha256 = $1").bind(id_sha256).execute(c).await.map(|r| r.rows_affected()))?;
         crate::metrics::commit(tx).await?;
         Ok(())
     }

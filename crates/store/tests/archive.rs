@@ -2,6 +2,10 @@
 //! pending in the transaction that ends the try, the store wakes the
 //! archiver after that commit, and a done copy is read back with its streams.
 
+#[macro_use]
+mod support;
+use support::Fixture;
+
 use chrono::{TimeZone, Utc};
 use drover_store::*;
 use serde_json::json;
@@ -31,9 +35,9 @@ async fn run_with(store: &Store, run_id: &str, tasks: &[&str]) -> Vec<i64> {
     store.task_instances(run.id).await.unwrap().iter().map(|t| t.id).collect()
 }
 
-/// An in-memory store with a run of four task instances; their ids.
-async fn setup() -> (Store, Vec<i64>) {
-    let store = Store::memory().await.unwrap();
+/// A store with a run of four task instances; their ids.
+async fn setup(fx: &Fixture) -> (Store, Vec<i64>) {
+    let store = fx.open().await;
     let tis = run_with(&store, "r:1", &["a", "b", "c", "e"]).await;
     (store, tis)
 }
@@ -67,9 +71,9 @@ async fn ended(store: &Store, ti: i64, key: &str, mode: &str, cluster_id: Option
     t.id
 }
 
-#[tokio::test]
-async fn only_a_cluster_driver_whose_fate_is_known_leaves_its_log_to_archive() {
-    let (store, tis) = setup().await;
+both!(only_a_cluster_driver_whose_fate_is_known_leaves_its_log_to_archive);
+async fn only_a_cluster_driver_whose_fate_is_known_leaves_its_log_to_archive(fx: Fixture) {
+    let (store, tis) = setup(&fx).await;
     let wake = store.archive_added();
     let cluster = ended(&store, tis[0], "k1", "cluster", Some("default/p1"), DriverState::Failed).await;
     // The commit woke the archiver (a permit is kept for a later wait).
@@ -105,18 +109,16 @@ async fn only_a_cluster_driver_whose_fate_is_known_leaves_its_log_to_archive() {
     assert!(store.pending_archives(&[], 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_pending_archive_is_found_again_after_reopening_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("drover.db");
+both!(a_pending_archive_is_found_again_after_reopening_the_file);
+async fn a_pending_archive_is_found_again_after_reopening_the_file(fx: Fixture) {
     let id = {
-        let store = Store::open(&path).await.unwrap();
+        let store = fx.open().await;
         let ti = run_with(&store, "r", &["a"]).await[0];
         let id = ended(&store, ti, "k", "cluster", Some("driver-1"), DriverState::Succeeded).await;
         store.close().await;
         id
     };
-    let store = Store::open(&path).await.unwrap();
+    let store = fx.open().await;
     let jobs = store.pending_archives(&[], 10).await.unwrap();
     assert_eq!(jobs.iter().map(|j| j.try_id).collect::<Vec<_>>(), [id]);
 }

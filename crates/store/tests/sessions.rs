@@ -1,20 +1,21 @@
 //! Sessions: a deleted or expired session is refused, also after the
 //! database is reopened.
 
-use drover_store::Store;
+#[macro_use]
+mod support;
+use support::Fixture;
 
-#[tokio::test]
-async fn a_deleted_session_stays_refused_after_reopening_the_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("drover.db");
-    let store = Store::open(&path).await.unwrap();
+
+both!(a_deleted_session_stays_refused_after_reopening_the_database);
+async fn a_deleted_session_stays_refused_after_reopening_the_database(fx: Fixture) {
+    let store = fx.open().await;
     store.create_session("kept", "k1", 100, 1000).await.unwrap();
     store.create_session("ended", "k1", 100, 1000).await.unwrap();
     store.delete_session("ended").await.unwrap();
     store.delete_session("never-existed").await.unwrap();
     store.close().await;
 
-    let store = Store::open(&path).await.unwrap();
+    let store = fx.open().await;
     assert!(store.session_valid("kept", "k1", 200).await.unwrap());
     assert!(!store.session_valid("ended", "k1", 200).await.unwrap(), "logged out");
     assert!(!store.session_valid("kept", "k2", 200).await.unwrap(), "granted under other tokens");
@@ -22,9 +23,9 @@ async fn a_deleted_session_stays_refused_after_reopening_the_database() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn creating_a_session_forgets_the_expired_ones() {
-    let store = Store::memory().await.unwrap();
+both!(creating_a_session_forgets_the_expired_ones);
+async fn creating_a_session_forgets_the_expired_ones(fx: Fixture) {
+    let store = fx.open().await;
     store.create_session("old", "k", 0, 50).await.unwrap();
     store.create_session("new", "k", 60, 500).await.unwrap();
     // Even if a clock went back, the expired row is gone.

@@ -1,6 +1,10 @@
 //! The store's transitions: each one a single committed transaction that a
 //! reopened database reads back as it was.
 
+#[macro_use]
+mod support;
+use support::Fixture;
+
 use chrono::{TimeZone, Utc};
 use drover_store::*;
 use serde_json::json;
@@ -33,9 +37,9 @@ async fn with_dag(store: &Store) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn a_run_is_created_with_all_its_task_instances_and_moves_the_schedule() {
-    let store = Store::memory().await.unwrap();
+both!(a_run_is_created_with_all_its_task_instances_and_moves_the_schedule);
+async fn a_run_is_created_with_all_its_task_instances_and_moves_the_schedule(fx: Fixture) {
+    let store = fx.open().await;
     with_dag(&store).await;
     let at = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
     let conf = json!({});
@@ -47,9 +51,9 @@ async fn a_run_is_created_with_all_its_task_instances_and_moves_the_schedule() {
     assert_eq!(store.get_dag("d").await.unwrap().unwrap().last_scheduled_at, Some(at));
 }
 
-#[tokio::test]
-async fn creating_the_same_run_twice_is_refused_and_changes_nothing() {
-    let store = Store::memory().await.unwrap();
+both!(creating_the_same_run_twice_is_refused_and_changes_nothing);
+async fn creating_the_same_run_twice_is_refused_and_changes_nothing(fx: Fixture) {
+    let store = fx.open().await;
     with_dag(&store).await;
     let conf = json!({});
     store.create_run(&new_run("d", "r", &conf, None)).await.unwrap();
@@ -58,9 +62,9 @@ async fn creating_the_same_run_twice_is_refused_and_changes_nothing() {
     assert_eq!(store.count_runs("d").await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn a_try_records_its_intent_then_every_driver_change_in_order() {
-    let store = Store::memory().await.unwrap();
+both!(a_try_records_its_intent_then_every_driver_change_in_order);
+async fn a_try_records_its_intent_then_every_driver_change_in_order(fx: Fixture) {
+    let store = fx.open().await;
     with_dag(&store).await;
     let conf = json!({});
     let run = store.create_run(&new_run("d", "r", &conf, None)).await.unwrap();
@@ -110,9 +114,9 @@ async fn a_try_records_its_intent_then_every_driver_change_in_order() {
     assert_eq!(store.task_instances(run.id).await.unwrap()[0].state, TiState::Success);
 }
 
-#[tokio::test]
-async fn submission_keys_are_unique_across_tries() {
-    let store = Store::memory().await.unwrap();
+both!(submission_keys_are_unique_across_tries);
+async fn submission_keys_are_unique_across_tries(fx: Fixture) {
+    let store = fx.open().await;
     with_dag(&store).await;
     let conf = json!({});
     let run = store.create_run(&new_run("d", "r", &conf, None)).await.unwrap();
@@ -131,13 +135,11 @@ async fn submission_keys_are_unique_across_tries() {
     assert!(store.begin_try(&mk(tis[1].id, 1)).await.is_err(), "a key names one submission only");
 }
 
-#[tokio::test]
-async fn everything_committed_is_there_after_reopening_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("drover.db");
+both!(everything_committed_is_there_after_reopening_the_file);
+async fn everything_committed_is_there_after_reopening_the_file(fx: Fixture) {
     let conf = json!({"x": 1});
     let (run_pk, try_id) = {
-        let store = Store::open(&path).await.unwrap();
+        let store = fx.open().await;
         with_dag(&store).await;
         let run = store.create_run(&new_run("d", "r", &conf, None)).await.unwrap();
         store.set_run_state(run.id, RunState::Running).await.unwrap();
@@ -152,7 +154,7 @@ async fn everything_committed_is_there_after_reopening_the_file() {
         store.close().await;
         (run.id, t.id)
     };
-    let store = Store::open(&path).await.unwrap();
+    let store = fx.open().await;
     let run = store.get_run_by_pk(run_pk).await.unwrap();
     assert_eq!(run.state, RunState::Running);
     assert!(run.start_date.is_some());
@@ -163,9 +165,9 @@ async fn everything_committed_is_there_after_reopening_the_file() {
     assert_eq!(open[0].cluster_id.as_deref(), Some("driver-7"), "a restart can re-attach by this id");
 }
 
-#[tokio::test]
-async fn paused_flag_survives_a_reload_of_the_dag_file() {
-    let store = Store::memory().await.unwrap();
+both!(paused_flag_survives_a_reload_of_the_dag_file);
+async fn paused_flag_survives_a_reload_of_the_dag_file(fx: Fixture) {
+    let store = fx.open().await;
     with_dag(&store).await;
     store.set_paused("d", true).await.unwrap();
     with_dag(&store).await;
@@ -175,13 +177,12 @@ async fn paused_flag_survives_a_reload_of_the_dag_file() {
     assert!(!store.get_dag("d").await.unwrap().unwrap().is_active);
 }
 
+both!(concurrent_driver_updates_are_never_lost, "multi_thread");
 /// Regression: a deferred transaction that read before writing failed with
 /// SQLITE_BUSY when another connection committed first, and a driver's state
 /// change was lost. Write transactions now take the lock up front.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_driver_updates_are_never_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("drover.db")).await.unwrap();
+async fn concurrent_driver_updates_are_never_lost(fx: Fixture) {
+    let store = fx.open().await;
     with_dag(&store).await;
     let conf = json!({});
     let mut tries = Vec::new();
@@ -215,11 +216,11 @@ async fn concurrent_driver_updates_are_never_lost() {
     }
 }
 
+both!(cluster_messages_raw_states_and_errors_are_truncated_when_recorded);
 /// Regression: a cluster answering 10 MB messages grew the database by as
 /// much per poll and made every try listing megabytes long.
-#[tokio::test]
-async fn cluster_messages_raw_states_and_errors_are_truncated_when_recorded() {
-    let store = Store::memory().await.unwrap();
+async fn cluster_messages_raw_states_and_errors_are_truncated_when_recorded(fx: Fixture) {
+    let store = fx.open().await;
     with_dag(&store).await;
     let conf = json!({});
     let run = store.create_run(&new_run("d", "r", &conf, None)).await.unwrap();
@@ -300,9 +301,9 @@ async fn run_with_try(store: &Store, run_id: &str, ended: Option<(RunState, chro
     store.get_run_by_pk(run.id).await.unwrap()
 }
 
-#[tokio::test]
-async fn cleaning_forgets_only_runs_that_ended_before_the_cutoff() {
-    let store = Store::memory().await.unwrap();
+both!(cleaning_forgets_only_runs_that_ended_before_the_cutoff);
+async fn cleaning_forgets_only_runs_that_ended_before_the_cutoff(fx: Fixture) {
+    let store = fx.open().await;
     with_dag(&store).await;
     let old = run_with_try(&store, "old", Some((RunState::Success, Utc::now()))).await;
     let open = run_with_try(&store, "open", None).await;
@@ -321,9 +322,9 @@ async fn cleaning_forgets_only_runs_that_ended_before_the_cutoff() {
     assert_eq!(store.task_instances(open.id).await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn a_backfill_is_committed_with_its_new_runs_and_reruns_at_once() {
-    let store = Store::memory().await.unwrap();
+both!(a_backfill_is_committed_with_its_new_runs_and_reruns_at_once);
+async fn a_backfill_is_committed_with_its_new_runs_and_reruns_at_once(fx: Fixture) {
+    let store = fx.open().await;
     with_dag(&store).await;
     let failed = run_with_try(&store, "failed", Some((RunState::Failed, Utc::now()))).await;
     let ti = store.task_instances(failed.id).await.unwrap()[0].clone();

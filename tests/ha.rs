@@ -1,0 +1,258 @@
+//! Several drovers on one PostgreSQL database: one schedules (it holds the
+//! scheduler lease), the others stand by and take over when it dies or
+//! stalls. Each test starts its own PostgreSQL server, stand-in cluster and
+//! drover processes, and stops them all. Throughout, no submission key
+//! reaches the cluster twice, every submission belongs to a try, and a
+//! scheduler resumed after its lease moved on sends nothing.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use drover_store::pg_server::PgServer;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use support::child::{DROVER, kill9, spawn_with_url};
+use support::drover::{Api, TEST_TOKEN, script, write};
+
+const DEADLINE: Duration = Duration::from_secs(180);
+const TTL: &str = "2s";
+
+/// One drover process; `url` is set once it holds the lease and serves.
+struct Drover {
+    child: Child,
+    url: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+impl Drover {
+    /// `drover standalone` on its own home, on the shared database and the
+    /// shared stand-in cluster. It may stand by for a long time: this does
+    /// not wait for it to serve.
+    fn spawn(root: &Path, name: &str, dags: &Path, db: &str, cluster: &str) -> Result<Drover> {
+        let mut cmd = Command::new(DROVER);
+        cmd.args(["standalone", "--port", "0", "--cluster-url", cluster, "--database-url", db, "--lease-ttl", TTL])
+            .arg("--home")
+            .arg(root.join(name))
+            .arg("--dags")
+            .arg(dags)
+            .arg("--plugin-cache")
+            .arg(support::drover::plugin_cache())
+            .env("DROVER_LOG", "warn")
+            .env("DROVER_API_TOKEN", TEST_TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().context("spawn drover")?;
+        let (tx, url) = tokio::sync::watch::channel(None);
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("drover is running")
+                    && let Some(u) = line.split_whitespace().find(|w| w.starts_with("http://"))
+                {
+                    let _ = tx.send(Some(u.to_string()));
+                }
+            }
+        });
+        Ok(Drover { child, url })
+    }
+
+    /// Waits until it serves (it holds the lease); its API.
+    async fn active(&mut self) -> Result<Api> {
+        let url = tokio::time::timeout(DEADLINE, self.url.wait_for(Option::is_some))
+            .await
+            .context("the drover never became the active scheduler")??
+            .clone()
+            .unwrap_or_default();
+        Ok(Api::with_token(&url, TEST_TOKEN))
+    }
+
+    fn signal(&self, signal: &str) -> Result<()> {
+        let pid = self.child.id().context("exited")?;
+        anyhow::ensure!(std::process::Command::new("kill").args([signal, &pid.to_string()]).status()?.success());
+        Ok(())
+    }
+}
+
+/// Cluster-mode tasks on each backend, and a client-mode one, in chains.
+fn write_dag(dags: &Path) {
+    script(dags, "work", "#!/bin/sh\nsleep \"$1\"\necho worked \"$1\"\n");
+    let kinds = [("local", "cluster"), ("yarn", "cluster"), ("k8s", "cluster"), ("serverless", "service"), ("local", "client")];
+    let mut text = String::from("id = \"ha\"\n[defaults]\nretries = 5\nretry_delay = \"200ms\"\n");
+    for (i, (backend, mode)) in kinds.iter().enumerate() {
+        for step in 0..3 {
+            let deps = if step == 0 { String::new() } else { format!("depends_on = [\"t{i}_{}\"]\n", step - 1) };
+            text.push_str(&format!(
+                "[[tasks]]\nid = \"t{i}_{step}\"\nbackend = \"{backend}\"\n{deps}[tasks.application]\nresource = \"work\"\nmain_class = \"Work\"\ndeploy_mode = \"{mode}\"\nargs = [\"1.5\"]\n"
+            ));
+        }
+    }
+    write(dags, "ha.toml", &text);
+}
+
+/// The stand-in's submissions, by key: how many times each reached it.
+async fn submissions(cluster: &str) -> Result<BTreeMap<String, usize>> {
+    let all: Vec<Value> = reqwest::get(format!("{cluster}/devcluster/submissions")).await?.json().await?;
+    let mut per_key = BTreeMap::new();
+    for s in &all {
+        if let Some(k) = s["submission_key"].as_str() {
+            *per_key.entry(k.to_string()).or_default() += 1;
+        }
+    }
+    Ok(per_key)
+}
+
+/// Every submission key the run's tries recorded.
+async fn try_keys(api: &Api, run: &str) -> Result<BTreeSet<String>> {
+    let mut keys = BTreeSet::new();
+    for task in api.task_instances("ha", run).await?.into_keys() {
+        for t in api.tries("ha", run, &task).await? {
+            keys.insert(t["driver"]["submission_key"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    Ok(keys)
+}
+
+/// Waits until a cluster-mode driver of the run is running.
+async fn a_cluster_driver_runs(api: &Api, run: &str) -> Result<()> {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let tis = api.task_instances("ha", run).await?;
+        if tis.values().any(|t| t["driver"]["state"] == "running" && t["driver"]["deploy_mode"] == "cluster") {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < until, "no cluster-mode driver ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The checks every test ends with: no key twice, no stranger.
+async fn each_key_once(api: &Api, run: &str, cluster: &str) -> Result<()> {
+    let per_key = submissions(cluster).await?;
+    let twice: Vec<_> = per_key.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "keys submitted more than once: {twice:?}");
+    let known = try_keys(api, run).await?;
+    let strangers: Vec<_> = per_key.keys().filter(|k| !known.contains(*k)).collect();
+    assert!(strangers.is_empty(), "submissions no try records: {strangers:?}");
+    Ok(())
+}
+
+struct World {
+    root: tempfile::TempDir,
+    dags: std::path::PathBuf,
+    db: String,
+    cluster_url: String,
+    cluster: Child,
+    _pg: PgServer,
+}
+
+impl World {
+    async fn start() -> Result<World> {
+        let pg = PgServer::start(false)?;
+        let db = pg.create_database().await?;
+        let root = tempfile::tempdir()?;
+        let dags = root.path().join("dags");
+        std::fs::create_dir_all(&dags)?;
+        write_dag(&dags);
+        let mut cmd = Command::new(DROVER);
+        cmd.args(["devcluster", "--port", "0", "--work-dir"]).arg(root.path().join("cluster")).env("DROVER_LOG", "warn");
+        let (cluster, cluster_url) = spawn_with_url(cmd, "devcluster listening").await?;
+        Ok(World { root, dags, db, cluster_url, cluster, _pg: pg })
+    }
+
+    fn drover(&self, name: &str) -> Result<Drover> {
+        Drover::spawn(self.root.path(), name, &self.dags, &self.db, &self.cluster_url)
+    }
+
+    async fn lease(&self) -> Result<drover_store::Lease> {
+        let store = drover_store::Store::connect(&self.db).await?;
+        let lease = store.lease().await?.context("no lease")?;
+        store.close().await;
+        Ok(lease)
+    }
+
+    async fn stop(mut self) -> Result<()> {
+        // SIGTERM lets the stand-in reap its drivers.
+        if let Some(pid) = self.cluster.id() {
+            std::process::Command::new("kill").arg(pid.to_string()).status()?;
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.cluster.wait()).await??;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_from_a_killed_scheduler_and_finishes_its_run() -> Result<()> {
+    let world = World::start().await?;
+    let mut a = world.drover("a")?;
+    let api_a = a.active().await?;
+    let mut b = world.drover("b")?;
+    // B stands by: A holds the lease, and B is alive.
+    let lease = world.lease().await?;
+    assert!(lease.holder.contains(api_a.base.trim_start_matches("http://")), "{lease:?} is not A's");
+    assert!(b.child.try_wait()?.is_none(), "the standby exited");
+
+    let run = api_a.trigger("ha", json!({})).await?;
+    a_cluster_driver_runs(&api_a, &run).await?;
+    let killed = Instant::now();
+    let killed_at = chrono::Utc::now();
+    kill9(&mut a.child).await?;
+    let api_b = b.active().await?;
+    println!("failover (A killed -> B serving): {:?}", killed.elapsed());
+    assert_eq!(api_b.wait_run("ha", &run, DEADLINE).await?, "success");
+    let lease = world.lease().await?;
+    assert_eq!(lease.epoch, 2, "{lease:?}");
+    assert!(lease.holder.contains(api_b.base.trim_start_matches("http://")), "{lease:?}");
+    each_key_once(&api_b, &run, &world.cluster_url).await?;
+
+    // A cluster-mode driver running when A died was re-attached by B and
+    // followed to its end, not run again.
+    let mut reattached = 0;
+    for task in api_b.task_instances("ha", &run).await?.into_keys() {
+        let tries = api_b.tries("ha", &run, &task).await?;
+        let first = &tries[0];
+        let started = chrono::DateTime::parse_from_rfc3339(first["start_date"].as_str().unwrap_or_default())?;
+        if first["driver"]["deploy_mode"] == "cluster" && first["driver"]["state"] == "succeeded" && started < killed_at {
+            reattached += 1;
+        }
+    }
+    assert!(reattached > 0, "no cluster-mode driver outlived A and was followed by B");
+    b.signal("-TERM")?;
+    tokio::time::timeout(Duration::from_secs(60), b.child.wait()).await??;
+    world.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_paused_past_its_lease_sends_nothing_when_it_resumes() -> Result<()> {
+    let world = World::start().await?;
+    let mut a = world.drover("a")?;
+    let api_a = a.active().await?;
+    let mut b = world.drover("b")?;
+    let run = api_a.trigger("ha", json!({})).await?;
+    a_cluster_driver_runs(&api_a, &run).await?;
+
+    a.signal("-STOP")?;
+    let api_b = b.active().await?;
+    assert_eq!(api_b.wait_run("ha", &run, DEADLINE).await?, "success");
+    let before = submissions(&world.cluster_url).await?;
+
+    // A wakes with drivers it was following and tasks it was about to start:
+    // its lease clock has run out, so it calls no cluster, its writes are
+    // fenced, and it exits to be restarted as a standby.
+    a.signal("-CONT")?;
+    let status = tokio::time::timeout(DEADLINE, a.child.wait()).await??;
+    assert_eq!(status.code(), Some(drover::lease::LOST_LEASE), "{status:?}");
+    assert_eq!(submissions(&world.cluster_url).await?, before, "the resumed scheduler submitted something");
+    assert_eq!(api_b.get(&Api::run_path("ha", &run)).await?["state"], "success");
+    each_key_once(&api_b, &run, &world.cluster_url).await?;
+    b.signal("-TERM")?;
+    tokio::time::timeout(Duration::from_secs(60), b.child.wait()).await??;
+    world.stop().await
+}
