@@ -12,15 +12,16 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use support::child::{DROVER, kill9, spawn_with_url, start_drover};
-use support::drover::{Api, script, write};
+use support::child::{DROVER, Rng, kill9, none_left_under, spawn_with_url, start_drover};
+use support::fixtures::chains_dag;
+use support::drover::Api;
 use support::proxy::{Proxy, SUBMITS};
 
 const DEADLINE: Duration = Duration::from_secs(300);
@@ -46,50 +47,6 @@ const ROUNDS: &[Round] = {
     &[Trigger, InFlight, MarkFailed, Trigger, InFlight, Plain, InFlight, Trigger, MarkFailed, InFlight, Plain, InFlight]
 };
 
-/// (backend, deploy mode) of the tasks, round robin.
-const KINDS: &[(&str, &str)] = &[("local", "cluster"), ("local", "client"), ("yarn", "cluster"), ("yarn", "client"), ("serverless", "service"), ("k8s", "cluster"), ("k8s", "client")];
-
-/// A small deterministic generator: the seed is printed, so a failing run
-/// can be replayed with DROVER_CHAOS_SEED.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.next() % (hi - lo))
-    }
-}
-
-fn write_dag(dags: &Path) -> usize {
-    // A driver that runs for the seconds it is given.
-    script(dags, "work", "#!/bin/sh\nsleep \"$1\"\necho worked \"$1\"\n");
-    let mut text = format!("id = \"chaos\"\nmax_active_runs = 3\n[defaults]\nretries = {RETRIES}\nretry_delay = \"200ms\"\n");
-    let mut count = 0;
-    // Five chains of ten tasks, plus a final join: 51 tasks.
-    for chain in 0..5 {
-        for step in 0..10 {
-            let (backend, mode) = KINDS[count % KINDS.len()];
-            let id = format!("c{chain}_s{step}");
-            let deps = if step == 0 { String::new() } else { format!("depends_on = [\"c{chain}_s{}\"]\n", step - 1) };
-            let tenths = 5 + (chain * 7 + step * 3) % 12;
-            let seconds = format!("{}.{}", tenths / 10, tenths % 10);
-            text.push_str(&format!(
-                "[[tasks]]\nid = \"{id}\"\nbackend = \"{backend}\"\n{deps}[tasks.application]\nresource = \"work\"\nmain_class = \"Work\"\ndeploy_mode = \"{mode}\"\nargs = [\"{seconds}\"]\n"
-            ));
-            count += 1;
-        }
-    }
-    text.push_str("[[tasks]]\nid = \"join\"\nbackend = \"local\"\ndepends_on = [\"c0_s9\", \"c1_s9\", \"c2_s9\", \"c3_s9\", \"c4_s9\"]\n[tasks.application]\nresource = \"work\"\nmain_class = \"Work\"\ndeploy_mode = \"cluster\"\nargs = [\"1\"]\n");
-    write(dags, "chaos.toml", &text);
-    count + 1
-}
-
 /// Every task instance with its tries.
 async fn tries(api: &Api, run: &str) -> Result<BTreeMap<String, Vec<Value>>> {
     let mut out = BTreeMap::new();
@@ -100,36 +57,15 @@ async fn tries(api: &Api, run: &str) -> Result<BTreeMap<String, Vec<Value>>> {
     Ok(out)
 }
 
-/// Processes whose command line mentions `dir`.
-fn processes_under(dir: &Path) -> Vec<(u32, String)> {
-    let needle = dir.to_string_lossy().to_string();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
-        if cmdline.contains(&needle) && !zombie {
-            found.push((pid, cmdline));
-        }
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drover_killed_at_random_moments_loses_nothing_and_submits_nothing_twice() -> Result<()> {
-    let seed = std::env::var("DROVER_CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
-    println!("chaos seed: {seed} (replay with DROVER_CHAOS_SEED={seed})");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::seeded();
 
     let root = tempfile::tempdir()?;
     let home: PathBuf = root.path().join("home");
     let dags = root.path().join("dags");
     std::fs::create_dir_all(&dags)?;
-    let tasks = write_dag(&dags);
+    let tasks = chains_dag(&dags, "chaos", RETRIES);
     assert!(tasks >= 50);
 
     let mut cluster_cmd = Command::new(DROVER);
@@ -308,15 +244,7 @@ async fn drover_killed_at_random_moments_loses_nothing_and_submits_nothing_twice
         std::process::Command::new("kill").arg(pid.to_string()).status()?;
     }
     tokio::time::timeout(Duration::from_secs(30), cluster.wait()).await??;
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = processes_under(root.path());
-        if left.is_empty() {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < until, "processes left behind: {left:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    none_left_under(root.path()).await;
     Ok(())
 }
 

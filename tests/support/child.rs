@@ -64,3 +64,59 @@ pub async fn kill9(child: &mut Child) -> Result<()> {
     child.wait().await?;
     Ok(())
 }
+
+/// A small deterministic generator: the seed is printed, so a failing run
+/// can be replayed with DROVER_CHAOS_SEED.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Seeded from DROVER_CHAOS_SEED, else the clock; says which.
+    pub fn seeded() -> Rng {
+        let seed = std::env::var("DROVER_CHAOS_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
+        println!("chaos seed: {seed} (replay with DROVER_CHAOS_SEED={seed})");
+        Rng(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.next() % (hi - lo))
+    }
+}
+
+/// Processes whose command line mentions `dir` (zombies aside).
+pub fn processes_under(dir: &Path) -> Vec<(u32, String)> {
+    let needle = dir.to_string_lossy().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
+        if cmdline.contains(&needle) && !zombie {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// Waits until no process mentions `dir`.
+pub async fn none_left_under(dir: &Path) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = processes_under(dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < until, "processes left behind: {left:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -74,3 +74,33 @@ pub async fn example_dag_succeeds(dag_id: &str, task: &str, backend: &str, raw_s
     d.shutdown().await;
 }
 
+
+/// (backend, deploy mode) of [`chains_dag`]'s tasks, round robin.
+pub const KINDS: &[(&str, &str)] = &[("local", "cluster"), ("local", "client"), ("yarn", "cluster"), ("yarn", "client"), ("serverless", "service"), ("k8s", "cluster"), ("k8s", "client")];
+
+/// DAG `id`: five chains of ten tasks across every backend and deploy mode
+/// (drivers that run for half a second to under two), plus a final join:
+/// 51 tasks, each with `retries`, at most three runs at once. Returns the
+/// task count.
+pub fn chains_dag(dags: &Path, id: &str, retries: usize) -> usize {
+    // A driver that runs for the seconds it is given.
+    script(dags, "work", "#!/bin/sh\nsleep \"$1\"\necho worked \"$1\"\n");
+    let mut text = format!("id = \"{id}\"\nmax_active_runs = 3\n[defaults]\nretries = {retries}\nretry_delay = \"200ms\"\n");
+    let mut count = 0;
+    for chain in 0..5 {
+        for step in 0..10 {
+            let (backend, mode) = KINDS[count % KINDS.len()];
+            let task = format!("c{chain}_s{step}");
+            let deps = if step == 0 { String::new() } else { format!("depends_on = [\"c{chain}_s{}\"]\n", step - 1) };
+            let tenths = 5 + (chain * 7 + step * 3) % 12;
+            let seconds = format!("{}.{}", tenths / 10, tenths % 10);
+            text.push_str(&format!(
+                "[[tasks]]\nid = \"{task}\"\nbackend = \"{backend}\"\n{deps}[tasks.application]\nresource = \"work\"\nmain_class = \"Work\"\ndeploy_mode = \"{mode}\"\nargs = [\"{seconds}\"]\n"
+            ));
+            count += 1;
+        }
+    }
+    text.push_str("[[tasks]]\nid = \"join\"\nbackend = \"local\"\ndepends_on = [\"c0_s9\", \"c1_s9\", \"c2_s9\", \"c3_s9\", \"c4_s9\"]\n[tasks.application]\nresource = \"work\"\nmain_class = \"Work\"\ndeploy_mode = \"cluster\"\nargs = [\"1\"]\n");
+    write(dags, &format!("{id}.toml"), &text);
+    count + 1
+}
