@@ -9,80 +9,21 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use drover_store::pg_server::PgServer;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use support::child::{DROVER, Rng, kill9, none_left_under, spawn_with_url};
-use support::drover::{Api, TEST_TOKEN, script, write};
+use support::child::{DROVER, Instance, Rng, kill9, none_left_under, spawn_with_url};
+use support::drover::{Api, script, write};
 use support::fixtures::chains_dag;
 use support::proxy::{Proxy, SUBMITS};
 
 const DEADLINE: Duration = Duration::from_secs(180);
 const TTL: &str = "2s";
 const TTL_MS: u64 = 2000;
-
-/// One drover process; `url` is set once it holds the lease and serves.
-struct Drover {
-    child: Child,
-    url: tokio::sync::watch::Receiver<Option<String>>,
-}
-
-impl Drover {
-    /// `drover standalone` on its own home, on the shared database and the
-    /// shared stand-in cluster. It may stand by for a long time: this does
-    /// not wait for it to serve.
-    fn spawn(root: &Path, name: &str, dags: &Path, db: &str, cluster: &str) -> Result<Drover> {
-        let mut cmd = Command::new(DROVER);
-        cmd.args(["standalone", "--port", "0", "--cluster-url", cluster, "--database-url", db, "--lease-ttl", TTL])
-            .arg("--home")
-            .arg(root.join(name))
-            .arg("--dags")
-            .arg(dags)
-            .arg("--plugin-cache")
-            .arg(support::drover::plugin_cache())
-            .env("DROVER_LOG", "warn")
-            .env("DROVER_API_TOKEN", TEST_TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().context("spawn drover")?;
-        let (tx, url) = tokio::sync::watch::channel(None);
-        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("drover is running")
-                    && let Some(u) = line.split_whitespace().find(|w| w.starts_with("http://"))
-                {
-                    let _ = tx.send(Some(u.to_string()));
-                }
-            }
-        });
-        Ok(Drover { child, url })
-    }
-
-    /// Waits until it serves (it holds the lease); its API.
-    async fn active(&mut self) -> Result<Api> {
-        let url = tokio::time::timeout(DEADLINE, self.url.wait_for(Option::is_some))
-            .await
-            .context("the drover never became the active scheduler")??
-            .clone()
-            .unwrap_or_default();
-        Ok(Api::with_token(&url, TEST_TOKEN))
-    }
-
-    fn signal(&self, signal: &str) -> Result<()> {
-        let pid = self.child.id().context("exited")?;
-        anyhow::ensure!(std::process::Command::new("kill").args([signal, &pid.to_string()]).status()?.success());
-        Ok(())
-    }
-}
 
 /// Cluster-mode tasks on each backend, and a client-mode one, in chains.
 fn write_dag(dags: &Path) {
@@ -170,8 +111,8 @@ impl World {
         Ok(World { root, dags, db, cluster_url, cluster, _pg: pg })
     }
 
-    fn drover(&self, name: &str) -> Result<Drover> {
-        Drover::spawn(self.root.path(), name, &self.dags, &self.db, &self.cluster_url)
+    fn drover(&self, name: &str) -> Result<Instance> {
+        Instance::spawn(self.root.path(), name, &self.dags, &self.db, &self.cluster_url, TTL)
     }
 
     async fn lease(&self) -> Result<drover_store::Lease> {
@@ -264,7 +205,7 @@ async fn a_scheduler_paused_past_its_lease_sends_nothing_when_it_resumes() -> Re
 /// reach the cluster through, which counts what this drover sent.
 struct Member {
     name: &'static str,
-    drover: Drover,
+    drover: Instance,
     proxy: Proxy,
 }
 
@@ -306,7 +247,7 @@ async fn three_drovers_under_kills_and_pauses_lose_nothing_and_submit_nothing_tw
     let mut members = Vec::new();
     for name in ["a", "b", "c"] {
         let proxy = Proxy::start(target).await;
-        let drover = Drover::spawn(world.root.path(), name, &world.dags, &world.db, &proxy.url())?;
+        let drover = Instance::spawn(world.root.path(), name, &world.dags, &world.db, &proxy.url(), TTL)?;
         members.push(Member { name, drover, proxy });
     }
     let mut runs = Vec::new();
@@ -336,7 +277,7 @@ async fn three_drovers_under_kills_and_pauses_lose_nothing_and_submit_nothing_tw
             println!("round {round}: {name} killed");
             kills += 1;
         }
-        members[i].drover = Drover::spawn(world.root.path(), name, &world.dags, &world.db, &members[i].proxy.url())?;
+        members[i].drover = Instance::spawn(world.root.path(), name, &world.dags, &world.db, &members[i].proxy.url(), TTL)?;
     }
     println!("{kills} kills, {pauses} pauses");
 

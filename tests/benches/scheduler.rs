@@ -30,7 +30,7 @@ use tokio::sync::broadcast::error::RecvError;
 use drover_scheduler::Change;
 use drover_store::{DriverState, Store};
 use support::measure::{cpu_ms, percentile};
-use support::drover::{Api, Running, script, start, write};
+use support::drover::{Api, Running, script, write};
 
 /// Targets from the issue this slice answers.
 const TARGET_CHAIN: Duration = Duration::from_secs(5);
@@ -340,7 +340,19 @@ async fn bench() -> anyhow::Result<()> {
     write(&dags, "bench_warmup.toml", &dag_toml("bench_warmup", "cluster", &app, &warm_tasks));
     write(&dags, "bench_warmup_client.toml", &dag_toml("bench_warmup_client", "client", &app, &warm_tasks));
 
-    let d = start(&tmp.path().join("home"), &dags, None).await?;
+    // DROVER_BENCH_STORE=postgres: the same shapes on a private PostgreSQL
+    // server (fsync on, like a production one) instead of SQLite.
+    let pg = match std::env::var("DROVER_BENCH_STORE").as_deref() {
+        Ok("postgres") => Some(drover_store::pg_server::PgServer::start(true)?),
+        _ => None,
+    };
+    let database_url = match &pg {
+        Some(pg) => Some(pg.create_database().await?),
+        None => None,
+    };
+    eprintln!("bench: store {}", if pg.is_some() { "PostgreSQL" } else { "SQLite" });
+    let serve = drover::serve::ServeArgs { database_url, ..support::drover::serve_args(&tmp.path().join("home"), &dags) };
+    let d = drover::standalone::start(support::drover::options(serve)).await?;
     let api = Api::new(&d);
     let listed = api.get("/api/v2/dags").await?;
     let n = listed["dags"].as_array().map_or(0, Vec::len);

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::drover::Api;
+use super::drover::{Api, TEST_TOKEN};
 
 pub const DROVER: &str = env!("CARGO_BIN_EXE_drover-cli-under-test");
 
@@ -118,5 +118,63 @@ pub async fn none_left_under(dir: &Path) {
         }
         assert!(tokio::time::Instant::now() < until, "processes left behind: {left:#?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One of several drovers on one PostgreSQL database, as a child process;
+/// `url` is set once it holds the scheduler lease and serves.
+pub struct Instance {
+    pub child: Child,
+    pub url: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+impl Instance {
+    /// `drover standalone` on its own home, on the shared database and the
+    /// shared stand-in cluster. It may stand by for a long time: this does
+    /// not wait for it to serve.
+    pub fn spawn(root: &Path, name: &str, dags: &Path, db: &str, cluster: &str, ttl: &str) -> Result<Instance> {
+        let mut cmd = Command::new(DROVER);
+        cmd.args(["standalone", "--port", "0", "--cluster-url", cluster, "--database-url", db, "--lease-ttl", ttl])
+            .arg("--home")
+            .arg(root.join(name))
+            .arg("--dags")
+            .arg(dags)
+            .arg("--plugin-cache")
+            .arg(super::drover::plugin_cache())
+            .env("DROVER_LOG", "warn")
+            .env("DROVER_API_TOKEN", TEST_TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().context("spawn drover")?;
+        let (tx, url) = tokio::sync::watch::channel(None);
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("drover is running")
+                    && let Some(u) = line.split_whitespace().find(|w| w.starts_with("http://"))
+                {
+                    let _ = tx.send(Some(u.to_string()));
+                }
+            }
+        });
+        Ok(Instance { child, url })
+    }
+
+    /// Waits until it serves (it holds the lease); its API.
+    pub async fn active(&mut self) -> Result<Api> {
+        let url = tokio::time::timeout(Duration::from_secs(180), self.url.wait_for(Option::is_some))
+            .await
+            .context("the drover never became the active scheduler")??
+            .clone()
+            .unwrap_or_default();
+        Ok(Api::with_token(&url, TEST_TOKEN))
+    }
+
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        let pid = self.child.id().context("exited")?;
+        anyhow::ensure!(std::process::Command::new("kill").args([signal, &pid.to_string()]).status()?.success());
+        Ok(())
     }
 }
