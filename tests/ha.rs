@@ -142,6 +142,13 @@ async fn a_standby_takes_over_from_a_killed_scheduler_and_finishes_its_run() -> 
     let lease = world.lease().await?;
     assert!(lease.holder.contains(api_a.base.trim_start_matches("http://")), "{lease:?} is not A's");
     assert!(b.child.try_wait()?.is_none(), "the standby exited");
+    // Meanwhile B answers every request 503, naming A.
+    let standby = tokio::time::timeout(DEADLINE, b.standby.wait_for(Option::is_some)).await??.clone().unwrap_or_default();
+    let r = reqwest::get(format!("{standby}/api/v2/dags")).await?;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers().get("retry-after").map(|v| v.to_str().unwrap_or_default().to_string()), Some("1".into()));
+    let body: Value = r.json().await?;
+    assert!(body["detail"].as_str().unwrap_or_default().contains(&lease.holder), "{body}");
 
     let run = api_a.trigger("ha", json!({})).await?;
     a_cluster_driver_runs(&api_a, &run).await?;

@@ -126,6 +126,8 @@ pub async fn none_left_under(dir: &Path) {
 pub struct Instance {
     pub child: Child,
     pub url: tokio::sync::watch::Receiver<Option<String>>,
+    /// Where it answers 503 while it stands by.
+    pub standby: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 impl Instance {
@@ -149,17 +151,19 @@ impl Instance {
             .kill_on_drop(true);
         let mut child = cmd.spawn().context("spawn drover")?;
         let (tx, url) = tokio::sync::watch::channel(None);
+        let (standby_tx, standby) = tokio::sync::watch::channel(None);
         let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("drover is running")
-                    && let Some(u) = line.split_whitespace().find(|w| w.starts_with("http://"))
-                {
-                    let _ = tx.send(Some(u.to_string()));
+                let url = line.split_whitespace().find(|w| w.starts_with("http://")).map(|u| u.trim_end_matches(':').to_string());
+                if line.contains("drover is running") {
+                    let _ = tx.send(url);
+                } else if line.contains("drover is standing by") {
+                    let _ = standby_tx.send(url);
                 }
             }
         });
-        Ok(Instance { child, url })
+        Ok(Instance { child, url, standby })
     }
 
     /// Waits until it serves (it holds the lease); its API.

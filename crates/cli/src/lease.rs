@@ -78,6 +78,57 @@ async fn keep(store: Store, epoch: i64, ttl: Duration, clock: LeaseClock, cancel
     }
 }
 
+/// The server a standby runs on its API port: 503 for every request,
+/// naming the active scheduler.
+pub struct StandbyServer {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl StandbyServer {
+    /// Stops answering (requests under way finish); the port stays bound
+    /// by the listener handed back by [`standby_server`].
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Serves 503s on a copy of `listener` until stopped; returns the listener
+/// for the real API to take over.
+pub fn standby_server(
+    listener: tokio::net::TcpListener,
+    store: Store,
+) -> anyhow::Result<(tokio::net::TcpListener, StandbyServer)> {
+    let listener = listener.into_std()?;
+    let copy = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let app = axum::Router::new().fallback(move || standby_answer(store.clone()));
+    let stop = CancellationToken::new();
+    let until = stop.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(copy, app).with_graceful_shutdown(async move { until.cancelled().await }).await
+    });
+    Ok((listener, StandbyServer { stop, task }))
+}
+
+async fn standby_answer(store: Store) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let active = match store.lease().await {
+        Ok(Some(l)) => format!("the active scheduler is {} (lease epoch {})", l.holder, l.epoch),
+        Ok(None) => "no drover holds the scheduler lease yet".to_string(),
+        Err(e) => format!("the database does not answer: {e}"),
+    };
+    let detail = format!("this drover is a standby: {active}; send requests there");
+    let body = serde_json::json!({ "status": 503, "title": "Service Unavailable", "detail": detail });
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
 fn lost(epoch: i64, why: &str) -> ! {
     error!(epoch, "{why}; exiting so that this drover is restarted as a standby");
     eprintln!("drover: {why} (epoch {epoch}); exiting");

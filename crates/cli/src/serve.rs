@@ -269,11 +269,17 @@ pub async fn start_notifying(
 
     let store = open_store(args, &home).await?;
     let cancel = CancellationToken::new();
-    let store = if store.is_postgres() {
+    let (store, listener) = if store.is_postgres() {
         let holder = format!("{}:{} pid {}", hostname(), api_addr, std::process::id());
-        lease::hold(&store, &holder, args.lease_ttl, cancel.clone()).await?
+        // Until it holds the lease, this drover answers 503 naming the
+        // active one, so load balancers and people go there.
+        let (listener, standby) = lease::standby_server(listener, store.clone())?;
+        println!("drover is standing by at http://{api_addr}: another drover schedules");
+        let fenced = lease::hold(&store, &holder, args.lease_ttl, cancel.clone()).await;
+        standby.stop().await;
+        (fenced?, listener)
     } else {
-        store
+        (store, listener)
     };
     let (scheduler, scheduler_task) = drover_scheduler::start(
         drover_scheduler::Config {
