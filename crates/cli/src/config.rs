@@ -111,6 +111,7 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
         memory_mb: None,
         call_timeout: None,
         max_running_drivers: None,
+        staging: None,
     };
     let url = stand_in.rest_url.as_str();
     let submit = stand_in.spark_submit.as_str();

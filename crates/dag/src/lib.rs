@@ -16,6 +16,7 @@
 mod application;
 mod dag;
 mod diagnostic;
+mod flags;
 mod load;
 mod params;
 mod priority;
@@ -31,6 +32,7 @@ pub use application::{
 };
 pub use dag::{DEFAULT_POOL, Dag, Task};
 pub use diagnostic::{Diagnostic, LoadError};
+pub use flags::SUBMIT_FLAGS;
 pub use load::{DirLoad, load_dir, load_file, parse_str};
 pub use params::{ParamError, ParamKind, ParamSpec};
 pub use priority::WeightRule;

@@ -107,6 +107,34 @@ pub(crate) struct AppFile {
     pub files: Vec<Spanned<String>>,
     pub py_files: Vec<Spanned<String>>,
     pub env: Vec<(Spanned<String>, Spanned<String>)>,
+    /// spark-submit's flags that stand for Spark properties (`--packages`,
+    /// `--queue`, ...), folded into `conf` by `validate`.
+    pub flags: SubmitFlagsFile,
+}
+
+/// spark-submit's other flags, as written; each becomes the Spark property
+/// spark-submit sets for it (`crate::flags`).
+#[derive(Debug, Default)]
+pub(crate) struct SubmitFlagsFile {
+    pub archives: Vec<Spanned<String>>,
+    pub packages: Vec<Spanned<String>>,
+    pub repositories: Vec<Spanned<String>>,
+    pub exclude_packages: Vec<Spanned<String>>,
+    pub total_executor_cores: Option<Spanned<u32>>,
+    pub principal: Option<Spanned<String>>,
+    pub keytab: Option<Spanned<String>>,
+    pub driver_java_options: Option<Spanned<String>>,
+    pub driver_class_path: Option<Spanned<String>>,
+    pub queue: Option<Spanned<String>>,
+    pub dynamic_allocation: Option<DynamicAllocationFile>,
+}
+
+#[derive(Debug)]
+pub(crate) struct DynamicAllocationFile {
+    pub span: Span,
+    pub min_executors: Option<Spanned<u32>>,
+    pub max_executors: Option<Spanned<u32>>,
+    pub initial_executors: Option<Spanned<u32>>,
 }
 
 #[derive(Debug)]
@@ -203,7 +231,19 @@ const APP_KEYS: &[&str] = &[
     "files",
     "py_files",
     "env",
+    "archives",
+    "packages",
+    "repositories",
+    "exclude_packages",
+    "total_executor_cores",
+    "principal",
+    "keytab",
+    "driver_java_options",
+    "driver_class_path",
+    "queue",
+    "dynamic_allocation",
 ];
+const DYNAMIC_ALLOCATION_KEYS: &[&str] = &["min_executors", "max_executors", "initial_executors"];
 const DRIVER_KEYS: &[&str] = &["memory", "cores"];
 const EXECUTOR_KEYS: &[&str] = &["memory", "cores", "instances"];
 
@@ -683,5 +723,34 @@ fn read_app(value: &Val<'_>, task: &str, d: &mut Diags) -> Option<AppFile> {
         files: t.strings("files", d),
         py_files: t.strings("py_files", d),
         env: t.string_map("env", d),
+        flags: SubmitFlagsFile {
+            archives: t.strings("archives", d),
+            packages: t.strings("packages", d),
+            repositories: t.strings("repositories", d),
+            exclude_packages: t.strings("exclude_packages", d),
+            total_executor_cores: t.count("total_executor_cores", d),
+            principal: t.string("principal", d),
+            keytab: t.string("keytab", d),
+            driver_java_options: t.string("driver_java_options", d),
+            driver_class_path: t.string("driver_class_path", d),
+            queue: t.string("queue", d),
+            dynamic_allocation: t.table("dynamic_allocation", d).and_then(|v| {
+                let DeValue::Table(entries) = v.get_ref() else {
+                    return None;
+                };
+                let r = Table::new(
+                    entries,
+                    format!("dynamic_allocation of {task}"),
+                    DYNAMIC_ALLOCATION_KEYS,
+                    d,
+                );
+                Some(DynamicAllocationFile {
+                    span: v.span(),
+                    min_executors: r.count("min_executors", d),
+                    max_executors: r.count("max_executors", d),
+                    initial_executors: r.count("initial_executors", d),
+                })
+            }),
+        },
     })
 }

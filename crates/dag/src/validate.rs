@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::application::{Application, ApplicationTemplate, Backends, DeployMode, Resources};
 use crate::dag::{DEFAULT_POOL, Dag, Task};
+use crate::flags;
 use crate::diagnostic::{Diags, Span, closest, suggest};
 use crate::params::{ParamKind, ParamSpec, describe};
 use crate::priority::{WeightRule, set_effective_priorities};
@@ -791,6 +792,16 @@ fn check_app(
     templates.extend(&app.files);
     templates.extend(&app.py_files);
     templates.extend(app.env.iter().map(|(_, v)| v));
+    let f = &app.flags;
+    templates.extend(&f.archives);
+    templates.extend(&f.packages);
+    templates.extend(&f.repositories);
+    templates.extend(&f.exclude_packages);
+    templates.extend(&f.principal);
+    templates.extend(&f.keytab);
+    templates.extend(&f.driver_java_options);
+    templates.extend(&f.driver_class_path);
+    templates.extend(&f.queue);
     for s in templates {
         check_template(s, task_id, scope.checker, d);
     }
@@ -837,6 +848,33 @@ fn check_app(
             .iter()
             .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone())),
     );
+    // spark-submit's flags become the properties spark-submit sets for them;
+    // the same property written in `conf` too is refused rather than one of
+    // the two silently winning.
+    for flag in flags::properties(&app.flags, label, |p| resolve_path(p, dir), d) {
+        let written = app
+            .conf
+            .iter()
+            .map(|(k, _)| (k, "conf"))
+            .chain(defaults.file.conf.iter().map(|(k, _)| (k, "[defaults] conf")))
+            .find(|(k, _)| k.get_ref() == flag.key);
+        if let Some((k, table)) = written {
+            d.error(
+                flag.span.clone(),
+                format!(
+                    "{label} sets both \"{}\" and {table} key \"{}\", which is the same Spark property",
+                    flag.field, flag.key
+                ),
+                Some(format!(
+                    "keep one: remove \"{}\" from {table} (line {}) or remove \"{}\"",
+                    flag.key,
+                    d.line_of(k.span().start),
+                    flag.field
+                )),
+            );
+        }
+        conf.insert(flag.key.to_string(), flag.value);
+    }
     let paths = |items: &[Spanned<String>]| {
         items
             .iter()
@@ -872,6 +910,9 @@ fn check_app(
 /// (or in `[defaults]` when inherited from there), else the application table itself.
 fn app_field_span(app: &AppFile, defaults: &DefaultsFile, field: &str) -> Span {
     let mut spans: HashMap<String, Span> = HashMap::new();
+    for (key, span) in flags::property_spans(&app.flags) {
+        spans.insert(format!("conf.{key}"), span);
+    }
     let mut put = |key: String, s: Option<&Spanned<String>>| {
         if let Some(s) = s {
             spans.entry(key).or_insert(s.span());

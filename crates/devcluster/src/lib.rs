@@ -26,7 +26,8 @@
 //!   launch command), [`kubernetes`] (core/v1 pods and discovery; plus
 //!   `kubelet.rs`, `selector.rs` and `watch.rs`), [`serverless`] (EMR
 //!   Serverless job runs), [`emr_containers`] (EMR on EKS job runs) and
-//!   [`livy`] (Apache Livy's batch API, under `/livy`).
+//!   [`livy`] (Apache Livy's batch API, under `/livy`); and [`webhdfs`] (HDFS's
+//!   REST API over `<work_dir>/hdfs`, where YARN clients stage files).
 //! - Shared, one concern a file: [`aws`] (what both EMR stand-ins share: SigV4
 //!   checking in `aws/sigv4.rs`, the restJson1 error, request fields,
 //!   `sparkSubmitParameters`, and one job-run attempt and ListJobRuns paging in
@@ -65,6 +66,7 @@ mod stand_in;
 pub mod standalone;
 pub mod submit;
 pub mod yarn;
+pub mod webhdfs;
 
 pub use submit::spark_submit;
 
@@ -140,6 +142,7 @@ impl DevCluster {
         let context = |dir: &str| Context {
             addr,
             work_dir: work_dir.join(dir),
+            hdfs: webhdfs::root(&work_dir),
             spawner: spawner.clone(),
             cancel: cancel.child_token(),
         };
@@ -168,6 +171,7 @@ impl DevCluster {
             .merge(emr_routes)
             .merge(eks_routes)
             .merge(livy_routes)
+            .merge(webhdfs::router(addr, webhdfs::root(&work_dir))?)
             .merge(introspection(stand_ins.clone()));
         let stop = cancel.clone();
         let server = tokio::spawn(async move {

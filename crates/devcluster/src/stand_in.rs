@@ -20,6 +20,8 @@ pub(crate) struct Context {
     pub addr: SocketAddr,
     /// This stand-in's own work directory.
     pub work_dir: PathBuf,
+    /// The root of the stand-in HDFS ([`crate::webhdfs`]), shared by all.
+    pub hdfs: PathBuf,
     /// The one thread that spawns every driver process (see [`process::Spawner`]).
     pub spawner: Arc<Spawner>,
     pub cancel: CancellationToken,

@@ -304,6 +304,11 @@ pub struct Backend {
     max_calls_per_second: u32,
     ca: Option<CaClient>,
     limits: Limits,
+    /// Uploads cluster-mode applications' local files before `submit`.
+    stager: Option<Arc<crate::staging::Stager>>,
+    /// Cluster id -> submission key of each submission whose files are
+    /// staged, until its end is seen and the files are deleted.
+    staged: Arc<Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -341,7 +346,17 @@ impl Backend {
             ca,
             limits: host.limits,
             host,
+            stager: None,
+            staged: Arc::default(),
         }
+    }
+
+    /// The same backend, staging the local files of cluster-mode
+    /// applications to `config`'s file system before each submission
+    /// ([`crate::staging`]), through the backend's allowed hosts.
+    pub fn with_staging(mut self, config: crate::StagingConfig) -> Result<Backend, String> {
+        self.stager = Some(Arc::new(crate::staging::Stager::new(config, self.allowed.clone())?));
+        Ok(self)
     }
 
     /// The same backend with its own sandbox limits for every call (memory
@@ -447,7 +462,34 @@ impl Backend {
         self.observe("validate", started, r.map(|problems| problems.into_iter().map(convert::problem).collect()))
     }
 
+    /// Submits; in cluster mode with staging configured, the application's
+    /// local files are uploaded first and the plugin sees the staged copies.
     pub async fn submit(&self, key: &str, app: &Application) -> Result<Submitted, CallError> {
+        let staged_app;
+        let stager = self
+            .stager
+            .as_ref()
+            .filter(|_| app.deploy_mode == crate::types::DeployMode::Cluster)
+            .filter(|_| crate::staging::Stager::needs_staging(app));
+        let app = match stager {
+            Some(stager) => {
+                let (a, files) = match stager.stage(key, app).await {
+                    Ok(staged) => staged,
+                    Err(e) => {
+                        let e = self.staging_error(e);
+                        // A refusal ends the try: what was uploaded before it goes.
+                        if matches!(e.kind(), Some(crate::ErrorKind::Invalid | crate::ErrorKind::Rejected)) {
+                            self.unstage(stager.clone(), key.to_string());
+                        }
+                        return Err(e);
+                    }
+                };
+                tracing::info!(backend = %self.name, key, files = files.len(), "staged local files");
+                staged_app = a;
+                &staged_app
+            }
+            None => app,
+        };
         let plugin = self.plugin();
         let scope = self.scope(&plugin);
         let app = convert::application(app);
@@ -455,7 +497,61 @@ impl Backend {
         let started = Instant::now();
         let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "submit",
             call_submit(&self.settings, key, &app));
-        self.observe("submit", started, scope.flatten(r, &denied).map(convert::submitted))
+        let r = self.observe("submit", started, scope.flatten(r, &denied).map(convert::submitted));
+        if let Some(stager) = stager {
+            match &r {
+                Ok(Submitted::Cluster(id)) => {
+                    self.staged.lock().expect("staged map").insert(id.clone(), key.to_string());
+                }
+                // Refused for good: this try is over, and so are its files.
+                // (In doubt or unavailable: the same try is sent again.)
+                Err(e) if matches!(e.kind(), Some(crate::ErrorKind::Invalid | crate::ErrorKind::Rejected)) => {
+                    self.unstage(stager.clone(), key.to_string());
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+
+    fn staging_error(&self, e: crate::staging::StageError) -> CallError {
+        use crate::staging::StageError as E;
+        let message = e.to_string();
+        match e {
+            E::Denied(host) => CallError::Denied {
+                plugin: self.plugin().label.clone(),
+                backend: self.name.clone(),
+                host,
+            },
+            E::Local { .. } => CallError::Plugin { kind: crate::ErrorKind::Invalid, message },
+            E::Unavailable(_) => CallError::Plugin { kind: crate::ErrorKind::Unavailable, message },
+            E::Rejected(_) => CallError::Plugin { kind: crate::ErrorKind::Rejected, message },
+        }
+    }
+
+    /// Deletes a try's staged files, in the background: a status poll does
+    /// not wait for the file system.
+    fn unstage(&self, stager: Arc<crate::staging::Stager>, key: String) {
+        let backend = self.name.clone();
+        tokio::spawn(async move {
+            match stager.unstage(&key).await {
+                Ok(()) => tracing::info!(backend = %backend, key = %key, "staged files removed"),
+                Err(e) => tracing::warn!(backend = %backend, key = %key, error = %e, "cannot remove staged files"),
+            }
+        });
+    }
+
+    /// Once a driver with staged files has ended, its files go.
+    fn ended(&self, id: &str, status: &DriverStatus) {
+        use crate::types::DriverPhase as P;
+        let Some(stager) = &self.stager else { return };
+        if !matches!(status.phase, P::Succeeded | P::Failed | P::Killed | P::Lost) {
+            return;
+        }
+        let key = self.staged.lock().expect("staged map").remove(id);
+        if let Some(key) = key {
+            self.unstage(stager.clone(), key);
+        }
     }
 
     /// The cluster's id for the submission carrying `key`, if any.
@@ -466,7 +562,12 @@ impl Backend {
         let started = Instant::now();
         let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "find",
             call_find(&self.settings, key));
-        self.observe("find", started, scope.flatten(r, &denied))
+        let r = self.observe("find", started, scope.flatten(r, &denied));
+        // A submission found after a crash may carry staged files.
+        if let (Some(_), Ok(Some(id))) = (&self.stager, &r) {
+            self.staged.lock().expect("staged map").insert(id.clone(), key.to_string());
+        }
+        r
     }
 
     pub async fn status(&self, id: &str) -> Result<DriverStatus, CallError> {
@@ -476,7 +577,11 @@ impl Backend {
         let started = Instant::now();
         let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "status",
             call_status(&self.settings, id));
-        self.observe("status", started, scope.flatten(r, &denied).map(convert::status))
+        let r = self.observe("status", started, scope.flatten(r, &denied).map(convert::status));
+        if let Ok(st) = &r {
+            self.ended(id, st);
+        }
+        r
     }
 
     /// The status of many drivers in one call where the cluster has a list
@@ -490,7 +595,14 @@ impl Backend {
             call_status_many(&self.settings, ids));
         let r = scope
             .flatten(r, &denied)
-            .map(|list| list.into_iter().map(|st| st.map(convert::status)).collect());
+            .map(|list| list.into_iter().map(|st| st.map(convert::status)).collect::<Vec<_>>());
+        if let Ok(list) = &r {
+            for (id, st) in ids.iter().zip(list) {
+                if let Some(st) = st {
+                    self.ended(id, st);
+                }
+            }
+        }
         self.observe("status-many", started, r)
     }
 

@@ -9,6 +9,9 @@
 //! secret_env = { token = "SPARK_TOKEN" } # setting key -> environment variable
 //! memory_mb = 128                        # sandbox memory cap per call; default 64
 //! call_timeout = "30s"                   # deadline of one plugin call; default 30s
+//!
+//! [backends.local.staging]               # cluster mode: upload local files first
+//! webhdfs = "http://namenode:9870"       # (see `crate::staging`)
 //! ```
 //!
 //! Secrets never live in DAG files or the config file: only the name of the
@@ -57,6 +60,10 @@ pub struct BackendConfig {
     /// none: no cap.
     #[serde(default)]
     pub max_running_drivers: Option<u32>,
+    /// Where cluster-mode applications' local files are uploaded before
+    /// submission ([`crate::staging`]); none: local files are not staged.
+    #[serde(default)]
+    pub staging: Option<crate::StagingConfig>,
 }
 
 fn humantime_opt<'de, D>(d: D) -> Result<Option<std::time::Duration>, D::Error>
@@ -205,7 +212,7 @@ async fn resolve(
         }
     }
 
-    let allowed = match &cfg.allowed_hosts {
+    let mut allowed: Vec<HostRule> = match &cfg.allowed_hosts {
         Some(list) => list
             .iter()
             .filter_map(|h| match HostRule::parse(h) {
@@ -222,6 +229,13 @@ async fn resolve(
             .filter_map(|(_, v)| HostRule::parse(v).ok())
             .collect(),
     };
+    // The staging file system's own address is allowed with the rest by
+    // default; its DataNodes (WebHDFS redirects) must be listed.
+    if cfg.allowed_hosts.is_none()
+        && let Some(rule) = cfg.staging.as_ref().and_then(|s| HostRule::parse(&s.webhdfs).ok())
+    {
+        allowed.push(rule);
+    }
     let ca = match &cfg.ca_file {
         Some(path) => match crate::policy::CaClient::from_pem_file(path) {
             Ok(c) => Some(c),
@@ -258,6 +272,12 @@ async fn resolve(
         ca,
     )
     .with_limits(limits);
+    let backend = match &cfg.staging {
+        Some(staging) => backend
+            .with_staging(staging.clone())
+            .map_err(|e| vec![err(e, "write webhdfs = \"http://namenode:9870\" and an absolute dir")])?,
+        None => backend,
+    };
     Ok(match crate::bundled::lookup(&cfg.plugin) {
         Some(_) => backend,
         None => backend.with_plugin_file(std::path::PathBuf::from(&cfg.plugin)),

@@ -18,6 +18,8 @@
 //!   (not its message) say whether trying again can help;
 //! - a backend whose plugin is a `.wasm` file takes a changed file without
 //!   a restart, once the new component loads and checks out ([`watch`]);
+//! - in cluster mode, the application's local files are uploaded to the
+//!   cluster's staging area by the host, never by the plugin ([`staging`]);
 //! - a component built for a contract version the host does not support is
 //!   refused at load time ([`HostError::UnsupportedContract`]).
 
@@ -30,11 +32,13 @@ mod engine;
 mod error;
 pub mod policy;
 mod reload;
+pub mod staging;
 mod stats;
 mod types;
 
 pub use call::Backend;
 pub use config::{BackendConfig, BackendSet, ConfigError};
+pub use staging::StagingConfig;
 pub use reload::{PluginWatcher, Reload, ReloadError, watch};
 pub use engine::{Limits, Plugin, PluginHost, SUPPORTED_CONTRACTS};
 pub use stats::{CALLS, CallStats, LATENCY_BUCKETS};

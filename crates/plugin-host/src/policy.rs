@@ -54,7 +54,7 @@ impl HostRule {
         })
     }
 
-    fn allows(&self, host: &str, port: u16) -> bool {
+    pub(crate) fn allows(&self, host: &str, port: u16) -> bool {
         self.host == host && self.port.is_none_or(|p| p == port)
     }
 }

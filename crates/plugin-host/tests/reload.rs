@@ -18,6 +18,7 @@ fn livy_config(file: &std::path::Path) -> BTreeMap<String, BackendConfig> {
         memory_mb: None,
         call_timeout: None,
         max_running_drivers: None,
+        staging: None,
     };
     BTreeMap::from([("b".to_string(), cfg)])
 }

@@ -18,6 +18,8 @@
 
 pub mod api;
 pub mod validate;
+#[cfg(test)]
+mod submit_flags;
 
 use std::collections::BTreeSet;
 use std::time::Instant;

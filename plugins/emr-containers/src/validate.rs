@@ -1,6 +1,7 @@
 //! What EMR on EKS would refuse, found at DAG load time without a network call.
 
 use drover_plugin_sdk::aws::{emr_problems, local_path_problems, positive};
+use drover_plugin_sdk::spark::{CORES_MAX, Unsupported, YARN_QUEUE, refuse};
 use drover_plugin_sdk::{Application, DeployMode, Problem, Settings};
 
 pub const DEPLOY_MODE: &str = "EMR on EKS runs the driver in a pod of the virtual cluster's \
@@ -39,8 +40,21 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
             "set persistent_app_ui = \"ENABLED\" or \"DISABLED\"",
         ));
     }
+    problems.extend(refuse(app, "EMR on EKS", &UNSUPPORTED));
     problems
 }
+
+const KERBEROS_WHY: &str = "EMR on EKS has no Kerberos: a job run's identity is its execution role";
+const KERBEROS_HINT: &str =
+    "remove principal and keytab; grant the data's access to the backend's execution role";
+
+/// spark-submit flags EMR on EKS cannot honour.
+pub const UNSUPPORTED: [Unsupported; 4] = [
+    YARN_QUEUE,
+    CORES_MAX,
+    Unsupported { key: "spark.kerberos.principal", why: KERBEROS_WHY, hint: KERBEROS_HINT },
+    Unsupported { key: "spark.kerberos.keytab", why: KERBEROS_WHY, hint: KERBEROS_HINT },
+];
 
 /// The backend's `application_configuration` setting: a JSON list of
 /// `{classification, properties, configurations}` objects.

@@ -14,6 +14,8 @@ pub mod pod;
 pub mod status;
 pub mod ui;
 pub mod validate;
+#[cfg(test)]
+mod submit_flags;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

@@ -2,6 +2,7 @@
 //! time without a network call.
 
 use drover_plugin_sdk::http::parse_url;
+use drover_plugin_sdk::spark::{CORES_MAX, Unsupported, YARN_QUEUE, refuse};
 use drover_plugin_sdk::{Application, DeployMode, Problem, Settings};
 
 use crate::pod::{self, DEFAULT_NAMESPACE, is_dns_label};
@@ -74,10 +75,23 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
                     ));
                 }
             }
+            problems.extend(refuse(app, "Kubernetes in cluster mode", &CLUSTER_UNSUPPORTED));
         }
     }
+    problems.extend(refuse(app, "Kubernetes", &[YARN_QUEUE, CORES_MAX]));
     problems
 }
+
+const KEYTAB_WHY: &str = "spark-submit puts the keytab into a Secret for the driver pod; \
+     drover renders the driver pod itself and cannot read the keytab file";
+const KEYTAB_HINT: &str =
+    "use deploy_mode = \"client\" (spark-submit logs in locally and ships delegation tokens)";
+
+/// spark-submit flags only a local spark-submit can honour on Kubernetes.
+pub const CLUSTER_UNSUPPORTED: [Unsupported; 2] = [
+    Unsupported { key: "spark.kerberos.principal", why: KEYTAB_WHY, hint: KEYTAB_HINT },
+    Unsupported { key: "spark.kerberos.keytab", why: KEYTAB_WHY, hint: KEYTAB_HINT },
+];
 
 #[cfg(test)]
 mod tests {

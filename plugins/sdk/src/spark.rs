@@ -2,7 +2,7 @@
 //! spark-submit command line that runs it. Shared by every Spark backend so a
 //! job means the same on each.
 
-use crate::{Application, ConfigKey, LocalLaunch, Resources, Settings};
+use crate::{Application, ConfigKey, LocalLaunch, Problem, Resources, Settings};
 
 /// The setting every Spark backend reads its client-mode command from.
 pub fn spark_submit_key() -> ConfigKey {
@@ -51,6 +51,49 @@ pub fn set(props: &mut Vec<(String, String)>, key: &str, value: &str) {
         Some(entry) => entry.1 = value.to_string(),
         None => props.push((key.to_string(), value.to_string())),
     }
+}
+
+/// A Spark property a backend cannot honour, most often one that a
+/// spark-submit flag stands for (drover's DAG fields `queue`, `keytab`, ...
+/// are folded into these properties at load time). Refused by `validate`, so
+/// the DAG fails to load with the reason instead of the cluster silently
+/// ignoring the property.
+pub struct Unsupported {
+    /// The Spark property, e.g. "spark.yarn.queue".
+    pub key: &'static str,
+    /// Why this backend cannot honour it.
+    pub why: &'static str,
+    pub hint: &'static str,
+}
+
+/// Properties that only one kind of cluster honours, refused everywhere
+/// else: the YARN queue, and the total-cores cap only Spark standalone's
+/// master enforces.
+pub const YARN_QUEUE: Unsupported = Unsupported {
+    key: "spark.yarn.queue",
+    why: "queues are YARN's; this cluster has none and would ignore it",
+    hint: "remove `queue`; drover's pools limit how many tasks run at once",
+};
+pub const CORES_MAX: Unsupported = Unsupported {
+    key: "spark.cores.max",
+    why: "only Spark standalone's master caps an application's total cores; this cluster sizes executors by count",
+    hint: "remove `total_executor_cores`; size with executor.instances and executor.cores, or dynamic_allocation",
+};
+
+/// A problem for each property of `unsupported` that `app` sets, on field
+/// `conf.<key>` (which the DAG loader points at the flag's own line).
+pub fn refuse(app: &Application, backend: &str, unsupported: &[Unsupported]) -> Vec<Problem> {
+    unsupported
+        .iter()
+        .filter(|u| app.conf.iter().any(|(k, _)| k == u.key))
+        .map(|u| {
+            Problem::new(
+                format!("conf.{}", u.key),
+                format!("{} is not supported on {backend}: {}", u.key, u.why),
+                u.hint,
+            )
+        })
+        .collect()
 }
 
 /// The spark-submit invocation for `app`.

@@ -17,6 +17,8 @@
 pub mod api;
 pub mod dashboard;
 pub mod validate;
+#[cfg(test)]
+mod submit_flags;
 
 use std::collections::BTreeSet;
 use std::time::Instant;

@@ -1,6 +1,7 @@
 //! What EMR Serverless would refuse, found at DAG load time without a network call.
 
 use drover_plugin_sdk::aws::emr_problems;
+use drover_plugin_sdk::spark::{CORES_MAX, Unsupported, YARN_QUEUE, refuse};
 use drover_plugin_sdk::{Application, DeployMode, Problem, Settings};
 
 pub const DEPLOY_MODE: &str = "EMR Serverless decides where the driver runs (the service runs it itself), \
@@ -27,8 +28,21 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
             ));
         }
     }
+    problems.extend(refuse(app, "EMR Serverless", &UNSUPPORTED));
     problems
 }
+
+const KERBEROS_WHY: &str = "EMR Serverless has no Kerberos: a job run's identity is its execution role";
+const KERBEROS_HINT: &str =
+    "remove principal and keytab; grant the data's access to the backend's execution role";
+
+/// spark-submit flags EMR Serverless cannot honour.
+pub const UNSUPPORTED: [Unsupported; 4] = [
+    YARN_QUEUE,
+    CORES_MAX,
+    Unsupported { key: "spark.kerberos.principal", why: KERBEROS_WHY, hint: KERBEROS_HINT },
+    Unsupported { key: "spark.kerberos.keytab", why: KERBEROS_WHY, hint: KERBEROS_HINT },
+];
 
 pub use drover_plugin_sdk::aws::{local_path_problems, positive, reads_local_files};
 

@@ -11,6 +11,8 @@ pub mod master;
 pub mod rest;
 pub mod tracking;
 pub mod validate;
+#[cfg(test)]
+mod submit_flags;
 
 use std::time::Instant;
 

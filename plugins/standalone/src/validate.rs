@@ -1,6 +1,6 @@
 //! What the master would refuse, found at DAG load time without a network call.
 
-use drover_plugin_sdk::spark::extension;
+use drover_plugin_sdk::spark::{Unsupported, YARN_QUEUE, extension, refuse};
 use drover_plugin_sdk::{Application, DeployMode, Problem, Settings};
 
 pub const SERVICE_MODE: &str =
@@ -50,8 +50,21 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
             }
         }
     }
+    problems.extend(refuse(app, "Spark standalone", &UNSUPPORTED));
     problems
 }
+
+const KERBEROS_WHY: &str =
+    "Spark logs in with a keytab and renews delegation tokens only on YARN and Kubernetes";
+const KERBEROS_HINT: &str =
+    "remove principal and keytab; reach a kerberized cluster through a YARN or Kubernetes backend";
+
+/// spark-submit flags a standalone master cannot honour.
+pub const UNSUPPORTED: [Unsupported; 3] = [
+    YARN_QUEUE,
+    Unsupported { key: "spark.kerberos.principal", why: KERBEROS_WHY, hint: KERBEROS_HINT },
+    Unsupported { key: "spark.kerberos.keytab", why: KERBEROS_WHY, hint: KERBEROS_HINT },
+];
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,8 @@ pub mod logs;
 pub mod report;
 pub mod submit;
 pub mod validate;
+#[cfg(test)]
+mod submit_flags;
 
 use std::time::Instant;
 

@@ -216,6 +216,40 @@ pub fn shell_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
 }
 
+/// Java options split into words as Spark's `Utils.splitCommandString`
+/// does: on whitespace, keeping single- or double-quoted runs together
+/// (quotes removed, a backslash escaping the next character in double quotes).
+pub fn split_command_string(s: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let (mut word, mut in_word) = (String::new(), false);
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') => word.extend(chars.next()),
+            (_, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
 pub fn is_python(app: &Application) -> bool {
     extension(&app.resource).as_deref() == Some("py")
 }
@@ -263,6 +297,12 @@ pub fn am_command(app: &Application, props: &[(String, String)], memory_mb: u64)
         format!("-Xmx{memory_mb}m"),
         "-Djava.io.tmpdir={{PWD}}/tmp".into(),
     ];
+    // The driver runs in this JVM, so its java options go on the command
+    // line itself, as Spark's Client puts them in cluster mode; as a
+    // -D property they would come too late to matter.
+    if let Some((_, opts)) = props.iter().find(|(k, _)| k == "spark.driver.extraJavaOptions") {
+        words.extend(split_command_string(opts).iter().map(|w| shell_quote(w)));
+    }
     for (k, v) in props {
         if k.starts_with("spark.") {
             words.push(shell_quote(&format!("-D{k}={v}")));
@@ -303,9 +343,16 @@ pub fn submission_context(
     let resource = am_resource(app)?;
     let heap = am_heap_mb(app);
 
+    // spark.driver.extraClassPath comes first, as Spark's Client puts it:
+    // the driver runs in the ApplicationMaster's JVM.
+    let extra_class_path = conf(app, "spark.driver.extraClassPath")
+        .map(|cp| format!("{cp}<CPS>"))
+        .unwrap_or_default();
     let mut environment: Vec<Entry<String>> = vec![Entry {
         key: "CLASSPATH".into(),
-        value: "{{PWD}}<CPS>{{PWD}}/__spark_conf__<CPS>{{PWD}}/__spark_libs__/*<CPS>{{PWD}}/__app__.jar".into(),
+        value: format!(
+            "{extra_class_path}{{{{PWD}}}}<CPS>{{{{PWD}}}}/__spark_conf__<CPS>{{{{PWD}}}}/__spark_libs__/*<CPS>{{{{PWD}}}}/__app__.jar"
+        ),
     }];
     environment.push(Entry {
         key: "SPARK_YARN_MODE".into(),
@@ -326,8 +373,10 @@ pub fn submission_context(
     }
 
     let mut local_resources = Vec::new();
+    let cache = cache_entries(app);
     // `local:` resources are already on every node: Spark localizes nothing for them.
     if !app.resource.starts_with("local:") {
+        let staged = cache.iter().find(|c| c.uri == app.resource);
         let name = if is_python(app) {
             app.resource
                 .rsplit('/')
@@ -343,8 +392,21 @@ pub fn submission_context(
                 resource: app.resource.clone(),
                 kind: "FILE",
                 visibility: "APPLICATION",
-                size: 0,
-                timestamp: 0,
+                size: staged.map_or(0, |c| c.size),
+                timestamp: staged.map_or(0, |c| c.timestamp),
+            },
+        });
+    }
+    // The other staged files (jars, py-files, files) the AM reads.
+    for c in cache.iter().filter(|c| c.uri != app.resource) {
+        local_resources.push(Entry {
+            key: c.name.clone(),
+            value: LocalResource {
+                resource: c.uri.clone(),
+                kind: c.kind,
+                visibility: c.visibility,
+                size: c.size,
+                timestamp: c.timestamp,
             },
         });
     }
@@ -382,6 +444,52 @@ pub fn submission_context(
         keep_containers_across_application_attempts: false,
         application_tags: Tags { tag: tags(key) },
     })
+}
+
+/// One staged file as `spark.yarn.cache.*` records it (drover's host writes
+/// these when it stages an application's local files, the way Spark's YARN
+/// client does): where it is, the name it is localized under, and the size
+/// and modification time the NodeManager checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheEntry {
+    pub uri: String,
+    pub name: String,
+    pub size: i64,
+    pub timestamp: i64,
+    pub kind: &'static str,
+    pub visibility: &'static str,
+}
+
+/// The entries of `spark.yarn.cache.*`; none when they are missing or do not line up.
+pub fn cache_entries(app: &Application) -> Vec<CacheEntry> {
+    let list = |k: &str| -> Vec<&str> { conf(app, k).map(|v| v.split(',').map(str::trim).collect()).unwrap_or_default() };
+    let (names, sizes, times) = (list("spark.yarn.cache.filenames"), list("spark.yarn.cache.sizes"), list("spark.yarn.cache.timestamps"));
+    let (kinds, vis) = (list("spark.yarn.cache.types"), list("spark.yarn.cache.visibilities"));
+    if names.len() != sizes.len() || names.len() != times.len() {
+        return Vec::new();
+    }
+    names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let (uri, name) = match f.split_once('#') {
+                Some((u, n)) => (u, n),
+                None => (*f, f.rsplit('/').next().unwrap_or(f)),
+            };
+            Some(CacheEntry {
+                uri: uri.to_string(),
+                name: name.to_string(),
+                size: sizes[i].parse().ok()?,
+                timestamp: times[i].parse().ok()?,
+                kind: if kinds.get(i) == Some(&"ARCHIVE") { "ARCHIVE" } else { "FILE" },
+                visibility: match vis.get(i) {
+                    Some(&"PUBLIC") => "PUBLIC",
+                    Some(&"APPLICATION") => "APPLICATION",
+                    _ => "PRIVATE",
+                },
+            })
+        })
+        .collect()
 }
 
 /// The driver's heap (`-Xmx`): `spark.driver.memory`, 1024 MiB by default.
@@ -465,6 +573,32 @@ pub(crate) mod tests {
                 .unwrap()
                 .contains(&json!({"key": "TZ", "value": "UTC"})),
             "{env}"
+        );
+    }
+
+    #[test]
+    fn staged_files_carry_their_real_size_and_time_into_local_resources() {
+        // Issue 15: local resources went out with size and timestamp 0,
+        // which a NodeManager refuses for anything but pre-placed files.
+        let mut a = app();
+        a.resource = "hdfs://nn/st/drover-k/job.jar".into();
+        a.conf.extend([
+            ("spark.yarn.cache.filenames".into(), "hdfs://nn/st/drover-k/job.jar#job.jar,hdfs://nn/st/drover-k/dep.py#dep.py".into()),
+            ("spark.yarn.cache.sizes".into(), "1234,56".into()),
+            ("spark.yarn.cache.timestamps".into(), "1700000000123,1700000000456".into()),
+            ("spark.yarn.cache.visibilities".into(), "PRIVATE,PRIVATE".into()),
+            ("spark.yarn.cache.types".into(), "FILE,FILE".into()),
+        ]);
+        let ctx = submission_context(&settings(&[]), "application_1_0001", "k", &a).unwrap();
+        let v = serde_json::to_value(&ctx).unwrap();
+        assert_eq!(
+            v["am-container-spec"]["local-resources"],
+            json!({"entry": [
+                {"key": "__app__.jar", "value": {"resource": "hdfs://nn/st/drover-k/job.jar", "type": "FILE",
+                    "visibility": "APPLICATION", "size": 1234, "timestamp": 1700000000123_i64}},
+                {"key": "dep.py", "value": {"resource": "hdfs://nn/st/drover-k/dep.py", "type": "FILE",
+                    "visibility": "PRIVATE", "size": 56, "timestamp": 1700000000456_i64}},
+            ]})
         );
     }
 
@@ -569,6 +703,15 @@ pub(crate) mod tests {
         assert_eq!(memory_mb("1024"), Some(1024));
         assert_eq!(memory_mb("2048k"), Some(2));
         assert_eq!(memory_mb("x"), None);
+    }
+
+    #[test]
+    fn java_options_split_like_spark() {
+        assert_eq!(
+            split_command_string(r#"-Xss4m  -Da='b c' -De="f \"g\"" "#),
+            ["-Xss4m", "-Da=b c", r#"-De=f "g""#]
+        );
+        assert_eq!(split_command_string("  "), Vec::<String>::new());
     }
 
     #[test]

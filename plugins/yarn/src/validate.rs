@@ -1,7 +1,7 @@
 //! What YARN would refuse, found at DAG load time without a network call.
 
 use drover_plugin_sdk::http::parse_url;
-use drover_plugin_sdk::spark::extension;
+use drover_plugin_sdk::spark::{CORES_MAX, Unsupported, extension, refuse};
 use drover_plugin_sdk::{Application, DeployMode, Problem, Settings};
 
 use crate::submit::{am_resource, max_app_attempts, queue};
@@ -59,10 +59,30 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
             if let Err(e) = am_resource(app) {
                 problems.push(Problem::new("driver", e.message(), "use sizes like \"512m\" or \"2g\" and whole core counts"));
             }
+            problems.extend(refuse(app, "YARN in cluster mode", &CLUSTER_UNSUPPORTED));
         }
     }
+    problems.extend(refuse(app, "YARN", &[CORES_MAX]));
     problems
 }
+
+const PACKAGES_WHY: &str = "spark-submit resolves Maven coordinates on the client and uploads the jars; \
+     drover submits to the ResourceManager directly and the ApplicationMaster resolves nothing";
+const PACKAGES_HINT: &str =
+    "use deploy_mode = \"client\" (spark-submit resolves them), or list the jars in `jars`";
+const KEYTAB_WHY: &str = "spark-submit ships the keytab to the ApplicationMaster as a local resource; \
+     drover's REST submission does not";
+const KEYTAB_HINT: &str =
+    "use deploy_mode = \"client\" (spark-submit logs in locally and ships delegation tokens)";
+
+/// spark-submit flags only a local spark-submit can honour on YARN.
+pub const CLUSTER_UNSUPPORTED: [Unsupported; 5] = [
+    Unsupported { key: "spark.jars.packages", why: PACKAGES_WHY, hint: PACKAGES_HINT },
+    Unsupported { key: "spark.jars.repositories", why: PACKAGES_WHY, hint: PACKAGES_HINT },
+    Unsupported { key: "spark.jars.excludes", why: PACKAGES_WHY, hint: PACKAGES_HINT },
+    Unsupported { key: "spark.kerberos.principal", why: KEYTAB_WHY, hint: KEYTAB_HINT },
+    Unsupported { key: "spark.kerberos.keytab", why: KEYTAB_WHY, hint: KEYTAB_HINT },
+];
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,13 @@ impl Backends for FakeBackends {
                 hint: "use deploy_mode = \"client\" or a jar".into(),
             }];
         }
+        if backend == "serverless" && app.conf.contains_key("spark.yarn.queue") {
+            return vec![AppProblem {
+                field: "conf.spark.yarn.queue".into(),
+                message: "spark.yarn.queue is not supported on serverless".into(),
+                hint: "remove `queue`".into(),
+            }];
+        }
         Vec::new()
     }
 

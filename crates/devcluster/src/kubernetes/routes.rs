@@ -54,6 +54,7 @@ impl ApiServer {
         let ctx = Context {
             addr,
             work_dir: work_dir.to_path_buf(),
+            hdfs: crate::webhdfs::root(work_dir),
             spawner: spawner.clone(),
             cancel: cancel.child_token(),
         };

@@ -27,9 +27,16 @@
 //! a failed AM is retried as a new attempt (new container, app back to
 //! ACCEPTED) while `max-app-attempts` allows.
 //!
+//! Local resources on `hdfs:` (the stand-in's WebHDFS, [`crate::webhdfs`])
+//! are localized into the AM container's directory after their size and
+//! modification time are checked against the submission, as the NodeManager
+//! does ("Resource ... changed on src filesystem"), and the AM runs the
+//! copies.
+//!
 //! Deliberate differences: only Spark AM commands run (anything else fails its
-//! attempts with a diagnostic); local resources are not localized (their
-//! size/timestamp are not checked); the RM-wide attempt cap
+//! attempts with a diagnostic); local resources on other schemes are not
+//! localized (the AM reads them where they are); a main script localized as
+//! `__app__.jar` keeps its own name (so it is not run as a jar); the RM-wide attempt cap
 //! (`yarn.resourcemanager.am.max-attempts`) is 4 rather than 2, so DAGs can
 //! try more attempts locally; an AM that exits 0 goes straight to
 //! FINISHED/SUCCEEDED (the real (RUNNING, SUCCEEDED) window is not emulated).

@@ -103,6 +103,8 @@ impl RmState {
 pub(crate) struct ResourceManager {
     pub(super) addr: std::net::SocketAddr,
     pub(super) work_dir: PathBuf,
+    /// The stand-in HDFS that `hdfs:` local resources are localized from.
+    pub(super) hdfs: PathBuf,
     pub(super) cluster_ts: i64,
     pub(super) state: Mutex<RmState>,
     pub(super) spawner: Arc<Spawner>,
@@ -115,6 +117,7 @@ pub(crate) fn start(ctx: &Context) -> anyhow::Result<(Arc<dyn StandIn>, Router)>
     let rm = Arc::new(ResourceManager {
         addr: ctx.addr,
         work_dir: ctx.work_dir.clone(),
+        hdfs: ctx.hdfs.clone(),
         cluster_ts: Utc::now().timestamp_millis(),
         state: Mutex::default(),
         spawner: ctx.spawner.clone(),
@@ -333,8 +336,22 @@ impl ResourceManager {
             .launch
             .as_ref()
             .map_err(|why| AttemptEnd::LaunchFailed(why.clone()))?;
-        let expand = |s: &str| expand_container_vars(s, dir);
+        let localized = localize(&self.hdfs, &ctx.local_resources, dir).map_err(AttemptEnd::LaunchFailed)?;
+        // The AM reads its localized copies where the command names the URIs.
+        let local = |s: &str| -> String {
+            s.split(',')
+                .map(|item| {
+                    let (path, _) = item.split_once('#').unwrap_or((item, ""));
+                    localized.get(path.trim()).cloned().unwrap_or_else(|| item.to_owned())
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let expand = |s: &str| local(&expand_container_vars(s, dir));
         let mut conf = launch.conf.clone();
+        for v in conf.values_mut() {
+            *v = local(v);
+        }
         if let Some(file) = conf.remove("__properties_file__")
             && let Ok(text) = std::fs::read_to_string(expand(&file))
         {
@@ -463,3 +480,45 @@ enum AttemptEnd {
     LaunchFailed(String),
 }
 
+
+/// The NodeManager's localization of a container's `hdfs:` resources (others
+/// are left where they are): each file is copied into the container's
+/// directory under its name, after checking that its size and modification
+/// time are the ones the submission recorded, as `FSDownload` does. Returns
+/// each localized URI with the path of its copy.
+fn localize(
+    hdfs: &std::path::Path,
+    resources: &[super::wire::LocalResource],
+    dir: &std::path::Path,
+) -> Result<std::collections::HashMap<String, String>, String> {
+    let mut out = std::collections::HashMap::new();
+    for r in resources {
+        let Some(src) = crate::webhdfs::local_file(hdfs, &r.resource) else { continue };
+        let meta = std::fs::metadata(&src)
+            .map_err(|_| format!("java.io.FileNotFoundException: File does not exist: {}", r.resource))?;
+        let (size, modified) = (meta.len() as i64, crate::webhdfs::modified_ms(&meta));
+        if size != r.size || modified != r.timestamp {
+            return Err(format!(
+                "java.io.IOException: Resource {} changed on src filesystem - expected: \"{}\" ({} bytes), was: \"{}\" ({} bytes)",
+                r.resource, r.timestamp, r.size, modified, size
+            ));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| format!("java.io.IOException: {e}"))?;
+        // The stand-in runs scripts as well as jars (as client mode does): a
+        // script staged as Spark's `__app__.jar` keeps its own name, or it
+        // would be run as a jar.
+        let base = r.resource.rsplit('/').next().unwrap_or_default();
+        let name = if r.name == "__app__.jar" && !base.ends_with(".jar") { base } else { r.name.as_str() };
+        let dst = dir.join(name);
+        std::fs::copy(&src, &dst).map_err(|e| format!("java.io.IOException: localizing {}: {e}", r.resource))?;
+        // FSDownload's PRIVATE_FILE_PERMS: read and execute for the user.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o500))
+                .map_err(|e| format!("java.io.IOException: localizing {}: {e}", r.resource))?;
+        }
+        out.insert(r.resource.clone(), dst.display().to_string());
+    }
+    Ok(out)
+}

@@ -30,6 +30,19 @@ pub(super) struct Submission {
     pub(super) vcores: u64,
     /// The AM to run, or why it cannot run (each attempt then fails with it).
     pub(super) launch: Result<AmLaunch, String>,
+    /// The AM container's local resources (`am-container-spec.local-resources`).
+    pub(super) local_resources: Vec<LocalResource>,
+}
+
+/// One entry of a container's local resources: the file the NodeManager
+/// copies into the container's directory as `name`, if its size and
+/// modification time still match.
+#[derive(Debug, Clone)]
+pub(super) struct LocalResource {
+    pub(super) name: String,
+    pub(super) resource: String,
+    pub(super) size: i64,
+    pub(super) timestamp: i64,
 }
 
 /// JAXB/Jersey's view of a repeated element: one value, a list, or `{name: …}` around either.
@@ -130,6 +143,18 @@ pub(super) fn parse_submission(body: &Value) -> Result<Submission, RmError> {
             ))
         })
         .collect();
+    let local_resources = list_of(spec.and_then(|s| s.get("local-resources")), "entry")
+        .into_iter()
+        .filter_map(|e| {
+            let v = e.get("value")?;
+            Some(LocalResource {
+                name: text(e.get("key"))?,
+                resource: text(v.get("resource"))?,
+                size: number(v.get("size")).unwrap_or(0),
+                timestamp: number(v.get("timestamp")).unwrap_or(0),
+            })
+        })
+        .collect();
     let launch = if command.trim().is_empty() {
         Err("the submission context has no am-container-spec commands".to_owned())
     } else {
@@ -147,6 +172,7 @@ pub(super) fn parse_submission(body: &Value) -> Result<Submission, RmError> {
         memory_mb,
         vcores,
         launch,
+        local_resources,
     })
 }
 
