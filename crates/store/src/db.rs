@@ -126,15 +126,10 @@ impl Db {
             .acquire_timeout(std::time::Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        Db::migrate_postgres(&pool).await?;
+        // Several drovers may start at once on one database: sqlx takes an
+        // advisory lock around the migrations.
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Db::Postgres(pool))
-    }
-
-    /// Applies the PostgreSQL migrations. Several drovers may start at once
-    /// on one database: sqlx takes an advisory lock around the run.
-    pub(crate) async fn migrate_postgres(pool: &PgPool) -> Result<()> {
-        sqlx::migrate!("./migrations/postgres").run(pool).await?;
-        Ok(())
     }
 
     /// Begins a write transaction. On SQLite, IMMEDIATE takes the write lock

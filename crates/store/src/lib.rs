@@ -1,4 +1,5 @@
-//! drover's durable state in SQLite.
+//! drover's durable state, in SQLite (embedded, the default) or PostgreSQL
+//! (shared by several drovers; see [`Store::connect`] and the lease module).
 //!
 //! The scheduler commits every transition here before it acts on it (submits,
 //! kills, starts a downstream task), so a process killed at any instant comes

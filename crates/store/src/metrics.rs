@@ -1,4 +1,4 @@
-//! What the store tells `/metrics`: how long SQLite takes to commit a write
+//! What the store tells `/metrics`: how long the database takes to commit a write
 //! transaction (the WAL's fsync, and the wait for the one writer), and how
 //! many runs, task instances, drivers and notifications are in each state, counted when
 //! Prometheus scrapes rather than kept up to date on every change.
