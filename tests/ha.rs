@@ -142,21 +142,59 @@ async fn a_standby_takes_over_from_a_killed_scheduler_and_finishes_its_run() -> 
     let lease = world.lease().await?;
     assert!(lease.holder.contains(api_a.base.trim_start_matches("http://")), "{lease:?} is not A's");
     assert!(b.child.try_wait()?.is_none(), "the standby exited");
-    // Meanwhile B answers every request 503, naming A.
-    let standby = tokio::time::timeout(DEADLINE, b.standby.wait_for(Option::is_some)).await??.clone().unwrap_or_default();
-    let r = reqwest::get(format!("{standby}/api/v2/dags")).await?;
-    assert_eq!(r.status(), 503);
-    assert_eq!(r.headers().get("retry-after").map(|v| v.to_str().unwrap_or_default().to_string()), Some("1".into()));
-    let body: Value = r.json().await?;
-    assert!(body["detail"].as_str().unwrap_or_default().contains(&lease.holder), "{body}");
-
-    let run = api_a.trigger("ha", json!({})).await?;
+    // Meanwhile B serves the API too: it reads the database, passes a
+    // trigger on to A (which schedules it), and streams A's changes live.
+    let via_b = b.serving().await?;
+    let dags = via_b.get("/api/v2/dags").await?;
+    assert_eq!(dags["dags"][0]["dag_id"], "ha", "{dags}");
+    let mut events = reqwest::Client::new().get(format!("{}/api/v2/events", via_b.base)).send().await?;
+    assert_eq!(events.status(), 200);
+    let run = via_b.trigger("ha", json!({})).await?;
+    assert_eq!(api_a.get(&Api::run_path("ha", &run)).await?["dag_run_id"], run.as_str(), "A knows the run B took");
     a_cluster_driver_runs(&api_a, &run).await?;
+    let driving = format!(r#""kind":"driver","dag_id":"ha","run_id":"{run}""#);
+    let mut seen = String::new();
+    let streamed = tokio::time::timeout(DEADLINE, async {
+        while let Some(chunk) = events.chunk().await? {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(&driving) {
+                return anyhow::Ok(true);
+            }
+        }
+        Ok(false)
+    })
+    .await;
+    assert!(matches!(streamed, Ok(Ok(true))), "B streamed no driver change of {run}; saw:\n{seen}");
+    drop(events);
+    // A pause through B is A's to act on, and A's answer comes back.
+    let paused = via_b.http.patch(format!("{}/api/v2/dags/ha", via_b.base)).json(&json!({"is_paused": true})).send().await?;
+    assert_eq!(paused.status(), 200, "{}", paused.text().await?);
+    assert_eq!(api_a.get("/api/v2/dags/ha").await?["is_paused"], true);
+    let resumed = via_b.http.patch(format!("{}/api/v2/dags/ha", via_b.base)).json(&json!({"is_paused": false})).send().await?;
+    assert_eq!(resumed.status(), 200);
+    // A request the scheduler refuses is refused the same through B.
+    let unknown = via_b.http.post(format!("{}/api/v2/dags/nope/dagRuns", via_b.base)).json(&json!({})).send().await?;
+    assert_eq!(unknown.status(), 404, "{}", unknown.text().await?);
+
+    // A client-mode driver ran on A, its log on A's disk: B fetches it from A.
+    api_a.wait_driver("ha", &run, "t4_0", "succeeded").await;
+    let log_path = format!("{}/taskInstances/t4_0/logs/1", Api::run_path("ha", &run));
+    let log = via_b.get(&log_path).await?;
+    assert_eq!(log["source"], "peer", "{log}");
+    assert!(via_b.log("ha", &run, "t4_0", 1).await?.contains("worked 1.5"), "{log}");
+
     let killed = Instant::now();
     let killed_at = chrono::Utc::now();
     kill9(&mut a.child).await?;
     let api_b = b.active().await?;
     println!("failover (A killed -> B serving): {:?}", killed.elapsed());
+    // With A's machine gone (its home too), its log cannot be had, and B
+    // says whose disk it was on.
+    std::fs::remove_dir_all(world.root.path().join("a"))?;
+    let gone = api_b.http.get(format!("{}{log_path}", api_b.base)).send().await?;
+    assert_eq!(gone.status(), 503);
+    let detail = gone.json::<Value>().await?["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains("ran on drover") && detail.contains(&lease.holder), "{detail}");
     assert_eq!(api_b.wait_run("ha", &run, DEADLINE).await?, "success");
     let lease = world.lease().await?;
     assert_eq!(lease.epoch, 2, "{lease:?}");
@@ -261,9 +299,12 @@ async fn three_drovers_under_kills_and_pauses_lose_nothing_and_submit_nothing_tw
     let (mut kills, mut pauses) = (0, 0);
     for round in 0..10 {
         let i = serving(&members, None).await?;
-        let api = members[i].drover.active().await?;
+        members[i].drover.active().await?;
         if round % 3 == 0 {
-            runs.push(api.trigger("hachaos", json!({})).await?);
+            // Through any drover, standing by or scheduling.
+            let k = (rng.next() % members.len() as u64) as usize;
+            let via = members[k].drover.serving().await?;
+            runs.push(via.trigger("hachaos", json!({})).await?);
         }
         tokio::time::sleep(rng.millis(300, 2500)).await;
         let name = members[i].name;

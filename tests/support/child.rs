@@ -126,7 +126,7 @@ pub async fn none_left_under(dir: &Path) {
 pub struct Instance {
     pub child: Child,
     pub url: tokio::sync::watch::Receiver<Option<String>>,
-    /// Where it answers 503 while it stands by.
+    /// Where it serves the API while it stands by.
     pub standby: tokio::sync::watch::Receiver<Option<String>>,
 }
 
@@ -174,6 +174,21 @@ impl Instance {
             .clone()
             .unwrap_or_default();
         Ok(Api::with_token(&url, TEST_TOKEN))
+    }
+
+    /// Waits until it serves the API, standing by or scheduling; its API.
+    pub async fn serving(&mut self) -> Result<Api> {
+        let until = tokio::time::Instant::now() + Duration::from_secs(180);
+        loop {
+            if let Some(url) = self.url.borrow().clone().or_else(|| self.standby.borrow().clone()) {
+                return Ok(Api::with_token(&url, TEST_TOKEN));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => anyhow::bail!("the drover never served"),
+                _ = self.url.changed() => {}
+                _ = self.standby.changed() => {}
+            }
+        }
     }
 
     pub fn signal(&self, signal: &str) -> Result<()> {

@@ -36,6 +36,7 @@ pub fn serve_args(home: &Path, dags: &Path) -> drover::serve::ServeArgs {
         allowed_hosts: Vec::new(),
         database_url: None,
         lease_ttl: std::time::Duration::from_secs(6),
+        advertise_url: None,
     }
 }
 

@@ -22,6 +22,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The active scheduler (another drover) did not answer; the detail
+    /// says whether the request may still take effect.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Every error answer: Airflow's `{"detail": ...}`, plus the status and,
@@ -54,6 +58,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
                 (
@@ -171,6 +176,7 @@ impl From<drover_scheduler::TriggerError> for ApiError {
             },
             T::Exists { .. } => ApiError::Conflict(e.to_string()),
             T::Internal(m) => ApiError::Internal(m),
+            T::Unavailable(m) => ApiError::Unavailable(m),
         }
     }
 }
@@ -183,6 +189,7 @@ impl From<drover_scheduler::ControlError> for ApiError {
             C::Conflict(m) => ApiError::Conflict(m),
             C::Invalid(m) => ApiError::BadRequest(m),
             C::Internal(m) => ApiError::Internal(m),
+            C::Unavailable(m) => ApiError::Unavailable(m),
         }
     }
 }

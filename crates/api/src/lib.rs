@@ -40,4 +40,8 @@ pub struct AppState {
     /// Fires when the server stops: live streams end so shutdown does not
     /// wait on open browser tabs.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// With several drovers on one database, who this one is (as the
+    /// scheduler lease names its holders): a client-mode log another
+    /// drover's try wrote is fetched from that drover.
+    pub holder: Option<String>,
 }

@@ -621,7 +621,7 @@ pub struct ImportErrorCollection {
 pub struct LogResponse {
     pub content: Vec<String>,
     pub continuation_token: Option<String>,
-    /// drover: `file`, `cluster` or `archive` (see above).
+    /// drover: `file`, `cluster`, `archive` or `peer` (see above).
     pub source: Option<String>,
 }
 

@@ -560,10 +560,13 @@ fn default_log_bytes() -> u32 {
 /// ended and the copy is made, else from the cluster through the backend's
 /// plugin (`source` says which). Without `offset`, the whole log (both
 /// streams); with it, one stream from there on, and `continuation_token` is
-/// the offset to ask for next.
+/// the offset to ask for next. With several drovers, a client-mode log on
+/// another drover's disk is fetched from that drover (`source`: `peer`).
 async fn get_log(
     State(s): State<AppState>,
     Path((dag_id, run_id, task_id, try_number)): Path<(String, String, String, i64)>,
+    headers: axum::http::HeaderMap,
+    uri: axum::extract::OriginalUri,
     query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<LogResponse>, ApiError> {
     let Query(q) = query?;
@@ -584,7 +587,24 @@ async fn get_log(
     }
     let offset = q.offset.unwrap_or(0);
     if let Some(path) = &t.log_path {
-        let bytes = tokio::fs::read(path).await.unwrap_or_default();
+        // Run by another drover: its disk has the log (asked once; a
+        // drover asked by another does not ask on).
+        let mut elsewhere = None;
+        if let (Some(epoch), Some(me)) = (t.epoch, &s.holder)
+            && !headers.contains_key(PROXIED)
+            && let Some((holder, base)) = s.scheduler.store().epoch_holder(epoch).await?
+            && holder != *me
+        {
+            match peer_log(&base, &headers, &uri).await {
+                Ok(log) => return Ok(Json(log)),
+                Err(why) => elsewhere = Some(format!("this client-mode driver ran on drover {holder}, and its log is on that drover's disk; {base} does not answer: {why}")),
+            }
+        }
+        let bytes = match (tokio::fs::read(path).await, elsewhere) {
+            (Ok(b), _) => b,
+            (Err(_), Some(why)) => return Err(ApiError::Unavailable(why)),
+            (Err(_), None) => Vec::new(),
+        };
         let from = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(bytes.len());
@@ -624,6 +644,33 @@ async fn get_log(
     // The archive when any stream came from it: it is what is kept.
     let source = if sources.contains(&"archive") { "archive" } else { "cluster" };
     Ok(Json(LogResponse::new(&content, None).from(source)))
+}
+
+/// Marks a request one drover passes to another.
+const PROXIED: &str = "x-drover-proxied";
+
+/// A client-mode log from the drover whose API is at `base` (it ran the
+/// driver): the same request, with the caller's credentials.
+async fn peer_log(base: &str, headers: &axum::http::HeaderMap, uri: &axum::extract::OriginalUri) -> Result<LogResponse, String> {
+    let path = uri.0.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let mut req = reqwest::Client::new().get(&url).header(PROXIED, "1").timeout(std::time::Duration::from_secs(30));
+    for name in [axum::http::header::AUTHORIZATION, axum::http::header::COOKIE] {
+        if let Some(v) = headers.get(&name) {
+            req = req.header(name.as_str(), v.as_bytes());
+        }
+    }
+    let res = req.send().await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("HTTP {}", res.status()));
+    }
+    let mut body: serde_json::Value = res.json().await.map_err(|e| e.to_string())?;
+    let content: Vec<String> = serde_json::from_value(body["content"].take()).map_err(|e| e.to_string())?;
+    Ok(LogResponse {
+        content,
+        continuation_token: body["continuation_token"].as_str().map(String::from),
+        source: Some("peer".into()),
+    })
 }
 
 /// A piece of one stream of a cluster-mode driver's log: the archived copy

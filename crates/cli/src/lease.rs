@@ -2,7 +2,7 @@
 //! database: wait for the scheduler lease, then keep it.
 //!
 //! A drover that starts while another holds the lease waits (a hot
-//! standby) and takes it over once it expires. The holder renews it every
+//! standby, serving the API meanwhile) and takes it over once it expires. The holder renews it every
 //! third of its time to live. Its store handle is fenced on the lease's
 //! epoch, so nothing it writes lands once another took over, and it holds
 //! a [`LeaseClock`] that runs out one time-to-live after the last renewal
@@ -22,14 +22,25 @@ pub const LOST_LEASE: i32 = 75;
 
 /// Waits until this drover holds the scheduler lease, then keeps it in the
 /// background until `cancel` (then gives it up at once, for a fast
-/// takeover). The store handle returned is fenced on the lease.
-pub async fn hold(store: &Store, holder: &str, ttl: Duration, cancel: CancellationToken) -> anyhow::Result<Store> {
+/// takeover). The store handle returned is fenced on the lease. While it
+/// waits, `seen` is called each time the lease is found held (the active
+/// scheduler is alive). `url` is where this drover's API answers other
+/// drovers (for the client-mode driver logs on its disk).
+pub async fn hold(
+    store: &Store,
+    holder: &str,
+    url: &str,
+    ttl: Duration,
+    cancel: CancellationToken,
+    seen: impl Fn(),
+) -> anyhow::Result<Store> {
     let mut waiting_on: Option<String> = None;
     let (lease, sent) = loop {
         let sent = Instant::now();
         if let Some(lease) = store.acquire_lease(holder, ttl).await.context("cannot take the scheduler lease")? {
             break (lease, sent);
         }
+        seen();
         if let Some(current) = store.lease().await?
             && waiting_on.as_deref() != Some(current.holder.as_str())
         {
@@ -42,6 +53,7 @@ pub async fn hold(store: &Store, holder: &str, ttl: Duration, cancel: Cancellati
         }
     };
     info!(epoch = lease.epoch, "took the scheduler lease");
+    store.record_epoch(lease.epoch, holder, url).await.context("cannot record the scheduler lease's holder")?;
     let clock = LeaseClock::new(sent + ttl);
     let fenced = store.fenced_until(lease.epoch, clock.clone());
     tokio::spawn(keep(store.clone(), lease.epoch, ttl, clock, cancel));
@@ -73,57 +85,6 @@ async fn keep(store: Store, epoch: i64, ttl: Duration, clock: LeaseClock, cancel
             Err(e) => lost(epoch, &format!("the scheduler lease could not be renewed in time: {e}")),
         }
     }
-}
-
-/// The server a standby runs on its API port: 503 for every request,
-/// naming the active scheduler.
-pub struct StandbyServer {
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl StandbyServer {
-    /// Stops answering (requests under way finish); the port stays bound
-    /// by the listener handed back by [`standby_server`].
-    pub async fn stop(self) {
-        self.stop.cancel();
-        let _ = self.task.await;
-    }
-}
-
-/// Serves 503s on a copy of `listener` until stopped; returns the listener
-/// for the real API to take over.
-pub fn standby_server(
-    listener: tokio::net::TcpListener,
-    store: Store,
-) -> anyhow::Result<(tokio::net::TcpListener, StandbyServer)> {
-    let listener = listener.into_std()?;
-    let copy = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    let app = axum::Router::new().fallback(move || standby_answer(store.clone()));
-    let stop = CancellationToken::new();
-    let until = stop.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(copy, app).with_graceful_shutdown(async move { until.cancelled().await }).await
-    });
-    Ok((listener, StandbyServer { stop, task }))
-}
-
-async fn standby_answer(store: Store) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let active = match store.lease().await {
-        Ok(Some(l)) => format!("the active scheduler is {} (lease epoch {})", l.holder, l.epoch),
-        Ok(None) => "no drover holds the scheduler lease yet".to_string(),
-        Err(e) => format!("the database does not answer: {e}"),
-    };
-    let detail = format!("this drover is a standby: {active}; send requests there");
-    let body = serde_json::json!({ "status": 503, "title": "Service Unavailable", "detail": detail });
-    (
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        [(axum::http::header::RETRY_AFTER, "1")],
-        axum::Json(body),
-    )
-        .into_response()
 }
 
 fn lost(epoch: i64, why: &str) -> ! {

@@ -78,6 +78,11 @@ pub struct ServeArgs {
     /// over this long after the active one stopped renewing.
     #[arg(long, env = "DROVER_LEASE_TTL", default_value = "6s", value_parser = humantime::parse_duration)]
     pub lease_ttl: std::time::Duration,
+    /// On PostgreSQL, where the other drovers reach this one's API (they
+    /// fetch the logs of client-mode drivers it ran from there). Default:
+    /// the address it serves on (this host's name for 0.0.0.0).
+    #[arg(long, env = "DROVER_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
 }
 
 /// A size in bytes: a number, optionally with KiB, MiB or GiB (or K, M, G).
@@ -269,60 +274,52 @@ pub async fn start_notifying(
 
     let store = open_store(args, &home).await?;
     let cancel = CancellationToken::new();
-    let (store, listener) = if store.is_postgres() {
-        let holder = format!("{}:{} pid {}", hostname(), api_addr, std::process::id());
-        // Until it holds the lease, this drover answers 503 naming the
-        // active one, so load balancers and people go there.
-        let (listener, standby) = lease::standby_server(listener, store.clone())?;
-        println!("drover is standing by at http://{api_addr}: another drover schedules");
-        let fenced = lease::hold(&store, &holder, args.lease_ttl, cancel.clone()).await;
-        standby.stop().await;
-        (fenced?, listener)
-    } else {
-        (store, listener)
-    };
-    let (scheduler, scheduler_task) = drover_scheduler::start(
-        drover_scheduler::Config {
-            dags_dir: args.dags.clone(),
-            logs_dir: home.join("logs"),
-            watch: true,
-            poll: drover_scheduler::PollPolicy {
-                unreachable_grace: args.cluster_grace,
-                kill_confirm: args.kill_confirm_timeout,
-                ..drover_scheduler::PollPolicy::default()
-            },
-            health_threshold: args.scheduler_health_threshold,
-            log_archive_max_bytes: args.log_archive_max_bytes,
-            notifiers: notifiers.names(),
-            pools: notify.pools.clone(),
-            max_running_drivers: backends_cfg
-                .iter()
-                .filter_map(|(name, b)| Some((name.clone(), b.max_running_drivers?)))
-                .collect(),
+    let cfg = drover_scheduler::Config {
+        dags_dir: args.dags.clone(),
+        logs_dir: home.join("logs"),
+        watch: true,
+        poll: drover_scheduler::PollPolicy {
+            unreachable_grace: args.cluster_grace,
+            kill_confirm: args.kill_confirm_timeout,
+            ..drover_scheduler::PollPolicy::default()
         },
-        store.clone(),
-        backends.clone(),
-        cancel.clone(),
-    )
-    .await?;
+        health_threshold: args.scheduler_health_threshold,
+        log_archive_max_bytes: args.log_archive_max_bytes,
+        notifiers: notifiers.names(),
+        pools: notify.pools.clone(),
+        max_running_drivers: backends_cfg
+            .iter()
+            .filter_map(|(name, b)| Some((name.clone(), b.max_running_drivers?)))
+            .collect(),
+    };
+    let api_token = api_token(args, &home)?;
+    let (scheduler, scheduler_task, server_task, auth, store) = if store.is_postgres() {
+        // Several drovers share the database: each serves the API at once,
+        // and the one that holds the scheduler lease schedules. Until this
+        // one does, its API passes requests for the scheduler on to the
+        // active one through the database.
+        let holder = format!("{}:{} pid {}", hostname(), api_addr, std::process::id());
+        let standby = drover_scheduler::stand_by(cfg, store.clone(), backends.clone(), holder.clone(), cancel.clone()).await?;
+        let (server_task, auth) = serve_api(listener, args, &api_token, standby.handle(), Some(holder.clone()), cancel.clone());
+        println!("drover is standing by at http://{api_addr}: another drover schedules, this one serves its API too");
+        let url = args.advertise_url.clone().unwrap_or_else(|| advertised(api_addr));
+        let fenced = match lease::hold(&store, &holder, &url, args.lease_ttl, cancel.clone(), || standby.saw_active()).await {
+            Ok(f) => f,
+            Err(e) => {
+                cancel.cancel();
+                let _ = server_task.await;
+                return Err(e);
+            }
+        };
+        let (scheduler, task) = standby.take_over(fenced.clone(), backends.clone(), cancel.clone()).await?;
+        (scheduler, task, server_task, auth, fenced)
+    } else {
+        let (scheduler, task) = drover_scheduler::start(cfg, store.clone(), backends.clone(), cancel.clone()).await?;
+        let (server_task, auth) = serve_api(listener, args, &api_token, scheduler.clone(), None, cancel.clone());
+        (scheduler, task, server_task, auth, store)
+    };
     let plugin_watcher = watch_plugins(&backends, host, &scheduler);
     let notify_task = tokio::spawn(drover_notify::deliver(store, std::sync::Arc::new(notifiers), cancel.clone()));
-
-    let api_token = api_token(args, &home)?;
-    let auth = drover_api::Auth::new(std::slice::from_ref(&api_token), args.read_access, scheduler.store().clone());
-    let app = drover_api::app(drover_api::AppState {
-        scheduler: scheduler.clone(),
-        auth: auth.clone(),
-        allowed_hosts: drover_api::AllowedHosts::new(&args.allowed_hosts),
-        shutdown: cancel.clone(),
-    });
-    let stop = cancel.clone();
-    let server_task = tokio::spawn(async move {
-        // With each caller's address: failed logins are counted by address.
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
     info!(api = %format!("http://{api_addr}"), home = %home.display(), "drover is up");
     Ok(Server {
         api_addr,
@@ -339,6 +336,32 @@ pub async fn start_notifying(
     })
 }
 
+/// Serves the API and UI with `scheduler` until `cancel`.
+fn serve_api(
+    listener: tokio::net::TcpListener,
+    args: &ServeArgs,
+    api_token: &str,
+    scheduler: SchedulerHandle,
+    holder: Option<String>,
+    cancel: CancellationToken,
+) -> (JoinHandle<std::io::Result<()>>, std::sync::Arc<drover_api::Auth>) {
+    let auth = drover_api::Auth::new(&[api_token.to_string()], args.read_access, scheduler.store().clone());
+    let app = drover_api::app(drover_api::AppState {
+        scheduler,
+        auth: auth.clone(),
+        allowed_hosts: drover_api::AllowedHosts::new(&args.allowed_hosts),
+        shutdown: cancel.clone(),
+        holder,
+    });
+    let task = tokio::spawn(async move {
+        // With each caller's address: failed logins are counted by address.
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { cancel.cancelled().await })
+            .await
+    });
+    (task, auth)
+}
+
 /// The database `--database-url` names, or the home's SQLite file.
 pub async fn open_store(args: &ServeArgs, home: &std::path::Path) -> anyhow::Result<drover_store::Store> {
     match &args.database_url {
@@ -350,6 +373,15 @@ pub async fn open_store(args: &ServeArgs, home: &std::path::Path) -> anyhow::Res
             owner_only_file(&db)?;
             drover_store::Store::open(&db).await.context("cannot open the database")
         }
+    }
+}
+
+/// Where other drovers reach an API served on `addr`.
+fn advertised(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://{}:{}", hostname(), addr.port())
+    } else {
+        format!("http://{addr}")
     }
 }
 

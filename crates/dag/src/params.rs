@@ -170,7 +170,7 @@ pub(crate) fn describe(value: &Value) -> String {
 }
 
 /// A trigger conf value that does not fit its param.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("param \"{field}\": {message}")]
 pub struct ParamError {
     pub field: String,

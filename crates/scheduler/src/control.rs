@@ -3,12 +3,12 @@
 //! loop and the driver tasks can share it without knowing each other.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use drover_dag::ParamError;
 
 /// What a trigger asks for; everything optional, as in Airflow's API.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TriggerRequest {
     pub conf: serde_json::Map<String, serde_json::Value>,
     pub logical_date: Option<DateTime<Utc>>,
@@ -16,7 +16,7 @@ pub struct TriggerRequest {
 }
 
 /// What a clear (retry) asks for, as Airflow's clearTaskInstances body.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ClearRequest {
     pub run_id: String,
     /// None or empty: every task of the run.
@@ -27,7 +27,7 @@ pub struct ClearRequest {
 }
 
 /// A backfill to make (Airflow's BackfillPostBody).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackfillRequest {
     pub dag_id: String,
     pub from_date: DateTime<Utc>,
@@ -50,7 +50,7 @@ pub struct BackfillMade {
 }
 
 /// A change to an existing backfill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BackfillChange {
     Pause,
     Unpause,
@@ -70,6 +70,10 @@ pub enum TriggerError {
     Exists { dag_id: String, run_id: String },
     #[error("scheduler unavailable: {0}")]
     Internal(String),
+    /// The active scheduler (another drover) could not answer; the detail
+    /// says whether the request may still take effect.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,10 +87,14 @@ pub enum ControlError {
     Invalid(String),
     #[error("scheduler unavailable: {0}")]
     Internal(String),
+    /// The active scheduler (another drover) could not answer; the detail
+    /// says whether the request may still take effect.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// A state change, for live views and waiting clients.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     Run {

@@ -27,7 +27,11 @@
 //! - [`config`]: [`Config`]; [`msg`]: the loop's messages
 //! - [`loader`]: DAG files; [`driver`]: one try's driver; [`archive`]:
 //!   copies of cluster drivers' logs; [`handle`]: the loop as callers see it
+//! - [`relay`]: requests and changes between drovers on one PostgreSQL
+//!   database (the standby's side and the active scheduler's)
 //! - [`core`]: the loop and its effects (runs, tries, cron, clear, recover)
+//! - [`standby`]: a drover that serves while another schedules, until it
+//!   takes over
 
 mod archive;
 mod config;
@@ -43,6 +47,8 @@ mod msg;
 mod paths;
 mod pools;
 mod process;
+mod relay;
+mod standby;
 mod tracker;
 
 pub use archive::{ArchivedLog, DEFAULT_MAX_BYTES as DEFAULT_LOG_ARCHIVE_MAX_BYTES, STREAMS as LOG_STREAMS, read_archived_log};
@@ -56,3 +62,4 @@ pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 pub use tracker::PollPolicy;
 
 pub use crate::core::start;
+pub use standby::{Standby, stand_by};

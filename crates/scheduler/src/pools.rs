@@ -51,7 +51,7 @@ impl PoolView {
 }
 
 /// A change to a pool through the API.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum PoolEdit {
     Create { name: String, slots: i64, description: Option<String> },
     /// Only what is `Some` changes; `description: Some(None)` clears it.

@@ -19,7 +19,7 @@ macro_rules! tries {
 impl Store {
     /// The runs that ended before `cutoff`, oldest first; unless `dry_run`,
     /// deleted with their task instances, tries, driver histories and
-    /// notifications.
+    /// notifications (and the scheduler commands answered before it).
     pub async fn clean_before(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Result<Vec<RunRow>> {
         const SELECT: &str = concat!("SELECT * FROM dag_runs WHERE ", ended!(), " ORDER BY end_date, id");
         if dry_run {
@@ -48,6 +48,9 @@ impl Store {
         ] {
             on!(&mut tx, |c| sqlx::query(statement).execute(c).await.map(|r| r.rows_affected()))?;
         }
+        // Answered scheduler commands of the same age go too.
+        let q = "DELETE FROM scheduler_commands WHERE done_at_ms IS NOT NULL AND done_at_ms < $1";
+        on!(&mut tx, |c| sqlx::query(q).bind(cutoff.timestamp_millis()).execute(c).await.map(|r| r.rows_affected()))?;
         crate::metrics::commit(tx).await?;
         Ok(runs)
     }

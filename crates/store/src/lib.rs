@@ -20,6 +20,7 @@ mod rows;
 #[macro_use]
 mod db;
 mod lease;
+mod commands;
 mod archive;
 mod clean;
 mod backfills;
@@ -39,6 +40,7 @@ use db::{Db, Tx};
 
 pub use backfills::{BackfillRow, NewBackfill, Rerun};
 pub use archive::{ArchiveJob, ArchivedStreams, LogArchive, StreamCopy};
+pub use commands::{ANSWERS_CHANNEL, CHANGES_CHANNEL, COMMANDS_CHANNEL, CommandRow, Listener, Notification};
 pub use lease::{Lease, LeaseClock};
 pub use notifications::{NewNotification, NotificationRow, NotificationStatus, NotifyEvent};
 pub use pages::{DriverFilter, TiFilter};
@@ -377,8 +379,8 @@ impl Store {
         let mut tx = self.write().await?;
         let id: i64 = on!(&mut tx, |c| sqlx::query_scalar(
             "INSERT INTO task_tries (ti, try_number, state, backend, deploy_mode, submission_key, application,
-               driver_state, started_at, deadline_at)
-             VALUES ($1, $2, 'running', $3, $4, $5, $6, 'pending', $7, $8) RETURNING id",
+               driver_state, started_at, deadline_at, epoch)
+             VALUES ($1, $2, 'running', $3, $4, $5, $6, 'pending', $7, $8, $9) RETURNING id",
         )
         .bind(t.ti)
         .bind(t.try_number)
@@ -388,6 +390,7 @@ impl Store {
         .bind(t.application.map(Json))
         .bind(now)
         .bind(t.deadline_at)
+        .bind(self.fence)
         .fetch_one(c)
         .await)?;
         add_event(&mut tx, id, now, DriverState::Pending, None, None, t.message.map(clip).as_deref()).await?;

@@ -254,6 +254,9 @@ pub struct TryRow {
     /// The copy of each stream, once `log_archive` is done.
     pub log_archive_streams: Option<Json<crate::ArchivedStreams>>,
     pub log_archived_at: Option<DateTime<Utc>>,
+    /// The scheduler lease's epoch when the try began (on PostgreSQL):
+    /// which drover started it, and so holds a client-mode driver's log.
+    pub epoch: Option<i64>,
 }
 
 /// A try with the DAG, run and task it belongs to: one driver, as the

@@ -104,3 +104,45 @@ async fn a_stale_epoch_writes_nothing(fx: Fixture) {
     new.update_driver(running.id, &DriverUpdate::state(DriverState::Running)).await.unwrap();
     assert_eq!(db.get_try(running.id).await.unwrap().driver_state, DriverState::Running);
 }
+
+both!(a_command_is_taken_once_and_answered);
+/// A command written by any drover is taken by one epoch only, and a stale
+/// epoch can neither take nor answer it.
+async fn a_command_is_taken_once_and_answered(fx: Fixture) {
+    let any = fx.open().await;
+    let lease = any.acquire_lease("a", LONG).await.unwrap().unwrap();
+    let active = any.fenced(lease.epoch);
+    let id = any.send_command(&json!({"kind": "set_paused", "dag_id": "d"}), "b").await.unwrap();
+    let open = any.open_commands().await.unwrap();
+    assert_eq!(open.iter().map(|c| (c.id, c.sent_by.as_str(), c.taken_epoch)).collect::<Vec<_>>(), [(id, "b", None)]);
+    assert_eq!(open[0].body.0["kind"], "set_paused");
+    assert_eq!(any.command_answer(id).await.unwrap(), None);
+
+    // A stale epoch takes nothing.
+    any.release_lease(lease.epoch).await.unwrap();
+    let next = any.acquire_lease("c", LONG).await.unwrap().unwrap();
+    assert!(matches!(active.take_command(id).await, Err(StoreError::Fenced { .. })));
+    let successor = any.fenced(next.epoch);
+    assert!(successor.take_command(id).await.unwrap(), "an open command is taken");
+    assert!(!successor.take_command(id).await.unwrap(), "a taken command is not taken again");
+    assert_eq!(successor.open_commands().await.unwrap()[0].taken_epoch, Some(next.epoch));
+    assert!(matches!(active.answer_command(id, &json!({"ok": null})).await, Err(StoreError::Fenced { .. })));
+    successor.answer_command(id, &json!({"ok": null})).await.unwrap();
+    assert_eq!(any.command_answer(id).await.unwrap(), Some(json!({"ok": null})));
+    assert!(any.open_commands().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn postgres_announces_commands_and_answers_on_commit() {
+    let fx = Fixture::postgres().await;
+    let db = fx.open().await;
+    let mut listener = db.listen(&[COMMANDS_CHANNEL, ANSWERS_CHANNEL]).await.unwrap().expect("PostgreSQL listens");
+    let id = db.send_command(&json!({"kind": "x"}), "a").await.unwrap();
+    let n = tokio::time::timeout(LONG, listener.recv()).await.unwrap().unwrap().expect("no reconnect");
+    assert_eq!((n.channel.as_str(), n.payload.as_str()), (COMMANDS_CHANNEL, id.to_string().as_str()));
+    db.answer_command(id, &json!(1)).await.unwrap();
+    let n = tokio::time::timeout(LONG, listener.recv()).await.unwrap().unwrap().expect("no reconnect");
+    assert_eq!((n.channel.as_str(), n.payload.as_str()), (ANSWERS_CHANNEL, id.to_string().as_str()));
+    db.notify("drover_changes", "{}").await.unwrap();
+    assert!(Store::memory().await.unwrap().listen(&["x"]).await.unwrap().is_none(), "SQLite has no notifications");
+}

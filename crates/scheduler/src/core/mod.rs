@@ -14,10 +14,9 @@ mod state;
 mod tries;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
 use chrono::Utc;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -30,8 +29,8 @@ use crate::config::Config;
 use crate::control::Change;
 use crate::handle::SchedulerHandle;
 use crate::loader;
-use crate::metrics::Metrics;
 use crate::msg::Msg;
+use crate::relay::{self, Parts};
 use crate::tracker::Trackers;
 use state::Core;
 
@@ -44,13 +43,25 @@ pub async fn start(
     backends: BackendSet,
     cancel: CancellationToken,
 ) -> Result<(SchedulerHandle, JoinHandle<()>), StoreError> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (changes, _) = broadcast::channel(1024);
+    let parts = Parts::new(&cfg);
+    start_in(parts, cfg, store, backends, cancel).await
+}
+
+/// As [`start`], on a channel and state made beforehand (a standby's,
+/// which its handle already serves the API with).
+pub(crate) async fn start_in(
+    parts: Parts,
+    cfg: Config,
+    store: Store,
+    backends: BackendSet,
+    cancel: CancellationToken,
+) -> Result<(SchedulerHandle, JoinHandle<()>), StoreError> {
+    let Parts { tx, rx, dags, changes, metrics, pool_usage } = parts;
     let mut core = Core {
         cfg: cfg.clone(),
         store: store.clone(),
         backends: backends.clone(),
-        dags: Arc::default(),
+        dags,
         dag_rows: HashMap::new(),
         next_cron: HashMap::new(),
         runs: BTreeMap::new(),
@@ -59,17 +70,25 @@ pub async fn start(
         queue: Default::default(),
         fresh: Vec::new(),
         pools: BTreeMap::new(),
-        pool_usage: Arc::default(),
+        pool_usage,
         backfills: HashMap::new(),
         tx: tx.clone(),
         changes: changes.clone(),
         trackers: Trackers::new(cfg.poll),
-        metrics: Arc::new(Metrics::new(cfg.health_threshold)),
+        metrics,
     };
+    if store.is_postgres() {
+        // Other drovers serve the API too: their requests arrive as
+        // commands, and they follow this loop's changes.
+        tokio::spawn(relay::publish(store.clone(), changes.clone(), cancel.clone()));
+    }
     core.load_pools().await?;
     core.backfills = store.open_backfills().await?.into_iter().map(|b| (b.id, b)).collect();
     core.reload().await?;
     core.recover().await?;
+    if store.is_postgres() {
+        tokio::spawn(relay::pump(store.clone(), tx.clone(), cancel.clone()));
+    }
     let watcher = if cfg.watch {
         match loader::watch(&cfg.dags_dir, tx.clone()) {
             Ok(w) => Some(w),
