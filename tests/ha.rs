@@ -166,6 +166,16 @@ async fn a_standby_takes_over_from_a_killed_scheduler_and_finishes_its_run() -> 
     .await;
     assert!(matches!(streamed, Ok(Ok(true))), "B streamed no driver change of {run}; saw:\n{seen}");
     drop(events);
+    // B counts the pool's slots A's drivers hold, as A does.
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let pool = via_b.get("/api/v2/pools/default_pool").await?;
+        if pool["occupied_slots"].as_i64().unwrap_or_default() > 0 {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < until, "B never saw A's drivers in the pool: {pool}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // A pause through B is A's to act on, and A's answer comes back.
     let paused = via_b.http.patch(format!("{}/api/v2/dags/ha", via_b.base)).json(&json!({"is_paused": true})).send().await?;
     assert_eq!(paused.status(), 200, "{}", paused.text().await?);

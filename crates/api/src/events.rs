@@ -14,7 +14,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use crate::AppState;
 
 /// `GET /api/v2/events`: one event per change, named by its kind (`run`,
-/// `task`, `driver`, `dags`), its data the change as JSON. A client that
+/// `task`, `driver`, `dags`, `pools`), its data the change as JSON. A client that
 /// falls behind gets a `resync` event and should re-read what it shows.
 #[utoipa::path(get, path = "/api/v2/events", tag = "drover",
     responses((status = 200, description = "text/event-stream of state changes", content_type = "text/event-stream")))]

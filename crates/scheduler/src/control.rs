@@ -119,6 +119,11 @@ pub enum Change {
         state: String,
     },
     Dags,
+    /// What the pools hold and what waits for them changed (each pool's
+    /// counts, as the scheduler last made them).
+    Pools {
+        usage: std::collections::BTreeMap<String, crate::PoolUsage>,
+    },
 }
 
 impl Change {
@@ -129,6 +134,7 @@ impl Change {
             Change::Task { .. } => "task",
             Change::Driver { .. } => "driver",
             Change::Dags => "dags",
+            Change::Pools { .. } => "pools",
         }
     }
 }
@@ -145,6 +151,7 @@ mod tests {
             Change::Task { dag_id: s(), run_id: s(), task_id: s(), state: s(), try_number: 1 },
             Change::Driver { dag_id: s(), run_id: s(), task_id: s(), try_number: 1, try_id: 1, state: s() },
             Change::Dags,
+            Change::Pools { usage: Default::default() },
         ];
         for c in all {
             assert_eq!(serde_json::to_value(&c).unwrap()["kind"], c.kind(), "{c:?}");

@@ -13,7 +13,7 @@ pub struct PoolSpec {
 }
 
 /// What the scheduler last counted in a pool.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PoolUsage {
     /// Slots held by running drivers.
     pub running_slots: i64,

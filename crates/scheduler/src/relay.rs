@@ -484,10 +484,12 @@ async fn ask_active(command: Command, reply: Reply, store: Store, name: String, 
 }
 
 /// Follows the active scheduler's notifications: changes go to this
-/// drover's live pages (until it schedules itself), answers to their askers.
+/// drover's live pages and pool counts (until it schedules itself),
+/// answers to their askers.
 pub(crate) async fn follow(
     mut listener: drover_store::Listener,
     changes: broadcast::Sender<Change>,
+    pool_usage: Arc<RwLock<BTreeMap<String, PoolUsage>>>,
     waiters: Waiters,
     promoted: Arc<AtomicBool>,
     cancel: CancellationToken,
@@ -509,6 +511,9 @@ pub(crate) async fn follow(
                 if !promoted.load(Ordering::SeqCst)
                     && let Ok(change) = serde_json::from_str::<Change>(&n.payload)
                 {
+                    if let Change::Pools { usage } = &change {
+                        *pool_usage.write().expect("pool usage") = usage.clone();
+                    }
                     let _ = changes.send(change);
                 }
             }

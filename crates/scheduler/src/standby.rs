@@ -49,7 +49,7 @@ pub async fn stand_by(cfg: Config, store: Store, backends: BackendSet, name: Str
     let promoted = Arc::new(AtomicBool::new(false));
     let listener = store.listen(&[CHANGES_CHANNEL, ANSWERS_CHANNEL]).await?;
     if let Some(listener) = listener {
-        tokio::spawn(follow(listener, parts.changes.clone(), waiters.clone(), promoted.clone(), cancel.clone()));
+        tokio::spawn(follow(listener, parts.changes.clone(), parts.pool_usage.clone(), waiters.clone(), promoted.clone(), cancel.clone()));
     }
     let relaying = cancel.child_token();
     let relay = tokio::spawn(relay(parts, cfg.clone(), store.clone(), backends, name, waiters, relaying.clone()));

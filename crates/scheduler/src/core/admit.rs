@@ -155,7 +155,8 @@ impl Core {
     }
 
     /// What the pools hold (the live tries, the ones just started
-    /// included) and what waits for them, for the API.
+    /// included) and what waits for them, for the API (and, when it
+    /// changed, as a change, for the drovers that stand by).
     fn publish_usage(&self) {
         let mut usage: BTreeMap<String, PoolUsage> = BTreeMap::new();
         for live in self.tries.values() {
@@ -164,7 +165,12 @@ impl Core {
         for (pool, slots) in self.queue.slots_per_pool() {
             usage.entry(pool.to_string()).or_default().queued_slots = slots;
         }
-        *self.pool_usage.write().expect("pool usage") = usage;
+        let mut current = self.pool_usage.write().expect("pool usage");
+        if *current != usage {
+            *current = usage.clone();
+            drop(current);
+            self.emit(Change::Pools { usage });
+        }
     }
 
     /// Loads the pools, writing the config file's first.
