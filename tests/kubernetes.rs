@@ -27,8 +27,15 @@ fn dag(dir: &Path, id: &str, backend: &str, mode: &str, resource: &Path, args: &
     );
 }
 
+/// The pod of a driver id, `namespace/name@ms`: `(namespace, name)`.
+fn pod_of(id: &str) -> (&str, &str) {
+    let (pod, at) = id.split_once('@').expect("namespace/name@ms");
+    assert!(at.parse::<u64>().is_ok(), "{id}: the submission time in ms");
+    pod.split_once('/').expect("namespace/name")
+}
+
 async fn pod(cluster_url: &str, id: &str) -> (u16, Value) {
-    let (ns, name) = id.split_once('/').expect("namespace/name");
+    let (ns, name) = pod_of(id);
     let r = reqwest::get(format!("{cluster_url}/api/v1/namespaces/{ns}/pods/{name}")).await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
@@ -89,7 +96,8 @@ async fn kubernetes_example_dag_succeeds_in_a_driver_pod() {
     assert_eq!(driver["deploy_mode"], "cluster");
     assert_eq!(driver["raw_state"], "Succeeded/Completed");
     let id = driver["cluster_id"].as_str().unwrap();
-    assert!(id.starts_with("default/kubernetes-example-") && id.ends_with("-driver"), "{id}");
+    let (ns, name) = pod_of(id);
+    assert!(ns == "default" && name.starts_with("kubernetes-example-") && name.ends_with("-driver"), "{id}");
 
     // The pod as Spark would have made it, carrying drover's key.
     let (code, p) = pod(&d.cluster.rest_url(), id).await;
@@ -296,15 +304,18 @@ async fn status_many_maps_driver_pods_from_one_label_list() {
     let ok_id = id(&api.tries("many_ok", &ok, "t").await.unwrap()[0]);
     let bad_id = id(&api.tries("many_bad", &bad, "t").await.unwrap()[0]);
     let sleepy_id = running["cluster_id"].as_str().unwrap().to_string();
-    // Drover pod names carry their creation time (hex milliseconds).
+    // Driver ids carry their submission time (ms); older ids had it in the
+    // pod name (hex ms), and still read the same.
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
     let ids = vec![
         ok_id,
-        "default/gone-199999999-00000000-driver".to_string(),
+        "default/gone-driver@1767225600000".to_string(),
         bad_id,
-        format!("default/fresh-{now_ms:x}-00000000-driver"),
+        format!("default/fresh-driver@{now_ms}"),
         sleepy_id,
         "elsewhere/nobody-driver".to_string(),
+        "default/gone-199999999-00000000-driver".to_string(),
+        format!("default/fresh-{now_ms:x}-00000000-driver"),
     ];
 
     let set = stand_in_backends(&d).await;
@@ -323,10 +334,91 @@ async fn status_many_maps_driver_pods_from_one_label_list() {
     assert_eq!(phase(4), DriverPhase::Running);
     // Another namespace: asked one by one, with the same 404 rule.
     assert_eq!(phase(5), DriverPhase::Killed);
+    // Ids stored by older versions follow the same rule.
+    assert_eq!(phase(6), DriverPhase::Killed);
+    assert_eq!(phase(7), DriverPhase::Unknown);
     for (id, st) in ids.iter().zip(&statuses) {
         let one = k8s.status(id).await.unwrap();
         let st = st.as_ref().unwrap();
         assert_eq!((one.phase, &one.raw_state, &one.location), (st.phase, &st.raw_state, &st.location), "{id}");
     }
     d.shutdown().await;
+}
+
+/// Issue 13 part 3: the driver pod is named by the submission key alone, so
+/// sending the same try again (a lost reply, a restart before the answer was
+/// kept) is refused by the API server with 409 AlreadyExists, and the plugin
+/// follows the pod the first send made instead of starting a second driver.
+#[tokio::test]
+async fn a_try_sent_twice_makes_one_driver_pod() {
+    use drover_plugin_host::{Limits, PluginHost, Submitted};
+    use support::proxy::Proxy;
+
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let app = script(dags.path(), "app.sh", "#!/bin/sh\nexit 0\n");
+    let server = drover_devcluster::kubernetes::ApiServer::start("127.0.0.1:0".parse().unwrap(), &home.path().join("k8s"), None)
+        .await
+        .unwrap();
+    // Between the plugin and the API server, to see every create it sends.
+    let proxy = Proxy::start(server.url().trim_start_matches("http://").parse().unwrap()).await;
+    let host = PluginHost::new(Limits::default(), Some(support::drover::plugin_cache())).unwrap();
+    let plugin = host.load_named("kubernetes").await.unwrap();
+    let authority = proxy.url().trim_start_matches("http://").to_string();
+    let backend = host
+        .backend("k8s", plugin, vec![("api_url".into(), proxy.url()), ("namespace".into(), "jobs".into())], &[authority.as_str()])
+        .unwrap();
+    let application = drover_dag::Application {
+        name: "Twice Sent".into(),
+        resource: app.display().to_string(),
+        main_class: None,
+        args: vec![],
+        conf: Default::default(),
+        deploy_mode: drover_dag::DeployMode::Cluster,
+        driver: drover_dag::Resources { memory_mb: None, cores: None, instances: None },
+        executor: drover_dag::Resources { memory_mb: None, cores: None, instances: None },
+        jars: vec![],
+        files: vec![],
+        py_files: vec![],
+        env: Default::default(),
+    };
+    let key = "drover-5eb1ce0ffee0000000000000000000ab";
+    let submit = |key: &'static str| {
+        let (backend, application) = (&backend, &application);
+        async move {
+            match backend.submit(key, application).await {
+                Ok(Submitted::Cluster(id)) => id,
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+    };
+
+    let first = submit(key).await;
+    let second = submit(key).await;
+    assert_eq!(pod_of(&first), pod_of(&second), "the same pod: {first} then {second}");
+    let (ns, name) = pod_of(&first);
+    assert_eq!(ns, "jobs");
+    assert!(name.starts_with("twice-sent-") && name.ends_with("-driver"), "{name}");
+
+    // Both creates reached the API server; the second was refused as existing.
+    let creates: Vec<_> = proxy.seen().into_iter().filter(|r| r.is("POST", "*/pods")).collect();
+    assert_eq!(creates.iter().map(|r| (r.forwarded, r.status)).collect::<Vec<_>>(), [(true, Some(201)), (true, Some(409))]);
+    assert_eq!(creates[0].json()["metadata"]["name"], creates[1].json()["metadata"]["name"]);
+    // One pod, created once.
+    let subs = server.submissions();
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    assert_eq!(subs[0].submission_key.as_deref(), Some(key));
+    let list: Value = reqwest::get(format!("{}/api/v1/namespaces/jobs/pods", server.url())).await.unwrap().json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list:#}");
+    // The adopted id is followed like the first: status and find agree on the pod.
+    let status = backend.status(&second).await.unwrap();
+    assert_ne!(status.raw_state, "NotFound", "{status:?}");
+    let found = backend.find(key).await.unwrap().expect("found by its key");
+    assert_eq!(pod_of(&found), (ns, name));
+
+    // Another try (another key) of the same application is another pod.
+    let other = submit("drover-5eb1ce0ffee0000000000000000000ac").await;
+    assert_ne!(pod_of(&other), pod_of(&first));
+    assert_eq!(server.submissions().len(), 2);
+    server.shutdown().await;
 }

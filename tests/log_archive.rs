@@ -118,7 +118,8 @@ async fn a_deleted_driver_pod_s_log_is_served_from_drovers_copy() {
     let run = run_to_end(&api, "pod_log", "success").await;
     let driver = archived(&api, "pod_log", &run).await;
     let id = driver["cluster_id"].as_str().unwrap();
-    let (ns, pod) = id.split_once('/').unwrap();
+    // `namespace/name@ms`: the pod, and when it was submitted.
+    let (ns, pod) = id.split('@').next().unwrap().split_once('/').unwrap();
 
     // The Spark UI link the backend's template makes.
     assert_eq!(driver["tracking_url"], format!("https://spark.example.com/{ns}/{pod}/"));
@@ -304,7 +305,7 @@ async fn each_backend_s_driver_has_its_tracking_link() {
             "on_standalone" => assert_eq!(*link, format!("{base}/logPage/?driverId={id}&logType=stderr")),
             "on_yarn" => assert!(link.contains(id.as_str()), "{link}"),
             "on_k8s" => {
-                let (ns, pod) = id.split_once('/').unwrap();
+                let (ns, pod) = id.split('@').next().unwrap().split_once('/').unwrap();
                 assert_eq!(*link, format!("https://spark.example.com/{ns}/{pod}/"));
             }
             _ => {

@@ -1,8 +1,10 @@
 //! drover's Kubernetes plugin: Spark's native Kubernetes submission.
 //!
 //! Cluster mode creates the driver pod the way spark-submit does (see [`pod`])
-//! with one `POST /api/v1/namespaces/{ns}/pods`, then follows it by its id,
-//! `namespace/name`: status from the pod's phase and driver container
+//! with one `POST /api/v1/namespaces/{ns}/pods`, named after the submission
+//! key so that a second send of a try adopts the first one's pod
+//! ([`submit`]), then follows it by its id, `namespace/name@ms`
+//! ([`pod::DriverId`]): status from the pod's phase and driver container
 //! ([`status`]), kill by deleting the pod, logs from the pod log endpoint, and
 //! `find` by the submission-key label. Client mode hands the host a
 //! `spark-submit --master k8s://… --deploy-mode client` command.
@@ -12,6 +14,7 @@
 
 pub mod pod;
 pub mod status;
+pub mod submit;
 pub mod ui;
 pub mod validate;
 #[cfg(test)]
@@ -29,9 +32,7 @@ use drover_plugin_sdk::{
 };
 use serde_json::Value;
 
-use crate::pod::{
-    DRIVER_CONTAINER, ExecutorTemplate, PodSettings, SUBMISSION_KEY_LABEL, Submission,
-};
+use crate::pod::{DRIVER_CONTAINER, DriverId, ExecutorTemplate, PodSettings, SUBMISSION_KEY_LABEL};
 
 /// The Spark property that carries drover's submission key in client mode.
 pub const SUBMISSION_KEY_PROPERTY: &str = "spark.drover.submissionKey";
@@ -119,34 +120,10 @@ impl Backend for Plugin {
         let ps = PodSettings::from_settings(settings)?;
         match app.deploy_mode {
             DeployMode::Client => Ok(Submitted::Local(client_launch(settings, &ps, key, app))),
-            DeployMode::Cluster => {
-                let body = pod::driver_pod(
-                    &ps,
-                    &Submission {
-                        key,
-                        now_ms: now_ms(),
-                    },
-                    app,
-                )?;
-                let url = http::join(
-                    &ps.api_url,
-                    &format!("/api/v1/namespaces/{}/pods", ps.namespace),
-                );
-                let bytes = serde_json::to_vec(&body).map_err(|e| {
-                    PluginError::Invalid(format!("cannot encode the driver pod: {e}"))
-                })?;
-                let reply = call(settings, Method::Post, &url, Some(bytes))?;
-                let created: Value = reply.json(&url)?;
-                let name = created
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| {
-                        PluginError::Protocol(format!(
-                            "{url} created a pod but answered no metadata.name"
-                        ))
-                    })?;
-                Ok(Submitted::Cluster(format!("{}/{name}", ps.namespace)))
-            }
+            DeployMode::Cluster => submit::create_driver(&ps, key, app, now_ms(), |m, url, body| {
+                send(settings, m, url, body)
+            })
+            .map(Submitted::Cluster),
             DeployMode::Service => Err(PluginError::Invalid(validate::SERVICE_MODE.into())),
         }
     }
@@ -165,11 +142,11 @@ impl Backend for Plugin {
         let items = list["items"]
             .as_array()
             .ok_or_else(|| PluginError::Protocol(format!("{url} answered no items list")))?;
-        Ok(items
-            .iter()
-            .filter_map(|p| p.pointer("/metadata/name").and_then(Value::as_str))
-            .next()
-            .map(|name| format!("{}/{name}", ps.namespace)))
+        let now = now_ms();
+        Ok(items.iter().find_map(|p| {
+            let name = p.pointer("/metadata/name").and_then(Value::as_str)?;
+            Some(pod::driver_id(&ps.namespace, name, status::seen_at(p, now)))
+        }))
     }
 
     /// Lists the backend namespace's drover driver pods
@@ -188,9 +165,9 @@ impl Backend for Plugin {
         }
         let wanted: HashSet<&str> = ids
             .iter()
-            .filter_map(|id| pod::parse_id(id, &ps.namespace).ok())
-            .filter(|(ns, _)| *ns == ps.namespace)
-            .map(|(_, name)| name)
+            .filter_map(|id| DriverId::parse(id, &ps.namespace).ok())
+            .filter(|id| id.namespace == ps.namespace)
+            .map(|id| id.name)
             .collect();
         let mut listed = HashMap::new();
         let mut complete = wanted.is_empty();
@@ -248,14 +225,17 @@ impl Backend for Plugin {
 
     fn kill(settings: &Settings, id: &str) -> Result<(), PluginError> {
         let ps = PodSettings::from_settings(settings)?;
-        let (ns, name) = pod::parse_id(id, &ps.namespace)?;
+        let id = DriverId::parse(id, &ps.namespace)?;
         let grace = settings.get_or("kill_grace_seconds", DEFAULT_KILL_GRACE_SECONDS);
         let grace: u32 = grace.parse().map_err(|_| {
             PluginError::Invalid(format!(
                 "kill_grace_seconds must be a whole number, not {grace:?}"
             ))
         })?;
-        let url = format!("{}?gracePeriodSeconds={grace}", pod_url(&ps, ns, name));
+        let url = format!(
+            "{}?gracePeriodSeconds={grace}",
+            pod::pod_url(&ps, id.namespace, id.name)
+        );
         // Like kubectl: executors owned by the driver pod go with it.
         let body = serde_json::json!({
             "kind": "DeleteOptions", "apiVersion": "v1",
@@ -293,10 +273,10 @@ impl Backend for Plugin {
                 )));
             }
         }
-        let (ns, name) = pod::parse_id(id, &ps.namespace)?;
+        let id = DriverId::parse(id, &ps.namespace)?;
         let url = format!(
             "{}/log?container={DRIVER_CONTAINER}&limitBytes={}",
-            pod_url(&ps, ns, name),
+            pod::pod_url(&ps, id.namespace, id.name),
             status::log_limit(offset, max_bytes)
         );
         match call(settings, Method::Get, &url, None) {
@@ -312,38 +292,44 @@ impl Backend for Plugin {
     }
 }
 
-/// The driver pod's status; a 404 is a race right after create, else a deleted pod.
+/// The driver pod's status; a 404 is a race right after the submission, else
+/// a deleted pod.
 fn driver_status(
     settings: &Settings,
     ps: &PodSettings,
     id: &str,
 ) -> Result<DriverStatus, PluginError> {
-    let (ns, name) = pod::parse_id(id, &ps.namespace)?;
-    let url = pod_url(ps, ns, name);
+    let id = DriverId::parse(id, &ps.namespace)?;
+    let url = pod::pod_url(ps, id.namespace, id.name);
     match call(settings, Method::Get, &url, None) {
         Ok(reply) => Ok(status::driver_status(&reply.json::<Value>(&url)?)),
         Err(PluginError::NotFound(_)) => Ok(status::not_found_status(
-            &format!("{ns}/{name}"),
-            pod::created_ms(name),
+            &id.pod(),
+            id.submitted_ms,
             now_ms(),
         )),
         Err(e) => Err(e),
     }
 }
 
-fn pod_url(ps: &PodSettings, ns: &str, name: &str) -> String {
-    http::join(
-        &ps.api_url,
-        &format!(
-            "/api/v1/namespaces/{ns}/pods/{}",
-            http::encode_component(name)
-        ),
-    )
-}
-
 /// One API call with the bearer token; a non-2xx reply becomes the error its
 /// `Status` object says.
 fn call(
+    settings: &Settings,
+    method: Method,
+    url: &str,
+    body: Option<Vec<u8>>,
+) -> Result<Response, PluginError> {
+    let reply = send(settings, method, url, body)?;
+    if reply.is_success() {
+        Ok(reply)
+    } else {
+        Err(status::api_error(&reply, url))
+    }
+}
+
+/// One API call with the bearer token, its reply whatever the status.
+fn send(
     settings: &Settings,
     method: Method,
     url: &str,
@@ -357,12 +343,7 @@ fn call(
     if let Some(b) = &bearer {
         headers.push(("authorization", b.as_str()));
     }
-    let reply = http::request(method, url, &headers, body)?;
-    if reply.is_success() {
-        Ok(reply)
-    } else {
-        Err(status::api_error(&reply, url))
-    }
+    http::request(method, url, &headers, body)
 }
 
 /// Client mode: spark-submit against the API server, the driver local, with the

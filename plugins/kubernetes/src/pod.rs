@@ -10,9 +10,11 @@
 //! - The driver advertises its pod IP (`spark.driver.host=$(SPARK_DRIVER_BIND_ADDRESS)`,
 //!   expanded by the kubelet) instead of a headless Service name.
 
+use drover_plugin_sdk::http;
 use drover_plugin_sdk::spark::{extension, set, spark_properties};
 use drover_plugin_sdk::{Application, PluginError, Settings};
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 /// The label that carries drover's submission key on the driver pod.
 pub const SUBMISSION_KEY_LABEL: &str = "drover.dev/submission-key";
@@ -32,15 +34,11 @@ const NON_JVM_OVERHEAD_FACTOR: f64 = 0.40;
 const DEFAULT_DRIVER_MEMORY_MIB: u64 = 1024;
 /// A pod name (and the hostname derived from it) must fit a DNS label.
 const MAX_NAME: usize = 63;
-
-/// What makes a submission unique: drover's key and the time of submission.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Submission<'a> {
-    pub key: &'a str,
-    /// Milliseconds since the epoch; encoded in the pod name so `status` can
-    /// tell a 404 right after create (a race) from a deleted pod.
-    pub now_ms: u64,
-}
+/// Spark's limit on `spark.kubernetes.executor.podNamePrefix`: `-exec-` and
+/// an executor number (up to 10 digits) must still fit a DNS label.
+const MAX_EXECUTOR_PREFIX: usize = MAX_NAME - 16;
+/// Characters of the key's digest in a pod name (5 bits each).
+const DIGEST_CHARS: usize = 16;
 
 /// A label value: at most 63 characters of `[A-Za-z0-9._-]`, starting and
 /// ending alphanumeric (or empty).
@@ -74,16 +72,14 @@ pub fn app_id(key: &str) -> String {
     format!("spark-{hex}")
 }
 
-/// `<app name>-<ms since epoch, hex>-<key suffix>-driver`, at most 63 characters.
-pub fn pod_name(app_name: &str, sub: &Submission<'_>) -> String {
-    let suffix: String = sub
-        .key
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let suffix = &suffix[suffix.len().saturating_sub(8)..];
-    let tail = format!("-{:x}-{suffix}-driver", sub.now_ms);
+/// `<app name>-<digest of the key>-driver`: the same submission key always
+/// names the same pod, so sending a try again is refused by the API server
+/// (409 AlreadyExists) instead of starting a second driver. No clock in it.
+///
+/// The name minus `-driver` is Spark's executor pod name prefix, which Spark
+/// wants at most [`MAX_EXECUTOR_PREFIX`] long; the app name is cut to fit.
+pub fn pod_name(app_name: &str, key: &str) -> String {
+    let tail = format!("-{}", key_digest(key));
     let mut prefix = String::new();
     for c in app_name.chars() {
         let c = c.to_ascii_lowercase();
@@ -93,30 +89,98 @@ pub fn pod_name(app_name: &str, sub: &Submission<'_>) -> String {
             prefix.push('-');
         }
     }
-    prefix.truncate(MAX_NAME - tail.len());
+    prefix.truncate(MAX_EXECUTOR_PREFIX - tail.len());
     let prefix = prefix.trim_matches('-');
     let prefix = if prefix.is_empty() { "spark" } else { prefix };
-    format!("{prefix}{tail}")
+    format!("{prefix}{tail}-driver")
 }
 
-/// The creation time a drover pod name carries, if it is one.
-pub fn created_ms(pod_name: &str) -> Option<u64> {
+/// The first 80 bits of the key's SHA-256 in RFC 4648 base32, lower case:
+/// 16 characters a DNS label takes, and enough that two tries' keys do not
+/// meet in one namespace (a clash would be refused, not adopted: see
+/// [`crate::submit`]).
+fn key_digest(key: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let digest = Sha256::digest(key.as_bytes());
+    let mut bits: u128 = 0;
+    for b in &digest[..10] {
+        bits = (bits << 8) | u128::from(*b);
+    }
+    (0..DIGEST_CHARS)
+        .rev()
+        .map(|i| char::from(ALPHABET[((bits >> (5 * i)) & 31) as usize]))
+        .collect()
+}
+
+/// The creation time older versions of this plugin put in their pod names
+/// (`<app>-<ms, hex>-<key suffix>-driver`), for ids stored before the
+/// submission time moved into the id.
+fn legacy_created_ms(pod_name: &str) -> Option<u64> {
     let rest = pod_name.strip_suffix("-driver")?;
     let (rest, _suffix) = rest.rsplit_once('-')?;
     let (_, millis) = rest.rsplit_once('-')?;
     u64::from_str_radix(millis, 16).ok()
 }
 
-/// A driver's id as drover keeps it: `namespace/name`. A bare name means the
-/// backend's namespace.
-pub fn parse_id<'a>(id: &'a str, default_ns: &'a str) -> Result<(&'a str, &'a str), PluginError> {
-    let (ns, name) = id.split_once('/').unwrap_or((default_ns, id));
-    if !is_dns_label(ns) || name.is_empty() || name.contains('/') {
-        return Err(PluginError::Invalid(format!(
-            "{id:?} is not a driver pod id (namespace/name)"
-        )));
+/// A driver's id as drover keeps it: `namespace/name@ms`, the pod and when
+/// it was submitted (milliseconds since the epoch).
+///
+/// The time is in the id because `status` gets nothing else: a 404 within
+/// [`crate::status::NOT_FOUND_GRACE_MS`] of the submission is the API server
+/// not showing the pod yet, later it is a deleted pod, and a deleted pod has
+/// no creationTimestamp left to read. The pod name cannot carry it any more
+/// (it must be the same for every send of a try). A pod name never holds an
+/// `@`, so the suffix cannot be mistaken for part of it.
+///
+/// Older ids have no suffix: `namespace/name` (or a bare name in the
+/// backend's namespace), their time read from the name as those versions
+/// wrote it, or unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DriverId<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub submitted_ms: Option<u64>,
+}
+
+impl<'a> DriverId<'a> {
+    pub fn parse(id: &'a str, default_ns: &'a str) -> Result<Self, PluginError> {
+        let bad =
+            || PluginError::Invalid(format!("{id:?} is not a driver pod id (namespace/name@ms)"));
+        let (pod, submitted_ms) = match id.split_once('@') {
+            Some((pod, ms)) => (pod, Some(ms.parse::<u64>().map_err(|_| bad())?)),
+            None => (id, None),
+        };
+        let (namespace, name) = pod.split_once('/').unwrap_or((default_ns, pod));
+        if !is_dns_label(namespace) || name.is_empty() || name.contains('/') {
+            return Err(bad());
+        }
+        Ok(DriverId {
+            namespace,
+            name,
+            submitted_ms: submitted_ms.or_else(|| legacy_created_ms(name)),
+        })
     }
-    Ok((ns, name))
+
+    /// The pod, `namespace/name`, as messages name it.
+    pub fn pod(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The id of the pod `namespace/name` submitted at `submitted_ms`.
+pub fn driver_id(namespace: &str, name: &str, submitted_ms: u64) -> String {
+    format!("{namespace}/{name}@{submitted_ms}")
+}
+
+/// The URL of the pod `namespace/name`.
+pub fn pod_url(ps: &PodSettings, namespace: &str, name: &str) -> String {
+    http::join(
+        &ps.api_url,
+        &format!(
+            "/api/v1/namespaces/{namespace}/pods/{}",
+            http::encode_component(name)
+        ),
+    )
 }
 
 /// What the backend settings say about every driver pod.
@@ -331,19 +395,14 @@ pub fn in_image(path: &str) -> String {
 }
 
 /// The driver pod for `app`: `POST /api/v1/namespaces/{ns}/pods` with this body.
-pub fn driver_pod(
-    ps: &PodSettings,
-    sub: &Submission<'_>,
-    app: &Application,
-) -> Result<Value, PluginError> {
-    if !is_label_value(sub.key) {
+pub fn driver_pod(ps: &PodSettings, key: &str, app: &Application) -> Result<Value, PluginError> {
+    if !is_label_value(key) {
         return Err(PluginError::Invalid(format!(
-            "submission key {:?} cannot be a Kubernetes label value",
-            sub.key
+            "submission key {key:?} cannot be a Kubernetes label value"
         )));
     }
-    let name = pod_name(&app.name, sub);
-    let app_id = app_id(sub.key);
+    let name = pod_name(&app.name, key);
+    let app_id = app_id(key);
     let mut props = spark_properties(app);
     let image = get(&props, "spark.kubernetes.driver.container.image")
         .or_else(|| get(&props, "spark.kubernetes.container.image"))
@@ -478,7 +537,7 @@ pub fn driver_pod(
     }
     labels.insert(APP_SELECTOR_LABEL.into(), json!(app_id));
     labels.insert(ROLE_LABEL.into(), json!("driver"));
-    labels.insert(SUBMISSION_KEY_LABEL.into(), json!(sub.key));
+    labels.insert(SUBMISSION_KEY_LABEL.into(), json!(key));
     let mut annotations = Map::new();
     for (k, v) in with_prefix(&props, "spark.kubernetes.driver.annotation.") {
         annotations.insert(k.into(), json!(v));
@@ -616,18 +675,11 @@ mod tests {
         }
     }
 
-    fn sub() -> Submission<'static> {
-        Submission {
-            key: KEY,
-            now_ms: 1_767_225_600_000,
-        }
-    }
-
     #[test]
     fn driver_pod_has_sparks_labels_container_and_resources() {
-        let pod = driver_pod(&settings(), &sub(), &app()).unwrap();
+        let pod = driver_pod(&settings(), KEY, &app()).unwrap();
         let name = pod["metadata"]["name"].as_str().unwrap();
-        assert_eq!(name, "nightly-etl-19b76daa800-89abcdef-driver");
+        assert_eq!(name, "nightly-etl-x3bxbq5cebboqvh7-driver");
         assert_eq!(pod["metadata"]["namespace"], "spark");
         let labels = &pod["metadata"]["labels"];
         assert_eq!(
@@ -667,7 +719,7 @@ mod tests {
         );
         assert!(
             args.contains(
-                &"spark.kubernetes.driver.pod.name=nightly-etl-19b76daa800-89abcdef-driver"
+                &"spark.kubernetes.driver.pod.name=nightly-etl-x3bxbq5cebboqvh7-driver"
             )
         );
         assert!(args.contains(&"spark.driver.host=$(SPARK_DRIVER_BIND_ADDRESS)"));
@@ -696,7 +748,7 @@ mod tests {
         a.driver.memory_mb = None;
         let mut s = settings();
         s.image = None;
-        let pod = driver_pod(&s, &sub(), &a).unwrap();
+        let pod = driver_pod(&s, KEY, &a).unwrap();
         let c = &pod["spec"]["containers"][0];
         assert_eq!(c["resources"]["limits"]["memory"], "1408Mi");
         assert_eq!(c["image"], DEFAULT_IMAGE);
@@ -728,7 +780,7 @@ mod tests {
             )
             .unwrap(),
         );
-        let pod = driver_pod(&s, &sub(), &app()).unwrap();
+        let pod = driver_pod(&s, KEY, &app()).unwrap();
         assert_eq!(pod["metadata"]["labels"]["team"], "data");
         assert_eq!(pod["metadata"]["labels"]["spark-role"], "driver");
         assert_eq!(
@@ -767,7 +819,7 @@ mod tests {
             )
             .unwrap(),
         );
-        let pod = driver_pod(&s, &sub(), &app()).unwrap();
+        let pod = driver_pod(&s, KEY, &app()).unwrap();
         let args = pod["spec"]["containers"][0]["args"].to_string();
         assert!(
             args.contains(
@@ -787,18 +839,72 @@ mod tests {
     }
 
     #[test]
-    fn names_fit_a_dns_label_and_carry_the_creation_time() {
-        let long = "x".repeat(100);
-        let name = pod_name(&long, &sub());
-        assert!(is_dns_label(&name), "{name}");
-        assert_eq!(created_ms(&name), Some(sub().now_ms));
-        assert_eq!(pod_name("--", &sub()), "spark-19b76daa800-89abcdef-driver");
-        assert_eq!(created_ms("someone-elses-pod"), None);
-        assert_eq!(parse_id("ns/p", "d").unwrap(), ("ns", "p"));
-        assert_eq!(parse_id("p", "d").unwrap(), ("d", "p"));
-        assert!(parse_id("Bad NS/p", "d").is_err());
+    fn the_same_key_names_the_same_pod_and_no_clock_is_in_it() {
+        // SHA-256 of KEY, its first 80 bits in lower-case base32 (RFC 4648).
+        assert_eq!(pod_name("Nightly ETL", KEY), "nightly-etl-x3bxbq5cebboqvh7-driver");
+        assert_eq!(pod_name("Nightly ETL", KEY), pod_name("Nightly ETL", KEY));
+        let a = driver_pod(&settings(), KEY, &app()).unwrap();
+        let b = driver_pod(&settings(), KEY, &app()).unwrap();
+        assert_eq!(a, b, "sending a try again sends the same pod");
+        // Keys that differ anywhere, not only at the end, name other pods.
+        let keys = [
+            "drover-0123456789abcdef0123456789abcdef",
+            "drover-1123456789abcdef0123456789abcdef",
+            "drover-0123456789abcdef0123456789abcdee",
+            "drover-0123456789abcdef1123456789abcdef",
+            "drover-k1",
+        ];
+        let names: std::collections::HashSet<String> =
+            keys.iter().map(|k| pod_name("etl", k)).collect();
+        assert_eq!(names.len(), keys.len(), "{names:?}");
+    }
+
+    #[test]
+    fn names_fit_a_dns_label_and_sparks_executor_prefix() {
+        for app_name in [
+            "x".repeat(100),
+            "--".to_string(),
+            "Ünïcode ✓ app".to_string(),
+            "a_b.c".to_string(),
+            "9lives".to_string(),
+            String::new(),
+        ] {
+            let name = pod_name(&app_name, KEY);
+            assert!(is_dns_label(&name), "{app_name:?}: {name}");
+            let prefix = name.strip_suffix("-driver").unwrap();
+            assert!(prefix.len() <= 47, "Spark refuses a longer executor prefix: {prefix}");
+            assert!(prefix.ends_with("-x3bxbq5cebboqvh7"), "{name}");
+        }
+        assert_eq!(pod_name("--", KEY), "spark-x3bxbq5cebboqvh7-driver");
+        assert_eq!(pod_name("a_b.c", KEY), "a-b-c-x3bxbq5cebboqvh7-driver");
+        assert_eq!(pod_name(&"x".repeat(100), KEY).len(), 54);
         assert!(is_label_value(KEY));
         assert!(!is_label_value("-x"));
         assert!(!is_label_value(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn ids_carry_the_submission_time_and_older_ids_still_parse() {
+        let id = driver_id("ns", "etl-x3bxbq5cebboqvh7-driver", 1_767_225_600_000);
+        assert_eq!(id, "ns/etl-x3bxbq5cebboqvh7-driver@1767225600000");
+        let parsed = DriverId::parse(&id, "d").unwrap();
+        assert_eq!(
+            (parsed.namespace, parsed.name, parsed.submitted_ms),
+            ("ns", "etl-x3bxbq5cebboqvh7-driver", Some(1_767_225_600_000))
+        );
+        assert_eq!(parsed.pod(), "ns/etl-x3bxbq5cebboqvh7-driver");
+        let bare = DriverId::parse("p@5", "d").unwrap();
+        assert_eq!((bare.namespace, bare.name, bare.submitted_ms), ("d", "p", Some(5)));
+        // Ids stored by older versions: no suffix; the time was in the name.
+        let old = DriverId::parse("spark/nightly-etl-19b76daa800-89abcdef-driver", "d").unwrap();
+        assert_eq!(old.name, "nightly-etl-19b76daa800-89abcdef-driver");
+        assert_eq!(old.submitted_ms, Some(1_767_225_600_000));
+        let other = DriverId::parse("ns/p", "d").unwrap();
+        assert_eq!((other.namespace, other.name, other.submitted_ms), ("ns", "p", None));
+        assert_eq!(DriverId::parse("someone-elses-pod", "d").unwrap().submitted_ms, None);
+        assert!(DriverId::parse("Bad NS/p", "d").is_err());
+        assert!(DriverId::parse("ns/p@soon", "d").is_err());
+        assert!(DriverId::parse("ns/@5", "d").is_err());
+        assert!(DriverId::parse("ns/a/b", "d").is_err());
     }
 }

@@ -7,7 +7,7 @@ use drover_plugin_sdk::http::Response;
 use drover_plugin_sdk::{DriverPhase, DriverStatus, LogChunk, PluginError, excerpt};
 use serde_json::Value;
 
-use crate::pod::{self, DRIVER_CONTAINER, ROLE_LABEL, SUBMISSION_KEY_LABEL};
+use crate::pod::{DRIVER_CONTAINER, DriverId, ROLE_LABEL, SUBMISSION_KEY_LABEL};
 
 /// How long after create a 404 is taken for the API server not having caught
 /// up (a stale cache or replica) rather than for a deleted pod.
@@ -103,13 +103,14 @@ fn driver_container_status(pod: &Value) -> Option<&Value> {
         .or_else(|| all.first())
 }
 
-/// What a 404 on the driver pod means, `now_ms - created_ms` after create:
+/// What a 404 on the driver pod means, `now_ms - submitted_ms` after it was
+/// submitted (see [`DriverId`] for where that time comes from):
 /// within the grace period it cannot be told (the pod may not be visible yet,
 /// or a kill may already have deleted it), so the phase is `unknown`, which
 /// is not terminal; later it was deleted (by a kill, or by someone else),
 /// which ends the driver.
-pub fn not_found_status(id: &str, created_ms: Option<u64>, now_ms: u64) -> DriverStatus {
-    let recent = created_ms.is_some_and(|c| now_ms.saturating_sub(c) < NOT_FOUND_GRACE_MS);
+pub fn not_found_status(id: &str, submitted_ms: Option<u64>, now_ms: u64) -> DriverStatus {
+    let recent = submitted_ms.is_some_and(|c| now_ms.saturating_sub(c) < NOT_FOUND_GRACE_MS);
     if recent {
         DriverStatus {
             phase: DriverPhase::Unknown,
@@ -182,17 +183,13 @@ pub fn listed_statuses(
 ) -> Vec<Option<DriverStatus>> {
     ids.iter()
         .map(|id| {
-            let (id_ns, name) = pod::parse_id(id, ns).ok()?;
-            if id_ns != ns {
+            let id = DriverId::parse(id, ns).ok()?;
+            if id.namespace != ns {
                 return None;
             }
-            match listed.get(name) {
+            match listed.get(id.name) {
                 Some(status) => Some(status.clone()),
-                None if complete => Some(not_found_status(
-                    &format!("{ns}/{name}"),
-                    pod::created_ms(name),
-                    now_ms,
-                )),
+                None if complete => Some(not_found_status(&id.pod(), id.submitted_ms, now_ms)),
                 None => None,
             }
         })
@@ -223,6 +220,89 @@ pub fn api_error(reply: &Response, url: &str) -> PluginError {
         400 | 422 => PluginError::Invalid(text),
         429 | 500..=599 => PluginError::Unavailable(text),
         _ => PluginError::Rejected(text),
+    }
+}
+
+/// Whether a reply is the API server refusing a create because an object of
+/// that name exists: 409 with a `Status` whose reason is `AlreadyExists`
+/// (409 `Conflict` is another thing: a stale resourceVersion on an update).
+pub fn already_exists(reply: &Response) -> bool {
+    reply.status == 409
+        && serde_json::from_slice::<Value>(&reply.body)
+            .is_ok_and(|s| s["kind"] == "Status" && s["reason"] == "AlreadyExists")
+}
+
+/// When a pod was created, from its `metadata.creationTimestamp`.
+pub fn created_ms(pod: &Value) -> Option<u64> {
+    pod.pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+        .and_then(rfc3339_ms)
+}
+
+/// The submission time of a pod drover finds rather than creates: its
+/// creationTimestamp, but never later than `now_ms` (the API server's clock
+/// may run ahead of the plugin's, which `status` reads the 404 grace with);
+/// `now_ms` when the pod says nothing.
+pub fn seen_at(pod: &Value, now_ms: u64) -> u64 {
+    created_ms(pod).map_or(now_ms, |c| c.min(now_ms))
+}
+
+/// Milliseconds since the epoch of a UTC RFC 3339 time as the API server
+/// writes them (`2026-01-01T00:00:00Z`, with or without a fraction); `None`
+/// for anything else.
+pub fn rfc3339_ms(t: &str) -> Option<u64> {
+    let t = t.strip_suffix('Z').or_else(|| t.strip_suffix('z'))?;
+    let (date, time) = t.split_once(['T', 't'])?;
+    let num = |s: &str, len: usize| -> Option<i64> {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let mut d = date.split('-');
+    let (y, m, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut c = hms.split(':');
+    let (h, min, sec) = (num(c.next()?, 2)?, num(c.next()?, 2)?, num(c.next()?, 2)?);
+    let in_range = (1..=12).contains(&m)
+        && (1..=31).contains(&day)
+        && h < 24
+        && min < 60
+        && sec <= 60;
+    if d.next().is_some() || c.next().is_some() || !in_range {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let millis = num(&format!("{frac:0<3}")[..3], 3)?;
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+    // `days_from_civil`).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = days * 86_400 + h * 3_600 + min * 60 + sec;
+    u64::try_from(secs * 1_000 + millis).ok()
+}
+
+/// The driver pod's key against the key of the submission whose create it
+/// refused: a pod carrying that key is the submission, sent before (the
+/// reply to that send was lost, or drover restarted before it was kept), and
+/// is followed as it is. Any other pod of that name is someone else's: an
+/// error, never a second driver.
+pub fn adopt(pod: &Value, key: &str, id: &str) -> Result<(), PluginError> {
+    let label = pod
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(SUBMISSION_KEY_LABEL))
+        .and_then(Value::as_str);
+    match label {
+        Some(k) if k == key => Ok(()),
+        other => Err(PluginError::Rejected(format!(
+            "pod {id} already exists and is not this submission's: its {SUBMISSION_KEY_LABEL} \
+             label is {}, not {key:?}; delete or rename that pod",
+            other.map_or_else(|| "missing".to_string(), |k| format!("{k:?}"))
+        ))),
     }
 }
 
@@ -389,9 +469,9 @@ mod tests {
 
     #[test]
     fn unlisted_ids_follow_the_404_rule_and_other_namespaces_are_asked() {
-        // A drover pod name carries its creation time in hex milliseconds.
-        let created = 0x019b_76da_a800_u64;
-        let fresh = format!("etl-{created:x}-89abcdef-driver");
+        // A driver id carries its submission time in milliseconds.
+        let created = 1_767_225_600_000_u64;
+        let fresh = "etl-x3bxbq5cebboqvh7-driver";
         let listed: HashMap<String, DriverStatus> = [(
             "a-driver".to_string(),
             driver_status(&listed_pod("a-driver", "Running", json!({"running": {}}))),
@@ -400,11 +480,14 @@ mod tests {
         .collect();
         let ids: Vec<String> = [
             "ns/a-driver".to_string(),
-            format!("ns/{fresh}"),
+            format!("ns/{fresh}@{created}"),
             "ns/old-driver".to_string(),
             "elsewhere/a-driver".to_string(),
             "a-driver".to_string(),
             "bad//id".to_string(),
+            // As older versions kept them: the time in the name, in hex.
+            format!("ns/etl-{created:x}-89abcdef-driver"),
+            "ns/old-driver@1000".to_string(),
         ]
         .into();
         let out = listed_statuses(&listed, &ids, "ns", true, created + 1_000);
@@ -427,6 +510,8 @@ mod tests {
             "bare name"
         );
         assert_eq!(out[5], None);
+        assert_eq!(out[6].as_ref().unwrap().phase, DriverPhase::Unknown, "an older id, within the grace");
+        assert_eq!(out[7].as_ref().unwrap().phase, DriverPhase::Killed, "submitted long ago");
         // Past the grace, the same pod name means deleted.
         let later = listed_statuses(
             &listed,
@@ -483,6 +568,63 @@ mod tests {
             body: b"<html>".to_vec(),
         };
         assert!(matches!(api_error(&html, "u"), PluginError::Unavailable(_)));
+    }
+
+    #[test]
+    fn only_a_status_saying_already_exists_is_one() {
+        let reply = |status: u16, body: Value| Response {
+            status,
+            headers: vec![],
+            body: body.to_string().into_bytes(),
+        };
+        let status = |code: u16, reason: &str| {
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": "pods \"p\" already exists", "reason": reason, "code": code,
+                   "details": {"name": "p", "kind": "pods"}})
+        };
+        assert!(already_exists(&reply(409, status(409, "AlreadyExists"))));
+        assert!(!already_exists(&reply(409, status(409, "Conflict"))));
+        assert!(!already_exists(&reply(422, status(422, "AlreadyExists"))));
+        assert!(!already_exists(&reply(409, json!({"reason": "AlreadyExists"}))));
+    }
+
+    #[test]
+    fn a_refused_create_is_ours_only_when_the_pod_carries_our_key() {
+        let pod = |labels: Value| json!({"metadata": {"name": "p", "labels": labels}});
+        let ours = pod(json!({SUBMISSION_KEY_LABEL: "drover-k1"}));
+        assert!(adopt(&ours, "drover-k1", "ns/p").is_ok());
+        let err = adopt(&pod(json!({SUBMISSION_KEY_LABEL: "drover-k2"})), "drover-k1", "ns/p");
+        assert!(
+            matches!(&err, Err(PluginError::Rejected(m))
+                if m.contains("ns/p") && m.contains("\"drover-k2\"")),
+            "{err:?}"
+        );
+        let err = adopt(&pod(json!({})), "drover-k1", "ns/p");
+        assert!(matches!(&err, Err(PluginError::Rejected(m)) if m.contains("missing")), "{err:?}");
+    }
+
+    #[test]
+    fn creation_timestamps_read_as_epoch_milliseconds() {
+        assert_eq!(rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(rfc3339_ms("2026-01-01T00:00:00Z"), Some(1_767_225_600_000));
+        assert_eq!(rfc3339_ms("2024-02-29T23:59:59.5Z"), Some(1_709_251_199_500));
+        assert_eq!(rfc3339_ms("2000-03-01T12:34:56.789123Z"), Some(951_914_096_789));
+        for bad in [
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00+01:00",
+            "2026-13-01T00:00:00Z",
+            "2026-1-01T00:00:00Z",
+            "yesterday",
+            "2026-01-01T00:00:00.ÿZ",
+        ] {
+            assert_eq!(rfc3339_ms(bad), None, "{bad}");
+        }
+        let pod = json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}});
+        assert_eq!(created_ms(&pod), Some(1_767_225_600_000));
+        // Never later than the plugin's clock; the clock when the pod says nothing.
+        assert_eq!(seen_at(&pod, 1_767_225_700_000), 1_767_225_600_000);
+        assert_eq!(seen_at(&pod, 1_767_225_500_000), 1_767_225_500_000);
+        assert_eq!(seen_at(&json!({}), 42), 42);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use drover_plugin_sdk::DeployMode;
 use drover_plugin_sdk::testing::{check_flags_column, flags_app, flags_doc, golden, settings, without_refused};
 
-use crate::pod::{self, PodSettings, Submission};
+use crate::pod::{self, PodSettings};
 use crate::validate;
 
 #[test]
@@ -22,12 +22,9 @@ fn every_submit_flag_renders_as_the_golden_and_the_docs_table_say() {
 
     let app = flags_app(base, DeployMode::Cluster);
     let problems = validate::problems(&s, &app);
-    let sub = Submission {
-        key: "drover-0123456789abcdef0123456789abcdef",
-        now_ms: 1_767_225_600_000,
-    };
+    let key = "drover-0123456789abcdef0123456789abcdef";
     let ps = PodSettings::from_settings(&s).unwrap();
-    let driver = pod::driver_pod(&ps, &sub, &without_refused(app, &problems)).unwrap();
+    let driver = pod::driver_pod(&ps, key, &without_refused(app, &problems)).unwrap();
     let rendered = serde_json::to_string_pretty(&driver).unwrap() + "\n";
     golden(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/submit-flags.cluster.json"), &rendered);
     check_flags_column(&doc, "Kubernetes", DeployMode::Cluster, &problems, Some(&rendered));

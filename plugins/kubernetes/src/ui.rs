@@ -21,15 +21,15 @@ pub fn link(template: Option<&str>, namespace: &str, pod: &str) -> Option<String
     )
 }
 
-/// `status` with the tracking link of driver `id` (`namespace/name`, or a
-/// name in the backend's namespace), when
+/// `status` with the tracking link of driver `id` (`namespace/name@ms`, or
+/// an older id), when
 /// the backend has a template and the status has no link of its own.
 pub fn with_link(mut status: DriverStatus, settings: &Settings, id: &str) -> DriverStatus {
     let default_ns = settings.get_or("namespace", crate::pod::DEFAULT_NAMESPACE);
     if status.tracking_url.is_none()
-        && let Ok((ns, pod)) = crate::pod::parse_id(id, default_ns)
+        && let Ok(id) = crate::pod::DriverId::parse(id, default_ns)
     {
-        status.tracking_url = link(settings.get(TEMPLATE_KEY), ns, pod);
+        status.tracking_url = link(settings.get(TEMPLATE_KEY), id.namespace, id.name);
     }
     status
 }
