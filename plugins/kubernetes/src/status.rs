@@ -239,12 +239,13 @@ pub fn created_ms(pod: &Value) -> Option<u64> {
         .and_then(rfc3339_ms)
 }
 
-/// The submission time of a pod drover finds rather than creates: its
-/// creationTimestamp, but never later than `now_ms` (the API server's clock
-/// may run ahead of the plugin's, which `status` reads the 404 grace with);
-/// `now_ms` when the pod says nothing.
+/// The submission time a driver id carries: the pod's creationTimestamp,
+/// whether drover created it, adopted it or found it, so every way to the
+/// same pod gives the same id; `now_ms` when the pod says nothing. (An API
+/// server whose clock runs ahead of the plugin's only makes the 404 grace
+/// last that much longer.)
 pub fn seen_at(pod: &Value, now_ms: u64) -> u64 {
-    created_ms(pod).map_or(now_ms, |c| c.min(now_ms))
+    created_ms(pod).unwrap_or(now_ms)
 }
 
 /// Milliseconds since the epoch of a UTC RFC 3339 time as the API server
@@ -623,7 +624,7 @@ mod tests {
         assert_eq!(created_ms(&pod), Some(1_767_225_600_000));
         // Never later than the plugin's clock; the clock when the pod says nothing.
         assert_eq!(seen_at(&pod, 1_767_225_700_000), 1_767_225_600_000);
-        assert_eq!(seen_at(&pod, 1_767_225_500_000), 1_767_225_500_000);
+        assert_eq!(seen_at(&pod, 1_767_225_500_000), 1_767_225_600_000, "the pod's time, whatever the plugin's clock says");
         assert_eq!(seen_at(&json!({}), 42), 42);
     }
 

@@ -47,9 +47,9 @@ pub fn create_driver(
                     "{url} created a pod but answered no metadata.name"
                 ))
             })?;
-        // The plugin's own clock, the one `status` reads its 404 grace
-        // with: the pod is not older than the request that made it.
-        return Ok(pod::driver_id(&ps.namespace, name, now_ms));
+        // The pod's creation time, as `find` reads it, so both give the
+        // same id (the plugin's clock if the server sent none).
+        return Ok(pod::driver_id(&ps.namespace, name, status::seen_at(&created, now_ms)));
     }
     if !status::already_exists(&reply) {
         return Err(status::api_error(&reply, &url));
