@@ -68,6 +68,10 @@ pub enum Command {
         /// Memory of the simulated Spark worker, in MiB.
         #[arg(long, default_value_t = 16384)]
         worker_memory_mb: u32,
+        /// An S3 endpoint (path-style, e.g. MinIO's or moto's) the Kubernetes
+        /// and EMR stand-ins fetch drivers' s3:// and s3a:// files from.
+        #[arg(long)]
+        s3: Option<String>,
     },
     /// Work with DAG files.
     #[command(subcommand)]
@@ -311,6 +315,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             work_dir,
             worker_cores,
             worker_memory_mb,
+            s3,
         } => {
             init_logging(log_format);
             let cluster = drover_devcluster::DevCluster::start(drover_devcluster::DevClusterConfig {
@@ -318,6 +323,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 work_dir,
                 worker_cores,
                 worker_memory_mb,
+                s3,
             })
             .await?;
             println!("devcluster listening on {}", cluster.rest_url());

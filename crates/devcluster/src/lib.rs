@@ -27,7 +27,9 @@
 //!   `kubelet.rs`, `selector.rs` and `watch.rs`), [`serverless`] (EMR
 //!   Serverless job runs), [`emr_containers`] (EMR on EKS job runs) and
 //!   [`livy`] (Apache Livy's batch API, under `/livy`); and [`webhdfs`] (HDFS's
-//!   REST API over `<work_dir>/hdfs`, where YARN clients stage files).
+//!   REST API over `<work_dir>/hdfs`, where YARN clients stage files); and
+//!   [`s3`] (reading drivers' `s3:` resources from a configured S3, where
+//!   Kubernetes and EMR clients stage files).
 //! - Shared, one concern a file: [`aws`] (what both EMR stand-ins share: SigV4
 //!   checking in `aws/sigv4.rs`, the restJson1 error, request fields,
 //!   `sparkSubmitParameters`, and one job-run attempt and ListJobRuns paging in
@@ -61,6 +63,7 @@ mod ids;
 pub mod kubernetes;
 pub mod livy;
 pub mod process;
+pub mod s3;
 pub mod serverless;
 mod stand_in;
 pub mod standalone;
@@ -84,6 +87,10 @@ pub struct DevClusterConfig {
     pub worker_cores: u32,
     /// Memory of the one simulated worker, in MiB.
     pub worker_memory_mb: u32,
+    /// The S3 endpoint (`http://127.0.0.1:5000`, path-style) the Kubernetes
+    /// and EMR stand-ins fetch drivers' `s3://` and `s3a://` resources from
+    /// ([`s3`]); none: they fetch nothing.
+    pub s3: Option<String>,
 }
 
 impl Default for DevClusterConfig {
@@ -93,6 +100,7 @@ impl Default for DevClusterConfig {
             work_dir: std::env::temp_dir().join("drover-devcluster"),
             worker_cores: 8,
             worker_memory_mb: 16384,
+            s3: None,
         }
     }
 }
@@ -143,6 +151,7 @@ impl DevCluster {
             addr,
             work_dir: work_dir.join(dir),
             hdfs: webhdfs::root(&work_dir),
+            s3: cfg.s3.as_deref().map(s3::S3Source::new),
             spawner: spawner.clone(),
             cancel: cancel.child_token(),
         };

@@ -22,6 +22,8 @@ pub(crate) struct Context {
     pub work_dir: PathBuf,
     /// The root of the stand-in HDFS ([`crate::webhdfs`]), shared by all.
     pub hdfs: PathBuf,
+    /// Where drivers' `s3:`/`s3a:` resources are read from, if anywhere.
+    pub s3: Option<crate::s3::S3Source>,
     /// The one thread that spawns every driver process (see [`process::Spawner`]).
     pub spawner: Arc<Spawner>,
     pub cancel: CancellationToken,

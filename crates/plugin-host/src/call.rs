@@ -354,8 +354,13 @@ impl Backend {
     /// The same backend, staging the local files of cluster-mode
     /// applications to `config`'s file system before each submission
     /// ([`crate::staging`]), through the backend's allowed hosts.
+    /// S3 credentials not in `config` come from the backend's settings
+    /// (`access_key_id`, `secret_access_key`), else `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` ([`crate::StagingConfig::resolve_credentials`]).
     pub fn with_staging(mut self, config: crate::StagingConfig) -> Result<Backend, String> {
-        self.stager = Some(Arc::new(crate::staging::Stager::new(config, self.allowed.clone())?));
+        let plugin = self.plugin().info.name.clone();
+        let stager = crate::staging::Stager::new(config, self.allowed.clone(), &plugin, &self.settings)?;
+        self.stager = Some(Arc::new(stager));
         Ok(self)
     }
 
@@ -452,7 +457,17 @@ impl Backend {
     }
 
     /// Problems the cluster would refuse the application (or template) for.
+    /// With staging configured, the plugin judges the application it would
+    /// be given: local files named by their staged URIs.
     pub async fn validate(&self, app: &Application) -> Result<Vec<Problem>, CallError> {
+        let previewed;
+        let app = match &self.stager {
+            Some(stager) if app.deploy_mode != crate::types::DeployMode::Client => {
+                previewed = stager.preview(app);
+                &previewed
+            }
+            _ => app,
+        };
         let plugin = self.plugin();
         let scope = self.scope(&plugin);
         let app = convert::application(app);
@@ -462,14 +477,15 @@ impl Backend {
         self.observe("validate", started, r.map(|problems| problems.into_iter().map(convert::problem).collect()))
     }
 
-    /// Submits; in cluster mode with staging configured, the application's
-    /// local files are uploaded first and the plugin sees the staged copies.
+    /// Submits; with staging configured, a driver that runs on the cluster
+    /// (cluster or service mode) has the application's local files uploaded
+    /// first, and the plugin sees the staged copies.
     pub async fn submit(&self, key: &str, app: &Application) -> Result<Submitted, CallError> {
         let staged_app;
         let stager = self
             .stager
             .as_ref()
-            .filter(|_| app.deploy_mode == crate::types::DeployMode::Cluster)
+            .filter(|_| app.deploy_mode != crate::types::DeployMode::Client)
             .filter(|_| crate::staging::Stager::needs_staging(app));
         let app = match stager {
             Some(stager) => {

@@ -11,7 +11,7 @@
 //! call_timeout = "30s"                   # deadline of one plugin call; default 30s
 //!
 //! [backends.local.staging]               # cluster mode: upload local files first
-//! webhdfs = "http://namenode:9870"       # (see `crate::staging`)
+//! webhdfs = "http://namenode:9870"       # or s3 = URL and bucket = NAME (see `crate::staging`)
 //! ```
 //!
 //! Secrets never live in DAG files or the config file: only the name of the
@@ -232,7 +232,7 @@ async fn resolve(
     // The staging file system's own address is allowed with the rest by
     // default; its DataNodes (WebHDFS redirects) must be listed.
     if cfg.allowed_hosts.is_none()
-        && let Some(rule) = cfg.staging.as_ref().and_then(|s| HostRule::parse(&s.webhdfs).ok())
+        && let Some(rule) = cfg.staging.as_ref().and_then(|s| HostRule::parse(s.address()).ok())
     {
         allowed.push(rule);
     }
@@ -259,6 +259,24 @@ async fn resolve(
         }
         limits.call_timeout = t;
     }
+    // Credentials are read here, with the backend's settings and `env`.
+    let staging = match &cfg.staging {
+        Some(staging) => {
+            let mut staging = staging.clone();
+            let hint = match staging.target {
+                crate::staging::Target::WebHdfs(_) => "write webhdfs = \"http://namenode:9870\" and an absolute dir",
+                crate::staging::Target::S3(_) => {
+                    "write s3 = \"https://s3.REGION.amazonaws.com\" (the endpoint alone), bucket, and credentials \
+                     (access_key_id with secret_env = { secret_access_key = \"VAR\" }, the backend's own, or AWS_* variables)"
+                }
+            };
+            if let Err(e) = staging.resolve_credentials(&settings, env) {
+                errors.push(err(e, hint));
+            }
+            Some((staging, hint))
+        }
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -272,10 +290,8 @@ async fn resolve(
         ca,
     )
     .with_limits(limits);
-    let backend = match &cfg.staging {
-        Some(staging) => backend
-            .with_staging(staging.clone())
-            .map_err(|e| vec![err(e, "write webhdfs = \"http://namenode:9870\" and an absolute dir")])?,
+    let backend = match staging {
+        Some((staging, hint)) => backend.with_staging(staging).map_err(|e| vec![err(e, hint)])?,
         None => backend,
     };
     Ok(match crate::bundled::lookup(&cfg.plugin) {

@@ -38,7 +38,7 @@ mod types;
 
 pub use call::Backend;
 pub use config::{BackendConfig, BackendSet, ConfigError};
-pub use staging::StagingConfig;
+pub use staging::{S3Credentials, StagingConfig};
 pub use reload::{PluginWatcher, Reload, ReloadError, watch};
 pub use engine::{Limits, Plugin, PluginHost, SUPPORTED_CONTRACTS};
 pub use stats::{CALLS, CallStats, LATENCY_BUCKETS};

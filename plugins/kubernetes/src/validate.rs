@@ -62,7 +62,9 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
                          driver_pod_template setting",
                     ),
                     "spark.kubernetes.file.upload.path" => Some(
-                        "drover does not upload local files: use local:// paths in the image \
+                        "drover uploads local files itself, to the S3 of the backend's \
+                         [backends.NAME.staging] table (s3 = ..., bucket = ...), and the driver \
+                         reads them by s3a://; without staging, use local:// paths in the image \
                          or remote URIs (s3a://, hdfs://, https://)",
                     ),
                     _ => None,
@@ -75,11 +77,37 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
                     ));
                 }
             }
+            problems.extend(file_uri_problems(app));
             problems.extend(refuse(app, "Kubernetes in cluster mode", &CLUSTER_UNSUPPORTED));
         }
     }
     problems.extend(refuse(app, "Kubernetes", &[YARN_QUEUE, CORES_MAX]));
     problems
+}
+
+/// A `file:` URI names a file on drover's machine, which a driver pod cannot
+/// read (spark-submit would ask for `spark.kubernetes.file.upload.path`).
+/// With staging configured the host uploads such files first, and the
+/// plugin only ever sees their `s3a://` URIs. A plain path stays a path in
+/// the image ([`crate::pod::in_image`]).
+fn file_uri_problems(app: &Application) -> Vec<Problem> {
+    let listed = [("jars", &app.jars), ("files", &app.files), ("py_files", &app.py_files)];
+    let others = listed
+        .iter()
+        .flat_map(|(field, list)| list.iter().enumerate().map(move |(i, v)| (format!("{field}[{i}]"), v)));
+    std::iter::once(("resource".to_string(), &app.resource))
+        .chain(others)
+        .filter(|(_, v)| v.to_ascii_lowercase().starts_with("file:"))
+        .map(|(field, v)| {
+            Problem::new(
+                field,
+                format!("{v} is a file on drover's machine, which the driver pod cannot read"),
+                "have drover upload it before each submission: add a [backends.NAME.staging] table \
+                 with s3 = \"https://s3.REGION.amazonaws.com\" and bucket = \"...\" to drover's config; \
+                 or put it in the image and write local:///path",
+            )
+        })
+        .collect()
 }
 
 const KEYTAB_WHY: &str = "spark-submit puts the keytab into a Secret for the driver pod; \
@@ -147,6 +175,24 @@ mod tests {
             "{p:?}"
         );
         assert!(p[3].message.contains("spec.affinity"), "{p:?}");
+    }
+
+    #[test]
+    fn rejects_file_uris_in_cluster_mode_naming_staging_but_takes_staged_and_image_paths() {
+        let mut a = app(DeployMode::Cluster, &[]);
+        a.resource = "file:///home/me/job.py".into();
+        a.py_files = vec!["s3a://b/staging/drover-k/dep.py".into(), "file:/tmp/dep.py".into()];
+        a.files = vec!["/opt/in-image.txt".into()];
+        let p = problems(&settings(&[]), &a);
+        let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["resource", "py_files[1]"]);
+        assert!(p[0].hint.contains("[backends.NAME.staging]"), "{p:?}");
+        a.resource = "s3a://b/staging/drover-k/job.py".into();
+        a.py_files.pop();
+        assert_eq!(problems(&settings(&[]), &a), vec![]);
+        a.resource = "file:///home/me/job.py".into();
+        a.deploy_mode = DeployMode::Client;
+        assert_eq!(problems(&settings(&[]), &a), vec![], "client mode reads local files");
     }
 
     #[test]

@@ -452,7 +452,9 @@ pub fn local_path_problems(settings: &Settings, app: &Application, service: &str
                     "{value} is a path on this machine, which {service} cannot read: \
                      the service reads job files from S3 (or its image, local:)"
                 ),
-                "upload the file and give its s3:// URI",
+                "give the file's s3:// URI, or have drover upload it before each submission: \
+                 add a [backends.NAME.staging] table with s3 = \"https://s3.REGION.amazonaws.com\" \
+                 and bucket = \"...\" to drover's config",
             )
         })
         .collect()

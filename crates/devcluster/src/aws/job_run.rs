@@ -39,6 +39,9 @@ pub(crate) struct Attempt<'a> {
     pub exit_details: fn(i32) -> String,
     /// A run-time limit and the details of a run that hit it.
     pub timeout: Option<(Duration, String)>,
+    /// Where the run's `s3:` resources are fetched from (into `dir`, where
+    /// the driver runs), as EMRFS reads them.
+    pub s3: Option<&'a crate::s3::S3Source>,
 }
 
 /// Start the driver, tell `running` its process group, and wait until it
@@ -49,16 +52,24 @@ pub(crate) async fn run_attempt(
     cancel: &CancellationToken,
     running: impl FnOnce(Option<u32>),
 ) -> AttemptEnd {
-    let Attempt { job_run_id: id, number, spec, dir, extra_env, failed, exit_details, timeout } = attempt;
+    let Attempt { job_run_id: id, number, spec, dir, extra_env, failed, exit_details, timeout, s3 } = attempt;
     if cancel.is_cancelled() {
         return AttemptEnd::Cancelled;
     }
     let fail = |why: String| AttemptEnd::Failed(format!("{failed}: {why}"));
+    let mut conf = spec.conf.clone();
+    let entry_point = match s3 {
+        Some(s3) => match s3.localize(&dir, &spec.entry_point, &mut conf).await {
+            Ok(local) => local,
+            Err(why) => return fail(why),
+        },
+        None => spec.entry_point.clone(),
+    };
     let plan = match LaunchPlan::resolve(&App {
-        resource: &spec.entry_point,
+        resource: &entry_point,
         main_class: spec.main_class.as_deref(),
         args: &spec.args,
-        conf: &spec.conf,
+        conf: &conf,
     }) {
         Ok(plan) => plan,
         Err(err) => return fail(err.java_exception()),

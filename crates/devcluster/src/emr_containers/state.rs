@@ -126,6 +126,8 @@ pub(super) fn check_cluster(vc: &str) -> Result<(), AwsError> {
 pub struct Eks {
     work_dir: PathBuf,
     spawner: Arc<Spawner>,
+    /// Where job runs' `s3:` resources are fetched from.
+    s3: Option<crate::s3::S3Source>,
     drivers: Drivers,
     state: Mutex<EksState>,
 }
@@ -135,6 +137,7 @@ impl Eks {
         Self {
             work_dir: ctx.work_dir.clone(),
             spawner: ctx.spawner.clone(),
+            s3: ctx.s3.clone(),
             drivers: Drivers::new(ctx.cancel.child_token()),
             state: Mutex::default(),
         }
@@ -201,6 +204,7 @@ impl Eks {
     async fn run_attempt(&self, id: &str, spec: &RunSpec, cancel: &CancellationToken, attempt: u32) -> AttemptEnd {
         let attempt = Attempt {
             job_run_id: id,
+            s3: self.s3.as_ref(),
             number: attempt,
             spec,
             dir: self.work_dir.join(id).join(format!("attempt-{attempt}")),

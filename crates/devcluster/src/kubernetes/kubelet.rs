@@ -207,7 +207,9 @@ impl Api {
         let (command, args) = (words("command"), words("args"));
         let plan = if command.is_empty() && args.first().is_some_and(|a| a == "driver") {
             // Spark's image entrypoint: `driver` + spark-submit's arguments.
-            spark_driver_plan(&args[1..]).map_err(|e| (1, "Error".to_string(), e))?
+            spark_driver_plan(&args[1..], dir, self.s3.as_ref())
+                .await
+                .map_err(|e| (1, "Error".to_string(), e))?
         } else {
             let mut line = command;
             line.extend(args);
@@ -259,14 +261,28 @@ impl Api {
 }
 
 /// What the `driver` verb of Spark's entrypoint runs: spark-submit in client
-/// mode inside the pod, i.e. the application itself.
-fn spark_driver_plan(args: &[String]) -> Result<LaunchPlan, String> {
+/// mode inside the pod, i.e. the application itself. Its S3 resources are
+/// downloaded into the container's directory `dir` first (with `s3`), as
+/// spark-submit in the pod downloads remote files into its working
+/// directory (SPARK-33782).
+async fn spark_driver_plan(
+    args: &[String],
+    dir: &Path,
+    s3: Option<&crate::s3::S3Source>,
+) -> Result<LaunchPlan, String> {
     let parsed = SubmitArgs::parse(args.iter().cloned()).map_err(|e| format!("Error: {e}"))?;
-    let conf = parsed
+    let mut conf = parsed
         .spark_properties()
         .map_err(|e| format!("Error: {e}"))?;
+    let resource = match s3 {
+        Some(s3) => s3
+            .localize(dir, &parsed.primary_resource, &mut conf)
+            .await
+            .map_err(|e| format!("Exception in thread \"main\" {e}"))?,
+        None => parsed.primary_resource.clone(),
+    };
     LaunchPlan::resolve(&App {
-        resource: &parsed.primary_resource,
+        resource: &resource,
         main_class: parsed.main_class.as_deref(),
         args: &parsed.app_args,
         conf: &conf,
@@ -387,8 +403,8 @@ mod tests {
         assert_eq!(expand("$(NOPE) $$(IP) $", &vars), "$(NOPE) $(IP) $");
     }
 
-    #[test]
-    fn spark_driver_args_run_the_application() {
+    #[tokio::test]
+    async fn spark_driver_args_run_the_application() {
         let dir = tempfile::tempdir().unwrap();
         let app = dir.path().join("job.py");
         std::fs::write(&app, "").unwrap();
@@ -403,11 +419,12 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let plan = spark_driver_plan(&args).unwrap();
+        let plan = spark_driver_plan(&args, dir.path(), None).await.unwrap();
         assert_eq!(plan.kind, AppKind::Python);
         assert_eq!(plan.args.last().unwrap(), "1");
         assert!(
-            spark_driver_plan(&["/no/such.py".to_string()])
+            spark_driver_plan(&["/no/such.py".to_string()], dir.path(), None)
+                .await
                 .unwrap_err()
                 .contains("NoSuchFileException")
         );

@@ -55,6 +55,7 @@ impl ApiServer {
             addr,
             work_dir: work_dir.to_path_buf(),
             hdfs: crate::webhdfs::root(work_dir),
+            s3: None,
             spawner: spawner.clone(),
             cancel: cancel.child_token(),
         };

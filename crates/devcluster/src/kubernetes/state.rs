@@ -63,6 +63,8 @@ pub(super) struct Api {
     pub(super) work_dir: PathBuf,
     pub(super) token: Option<String>,
     pub(super) spawner: Arc<Spawner>,
+    /// Where driver pods' `s3a:` resources are fetched from.
+    pub(super) s3: Option<crate::s3::S3Source>,
     pub(super) drivers: Drivers,
     pub(super) state: Mutex<ApiState>,
     pub(super) events: broadcast::Sender<Event>,
@@ -76,6 +78,7 @@ impl Api {
             work_dir: ctx.work_dir.clone(),
             token,
             spawner: ctx.spawner.clone(),
+            s3: ctx.s3.clone(),
             drivers: Drivers::new(ctx.cancel.clone()),
             state: Mutex::default(),
             events,

@@ -174,6 +174,8 @@ impl EmrState {
 pub struct Emr {
     work_dir: PathBuf,
     spawner: Arc<Spawner>,
+    /// Where job runs' `s3:` resources are fetched from.
+    s3: Option<crate::s3::S3Source>,
     drivers: Drivers,
     state: Mutex<EmrState>,
 }
@@ -200,6 +202,7 @@ impl Emr {
         Self {
             work_dir: ctx.work_dir.clone(),
             spawner: ctx.spawner.clone(),
+            s3: ctx.s3.clone(),
             drivers: Drivers::new(ctx.cancel.child_token()),
             state: Mutex::new(state),
         }
@@ -345,6 +348,7 @@ impl Emr {
             .map(|r| r.application_id.clone());
         let attempt = job_run::Attempt {
             job_run_id: id,
+            s3: self.s3.as_ref(),
             number: attempt,
             spec,
             dir: self.work_dir.join(id).join(format!("attempt-{attempt}")),

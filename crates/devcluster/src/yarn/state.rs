@@ -99,7 +99,6 @@ impl RmState {
 }
 
 /// The ResourceManager and its one NodeManager.
-
 pub(crate) struct ResourceManager {
     pub(super) addr: std::net::SocketAddr,
     pub(super) work_dir: PathBuf,

@@ -63,6 +63,7 @@ impl Stand {
             work_dir: root.join("work"),
             worker_cores: cores,
             worker_memory_mb: memory_mb,
+            s3: None,
         })
         .await
         .unwrap();

@@ -20,10 +20,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::{StageError, StagingConfig};
+use super::{StageError, WebHdfsTarget};
 use crate::policy::HostRule;
 
-type Payload = UnsyncBoxBody<Bytes, std::io::Error>;
+pub(super) type Payload = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// Bytes read from disk per chunk of an upload: the most of a file in memory at once.
 const CHUNK: usize = 64 * 1024;
@@ -43,7 +43,7 @@ pub(crate) struct WebHdfs {
 }
 
 impl WebHdfs {
-    pub(crate) fn new(config: &StagingConfig, allowed: Arc<Vec<HostRule>>) -> Result<WebHdfs, String> {
+    pub(crate) fn new(config: &WebHdfsTarget, allowed: Arc<Vec<HostRule>>) -> Result<WebHdfs, String> {
         let base: Uri = config
             .webhdfs
             .parse()
@@ -119,7 +119,7 @@ impl WebHdfs {
                 .ok_or_else(|| StageError::Rejected("CREATE redirect without a Location".into()))?,
             _ => return Err(failure("CREATE", first).await),
         };
-        let body = FileBody { file, left: size, buf: vec![0; CHUNK] };
+        let body = FileBody::new(file, size);
         let second = self.send(Method::PUT, &location, body.boxed_unsync()).await?;
         if second.status() != StatusCode::CREATED {
             return Err(failure("CREATE (data)", second).await);
@@ -153,11 +153,11 @@ impl WebHdfs {
     }
 }
 
-fn empty() -> Payload {
+pub(super) fn empty() -> Payload {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
-async fn read(response: http::Response<hyper::body::Incoming>) -> Result<Bytes, StageError> {
+pub(super) async fn read(response: http::Response<hyper::body::Incoming>) -> Result<Bytes, StageError> {
     response
         .into_body()
         .collect()
@@ -185,10 +185,17 @@ async fn failure(op: &str, response: http::Response<hyper::body::Incoming>) -> S
 
 /// A file's bytes as a request body, read a chunk at a time as the
 /// connection takes them, with its exact length (sent as Content-Length).
-struct FileBody {
+pub(super) struct FileBody {
     file: tokio::fs::File,
     left: u64,
     buf: Vec<u8>,
+}
+
+impl FileBody {
+    /// The next `len` bytes of `file`, from where it is positioned.
+    pub(super) fn new(file: tokio::fs::File, len: u64) -> FileBody {
+        FileBody { file, left: len, buf: vec![0; CHUNK] }
+    }
 }
 
 impl Body for FileBody {
@@ -227,11 +234,11 @@ impl Body for FileBody {
 }
 
 /// Percent-encodes a path's bytes outside the unreserved set and `/`.
-fn encode_path(path: &str) -> String {
+pub(super) fn encode_path(path: &str) -> String {
     encode(path, |b| b == b'/')
 }
 
-fn encode_query(s: &str) -> String {
+pub(super) fn encode_query(s: &str) -> String {
     encode(s, |_| false)
 }
 

@@ -1,0 +1,422 @@
+//! The few S3 calls staging needs, path-style (`<endpoint>/<bucket>/<key>`,
+//! which AWS, MinIO and moto all take): PutObject for a file of at most one
+//! part; CreateMultipartUpload, UploadPart and CompleteMultipartUpload for a
+//! larger one (AbortMultipartUpload when a part fails, so no parts are left
+//! billed); ListObjectsV2 and DeleteObject to remove a try's files. Bodies
+//! stream from disk a chunk at a time, signed `UNSIGNED-PAYLOAD` (hashing a
+//! part first would read it twice); every request is SigV4-signed by the AWS
+//! SDK's signer and goes to a host of the backend's allowlist or not at all.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode, sign,
+};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+use tokio::io::AsyncSeekExt as _;
+
+use super::webhdfs::{FileBody, Payload, empty, encode_path, encode_query, read};
+use super::{S3Target, StageError};
+use crate::policy::HostRule;
+
+/// The scheme of the staged URIs a plugin is given: what its cluster reads
+/// S3 by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UriScheme {
+    /// EMR's own file system (EMRFS): EMR Serverless, EMR on EKS.
+    S3,
+    /// Hadoop's S3A (hadoop-aws), which open-source Spark reads S3 by
+    /// (Spark on Kubernetes, YARN, standalone).
+    S3a,
+}
+
+impl UriScheme {
+    /// What a bundled plugin's cluster reads: `s3` for the EMR plugins,
+    /// `s3a` for any other (open-source Spark has no `s3:` file system).
+    pub fn for_plugin(plugin: &str) -> UriScheme {
+        match plugin {
+            "emr-serverless" | "emr-containers" => UriScheme::S3,
+            _ => UriScheme::S3a,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UriScheme::S3 => "s3",
+            UriScheme::S3a => "s3a",
+        }
+    }
+}
+
+/// Static AWS credentials. Debug never shows the secret parts.
+#[derive(Clone)]
+pub struct S3Credentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+}
+
+impl S3Credentials {
+    pub fn new(access_key_id: String, secret_access_key: String, session_token: Option<String>) -> S3Credentials {
+        S3Credentials { access_key_id, secret_access_key, session_token }
+    }
+}
+
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Credentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct S3 {
+    /// `scheme://authority` of the endpoint.
+    base: Uri,
+    bucket: String,
+    region: String,
+    part_size: u64,
+    credentials: Credentials,
+    allowed: Arc<Vec<HostRule>>,
+    client: Client<HttpsConnector<HttpConnector>, Payload>,
+}
+
+/// The two numbers of a multipart upload: how many parts, and the size of
+/// each but the last. One part: a plain PutObject.
+pub(crate) fn parts(size: u64, part_size: u64) -> u64 {
+    size.div_ceil(part_size).max(1)
+}
+
+impl S3 {
+    pub(crate) fn new(target: &S3Target, allowed: Arc<Vec<HostRule>>) -> Result<S3, String> {
+        let base: Uri = target
+            .endpoint
+            .parse()
+            .map_err(|e| format!("staging s3 `{}` is not a URL: {e}", target.endpoint))?;
+        if !matches!(base.scheme_str(), Some("http" | "https")) || base.host().is_none() {
+            return Err(format!("staging s3 `{}` must be an http:// or https:// URL with a host", target.endpoint));
+        }
+        if !base.path().trim_matches('/').is_empty() {
+            return Err(format!(
+                "staging s3 `{}` has a path: give the endpoint alone and the bucket as bucket = \"...\"",
+                target.endpoint
+            ));
+        }
+        let c = target.credentials.as_ref().ok_or("staging to S3 has no credentials")?;
+        let credentials =
+            Credentials::new(&c.access_key_id, &c.secret_access_key, c.session_token.clone(), None, "drover-staging");
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+        Ok(S3 {
+            base,
+            bucket: target.bucket.clone(),
+            region: target.region.clone(),
+            part_size: target.part_size,
+            credentials,
+            allowed,
+            client: Client::builder(TokioExecutor::new()).build(https),
+        })
+    }
+
+    /// `<endpoint>/<bucket>/<key>?<query>`, the key percent-encoded once.
+    fn url(&self, key: &str, query: &str) -> String {
+        let mut url = format!(
+            "{}://{}/{}",
+            self.base.scheme_str().unwrap_or("https"),
+            self.base.authority().map(ToString::to_string).unwrap_or_default(),
+            encode_path(&self.bucket)
+        );
+        if !key.is_empty() {
+            url.push('/');
+            url.push_str(&encode_path(key));
+        }
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(query);
+        }
+        url
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Payload,
+    ) -> Result<http::Response<hyper::body::Incoming>, StageError> {
+        let uri: Uri = url.parse().map_err(|e| StageError::Rejected(format!("bad URL {url}: {e}")))?;
+        let host = uri.host().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
+        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        if !self.allowed.iter().any(|r| r.allows(&host, port)) {
+            return Err(StageError::Denied(format!("{host}:{port}")));
+        }
+        let mut request = Request::builder().method(method.clone()).uri(uri);
+        for (k, v) in headers {
+            request = request.header(*k, v);
+        }
+        let mut request = request.body(body).map_err(|e| StageError::Rejected(e.to_string()))?;
+        self.sign(&mut request, method.as_str(), url, headers)?;
+        self.client
+            .request(request)
+            .await
+            .map_err(|e| StageError::Unavailable(format!("{host}:{port}: {e}")))
+    }
+
+    fn sign(&self, request: &mut Request<Payload>, method: &str, url: &str, headers: &[(&str, String)]) -> Result<(), StageError> {
+        let unsignable = |e: &dyn std::fmt::Display| StageError::Rejected(format!("cannot sign {method} {url}: {e}"));
+        let mut settings = SigningSettings::default();
+        // S3's own rules: the path signed as sent, and the payload's hash
+        // (here: that it is not hashed) in x-amz-content-sha256.
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let identity = self.credentials.clone().into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| unsignable(&e))?
+            .into();
+        let signable = SignableRequest::new(
+            method,
+            url,
+            headers.iter().map(|(k, v)| (*k, v.as_str())),
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(|e| unsignable(&e))?;
+        let (instructions, _) = sign(signable, &params).map_err(|e| unsignable(&e))?.into_parts();
+        instructions.apply_to_request_http1x(request);
+        Ok(())
+    }
+
+    /// Writes `local` to `key` (overwriting); its size.
+    pub(crate) async fn put(&self, key: &str, local: &Path) -> Result<u64, StageError> {
+        let local_err = |e| StageError::Local { path: local.display().to_string(), source: e };
+        // Open first: a missing file fails before anything reaches S3.
+        let file = tokio::fs::File::open(local).await.map_err(local_err)?;
+        let size = file.metadata().await.map_err(local_err)?.len();
+        if parts(size, self.part_size) == 1 {
+            let body = FileBody::new(file, size).boxed_unsync();
+            let response = self.send(Method::PUT, &self.url(key, ""), &[("content-length", size.to_string())], body).await?;
+            if response.status() != StatusCode::OK {
+                return Err(failure("PutObject", response).await);
+            }
+            return Ok(size);
+        }
+        drop(file);
+        let upload = self.create_multipart(key).await?;
+        match self.upload_parts(key, &upload, local, size).await {
+            Ok(()) => Ok(size),
+            Err(e) => {
+                // The parts are kept (and billed) until the upload is aborted.
+                let url = self.url(key, &format!("uploadId={}", encode_query(&upload)));
+                match self.send(Method::DELETE, &url, &[], empty()).await {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => {
+                        let abort = failure("AbortMultipartUpload", r).await;
+                        tracing::warn!(key, error = %abort, "multipart upload left behind");
+                    }
+                    Err(abort) => tracing::warn!(key, error = %abort, "multipart upload left behind"),
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn create_multipart(&self, key: &str) -> Result<String, StageError> {
+        let response = self.send(Method::POST, &self.url(key, "uploads"), &[], empty()).await?;
+        if response.status() != StatusCode::OK {
+            return Err(failure("CreateMultipartUpload", response).await);
+        }
+        let body = read(response).await?;
+        let text = String::from_utf8_lossy(&body);
+        tag(&text, "UploadId").ok_or_else(|| StageError::Rejected(format!("CreateMultipartUpload answered no UploadId: {text}")))
+    }
+
+    async fn upload_parts(&self, key: &str, upload: &str, local: &Path, size: u64) -> Result<(), StageError> {
+        let local_err = |e| StageError::Local { path: local.display().to_string(), source: e };
+        let count = parts(size, self.part_size);
+        let mut etags = Vec::with_capacity(count as usize);
+        for n in 1..=count {
+            let offset = (n - 1) * self.part_size;
+            let len = self.part_size.min(size - offset);
+            let mut file = tokio::fs::File::open(local).await.map_err(local_err)?;
+            file.seek(std::io::SeekFrom::Start(offset)).await.map_err(local_err)?;
+            let url = self.url(key, &format!("partNumber={n}&uploadId={}", encode_query(upload)));
+            let body = FileBody::new(file, len).boxed_unsync();
+            let response = self.send(Method::PUT, &url, &[("content-length", len.to_string())], body).await?;
+            if response.status() != StatusCode::OK {
+                return Err(failure("UploadPart", response).await);
+            }
+            let etag = response
+                .headers()
+                .get(http::header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .ok_or_else(|| StageError::Rejected(format!("UploadPart {n} answered no ETag")))?;
+            etags.push(etag);
+        }
+        let mut xml = String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+        for (i, etag) in etags.iter().enumerate() {
+            xml.push_str(&format!("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, escape(etag)));
+        }
+        xml.push_str("</CompleteMultipartUpload>");
+        let url = self.url(key, &format!("uploadId={}", encode_query(upload)));
+        let headers = [("content-length", xml.len().to_string()), ("content-type", "application/xml".to_string())];
+        let body = Full::new(Bytes::from(xml)).map_err(|never| match never {}).boxed_unsync();
+        let response = self.send(Method::POST, &url, &headers, body).await?;
+        if response.status() != StatusCode::OK {
+            return Err(failure("CompleteMultipartUpload", response).await);
+        }
+        // A 200 may still carry an error: S3 answers before it has finished.
+        let body = read(response).await?;
+        let text = String::from_utf8_lossy(&body);
+        if text.contains("<Error>") {
+            return Err(error_text("CompleteMultipartUpload", StatusCode::OK, &text));
+        }
+        Ok(())
+    }
+
+    /// Deletes every object whose key starts with `prefix`; none is fine.
+    pub(crate) async fn delete_prefix(&self, prefix: &str) -> Result<(), StageError> {
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = format!("list-type=2&prefix={}", encode_query(prefix));
+            if let Some(t) = &token {
+                query.push_str(&format!("&continuation-token={}", encode_query(t)));
+            }
+            let response = self.send(Method::GET, &self.url("", &query), &[], empty()).await?;
+            if response.status() != StatusCode::OK {
+                return Err(failure("ListObjectsV2", response).await);
+            }
+            let body = read(response).await?;
+            let text = String::from_utf8_lossy(&body);
+            for key in tags(&text, "Key") {
+                let response = self.send(Method::DELETE, &self.url(&key, ""), &[], empty()).await?;
+                if !response.status().is_success() {
+                    return Err(failure("DeleteObject", response).await);
+                }
+            }
+            token = match tag(&text, "IsTruncated").as_deref() {
+                Some("true") => tag(&text, "NextContinuationToken"),
+                _ => None,
+            };
+            if token.is_none() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A refusal, with S3's `<Code>` and `<Message>`; a 5xx (`SlowDown`,
+/// `InternalError`) is S3 being unavailable.
+async fn failure(op: &str, response: http::Response<hyper::body::Incoming>) -> StageError {
+    let status = response.status();
+    let body = read(response).await.unwrap_or_default();
+    error_text(op, status, &String::from_utf8_lossy(&body))
+}
+
+fn error_text(op: &str, status: StatusCode, body: &str) -> StageError {
+    let message = match (tag(body, "Code"), tag(body, "Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code,
+        _ => body.chars().take(300).collect(),
+    };
+    let text = format!("{op} answered {status}: {message}");
+    if status.is_server_error() || body.contains("<Code>SlowDown</Code>") || body.contains("<Code>InternalError</Code>") {
+        StageError::Unavailable(text)
+    } else {
+        StageError::Rejected(text)
+    }
+}
+
+/// The text of every `<name>` element of a small S3 answer, unescaped. S3's
+/// answers here are flat and never nest an element in one of its own name.
+fn tags(xml: &str, name: &str) -> Vec<String> {
+    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(&close) else { break };
+        out.push(unescape(&after[..end]));
+        rest = &after[end + close.len()..];
+    }
+    out
+}
+
+fn tag(xml: &str, name: &str) -> Option<String> {
+    tags(xml, name).into_iter().next()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#13;", "\r")
+        .replace("&#10;", "\n")
+        .replace("&amp;", "&")
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_goes_up_whole_until_it_needs_more_than_one_part() {
+        assert_eq!(parts(0, 8 << 20), 1);
+        assert_eq!(parts(8 << 20, 8 << 20), 1);
+        assert_eq!(parts((8 << 20) + 1, 8 << 20), 2);
+        assert_eq!(parts(11 << 20, 5 << 20), 3);
+    }
+
+    #[test]
+    fn reads_keys_and_paging_from_a_list_answer() {
+        let xml = "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>p/drover-k/a&amp;b.py</Key></Contents>\
+                   <Contents><Key>p/drover-k/c.jar</Key></Contents><NextContinuationToken>t1</NextContinuationToken></ListBucketResult>";
+        assert_eq!(tags(xml, "Key"), ["p/drover-k/a&b.py", "p/drover-k/c.jar"]);
+        assert_eq!(tag(xml, "IsTruncated").as_deref(), Some("true"));
+        assert_eq!(tag(xml, "NextContinuationToken").as_deref(), Some("t1"));
+        assert_eq!(tag(xml, "UploadId"), None);
+    }
+
+    #[test]
+    fn an_error_answer_names_its_code_and_a_5xx_is_unavailable() {
+        let body = "<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>";
+        let e = error_text("PutObject", StatusCode::NOT_FOUND, body);
+        assert!(matches!(&e, StageError::Rejected(m) if m.contains("NoSuchBucket: The specified bucket")), "{e}");
+        let slow = "<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>";
+        assert!(matches!(error_text("UploadPart", StatusCode::SERVICE_UNAVAILABLE, slow), StageError::Unavailable(_)));
+        assert!(matches!(error_text("CompleteMultipartUpload", StatusCode::OK, slow), StageError::Unavailable(_)));
+    }
+
+    #[test]
+    fn emr_plugins_read_s3_and_the_others_s3a() {
+        assert_eq!(UriScheme::for_plugin("emr-serverless"), UriScheme::S3);
+        assert_eq!(UriScheme::for_plugin("emr-containers"), UriScheme::S3);
+        assert_eq!(UriScheme::for_plugin("kubernetes"), UriScheme::S3a);
+    }
+}

@@ -1,0 +1,279 @@
+//! Staging to S3 (issue 15): for a driver that runs on the cluster,
+//! drover's host uploads an application's local files to an S3 bucket
+//! before the plugin submits (PutObject, or a multipart upload for a file
+//! larger than a part), hands the plugin `s3a://` URIs (Kubernetes) or
+//! `s3://` URIs (EMR), and removes the objects once the try ends. S3 here is
+//! moto's server, an implementation nobody here wrote; what landed in it is
+//! read back with boto3. The stand-in cluster fetches the staged objects
+//! from the same moto before it runs a driver, as a real driver does.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use drover_dag::{Application, DeployMode, Resources};
+use drover_devcluster::{DevCluster, DevClusterConfig};
+use drover_plugin_host::{Backend, DriverPhase, DriverStatus, ErrorKind, Limits, PluginHost, S3Credentials, StagingConfig, Submitted};
+use support::moto::{Moto, boto3};
+use support::wait::eventually;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+const BUCKET: &str = "drover-staging";
+
+async fn cluster(dir: &Path, moto: &Moto) -> DevCluster {
+    DevCluster::start(DevClusterConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        work_dir: dir.to_path_buf(),
+        s3: Some(moto.url.clone()),
+        ..DevClusterConfig::default()
+    })
+    .await
+    .expect("devcluster starts")
+}
+
+async fn create_bucket(moto: &Moto) {
+    let script = r#"
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+s3.create_bucket(Bucket=sys.argv[2])
+"#;
+    boto3(script, &[&moto.url, BUCKET]).await;
+}
+
+/// Staging to moto's S3, in parts of `part_size` bytes.
+fn staging(moto: &Moto, keep: bool, part_size: u64) -> StagingConfig {
+    serde_json::from_value(serde_json::json!({
+        "s3": moto.url,
+        "bucket": BUCKET,
+        "keep": keep,
+        "part_size": part_size,
+    }))
+    .unwrap()
+}
+
+/// The bundled kubernetes plugin on the stand-in's API server, staging to moto.
+async fn kubernetes(cluster: &DevCluster, moto: &Moto, staging: StagingConfig) -> Backend {
+    let host = PluginHost::new(Limits::default(), Some(support::drover::plugin_cache())).expect("plugin host");
+    let plugin = host.load_named("kubernetes").await.expect("the bundled kubernetes plugin loads");
+    let (api, s3) = (cluster.addr().to_string(), moto.url.trim_start_matches("http://").to_string());
+    let staging = staging.with_credentials(S3Credentials::new("testing".into(), "testing".into(), None));
+    host.backend("k8s", plugin, vec![("api_url".into(), cluster.rest_url())], &[api.as_str(), s3.as_str()])
+        .expect("backend")
+        .with_staging(staging)
+        .expect("staging config")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    path
+}
+
+/// An application whose main script, py-file and file are all local; the
+/// script shows what it finds in its working directory.
+fn local_app(dir: &Path, deploy_mode: DeployMode) -> Application {
+    let main = write(dir, "main.sh", "#!/bin/sh\necho \"main ran with $1 from $0\"\ncat dep.py\ncat data.txt\n");
+    let dep = write(dir, "dep.py", "DEP = 'from the staged py-file'\n");
+    let data = write(dir, "data.txt", "from the staged file\n");
+    Application {
+        name: "staged".into(),
+        resource: main.display().to_string(),
+        main_class: None,
+        args: vec!["an-arg".into()],
+        conf: Default::default(),
+        deploy_mode,
+        driver: Resources { memory_mb: Some(512), cores: Some(1), instances: None },
+        executor: Resources { memory_mb: Some(512), cores: Some(1), instances: Some(1) },
+        jars: vec![],
+        files: vec![format!("file://{}", data.display())],
+        py_files: vec![dep.display().to_string()],
+        env: Default::default(),
+    }
+}
+
+/// Waits until nothing is left under `prefix`: boto3 lists it (ListObjectsV2)
+/// every 100 ms, for at most a minute.
+async fn wait_gone(moto: &Moto, prefix: &str) {
+    let script = r#"
+import sys, time, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+deadline = time.monotonic() + 60
+while True:
+    left = [o["Key"] for o in s3.list_objects_v2(Bucket=sys.argv[2], Prefix=sys.argv[3]).get("Contents", [])]
+    if not left:
+        print("gone")
+        break
+    if time.monotonic() > deadline:
+        print("left:", left)
+        break
+    time.sleep(0.1)
+"#;
+    let out = boto3(script, &[&moto.url, BUCKET, prefix]).await;
+    assert_eq!(out.trim(), "gone", "the staged objects are removed");
+}
+
+/// `name size same etag` of every object under `prefix`, read with boto3;
+/// `same` says whether its bytes are those of the file of its name in
+/// `local` (`-` when there is none).
+async fn objects(moto: &Moto, prefix: &str, local: &Path) -> Vec<String> {
+    let script = r#"
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+listed = s3.list_objects_v2(Bucket=sys.argv[2], Prefix=sys.argv[3]).get("Contents", [])
+for o in sorted(listed, key=lambda o: o["Key"]):
+    name = o["Key"][len(sys.argv[3]):]
+    body = s3.get_object(Bucket=sys.argv[2], Key=o["Key"])["Body"].read()
+    path = os.path.join(sys.argv[4], name)
+    same = "-"
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            same = str(f.read() == body)
+    print(name, len(body), same, o["ETag"].strip('"'))
+"#;
+    let local = local.display().to_string();
+    boto3(script, &[&moto.url, BUCKET, prefix, &local]).await.lines().map(str::to_string).collect()
+}
+
+async fn wait_ended(backend: &Backend, id: &str) -> DriverStatus {
+    eventually("the application ends", DEADLINE, || async {
+        let st = backend.status(id).await.expect("status");
+        matches!(st.phase, DriverPhase::Succeeded | DriverPhase::Failed | DriverPhase::Killed | DriverPhase::Lost)
+            .then_some(st)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn cluster_mode_on_kubernetes_stages_small_and_multipart_files_to_s3_and_removes_them_after_the_try() {
+    let moto = Moto::start().await;
+    create_bucket(&moto).await;
+    let work = tempfile::tempdir().unwrap();
+    let apps = tempfile::tempdir().unwrap();
+    let c = cluster(work.path(), &moto).await;
+    // Parts of S3's smallest size, so an 11 MiB file goes up in three.
+    let backend = kubernetes(&c, &moto, staging(&moto, false, 5 << 20)).await;
+    let mut app = local_app(apps.path(), DeployMode::Cluster);
+    let big = apps.path().join("big.bin");
+    let big_bytes: Vec<u8> = (0..(11u32 << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&big, &big_bytes).unwrap();
+    drop(big_bytes);
+    app.files.push(big.display().to_string());
+    let key = "drover-s3-1";
+
+    let Submitted::Cluster(id) = backend.submit(key, &app).await.expect("submits") else { panic!("cluster mode") };
+    // Until drover sees the try end, its objects are all there, byte for
+    // byte; the large one as a multipart upload (its ETag counts the parts).
+    let prefix = format!("staging/drover-{key}/");
+    let listed = objects(&moto, &prefix, apps.path()).await;
+    let names: Vec<&str> = listed.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(names, ["big.bin", "data.txt", "dep.py", "main.sh"], "{listed:?}");
+    for line in &listed {
+        let [name, size, same, etag] = line.split(' ').collect::<Vec<_>>()[..] else { panic!("{line}") };
+        assert_eq!(size.parse::<u64>().unwrap(), std::fs::metadata(apps.path().join(name)).unwrap().len(), "{line}");
+        assert_eq!(same, "True", "the staged copy of {name} is the file, byte for byte");
+        assert_eq!(etag.ends_with("-3"), name == "big.bin", "only big.bin went up in (three) parts: {line}");
+    }
+    // The driver pod was given the staged copies by their s3a:// URIs.
+    let pods = reqwest::get(format!("{}/api/v1/namespaces/default/pods", c.rest_url())).await.unwrap().text().await.unwrap();
+    assert!(pods.contains(&format!("s3a://{BUCKET}/{prefix}main.sh")), "{pods}");
+    assert!(pods.contains(&format!("s3a://{BUCKET}/{prefix}dep.py")), "{pods}");
+
+    let st = wait_ended(&backend, &id).await;
+    assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
+    let log = backend.logs(&id, "stdout", 0, 1 << 16).await.expect("logs");
+    let log = String::from_utf8_lossy(&log.data);
+    assert!(log.contains("main ran with an-arg"), "{log}");
+    assert!(!log.contains(&apps.path().display().to_string()), "the driver ran the fetched copy, not the original: {log}");
+    assert!(log.contains("from the staged py-file") && log.contains("from the staged file"), "{log}");
+    wait_gone(&moto, &prefix).await;
+    assert_eq!(objects(&moto, "staging/", apps.path()).await, Vec::<String>::new(), "boto3 sees nothing left either");
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn service_mode_on_emr_serverless_stages_to_s3_with_the_backends_own_credentials() {
+    let moto = Moto::start().await;
+    create_bucket(&moto).await;
+    let work = tempfile::tempdir().unwrap();
+    let apps = tempfile::tempdir().unwrap();
+    let c = cluster(work.path(), &moto).await;
+    let host = PluginHost::new(Limits::default(), Some(support::drover::plugin_cache())).unwrap();
+    let plugin = host.load_named("emr-serverless").await.unwrap();
+    let settings = vec![
+        ("endpoint".to_string(), c.rest_url()),
+        ("region".to_string(), drover_devcluster::serverless::REGION.to_string()),
+        ("application_id".to_string(), drover_devcluster::serverless::APPLICATION_ID.to_string()),
+        ("execution_role_arn".to_string(), "arn:aws:iam::123456789012:role/drover-test".to_string()),
+        ("access_key_id".to_string(), drover_devcluster::serverless::ACCESS_KEY_ID.to_string()),
+        ("secret_access_key".to_string(), drover_devcluster::serverless::SECRET_ACCESS_KEY.to_string()),
+    ];
+    let (api, s3) = (c.addr().to_string(), moto.url.trim_start_matches("http://").to_string());
+    // No credentials in the staging table: the backend's signing ones are used.
+    let backend = host
+        .backend("emr", plugin, settings, &[api.as_str(), s3.as_str()])
+        .unwrap()
+        .with_staging(staging(&moto, false, 8 << 20))
+        .unwrap();
+    let app = local_app(apps.path(), DeployMode::Service);
+    let key = "drover-s3-emr";
+    let Submitted::Cluster(id) = backend.submit(key, &app).await.expect("submits") else { panic!("runs on the service") };
+    let prefix = format!("staging/drover-{key}/");
+    let listed = objects(&moto, &prefix, apps.path()).await;
+    let names: Vec<&str> = listed.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(names, ["data.txt", "dep.py", "main.sh"], "{listed:?}");
+    let st = wait_ended(&backend, &id).await;
+    assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
+    // EMR Serverless has no log API: read the stand-in's driver output.
+    let run_dir = std::fs::read_dir(work.path().join("emr-serverless")).unwrap().flatten().next().unwrap().path();
+    let attempt = run_dir.join("attempt-1");
+    let log = std::fs::read_to_string(attempt.join("stdout")).unwrap();
+    assert!(log.contains(&format!("main ran with an-arg from {}", attempt.join("main.sh").display())), "{log}");
+    assert!(log.contains("from the staged py-file") && log.contains("from the staged file"), "{log}");
+    wait_gone(&moto, &prefix).await;
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn keep_leaves_the_staged_objects_after_the_try() {
+    let moto = Moto::start().await;
+    create_bucket(&moto).await;
+    let work = tempfile::tempdir().unwrap();
+    let apps = tempfile::tempdir().unwrap();
+    let c = cluster(work.path(), &moto).await;
+    let backend = kubernetes(&c, &moto, staging(&moto, true, 8 << 20)).await;
+    let key = "drover-s3-kept";
+    let Submitted::Cluster(id) = backend.submit(key, &local_app(apps.path(), DeployMode::Cluster)).await.unwrap() else {
+        panic!()
+    };
+    let st = wait_ended(&backend, &id).await;
+    assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
+    // Seeing the end is what removes a try's files (keep = false); with
+    // keep, the clean-up returns before sending a request.
+    let prefix = format!("staging/drover-{key}/");
+    let names: Vec<String> = objects(&moto, &prefix, apps.path()).await.iter().map(|l| l.split(' ').next().unwrap().to_string()).collect();
+    assert_eq!(names, ["data.txt", "dep.py", "main.sh"]);
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_missing_bucket_refuses_the_try_before_anything_is_submitted() {
+    let moto = Moto::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let apps = tempfile::tempdir().unwrap();
+    let c = cluster(work.path(), &moto).await;
+    let backend = kubernetes(&c, &moto, staging(&moto, false, 8 << 20)).await;
+    let e = backend.submit("drover-no-bucket", &local_app(apps.path(), DeployMode::Cluster)).await.expect_err("no bucket");
+    assert_eq!(e.kind(), Some(ErrorKind::Rejected), "{e}");
+    assert!(e.to_string().contains("NoSuchBucket"), "{e}");
+    assert!(c.submissions().is_empty(), "nothing was submitted");
+    c.shutdown().await;
+}
