@@ -179,6 +179,8 @@ async fn cluster_mode_stages_local_files_to_webhdfs_and_removes_them_after_the_t
     let log = String::from_utf8_lossy(&log.data);
     assert!(log.contains("main ran with an-arg"), "{log}");
     assert!(log.contains("from the staged py-file") && log.contains("from the staged file"), "{log}");
+    // The scheduler removes them as it records the try's end.
+    backend.remove_staged(key).await;
     eventually("the staged files are removed", DEADLINE, || async { (!dir.exists()).then_some(()) }).await;
     assert_eq!(try_dirs(&c), Vec::<String>::new());
     c.shutdown().await;
@@ -242,6 +244,8 @@ async fn a_try_sent_again_after_a_crash_between_upload_and_submit_stages_its_fil
     assert_eq!(try_dirs(&c), [format!("drover-{key}")]);
     let st = wait_ended(&second, &id).await;
     assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
+    // The scheduler removes them as it records the try's end.
+    second.remove_staged(key).await;
     eventually("the staged files are removed", DEADLINE, || async { (!dir.exists()).then_some(()) }).await;
     assert_eq!(try_dirs(&c), Vec::<String>::new());
     c.shutdown().await;
@@ -281,6 +285,57 @@ async fn staging_goes_only_to_allowed_hosts_and_a_missing_file_fails_the_try() {
     c.shutdown().await;
 }
 
+/// The DAG `staged` running `app` on a YARN backend that reaches the
+/// ResourceManager at `rm` and stages to the stand-in's WebHDFS; the path
+/// of the config file that says so.
+fn staged_drover(root: &Path, dags: &Path, app: &Application, rm: &str, c: &DevCluster) -> String {
+    let application = format!(
+        "resource = {:?}\nmain_class = \"drover.Test\"\ndeploy_mode = \"cluster\"\nargs = [\"an-arg\"]\npy_files = [{:?}]\nfiles = [{:?}]",
+        app.resource, app.py_files[0], app.files[0]
+    );
+    support::fixtures::job_dag(dags, "staged", "yarn_staged", "", &application);
+    let config = format!(
+        "[backends.yarn_staged]\nplugin = \"yarn\"\nallowed_hosts = [{rm:?}, {cluster:?}]\n\
+         settings = {{ rm_url = \"http://{rm}\", user = \"drover\" }}\n\
+         [backends.yarn_staged.staging]\nwebhdfs = \"http://{cluster}\"\ndir = {STAGING_DIR:?}\nuser = \"drover\"\n",
+        cluster = c.addr().to_string(),
+    );
+    write(root, "drover.toml", &config).display().to_string()
+}
+
+#[tokio::test]
+async fn a_drover_killed_while_the_driver_runs_removes_its_staged_files_after_the_restart() {
+    use support::child::{kill9, start_drover};
+
+    let root = tempfile::tempdir().unwrap();
+    let c = cluster(&root.path().join("cluster")).await;
+    let dags = root.path().join("dags");
+    std::fs::create_dir_all(&dags).unwrap();
+    let mut app = local_app(&dags);
+    // The driver runs until the test lets it end.
+    let flag = root.path().join("finish");
+    let main = format!("#!/bin/sh\nwhile [ ! -e {flag:?} ]; do sleep 0.05; done\ncat dep.py\n", flag = flag.display().to_string());
+    app.resource = write(&dags, "main.sh", &main).display().to_string();
+    let config_arg = staged_drover(root.path(), &dags, &app, &c.addr().to_string(), &c);
+    let home = root.path().join("home");
+    let extra = ["--config", config_arg.as_str()];
+
+    let (mut first, api) = start_drover(&home, &dags, &c.rest_url(), &extra).await.unwrap();
+    let run = api.trigger("staged", serde_json::json!({})).await.unwrap();
+    api.wait_driver("staged", &run, "job", "running").await;
+    assert_eq!(try_dirs(&c).len(), 1, "staged while the driver runs");
+    kill9(&mut first).await.unwrap();
+    // The driver ends while no drover watches; the next one re-attaches by
+    // its stored id, sees the end, and removes what the try staged.
+    std::fs::write(&flag, "").unwrap();
+    let (mut second, api) = start_drover(&home, &dags, &c.rest_url(), &extra).await.unwrap();
+    assert_eq!(api.wait_run("staged", &run, DEADLINE).await.unwrap(), "success");
+    assert!(api.log("staged", &run, "job", 1).await.unwrap().contains("from the staged py-file"));
+    eventually("the staged files are removed", DEADLINE, || async { try_dirs(&c).is_empty().then_some(()) }).await;
+    kill9(&mut second).await.unwrap();
+    c.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_drover_killed_between_upload_and_submit_sends_the_try_again_without_duplicating_or_leaking_files() {
     use support::child::{kill9, start_drover};
@@ -296,20 +351,7 @@ async fn a_drover_killed_between_upload_and_submit_sends_the_try_again_without_d
     let dags = root.path().join("dags");
     std::fs::create_dir_all(&dags).unwrap();
     let app = local_app(&dags);
-    let application = format!(
-        "resource = {:?}\nmain_class = \"drover.Test\"\ndeploy_mode = \"cluster\"\nargs = [\"an-arg\"]\npy_files = [{:?}]\nfiles = [{:?}]",
-        app.resource, app.py_files[0], app.files[0]
-    );
-    support::fixtures::job_dag(&dags, "staged", "yarn_staged", "", &application);
-    let config = format!(
-        "[backends.yarn_staged]\nplugin = \"yarn\"\nallowed_hosts = [{proxy:?}, {cluster:?}]\n\
-         settings = {{ rm_url = \"http://{proxy}\", user = \"drover\" }}\n\
-         [backends.yarn_staged.staging]\nwebhdfs = \"http://{cluster}\"\ndir = {STAGING_DIR:?}\nuser = \"drover\"\n",
-        proxy = proxy.addr().to_string(),
-        cluster = c.addr().to_string(),
-    );
-    let config_file = write(root.path(), "drover.toml", &config);
-    let config_arg = config_file.display().to_string();
+    let config_arg = staged_drover(root.path(), &dags, &app, &proxy.addr().to_string(), &c);
     let home = root.path().join("home");
     let extra = ["--config", config_arg.as_str()];
 
@@ -366,6 +408,8 @@ async fn a_file_larger_than_the_plugins_memory_is_staged_by_streaming_it() {
     drop(copy);
     let st = wait_ended(&backend, &id).await;
     assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
+    // The scheduler removes them as it records the try's end.
+    backend.remove_staged(key).await;
     eventually("the staged files are removed", DEADLINE, || async { (!dir.exists()).then_some(()) }).await;
     c.shutdown().await;
 }

@@ -194,6 +194,8 @@ async fn cluster_mode_on_kubernetes_stages_small_and_multipart_files_to_s3_and_r
     assert!(log.contains("main ran with an-arg"), "{log}");
     assert!(!log.contains(&apps.path().display().to_string()), "the driver ran the fetched copy, not the original: {log}");
     assert!(log.contains("from the staged py-file") && log.contains("from the staged file"), "{log}");
+    // The scheduler removes them as it records the try's end.
+    backend.remove_staged(key).await;
     wait_gone(&moto, &prefix).await;
     assert_eq!(objects(&moto, "staging/", apps.path()).await, Vec::<String>::new(), "boto3 sees nothing left either");
     c.shutdown().await;
@@ -238,6 +240,8 @@ async fn service_mode_on_emr_serverless_stages_to_s3_with_the_backends_own_crede
     let log = std::fs::read_to_string(attempt.join("stdout")).unwrap();
     assert!(log.contains(&format!("main ran with an-arg from {}", attempt.join("main.sh").display())), "{log}");
     assert!(log.contains("from the staged py-file") && log.contains("from the staged file"), "{log}");
+    // The scheduler removes them as it records the try's end.
+    backend.remove_staged(key).await;
     wait_gone(&moto, &prefix).await;
     c.shutdown().await;
 }
@@ -256,8 +260,9 @@ async fn keep_leaves_the_staged_objects_after_the_try() {
     };
     let st = wait_ended(&backend, &id).await;
     assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
-    // Seeing the end is what removes a try's files (keep = false); with
-    // keep, the clean-up returns before sending a request.
+    // The scheduler asks for the try's files to go as it records its end;
+    // with keep, the clean-up returns before sending a request.
+    backend.remove_staged(key).await;
     let prefix = format!("staging/drover-{key}/");
     let names: Vec<String> = objects(&moto, &prefix, apps.path()).await.iter().map(|l| l.split(' ').next().unwrap().to_string()).collect();
     assert_eq!(names, ["data.txt", "dep.py", "main.sh"]);

@@ -306,9 +306,6 @@ pub struct Backend {
     limits: Limits,
     /// Uploads cluster-mode applications' local files before `submit`.
     stager: Option<Arc<crate::staging::Stager>>,
-    /// Cluster id -> submission key of each submission whose files are
-    /// staged, until its end is seen and the files are deleted.
-    staged: Arc<Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -347,7 +344,6 @@ impl Backend {
             limits: host.limits,
             host,
             stager: None,
-            staged: Arc::default(),
         }
     }
 
@@ -514,18 +510,12 @@ impl Backend {
         let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "submit",
             call_submit(&self.settings, key, &app));
         let r = self.observe("submit", started, scope.flatten(r, &denied).map(convert::submitted));
-        if let Some(stager) = stager {
-            match &r {
-                Ok(Submitted::Cluster(id)) => {
-                    self.staged.lock().expect("staged map").insert(id.clone(), key.to_string());
-                }
-                // Refused for good: this try is over, and so are its files.
-                // (In doubt or unavailable: the same try is sent again.)
-                Err(e) if matches!(e.kind(), Some(crate::ErrorKind::Invalid | crate::ErrorKind::Rejected)) => {
-                    self.unstage(stager.clone(), key.to_string());
-                }
-                _ => {}
-            }
+        // Refused for good: this try is over, and so are its files. (In
+        // doubt or unavailable: the same try is sent again.)
+        if let (Some(stager), Err(e)) = (stager, &r)
+            && matches!(e.kind(), Some(crate::ErrorKind::Invalid | crate::ErrorKind::Rejected))
+        {
+            self.unstage(stager.clone(), key.to_string());
         }
         r
     }
@@ -557,16 +547,21 @@ impl Backend {
         });
     }
 
-    /// Once a driver with staged files has ended, its files go.
-    fn ended(&self, id: &str, status: &DriverStatus) {
-        use crate::types::DriverPhase as P;
+    /// Whether this backend stages local files before submitting.
+    pub fn stages(&self) -> bool {
+        self.stager.is_some()
+    }
+
+    /// Deletes the staged files of the submission `key` (nothing without
+    /// staging, or with `keep`). The scheduler calls it when the try's
+    /// driver has ended, before it records the end, so a drover that dies
+    /// in between deletes them on its next start; deleting what is gone
+    /// already is harmless. A failure is logged: the try's end stands.
+    pub async fn remove_staged(&self, key: &str) {
         let Some(stager) = &self.stager else { return };
-        if !matches!(status.phase, P::Succeeded | P::Failed | P::Killed | P::Lost) {
-            return;
-        }
-        let key = self.staged.lock().expect("staged map").remove(id);
-        if let Some(key) = key {
-            self.unstage(stager.clone(), key);
+        match stager.unstage(key).await {
+            Ok(()) => tracing::info!(backend = %self.name, key, "staged files removed"),
+            Err(e) => tracing::warn!(backend = %self.name, key, error = %e, "cannot remove staged files"),
         }
     }
 
@@ -578,12 +573,7 @@ impl Backend {
         let started = Instant::now();
         let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "find",
             call_find(&self.settings, key));
-        let r = self.observe("find", started, scope.flatten(r, &denied));
-        // A submission found after a crash may carry staged files.
-        if let (Some(_), Ok(Some(id))) = (&self.stager, &r) {
-            self.staged.lock().expect("staged map").insert(id.clone(), key.to_string());
-        }
-        r
+        self.observe("find", started, scope.flatten(r, &denied))
     }
 
     pub async fn status(&self, id: &str) -> Result<DriverStatus, CallError> {
@@ -593,11 +583,7 @@ impl Backend {
         let started = Instant::now();
         let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "status",
             call_status(&self.settings, id));
-        let r = self.observe("status", started, scope.flatten(r, &denied).map(convert::status));
-        if let Ok(st) = &r {
-            self.ended(id, st);
-        }
-        r
+        self.observe("status", started, scope.flatten(r, &denied).map(convert::status))
     }
 
     /// The status of many drivers in one call where the cluster has a list
@@ -612,13 +598,6 @@ impl Backend {
         let r = scope
             .flatten(r, &denied)
             .map(|list| list.into_iter().map(|st| st.map(convert::status)).collect::<Vec<_>>());
-        if let Ok(list) = &r {
-            for (id, st) in ids.iter().zip(list) {
-                if let Some(st) = st {
-                    self.ended(id, st);
-                }
-            }
-        }
         self.observe("status-many", started, r)
     }
 

@@ -119,6 +119,16 @@ impl TryJob {
     /// Commits what was learned about the driver. The database is the
     /// record of truth, so a failed commit is retried rather than skipped.
     async fn record(&self, u: DriverUpdate) {
+        // A driver known to have ended needs its staged files no more: they
+        // go before the end is committed, so a restart in between (which
+        // re-attaches and sees the end again) still removes them. A driver
+        // in doubt (unknown) may yet run, and keeps them.
+        if self.backend.stages()
+            && self.app.deploy_mode != drover_dag::DeployMode::Client
+            && matches!(u.state, DriverState::Succeeded | DriverState::Failed | DriverState::Killed | DriverState::Lost)
+        {
+            self.backend.remove_staged(&self.key).await;
+        }
         let mut wait = Duration::from_millis(50);
         for attempt in 1.. {
             match self.store.update_driver(self.try_id, &u).await {
