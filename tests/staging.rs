@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use drover_dag::{Application, DeployMode, Resources};
 use drover_devcluster::{DevCluster, DevClusterConfig};
-use drover_plugin_host::{Backend, DriverPhase, DriverStatus, ErrorKind, Limits, PluginHost, StagingConfig, Submitted};
-use support::wait::eventually;
+use drover_plugin_host::{Backend, DriverPhase, ErrorKind, Limits, PluginHost, StagingConfig, Submitted};
+use support::drover::script as write;
+use support::wait::{driver_ended as wait_ended, eventually};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const STAGING_DIR: &str = "/user/drover/.sparkStaging";
@@ -48,16 +49,6 @@ async fn yarn(cluster: &DevCluster, rm_url: &str) -> Backend {
         .expect("staging config")
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    path
-}
 
 /// A cluster-mode application whose main script, py-file and file are all local.
 fn local_app(dir: &Path) -> Application {
@@ -100,14 +91,6 @@ fn try_dirs(cluster: &DevCluster) -> Vec<String> {
     names
 }
 
-async fn wait_ended(backend: &Backend, id: &str) -> DriverStatus {
-    eventually("the application ends", DEADLINE, || async {
-        let st = backend.status(id).await.expect("status");
-        matches!(st.phase, DriverPhase::Succeeded | DriverPhase::Failed | DriverPhase::Killed | DriverPhase::Lost)
-            .then_some(st)
-    })
-    .await
-}
 
 #[tokio::test]
 async fn the_stand_in_webhdfs_serves_the_hdfs_pypi_client() {
@@ -179,6 +162,46 @@ async fn cluster_mode_stages_local_files_to_webhdfs_and_removes_them_after_the_t
     let log = String::from_utf8_lossy(&log.data);
     assert!(log.contains("main ran with an-arg"), "{log}");
     assert!(log.contains("from the staged py-file") && log.contains("from the staged file"), "{log}");
+    // The scheduler removes them as it records the try's end.
+    backend.remove_staged(key).await;
+    eventually("the staged files are removed", DEADLINE, || async { (!dir.exists()).then_some(()) }).await;
+    assert_eq!(try_dirs(&c), Vec::<String>::new());
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_local_archive_is_staged_and_unpacked_under_its_alias_where_the_driver_runs() {
+    use std::io::Write as _;
+    let work = tempfile::tempdir().unwrap();
+    let apps = tempfile::tempdir().unwrap();
+    let c = cluster(work.path()).await;
+    let backend = yarn(&c, &c.rest_url()).await;
+    let archive = apps.path().join("env.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
+    let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("inner.txt", deflated).unwrap();
+    zip.write_all(b"from the staged archive\n").unwrap();
+    zip.start_file("lib/deep.txt", deflated).unwrap();
+    zip.write_all(b"from deep in the archive\n").unwrap();
+    zip.finish().unwrap();
+    let mut app = local_app(apps.path());
+    app.resource = write(apps.path(), "main.sh", "#!/bin/sh\ncat env/inner.txt\ncat env/lib/deep.txt\n").display().to_string();
+    // A remote archive beside it stays as it is (it is not the host's to move).
+    app.conf.insert("spark.archives".into(), format!("file://{}#env, hdfs://elsewhere:8020/x.zip#x", archive.display()));
+    let key = "drover-archive-1";
+
+    let Submitted::Cluster(id) = backend.submit(key, &app).await.expect("submits") else { panic!("cluster mode") };
+    let (dir, names) = staged(&c, key);
+    assert_eq!(names, ["data.txt", "dep.py", "env.zip", "main.sh"], "{}", dir.display());
+    assert_eq!(std::fs::read(dir.join("env.zip")).unwrap(), std::fs::read(&archive).unwrap(), "staged byte for byte");
+    // The driver finds env/ only if the plugin sent the staged archive as an
+    // ARCHIVE resource named `env` with its real size and time: the stand-in
+    // NodeManager checks both, then unpacks it into the container.
+    let st = wait_ended(&backend, &id).await;
+    assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
+    let log = backend.logs(&id, "stdout", 0, 1 << 16).await.expect("logs");
+    let log = String::from_utf8_lossy(&log.data);
+    assert!(log.contains("from the staged archive") && log.contains("from deep in the archive"), "{log}");
     // The scheduler removes them as it records the try's end.
     backend.remove_staged(key).await;
     eventually("the staged files are removed", DEADLINE, || async { (!dir.exists()).then_some(()) }).await;

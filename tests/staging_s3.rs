@@ -9,16 +9,15 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use drover_dag::{Application, DeployMode, Resources};
 use drover_devcluster::{DevCluster, DevClusterConfig};
-use drover_plugin_host::{Backend, DriverPhase, DriverStatus, ErrorKind, Limits, PluginHost, S3Credentials, StagingConfig, Submitted};
+use drover_plugin_host::{Backend, DriverPhase, ErrorKind, Limits, PluginHost, S3Credentials, StagingConfig, Submitted};
 use support::moto::{Moto, boto3};
-use support::wait::eventually;
+use support::drover::script as write;
+use support::wait::driver_ended as wait_ended;
 
-const DEADLINE: Duration = Duration::from_secs(60);
 const BUCKET: &str = "drover-staging";
 
 async fn cluster(dir: &Path, moto: &Moto) -> DevCluster {
@@ -65,16 +64,6 @@ async fn kubernetes(cluster: &DevCluster, moto: &Moto, staging: StagingConfig) -
         .expect("staging config")
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    path
-}
 
 /// An application whose main script, py-file and file are all local; the
 /// script shows what it finds in its working directory.
@@ -143,14 +132,6 @@ for o in sorted(listed, key=lambda o: o["Key"]):
     boto3(script, &[&moto.url, BUCKET, prefix, &local]).await.lines().map(str::to_string).collect()
 }
 
-async fn wait_ended(backend: &Backend, id: &str) -> DriverStatus {
-    eventually("the application ends", DEADLINE, || async {
-        let st = backend.status(id).await.expect("status");
-        matches!(st.phase, DriverPhase::Succeeded | DriverPhase::Failed | DriverPhase::Killed | DriverPhase::Lost)
-            .then_some(st)
-    })
-    .await
-}
 
 #[tokio::test]
 async fn cluster_mode_on_kubernetes_stages_small_and_multipart_files_to_s3_and_removes_them_after_the_try() {
@@ -198,6 +179,51 @@ async fn cluster_mode_on_kubernetes_stages_small_and_multipart_files_to_s3_and_r
     backend.remove_staged(key).await;
     wait_gone(&moto, &prefix).await;
     assert_eq!(objects(&moto, "staging/", apps.path()).await, Vec::<String>::new(), "boto3 sees nothing left either");
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_local_tar_gz_archive_is_staged_to_s3_and_unpacked_under_its_alias_in_the_driver_pod() {
+    let moto = Moto::start().await;
+    create_bucket(&moto).await;
+    let work = tempfile::tempdir().unwrap();
+    let apps = tempfile::tempdir().unwrap();
+    let c = cluster(work.path(), &moto).await;
+    let backend = kubernetes(&c, &moto, staging(&moto, false, 8 << 20)).await;
+    let archive = apps.path().join("deps.tar.gz");
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    for (path, text) in [("inner.txt", "from the staged archive\n"), ("conf/deep.txt", "from deep in the archive\n")] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, path, text.as_bytes()).unwrap();
+    }
+    std::fs::write(&archive, tar.into_inner().unwrap().finish().unwrap()).unwrap();
+    let mut app = local_app(apps.path(), DeployMode::Cluster);
+    app.resource = write(apps.path(), "main.sh", "#!/bin/sh\ncat deps/inner.txt\ncat deps/conf/deep.txt\n").display().to_string();
+    app.conf.insert("spark.archives".into(), format!("{}#deps", archive.display()));
+    let key = "drover-s3-archive";
+
+    let Submitted::Cluster(id) = backend.submit(key, &app).await.expect("submits") else { panic!("cluster mode") };
+    let prefix = format!("staging/drover-{key}/");
+    let listed = objects(&moto, &prefix, apps.path()).await;
+    let names: Vec<&str> = listed.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(names, ["data.txt", "dep.py", "deps.tar.gz", "main.sh"], "{listed:?}");
+    assert!(listed.iter().all(|l| l.split(' ').nth(2) == Some("True")), "each staged copy is its file, byte for byte: {listed:?}");
+    // The driver pod's spark.archives names the staged copy, alias kept.
+    let pods = reqwest::get(format!("{}/api/v1/namespaces/default/pods", c.rest_url())).await.unwrap().text().await.unwrap();
+    assert!(pods.contains(&format!("spark.archives=s3a://{BUCKET}/{prefix}deps.tar.gz#deps")), "{pods}");
+    assert!(!pods.contains(&archive.display().to_string()), "no local path reaches the cluster: {pods}");
+
+    let st = wait_ended(&backend, &id).await;
+    assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
+    let log = backend.logs(&id, "stdout", 0, 1 << 16).await.expect("logs");
+    let log = String::from_utf8_lossy(&log.data);
+    assert!(log.contains("from the staged archive") && log.contains("from deep in the archive"), "{log}");
+    // The scheduler removes them as it records the try's end.
+    backend.remove_staged(key).await;
+    wait_gone(&moto, &prefix).await;
     c.shutdown().await;
 }
 

@@ -36,3 +36,14 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Waits (3 minutes at most) until the backend says driver `id` has ended;
+/// its last status.
+pub async fn driver_ended(backend: &drover_plugin_host::Backend, id: &str) -> drover_plugin_host::DriverStatus {
+    use drover_plugin_host::DriverPhase as P;
+    eventually("the application ends", Duration::from_secs(180), || async {
+        let st = backend.status(id).await.expect("status");
+        matches!(st.phase, P::Succeeded | P::Failed | P::Killed | P::Lost).then_some(st)
+    })
+    .await
+}

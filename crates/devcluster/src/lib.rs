@@ -56,6 +56,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+mod archive;
 pub mod aws;
 pub mod emr_containers;
 mod http;

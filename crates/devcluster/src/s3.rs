@@ -4,7 +4,9 @@
 //! `--py-files` into the working directory, SPARK-33782) and the EMR
 //! stand-ins' job runs (EMRFS) fetch each object from the S3 endpoint the
 //! devcluster is configured with ([`crate::DevClusterConfig::s3`]) into the
-//! driver's directory and run the copies. The S3 is someone else's (moto in
+//! driver's directory and run the copies. The items of `spark.archives` are
+//! unpacked there, each into a directory named by its `#alias` or its file
+//! name, as spark-submit does for `--archives`. The S3 is someone else's (moto in
 //! the tests, MinIO); the stand-in only reads from it, path-style, signing
 //! with `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` when they are set and
 //! the stand-in's own made-up account otherwise (moto takes any signature; a
@@ -26,6 +28,9 @@ use tokio::io::AsyncWriteExt as _;
 /// The Spark properties whose comma-separated lists name files the driver
 /// reads locally.
 const LISTS: [&str; 3] = ["spark.jars", "spark.files", "spark.submit.pyFiles"];
+
+/// The Spark property whose items are archives, unpacked where the driver runs.
+const ARCHIVES: &str = "spark.archives";
 
 /// An S3 endpoint to read objects from.
 #[derive(Clone)]
@@ -79,8 +84,9 @@ impl S3Source {
     /// Downloads every S3 resource `resource` and the file lists of `conf`
     /// name into `dir` (under its `#alias` if it has one, else its file
     /// name), and returns the resource with those names replaced by the
-    /// copies' paths (the same for `conf`, in place). The error reads as a
-    /// JVM driver's would.
+    /// copies' paths (the same for `conf`, in place); the S3 archives of
+    /// `spark.archives` are unpacked into `dir` the same way, each into a
+    /// directory. The error reads as a JVM driver's would.
     pub async fn localize(&self, dir: &Path, resource: &str, conf: &mut BTreeMap<String, String>) -> Result<String, String> {
         let resource = match self.fetch_item(dir, resource).await? {
             Some(path) => path.display().to_string(),
@@ -97,7 +103,36 @@ impl S3Source {
             }
             conf.insert(key.to_string(), items.join(","));
         }
+        if let Some(list) = conf.get(ARCHIVES).cloned() {
+            let mut items = Vec::new();
+            for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                items.push(match self.unpack_item(dir, item).await? {
+                    Some(path) => path.display().to_string(),
+                    None => item.to_string(),
+                });
+            }
+            conf.insert(ARCHIVES.to_string(), items.join(","));
+        }
         Ok(resource)
+    }
+
+    /// The directory `item` is unpacked into if it names an S3 archive;
+    /// `None` otherwise. The archive itself is downloaded beside it first,
+    /// then removed.
+    async fn unpack_item(&self, dir: &Path, item: &str) -> Result<Option<PathBuf>, String> {
+        let (uri, alias) = item.split_once('#').map_or((item, None), |(u, a)| (u, Some(a)));
+        let Some((bucket, key)) = bucket_and_key(uri) else { return Ok(None) };
+        let file = key.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("archive").to_string();
+        let name = alias.filter(|n| !n.is_empty()).unwrap_or(&file);
+        let (download, dst) = (dir.join(format!(".{name}.download")), dir.join(name));
+        self.fetch(uri, bucket, key, &download).await?;
+        let (from, to) = (download.clone(), dst.clone());
+        let unpacked = tokio::task::spawn_blocking(move || crate::archive::unpack(&from, &file, &to))
+            .await
+            .map_err(|e| format!("java.io.IOException: unpacking {uri}: {e}"))?;
+        let _ = tokio::fs::remove_file(&download).await;
+        unpacked?;
+        Ok(Some(dst))
     }
 
     /// The local copy of `item` if it names an S3 object; `None` otherwise.

@@ -603,6 +603,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn staged_archives_are_archive_resources_named_by_their_alias() {
+        // `spark.archives` staged by the host: the NodeManager unpacks an
+        // ARCHIVE into a directory of the entry's name, as Spark's Client
+        // asks for `--archives`.
+        let mut a = app();
+        a.resource = "hdfs://nn/st/drover-k/job.jar".into();
+        a.conf.extend([
+            ("spark.archives".into(), "hdfs://nn/st/drover-k/env.tar.gz#env".into()),
+            ("spark.yarn.cache.filenames".into(), "hdfs://nn/st/drover-k/job.jar#job.jar,hdfs://nn/st/drover-k/env.tar.gz#env".into()),
+            ("spark.yarn.cache.sizes".into(), "1234,789".into()),
+            ("spark.yarn.cache.timestamps".into(), "1700000000123,1700000000789".into()),
+            ("spark.yarn.cache.visibilities".into(), "PRIVATE,PRIVATE".into()),
+            ("spark.yarn.cache.types".into(), "FILE,ARCHIVE".into()),
+        ]);
+        let ctx = submission_context(&settings(&[]), "application_1_0001", "k", &a).unwrap();
+        let v = serde_json::to_value(&ctx).unwrap();
+        assert_eq!(
+            v["am-container-spec"]["local-resources"]["entry"][1],
+            json!({"key": "env", "value": {"resource": "hdfs://nn/st/drover-k/env.tar.gz", "type": "ARCHIVE",
+                "visibility": "PRIVATE", "size": 789, "timestamp": 1700000000789_i64}})
+        );
+    }
+
+    #[test]
     fn am_command_is_the_one_spark_builds() {
         let ctx =
             submission_context(&settings(&[]), "application_1_0001", "drover-abc", &app()).unwrap();

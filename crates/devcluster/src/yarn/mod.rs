@@ -31,7 +31,8 @@
 //! are localized into the AM container's directory after their size and
 //! modification time are checked against the submission, as the NodeManager
 //! does ("Resource ... changed on src filesystem"), and the AM runs the
-//! copies.
+//! copies; a resource of type `ARCHIVE` is unpacked into a directory of its
+//! name (`.zip`, `.tar.gz`, `.tgz`, `.tar`).
 //!
 //! Deliberate differences: only Spark AM commands run (anything else fails its
 //! attempts with a diagnostic); local resources on other schemes are not

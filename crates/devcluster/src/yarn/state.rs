@@ -482,9 +482,10 @@ enum AttemptEnd {
 
 /// The NodeManager's localization of a container's `hdfs:` resources (others
 /// are left where they are): each file is copied into the container's
-/// directory under its name, after checking that its size and modification
-/// time are the ones the submission recorded, as `FSDownload` does. Returns
-/// each localized URI with the path of its copy.
+/// directory under its name (an `ARCHIVE` unpacked into a directory of that
+/// name), after checking that its size and modification time are the ones
+/// the submission recorded, as `FSDownload` does. Returns each localized URI
+/// with the path of its copy.
 fn localize(
     hdfs: &std::path::Path,
     resources: &[super::wire::LocalResource],
@@ -507,6 +508,12 @@ fn localize(
         // script staged as Spark's `__app__.jar` keeps its own name, or it
         // would be run as a jar.
         let base = r.resource.rsplit('/').next().unwrap_or_default();
+        if r.archive {
+            let dst = dir.join(&r.name);
+            crate::archive::unpack(&src, base, &dst)?;
+            out.insert(r.resource.clone(), dst.display().to_string());
+            continue;
+        }
         let name = if r.name == "__app__.jar" && !base.ends_with(".jar") { base } else { r.name.as_str() };
         let dst = dir.join(name);
         std::fs::copy(&src, &dst).map_err(|e| format!("java.io.IOException: localizing {}: {e}", r.resource))?;

@@ -35,14 +35,17 @@ pub(super) struct Submission {
 }
 
 /// One entry of a container's local resources: the file the NodeManager
-/// copies into the container's directory as `name`, if its size and
-/// modification time still match.
+/// copies into the container's directory as `name` (or, for an archive,
+/// unpacks into a directory `name`), if its size and modification time
+/// still match.
 #[derive(Debug, Clone)]
 pub(super) struct LocalResource {
     pub(super) name: String,
     pub(super) resource: String,
     pub(super) size: i64,
     pub(super) timestamp: i64,
+    /// `type` is `ARCHIVE` (`FILE` and `PATTERN` are copied as they are).
+    pub(super) archive: bool,
 }
 
 /// JAXB/Jersey's view of a repeated element: one value, a list, or `{name: …}` around either.
@@ -152,6 +155,7 @@ pub(super) fn parse_submission(body: &Value) -> Result<Submission, RmError> {
                 resource: text(v.get("resource"))?,
                 size: number(v.get("size")).unwrap_or(0),
                 timestamp: number(v.get("timestamp")).unwrap_or(0),
+                archive: text(v.get("type")).as_deref() == Some("ARCHIVE"),
             })
         })
         .collect();

@@ -5,8 +5,9 @@
 //! The host, not the plugin, moves the bytes. A plugin has no files (its
 //! sandbox links no filesystem) and a 64 MiB memory cap; a jar can be larger
 //! than that. So before `submit`, [`Stager::stage`] streams every local
-//! resource of the application (main jar or script, jars, py-files, files)
-//! from disk to the backend's staging location, a chunk at a time, through the
+//! resource of the application (main jar or script, jars, py-files, files,
+//! and the archives of the conf's `spark.archives`, which the contract has
+//! no field for) from disk to the backend's staging location, a chunk at a time, through the
 //! same host allowlist the plugin's own requests go through, and hands the
 //! plugin an application whose fields name the staged copies. The plugin's
 //! limits keep meaning what they say: its memory never holds a file, and its
@@ -301,6 +302,29 @@ pub(crate) enum StageError {
     Rejected(String),
 }
 
+/// What a staged file is to the cluster: a file localized as it is, or an
+/// archive unpacked into a directory of its name (YARN's `FILE` and
+/// `ARCHIVE` local resource types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    File,
+    Archive,
+}
+
+impl Kind {
+    /// YARN's name of the resource type (`spark.yarn.cache.types`).
+    fn yarn_type(self) -> &'static str {
+        match self {
+            Kind::File => "FILE",
+            Kind::Archive => "ARCHIVE",
+        }
+    }
+}
+
+/// The Spark property listing an application's archives (`--archives`,
+/// comma-separated, each `path#alias` or `path`).
+pub(crate) const ARCHIVES: &str = "spark.archives";
+
 /// One staged file: where it came from, where it went, and what the file
 /// system says about it (YARN checks size and modification time).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,8 +332,10 @@ pub(crate) struct Staged {
     pub(crate) local: PathBuf,
     /// The URI the cluster reads it by (`hdfs://nn:8020/dir/drover-KEY/x.jar`).
     pub(crate) uri: String,
-    /// The name it is localized under in a container.
+    /// The name it is localized under in a container (an archive: the
+    /// directory it is unpacked into).
     pub(crate) name: String,
+    pub(crate) kind: Kind,
     pub(crate) size: u64,
     pub(crate) modified_ms: i64,
 }
@@ -341,6 +367,7 @@ struct Planned {
     uri: String,
     /// The name it is localized under.
     name: String,
+    kind: Kind,
 }
 
 /// The local file a resource string names, if it names one: a path, or a
@@ -379,8 +406,20 @@ pub(crate) fn try_dir(root: &str, key: &str) -> String {
     }
 }
 
-fn resources(app: &Application) -> impl Iterator<Item = &String> {
-    std::iter::once(&app.resource).chain(&app.jars).chain(&app.py_files).chain(&app.files)
+/// Every resource string of `app`, local or not, with what it is to the
+/// cluster: the fields, then the archives of the conf.
+fn resources(app: &Application) -> impl Iterator<Item = (&str, Kind)> {
+    std::iter::once(&app.resource)
+        .chain(&app.jars)
+        .chain(&app.py_files)
+        .chain(&app.files)
+        .map(|r| (r.as_str(), Kind::File))
+        .chain(list(app.conf.get(ARCHIVES)).map(|r| (r, Kind::Archive)))
+}
+
+/// The items of a comma-separated Spark list property, as Spark splits them.
+fn list(value: Option<&String>) -> impl Iterator<Item = &str> {
+    value.into_iter().flat_map(|v| v.split(',')).map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl Stager {
@@ -408,7 +447,7 @@ impl Stager {
 
     /// Whether `app` has anything to stage.
     pub(crate) fn needs_staging(app: &Application) -> bool {
-        resources(app).any(|r| local_path(r).is_some())
+        resources(app).any(|(r, _)| local_path(r).is_some())
     }
 
     fn root(&self) -> &str {
@@ -440,35 +479,53 @@ impl Stager {
         fields.extend(out.py_files.iter_mut());
         fields.extend(out.files.iter_mut());
         for field in fields {
-            let Some(local) = local_path(field) else { continue };
-            let (_, alias) = split_fragment(field);
-            let entry = match planned.iter().find(|p| p.local == local) {
-                Some(p) => p.clone(),
-                None => {
-                    let base = local
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "resource".into());
-                    // Two resources with one file name (a/x.py, b/x.py) must not
-                    // overwrite each other in the directory.
-                    let mut file = base.clone();
-                    let mut n = 1;
-                    while planned.iter().any(|p| p.path.rsplit('/').next() == Some(file.as_str())) {
-                        n += 1;
-                        file = format!("{n}-{base}");
-                    }
-                    let path = format!("{dir}/{file}");
-                    let p = Planned { local, uri: self.uri(&path), path, name: alias.unwrap_or(&file).to_string() };
-                    planned.push(p.clone());
-                    p
-                }
-            };
-            *field = match alias {
-                Some(a) => format!("{}#{a}", entry.uri),
-                None => entry.uri,
-            };
+            if let Some(staged) = self.place(&dir, &mut planned, field, Kind::File) {
+                *field = staged;
+            }
+        }
+        // Archives are a conf list: local items become staged URIs in place,
+        // aliases kept, remote ones left as they are.
+        if let Some(value) = app.conf.get(ARCHIVES) {
+            let items: Vec<String> = list(Some(value))
+                .map(|item| self.place(&dir, &mut planned, item, Kind::Archive).unwrap_or_else(|| item.to_string()))
+                .collect();
+            out.conf.insert(ARCHIVES.into(), items.join(","));
         }
         (out, planned)
+    }
+
+    /// Where the resource `item` goes, if it is local: its staged URI (with
+    /// its `#alias`), the file added to `planned` unless it is there as the
+    /// same kind already.
+    fn place(&self, dir: &str, planned: &mut Vec<Planned>, item: &str, kind: Kind) -> Option<String> {
+        let local = local_path(item)?;
+        let (_, alias) = split_fragment(item);
+        let entry = match planned.iter().find(|p| p.local == local && p.kind == kind) {
+            Some(p) => p.clone(),
+            None => {
+                let base = local
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "resource".into());
+                // Two resources with one file name (a/x.py, b/x.py) must not
+                // overwrite each other in the directory.
+                let mut file = base.clone();
+                let mut n = 1;
+                while planned.iter().any(|p| p.path.rsplit('/').next() == Some(file.as_str())) {
+                    n += 1;
+                    file = format!("{n}-{base}");
+                }
+                let path = format!("{dir}/{file}");
+                let name = alias.unwrap_or(&file).to_string();
+                let p = Planned { local, uri: self.uri(&path), path, name, kind };
+                planned.push(p.clone());
+                p
+            }
+        };
+        Some(match alias {
+            Some(a) => format!("{}#{a}", entry.uri),
+            None => entry.uri,
+        })
     }
 
     /// `app` as the plugin would get it after staging (see [`Stager::plan`]).
@@ -481,7 +538,7 @@ impl Stager {
     pub(crate) async fn stage(&self, key: &str, app: &Application) -> Result<(Application, Vec<Staged>), StageError> {
         // Every file is checked before the first byte leaves: a missing one
         // fails the try without leaving the others behind on the cluster.
-        for local in resources(app).filter_map(|r| local_path(r)) {
+        for local in resources(app).filter_map(|(r, _)| local_path(r)) {
             match tokio::fs::metadata(&local).await {
                 Ok(m) if m.is_file() => {}
                 Ok(_) => {
@@ -499,7 +556,7 @@ impl Stager {
             let (size, modified_ms) = tokio::time::timeout(self.config.timeout, self.upload(&p))
                 .await
                 .map_err(|_| StageError::Unavailable(format!("uploading {} took longer than {:?}", p.local.display(), self.config.timeout)))??;
-            staged.push(Staged { local: p.local, uri: p.uri, name: p.name, size, modified_ms });
+            staged.push(Staged { local: p.local, uri: p.uri, name: p.name, kind: p.kind, size, modified_ms });
         }
         if let Fs::WebHdfs { .. } = self.fs {
             add_cache_conf(&mut out, &staged);
@@ -535,7 +592,8 @@ impl Stager {
 /// (`spark.yarn.cache.*`, as `org.apache.spark.deploy.yarn.Client` writes
 /// it): each staged file with its size and modification time, which the
 /// plugin puts in the ApplicationMaster's local resources and the
-/// NodeManager checks.
+/// NodeManager checks; archives as `ARCHIVE`, which the NodeManager unpacks
+/// into a directory named by the alias.
 fn add_cache_conf(app: &mut Application, staged: &[Staged]) {
     if staged.is_empty() {
         return;
@@ -545,7 +603,7 @@ fn add_cache_conf(app: &mut Application, staged: &[Staged]) {
     app.conf.insert("spark.yarn.cache.sizes".into(), join(&|s| s.size.to_string()));
     app.conf.insert("spark.yarn.cache.timestamps".into(), join(&|s| s.modified_ms.to_string()));
     app.conf.insert("spark.yarn.cache.visibilities".into(), join(&|_| "PRIVATE".into()));
-    app.conf.insert("spark.yarn.cache.types".into(), join(&|_| "FILE".into()));
+    app.conf.insert("spark.yarn.cache.types".into(), join(&|s| s.kind.yarn_type().into()));
 }
 
 #[cfg(test)]
@@ -666,5 +724,78 @@ mod tests {
         assert_eq!(planned[0].path, "staging/drover-k1/main.py");
         let emr = Stager::new(config, allowed, "emr-serverless", &[]).unwrap();
         assert_eq!(emr.preview(&app).resource, "s3://b/staging/drover-KEY/main.py");
+    }
+
+    fn app(resource: &str, files: &[&str], archives: Option<&str>) -> Application {
+        Application {
+            resource: resource.into(),
+            py_files: vec![],
+            files: files.iter().map(|f| f.to_string()).collect(),
+            name: "a".into(),
+            main_class: None,
+            args: vec![],
+            conf: archives.map(|a| (ARCHIVES.to_string(), a.to_string())).into_iter().collect(),
+            deploy_mode: crate::types::DeployMode::Cluster,
+            driver: Default::default(),
+            executor: Default::default(),
+            jars: vec![],
+            env: Default::default(),
+        }
+    }
+
+    fn hdfs_stager() -> Stager {
+        let config = table(serde_json::json!({"webhdfs": "http://nn:9870", "dir": "/st", "fs": "hdfs://nn:8020"})).unwrap();
+        Stager::new(config, Arc::new(Vec::new()), "yarn", &[]).unwrap()
+    }
+
+    #[test]
+    fn local_archives_of_the_conf_are_staged_and_the_list_names_the_copies_with_their_aliases() {
+        let stager = hdfs_stager();
+        let archives = " /apps/env.tar.gz#env, hdfs://nn:8020/shared/libs.zip#libs ,file:/apps/data.zip,,local:/opt/x.tgz#x,/apps/data.txt#d";
+        let (out, planned) = stager.plan("k", &app("hdfs://nn:8020/main.py", &["/apps/data.txt"], Some(archives)));
+        assert_eq!(
+            out.conf[ARCHIVES],
+            "hdfs://nn:8020/st/drover-k/env.tar.gz#env,hdfs://nn:8020/shared/libs.zip#libs,\
+             hdfs://nn:8020/st/drover-k/data.zip,local:/opt/x.tgz#x,hdfs://nn:8020/st/drover-k/2-data.txt#d",
+            "local items staged in place, aliases kept, remote ones untouched, blanks dropped"
+        );
+        assert_eq!(out.files, ["hdfs://nn:8020/st/drover-k/data.txt"]);
+        let placed: Vec<(&str, &str, Kind)> = planned.iter().map(|p| (p.path.as_str(), p.name.as_str(), p.kind)).collect();
+        assert_eq!(
+            placed,
+            [
+                ("/st/drover-k/data.txt", "data.txt", Kind::File),
+                ("/st/drover-k/env.tar.gz", "env", Kind::Archive),
+                ("/st/drover-k/data.zip", "data.zip", Kind::Archive),
+                // One file both as a file and an archive is localized twice,
+                // once copied and once unpacked, so it is staged twice.
+                ("/st/drover-k/2-data.txt", "d", Kind::Archive),
+            ]
+        );
+        assert!(Stager::needs_staging(&app("hdfs://nn/main.py", &[], Some("/apps/env.zip"))), "an archive alone is staged");
+        assert!(!Stager::needs_staging(&app("hdfs://nn/main.py", &[], Some("hdfs://nn/env.zip#env"))));
+        let (out, planned) = stager.plan("k", &app("hdfs://nn/main.py", &[], None));
+        assert!(!out.conf.contains_key(ARCHIVES) && planned.is_empty(), "no archives, no property");
+    }
+
+    #[test]
+    fn the_yarn_cache_conf_records_archives_as_archive_resources_with_their_size_and_time() {
+        let staged = |uri: &str, name: &str, kind, size, modified_ms| Staged {
+            local: PathBuf::from("/x"),
+            uri: uri.into(),
+            name: name.into(),
+            kind,
+            size,
+            modified_ms,
+        };
+        let mut out = app("hdfs://nn/st/main.py", &[], None);
+        add_cache_conf(
+            &mut out,
+            &[staged("hdfs://nn/st/main.py", "main.py", Kind::File, 10, 1000), staged("hdfs://nn/st/env.zip", "env", Kind::Archive, 20, 2000)],
+        );
+        assert_eq!(out.conf["spark.yarn.cache.filenames"], "hdfs://nn/st/main.py#main.py,hdfs://nn/st/env.zip#env");
+        assert_eq!(out.conf["spark.yarn.cache.sizes"], "10,20");
+        assert_eq!(out.conf["spark.yarn.cache.timestamps"], "1000,2000");
+        assert_eq!(out.conf["spark.yarn.cache.types"], "FILE,ARCHIVE");
     }
 }

@@ -23,7 +23,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncSeekExt as _;
 
 use super::webhdfs::{FileBody, Payload, empty, encode_path, encode_query, read};
@@ -248,7 +248,9 @@ impl S3 {
         }
         let body = read(response).await?;
         let text = String::from_utf8_lossy(&body);
-        tag(&text, "UploadId").ok_or_else(|| StageError::Rejected(format!("CreateMultipartUpload answered no UploadId: {text}")))
+        quick_xml::de::from_str::<InitiateMultipartUploadResult>(&text)
+            .map(|r| r.upload_id)
+            .map_err(|e| StageError::Rejected(format!("CreateMultipartUpload answered no UploadId ({e}): {text}")))
     }
 
     async fn upload_parts(&self, key: &str, upload: &str, local: &Path, size: u64) -> Result<(), StageError> {
@@ -274,11 +276,7 @@ impl S3 {
                 .ok_or_else(|| StageError::Rejected(format!("UploadPart {n} answered no ETag")))?;
             etags.push(etag);
         }
-        let mut xml = String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-        for (i, etag) in etags.iter().enumerate() {
-            xml.push_str(&format!("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, escape(etag)));
-        }
-        xml.push_str("</CompleteMultipartUpload>");
+        let xml = complete_body(etags)?;
         let url = self.url(key, &format!("uploadId={}", encode_query(upload)));
         let headers = [("content-length", xml.len().to_string()), ("content-type", "application/xml".to_string())];
         let body = Full::new(Bytes::from(xml)).map_err(|never| match never {}).boxed_unsync();
@@ -289,10 +287,11 @@ impl S3 {
         // A 200 may still carry an error: S3 answers before it has finished.
         let body = read(response).await?;
         let text = String::from_utf8_lossy(&body);
-        if text.contains("<Error>") {
-            return Err(error_text("CompleteMultipartUpload", StatusCode::OK, &text));
+        match quick_xml::de::from_str::<CompleteAnswer>(&text) {
+            Ok(CompleteAnswer::Done {}) => Ok(()),
+            Ok(CompleteAnswer::Error(e)) => Err(refusal("CompleteMultipartUpload", StatusCode::OK, Some(e), &text)),
+            Err(e) => Err(StageError::Rejected(format!("CompleteMultipartUpload answered 200 with no result ({e}): {text}"))),
         }
-        Ok(())
     }
 
     /// Deletes every object whose key starts with `prefix`; none is fine.
@@ -309,16 +308,15 @@ impl S3 {
             }
             let body = read(response).await?;
             let text = String::from_utf8_lossy(&body);
-            for key in tags(&text, "Key") {
+            let listed: ListBucketResult = quick_xml::de::from_str(&text)
+                .map_err(|e| StageError::Rejected(format!("ListObjectsV2 answered an unreadable list ({e}): {text}")))?;
+            for Object { key } in listed.contents {
                 let response = self.send(Method::DELETE, &self.url(&key, ""), &[], empty()).await?;
                 if !response.status().is_success() {
                     return Err(failure("DeleteObject", response).await);
                 }
             }
-            token = match tag(&text, "IsTruncated").as_deref() {
-                Some("true") => tag(&text, "NextContinuationToken"),
-                _ => None,
-            };
+            token = listed.next_continuation_token.filter(|_| listed.is_truncated);
             if token.is_none() {
                 return Ok(());
             }
@@ -335,50 +333,93 @@ async fn failure(op: &str, response: http::Response<hyper::body::Incoming>) -> S
 }
 
 fn error_text(op: &str, status: StatusCode, body: &str) -> StageError {
-    let message = match (tag(body, "Code"), tag(body, "Message")) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code,
-        _ => body.chars().take(300).collect(),
+    refusal(op, status, quick_xml::de::from_str::<ErrorBody>(body).ok(), body)
+}
+
+/// `body` read as S3's `<Error>` (`error`, if it is one) and what it means.
+fn refusal(op: &str, status: StatusCode, error: Option<ErrorBody>, body: &str) -> StageError {
+    let message = match &error {
+        Some(ErrorBody { code, message: Some(message) }) => format!("{code}: {message}"),
+        Some(ErrorBody { code, message: None }) => code.clone(),
+        None => body.chars().take(300).collect(),
     };
     let text = format!("{op} answered {status}: {message}");
-    if status.is_server_error() || body.contains("<Code>SlowDown</Code>") || body.contains("<Code>InternalError</Code>") {
+    let busy = error.is_some_and(|e| matches!(e.code.as_str(), "SlowDown" | "InternalError"));
+    if status.is_server_error() || busy {
         StageError::Unavailable(text)
     } else {
         StageError::Rejected(text)
     }
 }
 
-/// The text of every `<name>` element of a small S3 answer, unescaped. S3's
-/// answers here are flat and never nest an element in one of its own name.
-fn tags(xml: &str, name: &str) -> Vec<String> {
-    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        let Some(end) = after.find(&close) else { break };
-        out.push(unescape(&after[..end]));
-        rest = &after[end + close.len()..];
-    }
-    out
+/// The body of CompleteMultipartUpload: every part by number and ETag.
+fn complete_body(etags: Vec<String>) -> Result<String, StageError> {
+    let body = CompleteMultipartUpload {
+        xmlns: "http://s3.amazonaws.com/doc/2006-03-01/",
+        parts: etags.into_iter().zip(1..).map(|(etag, part_number)| Part { part_number, etag }).collect(),
+    };
+    quick_xml::se::to_string(&body).map_err(|e| StageError::Rejected(format!("cannot write CompleteMultipartUpload: {e}")))
 }
 
-fn tag(xml: &str, name: &str) -> Option<String> {
-    tags(xml, name).into_iter().next()
+// S3's answers, as far as staging reads them (other elements are skipped).
+
+/// ListObjectsV2's answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListBucketResult {
+    #[serde(default)]
+    is_truncated: bool,
+    #[serde(default)]
+    contents: Vec<Object>,
+    next_continuation_token: Option<String>,
 }
 
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&#13;", "\r")
-        .replace("&#10;", "\n")
-        .replace("&amp;", "&")
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Object {
+    key: String,
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+/// CreateMultipartUpload's answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InitiateMultipartUploadResult {
+    upload_id: String,
+}
+
+/// CompleteMultipartUpload's answer to a 200, told apart by its root
+/// element: the upload's result, or an error met after S3 began answering.
+#[derive(Debug, Deserialize)]
+enum CompleteAnswer {
+    #[serde(rename = "CompleteMultipartUploadResult")]
+    Done {},
+    Error(ErrorBody),
+}
+
+/// S3's `<Error>`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorBody {
+    code: String,
+    message: Option<String>,
+}
+
+/// CompleteMultipartUpload's request.
+#[derive(Debug, Serialize)]
+#[serde(rename = "CompleteMultipartUpload")]
+struct CompleteMultipartUpload {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    #[serde(rename = "Part")]
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Part {
+    part_number: u32,
+    #[serde(rename = "ETag")]
+    etag: String,
 }
 
 #[cfg(test)]
@@ -395,12 +436,45 @@ mod tests {
 
     #[test]
     fn reads_keys_and_paging_from_a_list_answer() {
-        let xml = "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>p/drover-k/a&amp;b.py</Key></Contents>\
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                   <Name>b</Name><IsTruncated>true</IsTruncated><Contents><Key>p/drover-k/a&amp;b.py</Key><Size>3</Size></Contents>\
                    <Contents><Key>p/drover-k/c.jar</Key></Contents><NextContinuationToken>t1</NextContinuationToken></ListBucketResult>";
-        assert_eq!(tags(xml, "Key"), ["p/drover-k/a&b.py", "p/drover-k/c.jar"]);
-        assert_eq!(tag(xml, "IsTruncated").as_deref(), Some("true"));
-        assert_eq!(tag(xml, "NextContinuationToken").as_deref(), Some("t1"));
-        assert_eq!(tag(xml, "UploadId"), None);
+        let listed: ListBucketResult = quick_xml::de::from_str(xml).unwrap();
+        let keys: Vec<&str> = listed.contents.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["p/drover-k/a&b.py", "p/drover-k/c.jar"]);
+        assert!(listed.is_truncated);
+        assert_eq!(listed.next_continuation_token.as_deref(), Some("t1"));
+        let empty: ListBucketResult = quick_xml::de::from_str("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>").unwrap();
+        assert!(empty.contents.is_empty() && !empty.is_truncated && empty.next_continuation_token.is_none());
+        let started = "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>u&amp;1</UploadId></InitiateMultipartUploadResult>";
+        assert_eq!(quick_xml::de::from_str::<InitiateMultipartUploadResult>(started).unwrap().upload_id, "u&1");
+        assert!(quick_xml::de::from_str::<InitiateMultipartUploadResult>("<Foo/>").is_err());
+    }
+
+    #[test]
+    fn completes_a_multipart_upload_with_every_parts_etag_and_reads_its_answer() {
+        let xml = complete_body(vec!["\"e1\"".into(), "\"e<2>\"".into()]).unwrap();
+        assert!(xml.starts_with("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Part><PartNumber>1</PartNumber>"), "{xml}");
+        // Read back by a parser: the ETags' quotes and brackets survive.
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Read {
+            part: Vec<ReadPart>,
+        }
+        #[derive(Deserialize)]
+        struct ReadPart {
+            #[serde(rename = "PartNumber")]
+            n: u32,
+            #[serde(rename = "ETag")]
+            etag: String,
+        }
+        let read: Read = quick_xml::de::from_str(&xml).unwrap();
+        let parts: Vec<(u32, &str)> = read.part.iter().map(|p| (p.n, p.etag.as_str())).collect();
+        assert_eq!(parts, [(1, "\"e1\""), (2, "\"e<2>\"")]);
+        let done = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\n<CompleteMultipartUploadResult><Location>l</Location><ETag>&quot;x-2&quot;</ETag></CompleteMultipartUploadResult>";
+        assert!(matches!(quick_xml::de::from_str::<CompleteAnswer>(done), Ok(CompleteAnswer::Done {})));
+        let failed = "<?xml version=\"1.0\"?>\n \n<Error><Code>InternalError</Code><Message>try again</Message></Error>";
+        assert!(matches!(quick_xml::de::from_str::<CompleteAnswer>(failed), Ok(CompleteAnswer::Error(e)) if e.code == "InternalError"));
     }
 
     #[test]
@@ -411,6 +485,11 @@ mod tests {
         let slow = "<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>";
         assert!(matches!(error_text("UploadPart", StatusCode::SERVICE_UNAVAILABLE, slow), StageError::Unavailable(_)));
         assert!(matches!(error_text("CompleteMultipartUpload", StatusCode::OK, slow), StageError::Unavailable(_)));
+        let escaped = "<Error><Code>AccessDenied</Code><Message>no &lt;access&gt; &amp; more</Message></Error>";
+        let e = error_text("PutObject", StatusCode::FORBIDDEN, escaped);
+        assert!(matches!(&e, StageError::Rejected(m) if m.ends_with("AccessDenied: no <access> & more")), "{e}");
+        let e = error_text("PutObject", StatusCode::BAD_GATEWAY, "<html>proxy</html>");
+        assert!(matches!(&e, StageError::Unavailable(m) if m.ends_with("<html>proxy</html>")), "not S3's XML: the body as it came: {e}");
     }
 
     #[test]
