@@ -381,6 +381,7 @@ async fn a_try_sent_twice_makes_one_driver_pod() {
         files: vec![],
         py_files: vec![],
         env: Default::default(),
+        proxy_user: None,
     };
     let key = "drover-5eb1ce0ffee0000000000000000000ab";
     let submit = |key: &'static str| {
@@ -421,4 +422,34 @@ async fn a_try_sent_twice_makes_one_driver_pod() {
     assert_ne!(pod_of(&other), pod_of(&first));
     assert_eq!(server.submissions().len(), 2);
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_proxy_user_reaches_the_driver_pods_spark_submit() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    let app = script(dags.path(), "whoami.sh", "#!/bin/sh\necho \"spark user: ${SPARK_USER:-none}\"\n");
+    write(
+        dags.path(),
+        "as_cluster.toml",
+        &format!(
+            "id = \"as_cluster\"\n[[tasks]]\nid = \"t\"\nbackend = \"k8s\"\nretries = 0\n\
+             [tasks.application]\nresource = \"{}\"\ndeploy_mode = \"cluster\"\nproxy_user = \"analyst\"\n",
+            app.display()
+        ),
+    );
+    let d = start(home.path(), dags.path(), None).await.unwrap();
+    let api = Api::new(&d);
+    let run = api.trigger("as_cluster", json!({})).await.unwrap();
+    assert_eq!(api.wait_run("as_cluster", &run, DEADLINE).await.unwrap(), "success");
+    let log = api.log("as_cluster", &run, "t", 1).await.unwrap();
+    assert!(log.contains("spark user: analyst"), "{log}");
+    let driver = &api.tries("as_cluster", &run, "t").await.unwrap()[0]["driver"];
+    let (status, pod) = pod(&d.cluster.rest_url(), driver["cluster_id"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{pod:#}");
+    let args: Vec<&str> = pod["spec"]["containers"][0]["args"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(args.first(), Some(&"driver"), "{args:?}");
+    let at = args.iter().position(|a| *a == "--proxy-user").expect("--proxy-user in the driver's arguments");
+    assert_eq!(args[at + 1], "analyst", "{args:?}");
+    d.shutdown().await;
 }

@@ -60,6 +60,7 @@ async fn serve(
         rest_url: cluster.rest_url(),
         master_url: cluster.master_url(),
         spark_submit: spark_submit.to_string(),
+        s3: cluster.own_s3_url(),
     };
     let backends = drover::config::backend_configs(&stand_in, Some(&file));
     let args = drover::serve::ServeArgs { log_archive_max_bytes: max_bytes, ..serve_args(&home.join("drover"), dags) };

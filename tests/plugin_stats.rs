@@ -79,7 +79,7 @@ deploy_mode = "cluster"
     let plugins = api.get("/api/v2/plugins").await.unwrap();
     let misbehave = plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "misbehave").unwrap();
     assert_eq!(misbehave["backends"], json!(["odd"]));
-    assert_eq!(misbehave["contract_version"], "0.1.0");
+    assert_eq!(misbehave["contract_version"], "0.2.0");
     assert_eq!(misbehave["size_bytes"], drover_plugin_host::bundled::MISBEHAVE.len());
     assert!(misbehave["compile_ms"].as_f64().unwrap() > 0.0, "{misbehave}");
     assert_eq!(call(&misbehave["calls"], "submit")["errors"], 1, "{misbehave}");

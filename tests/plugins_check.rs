@@ -31,6 +31,7 @@ fn check_args(cluster: &DevCluster, backend: &str, plugin: &str) -> Vec<String> 
         rest_url: cluster.rest_url(),
         master_url: cluster.master_url(),
         spark_submit: env!("CARGO_BIN_EXE_drover-spark-submit").to_string(),
+        s3: cluster.own_s3_url(),
     };
     let configs = config::backend_configs(&stand_in, None);
     let cfg = &configs[backend];

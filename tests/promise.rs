@@ -82,6 +82,7 @@ impl Setup {
             rest_url: self.proxy.url(),
             master_url: format!("spark://{}", self.proxy.addr()),
             spark_submit: env!("CARGO_BIN_EXE_drover-spark-submit").to_string(),
+            s3: self.cluster.own_s3_url(),
         };
         let backends = config::backend_configs(&stand_in, None);
         let server = serve::start(&args, serve::prepare_home(&args).unwrap(), &backends).await.expect("drover starts");

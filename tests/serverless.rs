@@ -254,5 +254,6 @@ fn service_app(name: &str, resource: &Path) -> Application {
         files: vec![],
         py_files: vec![],
         env: Default::default(),
+        proxy_user: None,
     }
 }

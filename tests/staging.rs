@@ -10,10 +10,11 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use drover_dag::{Application, DeployMode, Resources};
+use drover_dag::{Application, DeployMode};
 use drover_devcluster::{DevCluster, DevClusterConfig};
 use drover_plugin_host::{Backend, DriverPhase, ErrorKind, Limits, PluginHost, StagingConfig, Submitted};
 use support::drover::script as write;
+use support::fixtures::local_app;
 use support::wait::{driver_ended as wait_ended, eventually};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -49,27 +50,6 @@ async fn yarn(cluster: &DevCluster, rm_url: &str) -> Backend {
         .expect("staging config")
 }
 
-
-/// A cluster-mode application whose main script, py-file and file are all local.
-fn local_app(dir: &Path) -> Application {
-    let main = write(dir, "main.sh", "#!/bin/sh\necho \"main ran with $1\"\ncat dep.py\ncat data.txt\n");
-    let dep = write(dir, "dep.py", "DEP = 'from the staged py-file'\n");
-    let data = write(dir, "data.txt", "from the staged file\n");
-    Application {
-        name: "staged".into(),
-        resource: main.display().to_string(),
-        main_class: None,
-        args: vec!["an-arg".into()],
-        conf: Default::default(),
-        deploy_mode: DeployMode::Cluster,
-        driver: Resources { memory_mb: Some(512), cores: Some(1), instances: None },
-        executor: Resources { memory_mb: Some(512), cores: Some(1), instances: Some(1) },
-        jars: vec![],
-        files: vec![format!("file://{}", data.display())],
-        py_files: vec![dep.display().to_string()],
-        env: Default::default(),
-    }
-}
 
 /// The stand-in HDFS directory of a try's staged files, and what is in it.
 fn staged(cluster: &DevCluster, key: &str) -> (PathBuf, Vec<String>) {
@@ -145,7 +125,7 @@ async fn cluster_mode_stages_local_files_to_webhdfs_and_removes_them_after_the_t
     let apps = tempfile::tempdir().unwrap();
     let c = cluster(work.path()).await;
     let backend = yarn(&c, &c.rest_url()).await;
-    let app = local_app(apps.path());
+    let app = local_app(apps.path(), DeployMode::Cluster);
     let key = "drover-staging-1";
 
     let Submitted::Cluster(id) = backend.submit(key, &app).await.expect("submits") else {
@@ -184,7 +164,7 @@ async fn a_local_archive_is_staged_and_unpacked_under_its_alias_where_the_driver
     zip.start_file("lib/deep.txt", deflated).unwrap();
     zip.write_all(b"from deep in the archive\n").unwrap();
     zip.finish().unwrap();
-    let mut app = local_app(apps.path());
+    let mut app = local_app(apps.path(), DeployMode::Cluster);
     app.resource = write(apps.path(), "main.sh", "#!/bin/sh\ncat env/inner.txt\ncat env/lib/deep.txt\n").display().to_string();
     // A remote archive beside it stays as it is (it is not the host's to move).
     app.conf.insert("spark.archives".into(), format!("file://{}#env, hdfs://elsewhere:8020/x.zip#x", archive.display()));
@@ -225,7 +205,7 @@ async fn a_staged_file_that_changed_after_staging_is_refused_by_the_node_manager
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     write(file.parent().unwrap(), "main.sh", "#!/bin/sh\necho hi\n");
     let uri = format!("hdfs://{authority}/pre/main.sh");
-    let mut app = local_app(work.path());
+    let mut app = local_app(work.path(), DeployMode::Cluster);
     app.resource = uri.clone();
     app.py_files.clear();
     app.files.clear();
@@ -247,7 +227,7 @@ async fn a_try_sent_again_after_a_crash_between_upload_and_submit_stages_its_fil
     let work = tempfile::tempdir().unwrap();
     let apps = tempfile::tempdir().unwrap();
     let c = cluster(work.path()).await;
-    let app = local_app(apps.path());
+    let app = local_app(apps.path(), DeployMode::Cluster);
     let key = "drover-crashed-1";
     // The first drover uploads, then never submits: its ResourceManager is
     // not there (as if the process died between the two).
@@ -292,13 +272,13 @@ async fn staging_goes_only_to_allowed_hosts_and_a_missing_file_fails_the_try() {
         .unwrap()
         .with_staging(elsewhere)
         .unwrap();
-    let app = local_app(apps.path());
+    let app = local_app(apps.path(), DeployMode::Cluster);
     let e = backend.submit("drover-denied", &app).await.expect_err("denied");
     assert!(matches!(e, drover_plugin_host::CallError::Denied { ref host, .. } if host.starts_with("localhost:")), "{e}");
     assert!(c.submissions().is_empty(), "nothing was submitted");
 
     let backend = yarn(&c, &c.rest_url()).await;
-    let mut app = local_app(apps.path());
+    let mut app = local_app(apps.path(), DeployMode::Cluster);
     app.py_files.push(apps.path().join("missing.py").display().to_string());
     let e = backend.submit("drover-missing", &app).await.expect_err("a missing file");
     assert_eq!(e.kind(), Some(ErrorKind::Invalid), "{e}");
@@ -334,7 +314,7 @@ async fn a_drover_killed_while_the_driver_runs_removes_its_staged_files_after_th
     let c = cluster(&root.path().join("cluster")).await;
     let dags = root.path().join("dags");
     std::fs::create_dir_all(&dags).unwrap();
-    let mut app = local_app(&dags);
+    let mut app = local_app(&dags, DeployMode::Cluster);
     // The driver runs until the test lets it end.
     let flag = root.path().join("finish");
     let main = format!("#!/bin/sh\nwhile [ ! -e {flag:?} ]; do sleep 0.05; done\ncat dep.py\n", flag = flag.display().to_string());
@@ -373,7 +353,7 @@ async fn a_drover_killed_between_upload_and_submit_sends_the_try_again_without_d
     proxy.hold("POST", "/ws/v1/cluster/apps/new-application");
     let dags = root.path().join("dags");
     std::fs::create_dir_all(&dags).unwrap();
-    let app = local_app(&dags);
+    let app = local_app(&dags, DeployMode::Cluster);
     let config_arg = staged_drover(root.path(), &dags, &app, &proxy.addr().to_string(), &c);
     let home = root.path().join("home");
     let extra = ["--config", config_arg.as_str()];
@@ -410,7 +390,7 @@ async fn a_file_larger_than_the_plugins_memory_is_staged_by_streaming_it() {
     let backend = yarn(&c, &c.rest_url())
         .await
         .with_limits(Limits { memory_bytes: 16 << 20, ..Limits::default() });
-    let mut app = local_app(apps.path());
+    let mut app = local_app(apps.path(), DeployMode::Cluster);
     let big = apps.path().join("big.bin");
     let chunk: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
     {

@@ -5,20 +5,27 @@
 //! `s3://` URIs (EMR), and removes the objects once the try ends. S3 here is
 //! moto's server, an implementation nobody here wrote; what landed in it is
 //! read back with boto3. The stand-in cluster fetches the staged objects
-//! from the same moto before it runs a driver, as a real driver does.
+//! from the same moto before it runs a driver, as a real driver does. A
+//! drover process killed with SIGKILL between staging and submitting has a
+//! successor that sends the same try again, to the same keys.
 
 mod support;
 
 use std::path::Path;
+use std::time::Duration;
 
-use drover_dag::{Application, DeployMode, Resources};
-use drover_devcluster::{DevCluster, DevClusterConfig};
+use drover_dag::{Application, DeployMode};
+use drover_devcluster::{DevCluster, DevClusterConfig, emr_containers};
 use drover_plugin_host::{Backend, DriverPhase, ErrorKind, Limits, PluginHost, S3Credentials, StagingConfig, Submitted};
 use support::moto::{Moto, boto3};
 use support::drover::script as write;
+use support::fixtures::local_app;
 use support::wait::driver_ended as wait_ended;
 
 const BUCKET: &str = "drover-staging";
+const DEADLINE: Duration = Duration::from_secs(60);
+/// The role the EMR on EKS job runs here run as (the stand-in checks its form only).
+const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/drover-test";
 
 async fn cluster(dir: &Path, moto: &Moto) -> DevCluster {
     DevCluster::start(DevClusterConfig {
@@ -64,27 +71,27 @@ async fn kubernetes(cluster: &DevCluster, moto: &Moto, staging: StagingConfig) -
         .expect("staging config")
 }
 
-
-/// An application whose main script, py-file and file are all local; the
-/// script shows what it finds in its working directory.
-fn local_app(dir: &Path, deploy_mode: DeployMode) -> Application {
-    let main = write(dir, "main.sh", "#!/bin/sh\necho \"main ran with $1 from $0\"\ncat dep.py\ncat data.txt\n");
-    let dep = write(dir, "dep.py", "DEP = 'from the staged py-file'\n");
-    let data = write(dir, "data.txt", "from the staged file\n");
-    Application {
-        name: "staged".into(),
-        resource: main.display().to_string(),
-        main_class: None,
-        args: vec!["an-arg".into()],
-        conf: Default::default(),
-        deploy_mode,
-        driver: Resources { memory_mb: Some(512), cores: Some(1), instances: None },
-        executor: Resources { memory_mb: Some(512), cores: Some(1), instances: Some(1) },
-        jars: vec![],
-        files: vec![format!("file://{}", data.display())],
-        py_files: vec![dep.display().to_string()],
-        env: Default::default(),
-    }
+/// The bundled emr-containers plugin on the stand-in's EMR on EKS endpoint,
+/// staging to moto with the backend's own signing credentials (no
+/// credentials in the staging table).
+async fn emr_on_eks(cluster: &DevCluster, moto: &Moto) -> Backend {
+    let host = PluginHost::new(Limits::default(), Some(support::drover::plugin_cache())).expect("plugin host");
+    let plugin = host.load_named("emr-containers").await.expect("the bundled emr-containers plugin loads");
+    let settings = [
+        ("endpoint", cluster.rest_url()),
+        ("region", emr_containers::REGION.to_string()),
+        ("virtual_cluster_id", emr_containers::VIRTUAL_CLUSTER_ID.to_string()),
+        ("execution_role_arn", EXECUTION_ROLE.to_string()),
+        ("release_label", emr_containers::RELEASE_LABEL.to_string()),
+        ("access_key_id", emr_containers::ACCESS_KEY_ID.to_string()),
+        ("secret_access_key", emr_containers::SECRET_ACCESS_KEY.to_string()),
+    ];
+    let settings = settings.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let (api, s3) = (cluster.addr().to_string(), moto.url.trim_start_matches("http://").to_string());
+    host.backend("eks", plugin, settings, &[api.as_str(), s3.as_str()])
+        .expect("backend")
+        .with_staging(staging(moto, false, 8 << 20))
+        .expect("staging config")
 }
 
 /// Waits until nothing is left under `prefix`: boto3 lists it (ListObjectsV2)
@@ -132,6 +139,24 @@ for o in sorted(listed, key=lambda o: o["Key"]):
     boto3(script, &[&moto.url, BUCKET, prefix, &local]).await.lines().map(str::to_string).collect()
 }
 
+/// Every key in the bucket, as boto3 lists them (ListObjectsV2, every page).
+async fn keys(moto: &Moto) -> Vec<String> {
+    let script = r#"
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[2]):
+    for o in page.get("Contents", []):
+        print(o["Key"])
+"#;
+    boto3(script, &[&moto.url, BUCKET]).await.lines().map(str::to_string).collect()
+}
+
+/// The first field (the object's name) of each line of [`objects`].
+fn names(listed: &[String]) -> Vec<&str> {
+    listed.iter().map(|l| l.split(' ').next().unwrap()).collect()
+}
+
 
 #[tokio::test]
 async fn cluster_mode_on_kubernetes_stages_small_and_multipart_files_to_s3_and_removes_them_after_the_try() {
@@ -155,8 +180,7 @@ async fn cluster_mode_on_kubernetes_stages_small_and_multipart_files_to_s3_and_r
     // byte; the large one as a multipart upload (its ETag counts the parts).
     let prefix = format!("staging/drover-{key}/");
     let listed = objects(&moto, &prefix, apps.path()).await;
-    let names: Vec<&str> = listed.iter().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(names, ["big.bin", "data.txt", "dep.py", "main.sh"], "{listed:?}");
+    assert_eq!(names(&listed), ["big.bin", "data.txt", "dep.py", "main.sh"], "{listed:?}");
     for line in &listed {
         let [name, size, same, etag] = line.split(' ').collect::<Vec<_>>()[..] else { panic!("{line}") };
         assert_eq!(size.parse::<u64>().unwrap(), std::fs::metadata(apps.path().join(name)).unwrap().len(), "{line}");
@@ -208,8 +232,7 @@ async fn a_local_tar_gz_archive_is_staged_to_s3_and_unpacked_under_its_alias_in_
     let Submitted::Cluster(id) = backend.submit(key, &app).await.expect("submits") else { panic!("cluster mode") };
     let prefix = format!("staging/drover-{key}/");
     let listed = objects(&moto, &prefix, apps.path()).await;
-    let names: Vec<&str> = listed.iter().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(names, ["data.txt", "dep.py", "deps.tar.gz", "main.sh"], "{listed:?}");
+    assert_eq!(names(&listed), ["data.txt", "dep.py", "deps.tar.gz", "main.sh"], "{listed:?}");
     assert!(listed.iter().all(|l| l.split(' ').nth(2) == Some("True")), "each staged copy is its file, byte for byte: {listed:?}");
     // The driver pod's spark.archives names the staged copy, alias kept.
     let pods = reqwest::get(format!("{}/api/v1/namespaces/default/pods", c.rest_url())).await.unwrap().text().await.unwrap();
@@ -256,8 +279,7 @@ async fn service_mode_on_emr_serverless_stages_to_s3_with_the_backends_own_crede
     let Submitted::Cluster(id) = backend.submit(key, &app).await.expect("submits") else { panic!("runs on the service") };
     let prefix = format!("staging/drover-{key}/");
     let listed = objects(&moto, &prefix, apps.path()).await;
-    let names: Vec<&str> = listed.iter().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(names, ["data.txt", "dep.py", "main.sh"], "{listed:?}");
+    assert_eq!(names(&listed), ["data.txt", "dep.py", "main.sh"], "{listed:?}");
     let st = wait_ended(&backend, &id).await;
     assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
     // EMR Serverless has no log API: read the stand-in's driver output.
@@ -290,8 +312,8 @@ async fn keep_leaves_the_staged_objects_after_the_try() {
     // with keep, the clean-up returns before sending a request.
     backend.remove_staged(key).await;
     let prefix = format!("staging/drover-{key}/");
-    let names: Vec<String> = objects(&moto, &prefix, apps.path()).await.iter().map(|l| l.split(' ').next().unwrap().to_string()).collect();
-    assert_eq!(names, ["data.txt", "dep.py", "main.sh"]);
+    let listed = objects(&moto, &prefix, apps.path()).await;
+    assert_eq!(names(&listed), ["data.txt", "dep.py", "main.sh"], "{listed:?}");
     c.shutdown().await;
 }
 
@@ -306,5 +328,152 @@ async fn a_missing_bucket_refuses_the_try_before_anything_is_submitted() {
     assert_eq!(e.kind(), Some(ErrorKind::Rejected), "{e}");
     assert!(e.to_string().contains("NoSuchBucket"), "{e}");
     assert!(c.submissions().is_empty(), "nothing was submitted");
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn cluster_mode_on_emr_on_eks_stages_to_s3_and_the_job_run_reads_the_staged_copies() {
+    let moto = Moto::start().await;
+    create_bucket(&moto).await;
+    let work = tempfile::tempdir().unwrap();
+    let apps = tempfile::tempdir().unwrap();
+    let c = cluster(work.path(), &moto).await;
+    let backend = emr_on_eks(&c, &moto).await;
+    let app = local_app(apps.path(), DeployMode::Cluster);
+    let key = "drover-s3-eks";
+
+    let Submitted::Cluster(id) = backend.submit(key, &app).await.expect("submits") else { panic!("runs on the virtual cluster") };
+    // Until drover sees the try end, its objects are all there, byte for byte.
+    let prefix = format!("staging/drover-{key}/");
+    let listed = objects(&moto, &prefix, apps.path()).await;
+    assert_eq!(names(&listed), ["data.txt", "dep.py", "main.sh"], "{listed:?}");
+    assert!(listed.iter().all(|l| l.split(' ').nth(2) == Some("True")), "each staged copy is its file, byte for byte: {listed:?}");
+    // StartJobRun named the staged copies by their s3:// URIs (EMRFS): the
+    // job run as the stand-in took it, read back with boto3's DescribeJobRun.
+    let (vc, run_id) = id.split_once('/').unwrap_or_else(|| panic!("not virtualCluster/jobRun: {id}"));
+    let describe = "import boto3, json, sys
+c = boto3.client('emr-containers', endpoint_url=sys.argv[1], region_name=sys.argv[2],
+    aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])
+print(json.dumps(c.describe_job_run(virtualClusterId=sys.argv[5], id=sys.argv[6])['jobRun'], default=str))";
+    let described = boto3(
+        describe,
+        &[&c.rest_url(), emr_containers::REGION, emr_containers::ACCESS_KEY_ID, emr_containers::SECRET_ACCESS_KEY, vc, run_id],
+    )
+    .await;
+    let described: serde_json::Value = serde_json::from_str(&described).unwrap();
+    let driver = &described["jobDriver"]["sparkSubmitJobDriver"];
+    assert_eq!(driver["entryPoint"], format!("s3://{BUCKET}/{prefix}main.sh"), "{described:#}");
+    let params = driver["sparkSubmitParameters"].as_str().unwrap_or_default();
+    assert!(params.contains(&format!("--py-files s3://{BUCKET}/{prefix}dep.py")), "{params}");
+    assert!(params.contains(&format!("--files s3://{BUCKET}/{prefix}data.txt")), "{params}");
+    assert!(!described.to_string().contains(&apps.path().display().to_string()), "no local path reaches the service: {described:#}");
+
+    let st = wait_ended(&backend, &id).await;
+    assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
+    // The driver ran the copies the stand-in fetched into its attempt's folder.
+    let attempt = work.path().join("emr-containers").join(run_id).join("attempt-1");
+    let log = std::fs::read_to_string(attempt.join("stdout")).unwrap();
+    assert!(log.contains(&format!("main ran with an-arg from {}", attempt.join("main.sh").display())), "{log}");
+    assert!(log.contains("from the staged py-file") && log.contains("from the staged file"), "{log}");
+    // The scheduler removes them as it records the try's end.
+    backend.remove_staged(key).await;
+    wait_gone(&moto, &prefix).await;
+    assert_eq!(keys(&moto).await, Vec::<String>::new(), "boto3 sees nothing left in the bucket");
+    c.shutdown().await;
+}
+
+/// The DAG `staged` running `app` on backend `eks_staged` (the
+/// emr-containers plugin on the stand-in `c`, staging to the S3 endpoint
+/// `s3`); the path of the config file that says so.
+fn eks_staged_drover(root: &Path, dags: &Path, app: &Application, c: &DevCluster, s3: &str) -> String {
+    let application = format!(
+        "resource = {:?}\ndeploy_mode = \"cluster\"\nargs = [\"an-arg\"]\npy_files = [{:?}]\nfiles = [{:?}]",
+        app.resource, app.py_files[0], app.files[0]
+    );
+    support::fixtures::job_dag(dags, "staged", "eks_staged", "", &application);
+    // The secret comes from the variable `drover standalone` answers with
+    // the stand-in's own; staging signs with the backend's credentials.
+    let config = format!(
+        "[backends.eks_staged]\nplugin = \"emr-containers\"\n\
+         settings = {{ endpoint = {endpoint:?}, region = {region:?}, virtual_cluster_id = {vc:?}, \
+         execution_role_arn = {EXECUTION_ROLE:?}, release_label = {release:?}, access_key_id = {key_id:?} }}\n\
+         secret_env = {{ secret_access_key = \"DROVER_STANDIN_SECRET_ACCESS_KEY\" }}\n\
+         [backends.eks_staged.staging]\ns3 = {s3:?}\nbucket = {BUCKET:?}\n",
+        endpoint = c.rest_url(),
+        region = emr_containers::REGION,
+        vc = emr_containers::VIRTUAL_CLUSTER_ID,
+        release = emr_containers::RELEASE_LABEL,
+        key_id = emr_containers::ACCESS_KEY_ID,
+    );
+    write(root, "drover.toml", &config).display().to_string()
+}
+
+#[tokio::test]
+async fn a_drover_killed_between_upload_and_submit_sends_the_try_again_to_the_same_keys_and_leaves_no_objects() {
+    use support::child::{kill9, start_drover};
+    use support::proxy::Proxy;
+
+    let moto = Moto::start().await;
+    create_bucket(&moto).await;
+    let root = tempfile::tempdir().unwrap();
+    let c = cluster(&root.path().join("cluster"), &moto).await;
+    // drover stages through a proxy in front of moto that passes the last
+    // upload (data.txt: main script, py-files, then files) to moto and
+    // holds its answer: every object is in the bucket, and drover, not
+    // having heard so, has not submitted.
+    let s3 = Proxy::start(moto.url.trim_start_matches("http://").parse().unwrap()).await;
+    s3.hold("PUT", "*/data.txt");
+    let dags = root.path().join("dags");
+    std::fs::create_dir_all(&dags).unwrap();
+    let mut app = local_app(&dags, DeployMode::Cluster);
+    // The driver runs until the test lets it end, so the staged objects
+    // can be looked at while the second drover's try runs.
+    let flag = root.path().join("finish");
+    let main = format!("#!/bin/sh\nwhile [ ! -e {flag:?} ]; do sleep 0.05; done\ncat dep.py\ncat data.txt\n", flag = flag.display().to_string());
+    app.resource = write(&dags, "main.sh", &main).display().to_string();
+    let config_arg = eks_staged_drover(root.path(), &dags, &app, &c, &s3.url());
+    let home = root.path().join("home");
+    let extra = ["--config", config_arg.as_str()];
+    let eks_runs = || c.submissions().into_iter().filter(|s| s.manager == "emr-containers").collect::<Vec<_>>();
+
+    let (mut first, api) = start_drover(&home, &dags, &c.rest_url(), &extra).await.unwrap();
+    let run = api.trigger("staged", serde_json::json!({})).await.unwrap();
+    s3.wait_held(1, DEADLINE).await.unwrap();
+    let before = keys(&moto).await;
+    assert_eq!(before.len(), 3, "{before:?}");
+    let prefix = before[0].rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap();
+    assert!(prefix.starts_with("staging/drover-"), "{before:?}");
+    let listed = objects(&moto, &prefix, &dags).await;
+    assert_eq!(names(&listed), ["data.txt", "dep.py", "main.sh"], "{before:?}");
+    assert!(eks_runs().is_empty(), "nothing submitted yet");
+    kill9(&mut first).await.unwrap();
+    s3.release();
+
+    // The next drover finds no job run by the try's key and sends the try
+    // again: the same keys written once more, no second copy beside them.
+    let (mut second, api) = start_drover(&home, &dags, &c.rest_url(), &extra).await.unwrap();
+    api.wait_driver("staged", &run, "job", "running").await;
+    assert_eq!(keys(&moto).await, before, "the same keys, one object each, under the one try's prefix");
+    let listed = objects(&moto, &prefix, &dags).await;
+    assert!(listed.iter().all(|l| l.split(' ').nth(2) == Some("True")), "each object is its file, byte for byte: {listed:?}");
+    let puts = s3.seen().into_iter().filter(|r| r.method == "PUT").collect::<Vec<_>>();
+    for name in ["data.txt", "dep.py", "main.sh"] {
+        let path = format!("/{BUCKET}/{prefix}{name}");
+        let written = puts.iter().filter(|r| r.forwarded && r.path == path).count();
+        assert_eq!(written, 2, "{name} written by each drover, to the same key: {puts:#?}");
+    }
+    assert_eq!(puts.len(), 6, "no other uploads: {puts:#?}");
+
+    std::fs::write(&flag, "").unwrap();
+    assert_eq!(api.wait_run("staged", &run, DEADLINE).await.unwrap(), "success");
+    let runs = eks_runs();
+    assert_eq!(runs.len(), 1, "one job run reached the cluster: {runs:?}");
+    let attempt = c.work_dir().join("emr-containers").join(&runs[0].submission_id).join("attempt-1");
+    let log = std::fs::read_to_string(attempt.join("stdout")).unwrap();
+    assert!(log.contains("from the staged py-file") && log.contains("from the staged file"), "{log}");
+    // The scheduler removes them as it records the try's end.
+    wait_gone(&moto, "staging/").await;
+    assert_eq!(keys(&moto).await, Vec::<String>::new(), "boto3 sees nothing left in the bucket");
+    kill9(&mut second).await.unwrap();
     c.shutdown().await;
 }

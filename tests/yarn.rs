@@ -255,3 +255,33 @@ async fn status_many_reads_every_drover_app_from_one_tag_list() {
     yarn.kill(&ids[3]).await.unwrap();
     d.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_proxy_user_runs_the_app_as_that_user_in_both_deploy_modes() {
+    // spark-submit's --proxy-user (contract 0.2.0): client mode passes the
+    // flag to spark-submit, cluster mode submits with Hadoop's doAs, and the
+    // ResourceManager files the application under that user.
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    script(dags.path(), "whoami.sh", "#!/bin/sh\necho \"spark user: ${SPARK_USER:-none}\"\n");
+    for mode in ["client", "cluster"] {
+        let application = format!(
+            "resource = \"whoami.sh\"\nmain_class = \"drover.Test\"\ndeploy_mode = \"{mode}\"\nproxy_user = \"analyst\""
+        );
+        job_dag(dags.path(), &format!("as_{mode}"), "yarn", "", &application);
+    }
+    let d = start(home.path(), dags.path(), None).await.expect("drover starts");
+    let api = Api::new(&d);
+    for mode in ["client", "cluster"] {
+        let dag_id = format!("as_{mode}");
+        let run = api.trigger(&dag_id, json!({})).await.unwrap();
+        assert_eq!(api.wait_run(&dag_id, &run, DEADLINE).await.unwrap(), "success", "{mode}");
+        let log = api.log(&dag_id, &run, "job", 1).await.unwrap();
+        assert!(log.contains("spark user: analyst"), "{mode}: {log}");
+        if mode == "cluster" {
+            let id = driver(&api, &dag_id, &run).await["cluster_id"].as_str().unwrap().to_string();
+            assert_eq!(rm_app(&d, &id).await["user"], "analyst", "the application is the proxy user's");
+        }
+    }
+    d.shutdown().await;
+}

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The components the crate embeds; checked after the build.
-const ARTIFACTS: &[&str] = &["spark_standalone.wasm", "livy.wasm", "emr_containers.wasm", "misbehave.wasm"];
+const ARTIFACTS: &[&str] = &["spark_standalone.wasm", "livy.wasm", "emr_containers.wasm", "misbehave.wasm", "old_contract.wasm"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() {

@@ -4,7 +4,8 @@ Kubernetes example's driver.
 
 In a real cluster this is the application the Spark image's entrypoint
 starts in the driver pod; on the stand-in cluster the pod's container is a
-local process. Relative inputs are read from the dags/ folder. Exits 1 when
+local process. Relative inputs are read from the working directory (where
+a cluster puts the DAG's `files`) or the dags/ folder. Exits 1 when
 the file has fewer lines than --min-lines.
 """
 import argparse
@@ -18,7 +19,11 @@ p.add_argument("--min-lines", type=int, default=0)
 a = p.parse_args()
 path = a.input
 if not os.path.isabs(path):
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", path)
+    # On a cluster the DAG ships the input with `files` (spark-submit's
+    # --files), which lands in the driver's working directory; otherwise it
+    # is read from dags/.
+    shipped = os.path.basename(path)
+    path = shipped if os.path.isfile(shipped) else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", path)
 with open(path, encoding="utf-8") as f:
     text = f.read()
 report = {

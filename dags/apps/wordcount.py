@@ -2,7 +2,8 @@
 
 A small stand-in for a PySpark job: with pyspark installed it runs on Spark,
 otherwise on plain Python, so the example works on a machine with no Spark.
-Relative input paths are read from the dags/ folder.
+Relative input paths are read from the working directory (where a cluster
+puts the DAG's `files`) or the dags/ folder.
 """
 import argparse
 import collections
@@ -25,7 +26,11 @@ def main():
     a = p.parse_args()
     path = a.input
     if not os.path.isabs(path):
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", path)
+        # On a cluster the DAG ships the input with `files` (spark-submit's
+        # --files), which lands in the driver's working directory; otherwise
+        # it is read from dags/.
+        shipped = os.path.basename(path)
+        path = shipped if os.path.isfile(shipped) else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", path)
     if not os.path.exists(path):
         print(f"wordcount: no such input {a.input}", file=sys.stderr)
         return 2

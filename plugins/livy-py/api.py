@@ -91,8 +91,10 @@ def create_batch(key: str, app: Application, opts: BatchOptions) -> dict[str, An
     ]
     body.update((k, v) for k, v in optional if v is not None)
     body["name"] = key
-    if opts.proxy_user is not None:
-        body["proxyUser"] = opts.proxy_user
+    # The application's own proxy user wins over the backend's default.
+    proxy_user = app.proxy_user if app.proxy_user is not None else opts.proxy_user
+    if proxy_user is not None:
+        body["proxyUser"] = proxy_user
     if conf:
         body["conf"] = dict(sorted(conf.items()))
     return body

@@ -265,6 +265,7 @@ def application(app: t.Application) -> sdk.Application:
         files=list(app.files),
         py_files=list(app.py_files),
         env=list(app.env),
+        proxy_user=app.proxy_user,
     )
 
 

@@ -18,7 +18,7 @@ set -euo pipefail
 
 # The pinned version: .ci/run and `drover plugins new --lang python` read it here.
 COMPONENTIZE_PY_VERSION=0.25.1
-WIT=../wit/drover-plugin@0.1.0
+WIT=../wit/drover-plugin@0.2.0
 WORLD=plugin-http
 
 cd "$(dirname "${BASH_SOURCE[0]}")"

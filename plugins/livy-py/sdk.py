@@ -77,6 +77,8 @@ class Application:
     files: list[str] = field(default_factory=list)
     py_files: list[str] = field(default_factory=list)
     env: list[tuple[str, str]] = field(default_factory=list)
+    # spark-submit's --proxy-user (contract 0.2.0).
+    proxy_user: Optional[str] = None
 
 
 @dataclass

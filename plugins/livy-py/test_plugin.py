@@ -33,6 +33,20 @@ def batch(id_, name, state, log=()):
 
 
 class Api(unittest.TestCase):
+    def test_the_applications_proxy_user_wins_over_the_backends(self):
+        opts = api.BatchOptions(proxy_user="etl")
+        a = app()
+        a.proxy_user = "analyst"
+        self.assertEqual(api.create_batch("k-1", a, opts)["proxyUser"], "analyst")
+        a.proxy_user = None
+        self.assertEqual(api.create_batch("k-1", a, opts)["proxyUser"], "etl")
+
+    def test_a_proxy_user_with_white_space_is_refused(self):
+        a = app()
+        a.proxy_user = "two words"
+        problems = validate.problems(Settings([("url", "http://livy:8998")]), a)
+        self.assertEqual([p.field for p in problems], ["proxy_user"])
+
     def test_the_post_body_carries_the_application_and_the_key(self):
         opts = api.BatchOptions(proxy_user="etl", queue="root.etl")
         self.assertEqual(

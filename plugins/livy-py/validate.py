@@ -39,6 +39,14 @@ def problems(settings: Settings, app: Application) -> list[Problem]:
                     f'set {key} to a single word, e.g. "etl"',
                 )
             )
+    if app.proxy_user is not None and any(c.isspace() for c in app.proxy_user):
+        found.append(
+            Problem(
+                "proxy_user",
+                f"{quote(app.proxy_user)} has white space in it; Livy would pass it to spark-submit as it is",
+                'set proxy_user to a single word, e.g. "etl"',
+            )
+        )
     if app.deploy_mode != "cluster":
         found.append(
             Problem(

@@ -130,6 +130,7 @@ fn app(resource: &Path) -> Application {
         files: vec![],
         py_files: vec![],
         env: Default::default(),
+        proxy_user: None,
     }
 }
 

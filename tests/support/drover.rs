@@ -82,6 +82,7 @@ pub async fn stand_in_backends(d: &Running) -> drover_plugin_host::BackendSet {
         rest_url: d.cluster.rest_url(),
         master_url: d.cluster.master_url(),
         spark_submit: "spark-submit".into(),
+        s3: d.cluster.own_s3_url(),
     };
     let host = drover::config::plugin_host(Some(&plugin_cache())).unwrap();
     drover::config::backends(&host, &drover::config::backend_configs(&stand_in, None)).await.unwrap()
@@ -315,6 +316,7 @@ pub async fn serve_on(cluster: &drover_devcluster::DevCluster, home: &Path, dags
         rest_url: cluster.rest_url(),
         master_url: cluster.master_url(),
         spark_submit: env!("CARGO_BIN_EXE_drover-spark-submit").to_string(),
+        s3: cluster.own_s3_url(),
     };
     let backends = drover::config::backend_configs(&stand_in, None);
     drover::serve::start(&args, drover::serve::prepare_home(&args).unwrap(), &backends).await.expect("drover starts")

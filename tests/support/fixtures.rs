@@ -31,6 +31,30 @@ pub fn job_dag(dir: &Path, id: &str, backend: &str, task: &str, application: &st
     )
 }
 
+/// An application whose main script, py-file and file are all local, in
+/// `dir`, as the staging tests submit it: the script shows what it finds in
+/// its working directory and where it runs from.
+pub fn local_app(dir: &Path, deploy_mode: drover_dag::DeployMode) -> drover_dag::Application {
+    let main = script(dir, "main.sh", "#!/bin/sh\necho \"main ran with $1 from $0\"\ncat dep.py\ncat data.txt\n");
+    let dep = write(dir, "dep.py", "DEP = 'from the staged py-file'\n");
+    let data = write(dir, "data.txt", "from the staged file\n");
+    drover_dag::Application {
+        name: "staged".into(),
+        resource: main.display().to_string(),
+        main_class: None,
+        args: vec!["an-arg".into()],
+        conf: Default::default(),
+        deploy_mode,
+        driver: drover_dag::Resources { memory_mb: Some(512), cores: Some(1), instances: None },
+        executor: drover_dag::Resources { memory_mb: Some(512), cores: Some(1), instances: Some(1) },
+        jars: vec![],
+        files: vec![format!("file://{}", data.display())],
+        py_files: vec![dep.display().to_string()],
+        env: Default::default(),
+        proxy_user: None,
+    }
+}
+
 /// `items` as a TOML array of strings.
 pub fn toml_strings(items: &[&str]) -> String {
     let quoted: Vec<String> = items.iter().map(|a| format!("{a:?}")).collect();

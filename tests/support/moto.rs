@@ -84,6 +84,7 @@ pub fn app(resource: &str, deploy_mode: drover_dag::DeployMode) -> drover_dag::A
         files: vec![],
         py_files: vec![],
         env: [("TZ".into(), "UTC".into())].into(),
+        proxy_user: None,
     }
 }
 

@@ -16,7 +16,9 @@
 //! the links in notifications.
 //!
 //! Without a config file drover uses its embedded defaults: a backend named
-//! `local` on the stand-in cluster that `drover standalone` starts.
+//! `local` on the stand-in cluster that `drover standalone` starts, and one
+//! for each of its other cluster managers; the cluster-mode ones stage local
+//! files to the stand-in's own file systems (see [`backend_configs`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +28,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use drover_plugin_host::config::SettingValue;
-use drover_plugin_host::{BackendConfig, BackendSet, Limits, PluginHost};
+use drover_plugin_host::{BackendConfig, BackendSet, Limits, PluginHost, StagingConfig};
 
 /// Where local commands find DAGs and backends.
 #[derive(Debug, Clone, clap::Args)]
@@ -89,6 +91,10 @@ pub struct StandIn {
     pub master_url: String,
     /// Command line of the client-mode spark-submit.
     pub spark_submit: String,
+    /// The stand-in's own S3 endpoint, where the embedded `k8s`,
+    /// `serverless` and `eks` backends stage local files (bucket
+    /// [`drover_devcluster::s3::BUCKET`]); `None`: those stage nothing.
+    pub s3: Option<String>,
 }
 
 /// The environment variable the embedded `serverless` backend reads its
@@ -98,6 +104,13 @@ pub const STAND_IN_SECRET_ENV: &str = "DROVER_STANDIN_SECRET_ACCESS_KEY";
 
 /// The embedded backends, one per stand-in cluster manager, with the config
 /// file's on top (same name wins).
+///
+/// Those whose drivers run on the cluster stage an application's local
+/// files there first, as spark-submit does, so `resource = "apps/job.py"`
+/// works in cluster mode: `yarn` to the stand-in's WebHDFS (at `rest_url`),
+/// `k8s`, `serverless` and `eks` to its S3 (`stand_in.s3`), signing with
+/// the stand-in's made-up account. `local` (Spark standalone has no staging
+/// area: its workers read the submitter's paths) and `livy` stage nothing.
 pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMap<String, BackendConfig> {
     let text = |s: &str| SettingValue::Text(s.to_string());
     let backend = |plugin: &str, settings: &[(&str, &str)], secret_env: &[(&str, &str)]| BackendConfig {
@@ -168,6 +181,16 @@ pub fn backend_configs(stand_in: &StandIn, file: Option<&FileConfig>) -> BTreeMa
             },
         ),
     ]);
+    let s3 = stand_in.s3.as_deref().map(|endpoint| {
+        let (bucket, key_id) = (drover_devcluster::s3::BUCKET, drover_devcluster::aws::ACCESS_KEY_ID);
+        StagingConfig::to_s3(endpoint, bucket, key_id, STAND_IN_SECRET_ENV)
+    });
+    let staging = [("yarn", Some(StagingConfig::to_webhdfs(url))), ("k8s", s3.clone()), ("serverless", s3.clone()), ("eks", s3)];
+    for (name, staging) in staging {
+        if let Some(b) = out.get_mut(name) {
+            b.staging = staging;
+        }
+    }
     if let Some(f) = file {
         out.extend(f.backends.clone());
     }
@@ -196,8 +219,9 @@ pub async fn backends(host: &PluginHost, configs: &BTreeMap<String, BackendConfi
     Ok(set)
 }
 
-/// Backends for commands that only read DAG files: the embedded `local`
-/// backend points nowhere, since validation makes no network calls.
+/// Backends for commands that only read DAG files: the embedded backends
+/// point nowhere, since validation makes no network calls, but stage as
+/// under `drover standalone`, so a plugin judges the URIs it would get.
 async fn offline_backends(local: &LocalArgs) -> anyhow::Result<(BackendSet, Vec<String>)> {
     let file = local.config.as_deref().map(load).transpose()?;
     let notifiers = file.as_ref().map(FileConfig::notifier_names).unwrap_or_default();
@@ -205,6 +229,7 @@ async fn offline_backends(local: &LocalArgs) -> anyhow::Result<(BackendSet, Vec<
         rest_url: "http://127.0.0.1:6066".into(),
         master_url: "spark://127.0.0.1:7077".into(),
         spark_submit: "spark-submit".into(),
+        s3: Some("http://127.0.0.1:9000".into()),
     };
     let cache = crate::serve::create_home(&local.home)?.join("plugin-cache");
     let host = plugin_host(Some(&cache))?;
@@ -280,4 +305,34 @@ pub async fn list_local(local: &LocalArgs) -> anyhow::Result<ExitCode> {
         eprintln!("broken: {}", e.file.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drover_plugin_host::staging::Target;
+
+    #[test]
+    fn the_embedded_cluster_mode_backends_stage_to_the_stand_ins_file_systems() {
+        let stand_in = StandIn {
+            rest_url: "http://127.0.0.1:6066".into(),
+            master_url: "spark://127.0.0.1:6066".into(),
+            spark_submit: "spark-submit".into(),
+            s3: Some("http://127.0.0.1:9000".into()),
+        };
+        let configs = backend_configs(&stand_in, None);
+        let target = |name: &str| {
+            configs[name].staging.as_ref().map(|s| match &s.target {
+                Target::WebHdfs(w) => format!("webhdfs {}", w.webhdfs),
+                Target::S3(t) => format!("s3 {} {}", t.endpoint, t.bucket),
+            })
+        };
+        assert_eq!(target("yarn").as_deref(), Some("webhdfs http://127.0.0.1:6066"));
+        for name in ["k8s", "serverless", "eks"] {
+            assert_eq!(target(name).as_deref(), Some("s3 http://127.0.0.1:9000 drover-staging"), "{name}");
+        }
+        assert_eq!((target("local"), target("livy")), (None, None), "Spark standalone and Livy stage nothing");
+        let without_s3 = backend_configs(&StandIn { s3: None, ..stand_in }, None);
+        assert!(without_s3["k8s"].staging.is_none() && without_s3["yarn"].staging.is_some());
+    }
 }

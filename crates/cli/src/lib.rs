@@ -53,8 +53,9 @@ pub enum Command {
         #[arg(long, env = "DROVER_CONFIG")]
         config: PathBuf,
     },
-    /// Only the local stand-in cluster (Spark standalone, YARN, Kubernetes and
-    /// EMR Serverless APIs), for `drover standalone --cluster-url`.
+    /// Only the local stand-in cluster (Spark standalone, YARN with WebHDFS,
+    /// Kubernetes, EMR Serverless, EMR on EKS and Livy APIs, and an S3
+    /// endpoint), for `drover standalone --cluster-url`.
     Devcluster {
         /// Port of its APIs (0: any free port).
         #[arg(long, default_value_t = 6066)]
@@ -68,10 +69,15 @@ pub enum Command {
         /// Memory of the simulated Spark worker, in MiB.
         #[arg(long, default_value_t = 16384)]
         worker_memory_mb: u32,
-        /// An S3 endpoint (path-style, e.g. MinIO's or moto's) the Kubernetes
-        /// and EMR stand-ins fetch drivers' s3:// and s3a:// files from.
+        /// Another S3 endpoint (path-style, e.g. MinIO's or moto's) the
+        /// Kubernetes and EMR stand-ins fetch drivers' s3:// and s3a:// files
+        /// from, instead of serving S3 themselves.
         #[arg(long)]
         s3: Option<String>,
+        /// Port of the stand-in's own S3 endpoint (0: any free port), whose
+        /// buckets are directories under <work-dir>/s3; unused with --s3.
+        #[arg(long, default_value_t = 0, conflicts_with = "s3")]
+        s3_port: u16,
     },
     /// Work with DAG files.
     #[command(subcommand)]
@@ -316,6 +322,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             worker_cores,
             worker_memory_mb,
             s3,
+            s3_port,
         } => {
             init_logging(log_format);
             let cluster = drover_devcluster::DevCluster::start(drover_devcluster::DevClusterConfig {
@@ -324,9 +331,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 worker_cores,
                 worker_memory_mb,
                 s3,
+                s3_bind: Some(std::net::SocketAddr::from(([127, 0, 0, 1], s3_port))),
             })
             .await?;
             println!("devcluster listening on {}", cluster.rest_url());
+            if let (Some(url), Some(dir)) = (cluster.own_s3_url(), cluster.s3_dir()) {
+                println!(
+                    "devcluster S3 at {url} (path-style; bucket {} ready; buckets are the directories of {})",
+                    drover_devcluster::s3::BUCKET,
+                    dir.display()
+                );
+            }
             serve::until_signal().await?;
             cluster.shutdown().await;
             Ok(ExitCode::SUCCESS)
@@ -400,16 +415,6 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_definition_is_consistent() {
-        super::Cli::command().debug_assert();
-    }
-}
-
 async fn db(cmd: DbCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DbCommand::Migrate { database_url: Some(url), .. } => {
@@ -456,4 +461,14 @@ async fn db(cmd: DbCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -345,6 +345,7 @@ fn samples(mode: DeployMode) -> Vec<(&'static str, Application)> {
         files: vec![],
         py_files: vec![],
         env: Default::default(),
+        proxy_user: None,
     };
     let jar = Application {
         main_class: Some("com.example.Main".into()),
@@ -527,6 +528,7 @@ impl Scripts {
             files: vec![],
             py_files: vec![],
             env: Default::default(),
+            proxy_user: None,
         }
     }
 }

@@ -1,10 +1,14 @@
 //! `drover standalone`: stand-in cluster, scheduler, API and UI in one process.
+//!
+//! The embedded backends stage cluster-mode local files to the stand-in's
+//! own WebHDFS and S3 ([`config::backend_configs`]); with `--cluster-url`,
+//! the stand-in says where its S3 is (`GET /devcluster/s3`).
 
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context;
 
-use drover_devcluster::{DevCluster, DevClusterConfig};
+use drover_devcluster::{DevCluster, DevClusterConfig, S3Announcement};
 use drover_scheduler::SchedulerHandle;
 
 use crate::config::{self, StandIn};
@@ -60,7 +64,7 @@ impl Running {
     }
 }
 
-fn stand_in(opts: &Options, url: &str) -> anyhow::Result<StandIn> {
+fn stand_in(opts: &Options, url: &str, s3: Option<String>) -> anyhow::Result<StandIn> {
     let spark_submit = match &opts.spark_submit {
         Some(s) => s.clone(),
         None => format!(
@@ -73,7 +77,30 @@ fn stand_in(opts: &Options, url: &str) -> anyhow::Result<StandIn> {
         rest_url: format!("http://{addr}"),
         master_url: format!("spark://{addr}"),
         spark_submit,
+        s3,
     })
+}
+
+/// The S3 endpoint a stand-in cluster running elsewhere serves itself, if
+/// it says so; none (an older one, or one reading another S3): the S3
+/// backends stage nothing.
+async fn own_s3_of(url: &str) -> Option<String> {
+    let ask = async {
+        let response = reqwest::get(format!("{}/devcluster/s3", url.trim_end_matches('/'))).await?.error_for_status()?;
+        response.json::<S3Announcement>().await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(10), ask).await {
+        Ok(Ok(s3)) if s3.own => s3.endpoint,
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => {
+            tracing::warn!(cluster = url, error = %e, "the stand-in cluster does not say where its S3 is: k8s, serverless and eks stage nothing");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(cluster = url, "the stand-in cluster did not say where its S3 is within 10 s: k8s, serverless and eks stage nothing");
+            None
+        }
+    }
 }
 
 /// Starts the stand-in cluster, then drover on it.
@@ -88,7 +115,7 @@ pub async fn start(opts: Options) -> anyhow::Result<Running> {
     })
     .await
     .context("cannot start the stand-in cluster")?;
-    let backends = config::backend_configs(&stand_in(&opts, &cluster.rest_url())?, file.as_ref());
+    let backends = config::backend_configs(&stand_in(&opts, &cluster.rest_url(), cluster.own_s3_url())?, file.as_ref());
     let server = serve::start_notifying(listener, &opts.serve, home, &backends, &serve::Extras::of(file.as_ref())).await?;
     Ok(Running {
         api_addr: server.api_addr,
@@ -111,7 +138,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         let listener = serve::bind(&opts.serve).await?;
         let home = serve::prepare_home(&opts.serve)?;
         let file = opts.config.as_deref().map(config::load).transpose()?;
-        let backends = config::backend_configs(&stand_in(&opts, &url)?, file.as_ref());
+        let backends = config::backend_configs(&stand_in(&opts, &url, own_s3_of(&url).await)?, file.as_ref());
         let server =
             serve::start_notifying(listener, &opts.serve, home, &backends, &serve::Extras::of(file.as_ref())).await?;
         println!("drover is running: UI and API at {}  (stand-in cluster at {url})", server.api_url());

@@ -88,6 +88,10 @@ pub struct Application {
     pub files: Vec<String>,
     pub py_files: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// spark-submit's `--proxy-user`: the user the application runs as.
+    /// Not a Spark property, so a field of its own (contract 0.2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_user: Option<String>,
 }
 
 impl ApplicationTemplate {
@@ -127,6 +131,11 @@ impl ApplicationTemplate {
             files: list("files", &self.files)?,
             py_files: list("py_files", &self.py_files)?,
             env: map("env", &self.env)?,
+            proxy_user: self
+                .proxy_user
+                .as_deref()
+                .map(|u| r.render("proxy_user", u))
+                .transpose()?,
         })
     }
 }

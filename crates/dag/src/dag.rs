@@ -142,6 +142,7 @@ impl Task {
                 files: vec![],
                 py_files: vec![],
                 env: BTreeMap::new(),
+                proxy_user: None,
             }),
             trigger_rule: TriggerRule::AllSuccess,
             depends_on_past: false,

@@ -107,6 +107,8 @@ pub(crate) struct AppFile {
     pub files: Vec<Spanned<String>>,
     pub py_files: Vec<Spanned<String>>,
     pub env: Vec<(Spanned<String>, Spanned<String>)>,
+    /// spark-submit's `--proxy-user`; not a Spark property, so not a flag.
+    pub proxy_user: Option<Spanned<String>>,
     /// spark-submit's flags that stand for Spark properties (`--packages`,
     /// `--queue`, ...), folded into `conf` by `validate`.
     pub flags: SubmitFlagsFile,
@@ -231,6 +233,7 @@ const APP_KEYS: &[&str] = &[
     "files",
     "py_files",
     "env",
+    "proxy_user",
     "archives",
     "packages",
     "repositories",
@@ -723,6 +726,7 @@ fn read_app(value: &Val<'_>, task: &str, d: &mut Diags) -> Option<AppFile> {
         files: t.strings("files", d),
         py_files: t.strings("py_files", d),
         env: t.string_map("env", d),
+        proxy_user: t.string("proxy_user", d),
         flags: SubmitFlagsFile {
             archives: t.strings("archives", d),
             packages: t.strings("packages", d),

@@ -792,6 +792,7 @@ fn check_app(
     templates.extend(&app.files);
     templates.extend(&app.py_files);
     templates.extend(app.env.iter().map(|(_, v)| v));
+    templates.extend(&app.proxy_user);
     let f = &app.flags;
     templates.extend(&f.archives);
     templates.extend(&f.packages);
@@ -903,6 +904,7 @@ fn check_app(
             .iter()
             .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone()))
             .collect(),
+        proxy_user: app.proxy_user.as_ref().map(|u| u.get_ref().clone()),
     }))
 }
 
@@ -921,6 +923,7 @@ fn app_field_span(app: &AppFile, defaults: &DefaultsFile, field: &str) -> Span {
     put("name".into(), app.name.as_ref());
     put("resource".into(), app.resource.as_ref());
     put("main_class".into(), app.main_class.as_ref());
+    put("proxy_user".into(), app.proxy_user.as_ref());
     put(
         "deploy_mode".into(),
         app.deploy_mode.as_ref().or(defaults.deploy_mode.as_ref()),

@@ -28,8 +28,10 @@
 //!   Serverless job runs), [`emr_containers`] (EMR on EKS job runs) and
 //!   [`livy`] (Apache Livy's batch API, under `/livy`); and [`webhdfs`] (HDFS's
 //!   REST API over `<work_dir>/hdfs`, where YARN clients stage files); and
-//!   [`s3`] (reading drivers' `s3:` resources from a configured S3, where
-//!   Kubernetes and EMR clients stage files).
+//!   [`s3`] (an S3 endpoint over `<work_dir>/s3`, one directory a bucket,
+//!   where Kubernetes and EMR clients stage files, split like a stand-in:
+//!   `store.rs`, `routes.rs`, `wire.rs`; and `fetch.rs`, how drivers read
+//!   their `s3:` resources from it or from another S3).
 //! - Shared, one concern a file: [`aws`] (what both EMR stand-ins share: SigV4
 //!   checking in `aws/sigv4.rs`, the restJson1 error, request fields,
 //!   `sparkSubmitParameters`, and one job-run attempt and ListJobRuns paging in
@@ -43,7 +45,8 @@
 //!   client and cluster mode run an application the same way.
 //! - The stand-ins' paths do not overlap, so one [`DevCluster`] serves them all
 //!   from one axum server on one port, with one [`process::Spawner`], and owns
-//!   every driver they start.
+//!   every driver they start. S3 alone has a port of its own: path-style
+//!   requests (`/<bucket>/<key>`) take every path.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -88,10 +91,16 @@ pub struct DevClusterConfig {
     pub worker_cores: u32,
     /// Memory of the one simulated worker, in MiB.
     pub worker_memory_mb: u32,
-    /// The S3 endpoint (`http://127.0.0.1:5000`, path-style) the Kubernetes
-    /// and EMR stand-ins fetch drivers' `s3://` and `s3a://` resources from
-    /// ([`s3`]); none: they fetch nothing.
+    /// Another S3 endpoint (`http://127.0.0.1:5000`, path-style: moto,
+    /// MinIO) the Kubernetes and EMR stand-ins fetch drivers' `s3://` and
+    /// `s3a://` resources from ([`s3`]), instead of the devcluster's own.
     pub s3: Option<String>,
+    /// Where the devcluster's own S3 endpoint listens when `s3` names no
+    /// other (`127.0.0.1:0`, the default: a free port; see
+    /// [`DevCluster::own_s3_url`]); its buckets are directories under
+    /// `<work_dir>/s3`. `None` with no `s3`: no S3 at all, and drivers
+    /// naming `s3:` resources fail as on a cluster without the file system.
+    pub s3_bind: Option<SocketAddr>,
 }
 
 impl Default for DevClusterConfig {
@@ -102,6 +111,7 @@ impl Default for DevClusterConfig {
             worker_cores: 8,
             worker_memory_mb: 16384,
             s3: None,
+            s3_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         }
     }
 }
@@ -130,6 +140,10 @@ pub struct DevCluster {
     spawner: Arc<Spawner>,
     cancel: CancellationToken,
     server: Option<JoinHandle<()>>,
+    /// The S3 endpoint the stand-ins read from: the devcluster's own or another.
+    s3_url: Option<String>,
+    /// The devcluster's own S3 endpoint, when it serves one.
+    own_s3: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl DevCluster {
@@ -148,11 +162,19 @@ impl DevCluster {
                 .context("starting the driver spawner thread")?,
         );
         let cancel = CancellationToken::new();
+        let own_s3 = match (&cfg.s3, cfg.s3_bind) {
+            (None, Some(bind)) => Some(serve_s3(bind, &s3::root(&work_dir), cancel.clone()).await?),
+            _ => None,
+        };
+        let s3_url = match &own_s3 {
+            Some((s3_addr, _)) => Some(format!("http://{s3_addr}")),
+            None => cfg.s3.clone(),
+        };
         let context = |dir: &str| Context {
             addr,
             work_dir: work_dir.join(dir),
             hdfs: webhdfs::root(&work_dir),
-            s3: cfg.s3.as_deref().map(s3::S3Source::new),
+            s3: s3_url.as_deref().map(s3::S3Source::new),
             spawner: spawner.clone(),
             cancel: cancel.child_token(),
         };
@@ -182,7 +204,7 @@ impl DevCluster {
             .merge(eks_routes)
             .merge(livy_routes)
             .merge(webhdfs::router(addr, webhdfs::root(&work_dir))?)
-            .merge(introspection(stand_ins.clone()));
+            .merge(introspection(stand_ins.clone(), s3_url.clone(), own_s3.is_some()));
         let stop = cancel.clone();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
@@ -190,7 +212,7 @@ impl DevCluster {
                 warn!(error = %err, "devcluster server stopped with an error");
             }
         });
-        info!(%addr, work_dir = %work_dir.display(), "devcluster listening");
+        info!(%addr, work_dir = %work_dir.display(), s3 = s3_url.as_deref().unwrap_or("none"), "devcluster listening");
         Ok(Self {
             addr,
             work_dir,
@@ -198,6 +220,8 @@ impl DevCluster {
             spawner,
             cancel,
             server: Some(server),
+            s3_url,
+            own_s3,
         })
     }
 
@@ -224,6 +248,24 @@ impl DevCluster {
         self.addr
     }
 
+    /// The S3 endpoint the Kubernetes and EMR stand-ins fetch drivers'
+    /// `s3:` resources from: the devcluster's own, or the one it was given.
+    pub fn s3_url(&self) -> Option<String> {
+        self.s3_url.clone()
+    }
+
+    /// The devcluster's own S3 endpoint (`http://127.0.0.1:PORT`, path-style,
+    /// bucket [`s3::BUCKET`] ready), when it serves one.
+    pub fn own_s3_url(&self) -> Option<String> {
+        self.own_s3.as_ref().map(|(a, _)| format!("http://{a}"))
+    }
+
+    /// The bucket directory of the devcluster's own S3 (`<work_dir>/s3`:
+    /// each bucket a directory, each object the file at its key), when it serves one.
+    pub fn s3_dir(&self) -> Option<PathBuf> {
+        self.own_s3.as_ref().map(|_| s3::root(&self.work_dir))
+    }
+
     /// The directory holding `<driverId>/stdout|stderr` (Spark standalone's
     /// drivers; the other stand-ins use subfolders named after themselves).
     pub fn work_dir(&self) -> &Path {
@@ -243,7 +285,8 @@ impl DevCluster {
             s.drivers().shutdown().await;
         }
         self.spawner.stop();
-        if let Some(mut server) = self.server.take() {
+        let servers = self.server.take().into_iter().chain(self.own_s3.take().map(|(_, s)| s));
+        for mut server in servers {
             // Graceful shutdown waits for open keep-alive connections; do not let a
             // client that never hangs up hold the shutdown forever.
             if tokio::time::timeout(Duration::from_secs(5), &mut server)
@@ -263,16 +306,50 @@ fn all_submissions(stand_ins: &[Arc<dyn StandIn>]) -> Vec<SubmissionRecord> {
     all
 }
 
-/// The stand-in's own view, for tests that run it as a separate process:
-/// `GET /devcluster/submissions` lists every submission ever accepted.
-fn introspection(stand_ins: Arc<[Arc<dyn StandIn>]>) -> axum::Router {
-    axum::Router::new().route(
-        "/devcluster/submissions",
-        axum::routing::get(move || {
-            let stand_ins = stand_ins.clone();
-            async move { axum::Json(all_submissions(&stand_ins)) }
-        }),
-    )
+/// Starts the devcluster's own S3 endpoint on `bind` over the bucket
+/// directory `root`, stopping with `cancel`.
+async fn serve_s3(bind: SocketAddr, root: &Path, cancel: CancellationToken) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+    let app = s3::router(root).with_context(|| format!("making the bucket directory {}", root.display()))?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding the S3 endpoint to {bind}"))?;
+    let addr = listener.local_addr().context("reading the S3 endpoint's address")?;
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned());
+        if let Err(err) = serve.await {
+            warn!(error = %err, "devcluster S3 stopped with an error");
+        }
+    });
+    info!(%addr, root = %root.display(), "devcluster S3 listening");
+    Ok((addr, server))
+}
+
+/// What the S3 endpoint is, for a drover started with `--cluster-url`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct S3Announcement {
+    /// Where the stand-ins read `s3:` resources from; none: nowhere.
+    pub endpoint: Option<String>,
+    /// Whether the devcluster serves it itself (then [`s3::BUCKET`] exists).
+    pub own: bool,
+    /// The bucket ready for staging, on the devcluster's own S3.
+    pub bucket: Option<String>,
+}
+
+/// The stand-in's own view, for tests and a drover that run it as a
+/// separate process: `GET /devcluster/submissions` lists every submission
+/// ever accepted; `GET /devcluster/s3` says where its S3 is
+/// ([`S3Announcement`]).
+fn introspection(stand_ins: Arc<[Arc<dyn StandIn>]>, s3_url: Option<String>, own: bool) -> axum::Router {
+    let s3 = S3Announcement { endpoint: s3_url, own, bucket: own.then(|| s3::BUCKET.to_string()) };
+    axum::Router::new()
+        .route(
+            "/devcluster/submissions",
+            axum::routing::get(move || {
+                let stand_ins = stand_ins.clone();
+                async move { axum::Json(all_submissions(&stand_ins)) }
+            }),
+        )
+        .route("/devcluster/s3", axum::routing::get(move || async move { axum::Json(s3) }))
 }
 
 impl Drop for DevCluster {

@@ -26,7 +26,7 @@ pub enum SubmitError {
         "unrecognized option '{0}': the local spark-submit shim accepts --master, --deploy-mode, \
          --class, --name, --conf, --jars, --files, --py-files, --driver-memory, --driver-cores, \
          --executor-memory, --executor-cores, --num-executors, --total-executor-cores, --queue, \
-         --properties-file and --verbose"
+         --proxy-user, --properties-file and --verbose"
     )]
     UnknownOption(String),
     #[error("option '{0}' needs a value")]
@@ -45,7 +45,7 @@ pub enum SubmitError {
 
 /// spark-submit's options that take a value, and the Spark property each sets
 /// (`None`: handled specially).
-const VALUE_OPTIONS: [(&str, Option<&str>); 16] = [
+const VALUE_OPTIONS: [(&str, Option<&str>); 17] = [
     ("--master", Some("spark.master")),
     ("--deploy-mode", Some("spark.submit.deployMode")),
     ("--class", None),
@@ -62,6 +62,7 @@ const VALUE_OPTIONS: [(&str, Option<&str>); 16] = [
     ("--total-executor-cores", Some("spark.cores.max")),
     ("--queue", Some("spark.yarn.queue")),
     ("--properties-file", None),
+    ("--proxy-user", None),
 ];
 
 /// A parsed spark-submit command line.
@@ -73,6 +74,8 @@ pub struct SubmitArgs {
     /// Properties set by dedicated options (`--name`, `--jars`, …), which win over `--conf`.
     pub options: BTreeMap<String, String>,
     pub properties_file: Option<PathBuf>,
+    /// `--proxy-user`: the user the application runs as.
+    pub proxy_user: Option<String>,
     pub verbose: bool,
     pub help: bool,
     pub primary_resource: String,
@@ -126,6 +129,7 @@ impl SubmitArgs {
                     parsed.conf.push((key.to_owned(), value.to_owned()));
                 }
                 ("--properties-file", _) => parsed.properties_file = Some(PathBuf::from(value)),
+                ("--proxy-user", _) => parsed.proxy_user = Some(value),
                 (_, Some(property)) => {
                     parsed.options.insert(property.to_owned(), value);
                 }
@@ -170,6 +174,14 @@ impl SubmitArgs {
         }
         Ok(conf)
     }
+
+    /// What the application's process gets for `--proxy-user`: the user
+    /// Spark names it by (`SPARK_USER`, which `SparkContext.sparkUser`
+    /// reads first). The shim runs everything as the caller's OS user; a
+    /// real spark-submit impersonates through Hadoop's UGI instead.
+    pub fn user_env(&self) -> Option<(String, std::ffi::OsString)> {
+        self.proxy_user.as_ref().map(|u| ("SPARK_USER".to_owned(), u.into()))
+    }
 }
 
 /// `java.util.Properties`-style lines: `key=value`, `key: value` or `key value`;
@@ -207,6 +219,7 @@ Options:
   --files FILES, --py-files PY_FILES (added to PYTHONPATH)
   --driver-memory MEM, --driver-cores N, --executor-memory MEM, --executor-cores N,
   --num-executors N, --total-executor-cores N, --queue QUEUE
+  --proxy-user NAME           run as NAME (sets SPARK_USER; the shim does not impersonate)
   --properties-file FILE      Spark properties file
   --verbose, -v               print the parsed arguments and the command run
 ";
@@ -226,12 +239,13 @@ pub async fn spark_submit(args: Vec<String>) -> anyhow::Result<i32> {
     if deploy_mode != "client" {
         return Err(SubmitError::ClusterMode(deploy_mode.to_owned()).into());
     }
-    let plan = LaunchPlan::resolve(&App {
+    let mut plan = LaunchPlan::resolve(&App {
         resource: &parsed.primary_resource,
         main_class: parsed.main_class.as_deref(),
         args: &parsed.app_args,
         conf: &conf,
     })?;
+    plan.env.extend(parsed.user_env());
     if parsed.verbose {
         eprintln!("Parsed arguments: {parsed:#?}");
         eprintln!("Spark config:");
@@ -279,6 +293,14 @@ mod tests {
         assert_eq!(conf["c.d"], "x=y");
         assert_eq!(conf["spark.jars"], "x.jar,y.jar");
         assert_eq!(conf["spark.submit.deployMode"], "client");
+    }
+
+    #[test]
+    fn a_proxy_user_becomes_the_applications_spark_user() {
+        let parsed = SubmitArgs::parse(args("--proxy-user analyst --class Main app.jar")).unwrap();
+        assert_eq!(parsed.proxy_user.as_deref(), Some("analyst"));
+        assert_eq!(parsed.user_env(), Some(("SPARK_USER".to_owned(), "analyst".into())));
+        assert_eq!(SubmitArgs::parse(args("app.jar")).unwrap().user_env(), None);
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! PyPI `hdfs` client (HdfsCLI) and drover's staging:
 //!
 //! - `PUT ?op=CREATE[&overwrite=true]` answers `307 Temporary Redirect` with a
-//!   `Location` on "the DataNode" (this same server, with `data=true`), which
-//!   takes the bytes (streamed to disk) and answers `201 Created`;
+//!   `Location` on "the DataNode" (this same server, with `data=true`, at the
+//!   address the client reached the NameNode by, so a client through a
+//!   proxy stays behind it), which takes the bytes (streamed to disk) and
+//!   answers `201 Created`;
 //! - `GET ?op=GETFILESTATUS`, `GET ?op=LISTSTATUS`, `GET ?op=OPEN` (the bytes,
 //!   without the redirect), `PUT ?op=MKDIRS`, `DELETE ?op=DELETE[&recursive=true]`,
 //!   `GET ?op=GETHOMEDIRECTORY`;
@@ -96,10 +98,11 @@ async fn handle_root(
     State(nn): State<Arc<Namenode>>,
     method: axum::http::Method,
     uri: OriginalUri,
+    headers: axum::http::HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     body: Body,
 ) -> Response {
-    serve(nn, method, "/".into(), uri, q, body).await
+    serve(nn, method, "/".into(), uri, &headers, q, body).await
 }
 
 async fn handle(
@@ -107,10 +110,11 @@ async fn handle(
     method: axum::http::Method,
     axum::extract::Path(path): axum::extract::Path<String>,
     uri: OriginalUri,
+    headers: axum::http::HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     body: Body,
 ) -> Response {
-    serve(nn, method, format!("/{path}"), uri, q, body).await
+    serve(nn, method, format!("/{path}"), uri, &headers, q, body).await
 }
 
 async fn serve(
@@ -118,6 +122,7 @@ async fn serve(
     method: axum::http::Method,
     path: String,
     uri: OriginalUri,
+    headers: &axum::http::HeaderMap,
     q: HashMap<String, String>,
     body: Body,
 ) -> Response {
@@ -135,9 +140,11 @@ async fn serve(
             if local.is_dir() {
                 return remote_error(StatusCode::FORBIDDEN, "FileAlreadyExistsException", &format!("{path} already exists as a directory"));
             }
-            // "The DataNode": this same server, told to take the data.
+            // "The DataNode": this same server, told to take the data, as
+            // the client reached it.
             let target = uri.0.path_and_query().map(ToString::to_string).unwrap_or_default();
-            let location = format!("http://{}{target}&data=true", nn.addr);
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map_or_else(|| nn.addr.to_string(), str::to_string);
+            let location = format!("http://{host}{target}&data=true");
             (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response()
         }
         (M::GET, "GETFILESTATUS") => match status(&local, "", &user) {

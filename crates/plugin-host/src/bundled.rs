@@ -65,3 +65,8 @@ pub(crate) fn digest(name: &str) -> Option<&'static str> {
 
 /// Names of the bundled plugins, for hints.
 pub const NAMES: &[&str] = &["spark-standalone", "yarn", "kubernetes", "emr-serverless", "emr-containers", "livy", "livy-rust"];
+
+/// A plugin built for contract 0.1.0, from the WIT directly, that the host's
+/// tests load to prove older plugins keep working.
+#[doc(hidden)]
+pub const OLD_CONTRACT: &[u8] = include_bytes!(concat!(env!("DROVER_PLUGIN_DIR"), "/old_contract.wasm"));

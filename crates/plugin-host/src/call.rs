@@ -11,11 +11,10 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::bindings::v0_1_0::{self as wit, PluginPre};
-use crate::convert;
+use crate::bindings::{v0_1_0, v0_2_0};
 use crate::engine::{Limits, Plugin, Shared};
 use crate::stats::{CallStats, Counters};
-use crate::error::CallError;
+use crate::error::{CallError, ErrorKind};
 use crate::types::{Application, DriverStatus, LogChunk, PluginInfo, Problem, Submitted};
 use crate::policy::{CaClient, HostRule, Policy};
 
@@ -82,6 +81,13 @@ impl ResourceLimiter for MemoryCap {
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
     }
+}
+
+/// A compiled plugin ready to instantiate, by the contract version it was
+/// built for ([`crate::SUPPORTED_CONTRACTS`]).
+pub(crate) enum Pre {
+    V0_1_0(v0_1_0::PluginPre<HostState>),
+    V0_2_0(v0_2_0::PluginPre<HostState>),
 }
 
 /// What the host learns about a call besides its result.
@@ -194,12 +200,12 @@ impl Scope<'_> {
     /// A plugin error after a denied request is the denial, told plainly.
     fn flatten<T>(
         &self,
-        r: Result<Result<T, wit::PluginError>, CallError>,
+        r: Result<Result<T, (ErrorKind, String)>, CallError>,
         denied: &Mutex<Vec<String>>,
     ) -> Result<T, CallError> {
         match r? {
             Ok(v) => Ok(v),
-            Err(e) => {
+            Err((kind, message)) => {
                 if let Some(host) = denied.lock().expect("denied list").first() {
                     return Err(CallError::Denied {
                         plugin: self.plugin.to_string(),
@@ -207,21 +213,36 @@ impl Scope<'_> {
                         host: host.clone(),
                     });
                 }
-                let (kind, message) = convert::plugin_error(e);
                 Err(CallError::Plugin { kind, message })
             }
         }
     }
 }
 
-/// Runs `$method` on a fresh instance under the call's limits.
+/// Runs `$method` on a fresh instance under the call's limits, whichever
+/// contract version the plugin speaks: the arguments and `$map` (from the
+/// WIT result to drover's types) are written once, with `$w` naming that
+/// version's [`crate::convert`] module.
 macro_rules! invoke {
-    ($scope:expr, $pre:expr, $allowed:expr, $ca:expr, $call:literal, $method:ident ( $($arg:expr),* )) => {{
+    ($scope:expr, $pre:expr, $allowed:expr, $ca:expr, $call:literal,
+     $w:ident => $method:ident ( $($arg:expr),* ) => $map:expr) => {{
         let scope = $scope;
         let (mut store, probe) = scope.store($allowed, $ca);
         let fut = async {
-            let instance = $pre.instantiate_async(&mut store).await?;
-            instance.drover_plugin_backend().$method(&mut store, $($arg),*).await
+            match $pre {
+                Pre::V0_1_0(pre) => {
+                    use crate::convert::v0_1_0 as $w;
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let out = instance.drover_plugin_backend().$method(&mut store, $($arg),*).await?;
+                    wasmtime::Result::Ok(($map)(out))
+                }
+                Pre::V0_2_0(pre) => {
+                    use crate::convert::v0_2_0 as $w;
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let out = instance.drover_plugin_backend().$method(&mut store, $($arg),*).await?;
+                    wasmtime::Result::Ok(($map)(out))
+                }
+            }
         };
         let out = tokio::time::timeout(scope.limits.call_timeout + GRACE, fut).await;
         drop(store);
@@ -233,7 +254,7 @@ macro_rules! invoke {
 pub(crate) async fn call_describe(
     shared: &Shared,
     label: &str,
-    pre: &PluginPre<HostState>,
+    pre: &Pre,
 ) -> Result<PluginInfo, CallError> {
     let scope = Scope {
         shared,
@@ -242,8 +263,9 @@ pub(crate) async fn call_describe(
         limits: shared.limits,
         memory_peak: None,
     };
-    let (r, _) = invoke!(&scope, pre, Arc::new(Vec::new()), None, "describe", call_describe());
-    r.map(convert::info)
+    let (r, _) = invoke!(&scope, pre, Arc::new(Vec::new()), None, "describe",
+        w => call_describe() => w::info);
+    r
 }
 
 /// Spaces a backend's calls so drover never sends a cluster more than
@@ -465,18 +487,35 @@ impl Backend {
             _ => app,
         };
         let plugin = self.plugin();
+        // A plugin that cannot carry a field hears nothing of it; the host
+        // refuses it instead (and the plugin judges the rest).
+        let refused = plugin.cannot_carry(app);
+        let stripped;
+        let app = if refused.is_empty() {
+            app
+        } else {
+            stripped = Application { proxy_user: None, ..app.clone() };
+            &stripped
+        };
         let scope = self.scope(&plugin);
-        let app = convert::application(app);
         let started = Instant::now();
-        let (r, _) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "validate",
-            call_validate(&self.settings, &app));
-        self.observe("validate", started, r.map(|problems| problems.into_iter().map(convert::problem).collect()))
+        let (r, _) = invoke!(&scope, &plugin.pre, self.allowed.clone(), self.ca.clone(), "validate",
+            w => call_validate(&self.settings, &w::application(app))
+                => |problems: Vec<_>| problems.into_iter().map(w::problem).collect::<Vec<_>>());
+        self.observe("validate", started, r.map(|mut problems| {
+            problems.extend(refused);
+            problems
+        }))
     }
 
     /// Submits; with staging configured, a driver that runs on the cluster
     /// (cluster or service mode) has the application's local files uploaded
     /// first, and the plugin sees the staged copies.
     pub async fn submit(&self, key: &str, app: &Application) -> Result<Submitted, CallError> {
+        // Checked at DAG load too; here for a plugin file swapped since.
+        if let Some(p) = self.plugin().cannot_carry(app).into_iter().next() {
+            return Err(CallError::Plugin { kind: ErrorKind::Invalid, message: format!("{} ({})", p.message, p.hint) });
+        }
         let staged_app;
         let stager = self
             .stager
@@ -504,12 +543,12 @@ impl Backend {
         };
         let plugin = self.plugin();
         let scope = self.scope(&plugin);
-        let app = convert::application(app);
         self.slot().await;
         let started = Instant::now();
-        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "submit",
-            call_submit(&self.settings, key, &app));
-        let r = self.observe("submit", started, scope.flatten(r, &denied).map(convert::submitted));
+        let (r, denied) = invoke!(&scope, &plugin.pre, self.allowed.clone(), self.ca.clone(), "submit",
+            w => call_submit(&self.settings, key, &w::application(app))
+                => |r: Result<_, _>| r.map(w::submitted).map_err(w::plugin_error));
+        let r = self.observe("submit", started, scope.flatten(r, &denied));
         // Refused for good: this try is over, and so are its files. (In
         // doubt or unavailable: the same try is sent again.)
         if let (Some(stager), Err(e)) = (stager, &r)
@@ -571,8 +610,8 @@ impl Backend {
         let scope = self.scope(&plugin);
         self.slot().await;
         let started = Instant::now();
-        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "find",
-            call_find(&self.settings, key));
+        let (r, denied) = invoke!(&scope, &plugin.pre, self.allowed.clone(), self.ca.clone(), "find",
+            w => call_find(&self.settings, key) => |r: Result<_, _>| r.map_err(w::plugin_error));
         self.observe("find", started, scope.flatten(r, &denied))
     }
 
@@ -581,9 +620,9 @@ impl Backend {
         let scope = self.scope(&plugin);
         self.slot().await;
         let started = Instant::now();
-        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "status",
-            call_status(&self.settings, id));
-        self.observe("status", started, scope.flatten(r, &denied).map(convert::status))
+        let (r, denied) = invoke!(&scope, &plugin.pre, self.allowed.clone(), self.ca.clone(), "status",
+            w => call_status(&self.settings, id) => |r: Result<_, _>| r.map(w::status).map_err(w::plugin_error));
+        self.observe("status", started, scope.flatten(r, &denied))
     }
 
     /// The status of many drivers in one call where the cluster has a list
@@ -593,11 +632,11 @@ impl Backend {
         let plugin = self.plugin();
         let scope = self.scope(&plugin);
         let started = Instant::now();
-        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "status-many",
-            call_status_many(&self.settings, ids));
-        let r = scope
-            .flatten(r, &denied)
-            .map(|list| list.into_iter().map(|st| st.map(convert::status)).collect::<Vec<_>>());
+        let (r, denied) = invoke!(&scope, &plugin.pre, self.allowed.clone(), self.ca.clone(), "status-many",
+            w => call_status_many(&self.settings, ids) => |r: Result<Vec<Option<_>>, _>| r
+                .map(|list| list.into_iter().map(|st| st.map(w::status)).collect::<Vec<_>>())
+                .map_err(w::plugin_error));
+        let r = scope.flatten(r, &denied);
         self.observe("status-many", started, r)
     }
 
@@ -606,8 +645,8 @@ impl Backend {
         let scope = self.scope(&plugin);
         self.slot().await;
         let started = Instant::now();
-        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "kill",
-            call_kill(&self.settings, id));
+        let (r, denied) = invoke!(&scope, &plugin.pre, self.allowed.clone(), self.ca.clone(), "kill",
+            w => call_kill(&self.settings, id) => |r: Result<_, _>| r.map_err(w::plugin_error));
         self.observe("kill", started, scope.flatten(r, &denied))
     }
 
@@ -622,9 +661,10 @@ impl Backend {
         let scope = self.scope(&plugin);
         self.slot().await;
         let started = Instant::now();
-        let (r, denied) = invoke!(&scope, plugin.pre, self.allowed.clone(), self.ca.clone(), "logs",
-            call_logs(&self.settings, id, stream, offset, max_bytes));
-        self.observe("logs", started, scope.flatten(r, &denied).map(convert::log_chunk))
+        let (r, denied) = invoke!(&scope, &plugin.pre, self.allowed.clone(), self.ca.clone(), "logs",
+            w => call_logs(&self.settings, id, stream, offset, max_bytes)
+                => |r: Result<_, _>| r.map(w::log_chunk).map_err(w::plugin_error));
+        self.observe("logs", started, scope.flatten(r, &denied))
     }
 }
 

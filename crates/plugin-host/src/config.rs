@@ -263,6 +263,10 @@ async fn resolve(
     let staging = match &cfg.staging {
         Some(staging) => {
             let mut staging = staging.clone();
+            // The cluster's CA signs its file system's certificate too, as a rule.
+            if staging.ca_file.is_none() {
+                staging.ca_file = cfg.ca_file.clone();
+            }
             let hint = match staging.target {
                 crate::staging::Target::WebHdfs(_) => "write webhdfs = \"http://namenode:9870\" and an absolute dir",
                 crate::staging::Target::S3(_) => {

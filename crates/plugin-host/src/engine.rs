@@ -10,14 +10,16 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
-use crate::bindings::v0_1_0::PluginPre;
-use crate::call::{HostState, call_describe};
+use crate::bindings::{v0_1_0, v0_2_0};
+use crate::call::{Pre, call_describe};
 use crate::error::HostError;
-use crate::types::PluginInfo;
+use crate::types::{Application, PluginInfo, Problem};
 
 /// The versions of the plugin contract (`plugins/wit/drover-plugin@VERSION`)
 /// this host loads components for.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
+/// 0.2.0 is the current one; 0.1.0 plugins keep working, without the fields
+/// 0.2.0 added ([`Plugin::cannot_carry`]).
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0"];
 
 /// The interface every plugin exports, `drover:plugin/backend@VERSION`; its
 /// version is the contract version the component was built for.
@@ -52,7 +54,7 @@ pub struct PluginHost {
 
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
-    pub(crate) linker: Linker<HostState>,
+    pub(crate) linker: Linker<crate::call::HostState>,
     pub(crate) limits: Limits,
     cache_dir: Option<PathBuf>,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
@@ -61,7 +63,7 @@ pub(crate) struct Shared {
 /// A compiled plugin, ready to instantiate. Shared by every backend using it.
 pub struct Plugin {
     pub(crate) label: String,
-    pub(crate) pre: PluginPre<HostState>,
+    pub(crate) pre: Pre,
     pub(crate) info: PluginInfo,
     digest: String,
     contract: String,
@@ -88,6 +90,28 @@ impl Plugin {
     /// The version of the plugin contract the component was built for.
     pub fn contract_version(&self) -> &str {
         &self.contract
+    }
+
+    /// What the application asks for that this plugin's contract version
+    /// has no field for, as problems of the application: a plugin must
+    /// never run an application without a part of it it did not hear of
+    /// (a 0.1.0 plugin would run a job as drover's user instead of its
+    /// `proxy_user`).
+    pub fn cannot_carry(&self, app: &Application) -> Vec<Problem> {
+        match (&self.pre, &app.proxy_user) {
+            (Pre::V0_1_0(_), Some(user)) => vec![Problem {
+                field: "proxy_user".into(),
+                message: format!(
+                    "plugin `{}` was built for drover plugin contract 0.1.0, which has no proxy user: \
+                     the application would run as the user drover submits as, not as \"{user}\"",
+                    self.label
+                ),
+                hint: "rebuild the plugin against plugins/wit/drover-plugin@0.2.0 (its application \
+                       has `proxy-user`), or remove proxy_user"
+                    .into(),
+            }],
+            _ => Vec::new(),
+        }
     }
 
     /// Where the plugin came from: a bundled name or a file path.
@@ -208,7 +232,11 @@ impl PluginHost {
             .shared
             .linker
             .instantiate_pre(&component)
-            .and_then(PluginPre::new)
+            .and_then(|pre| match contract.as_str() {
+                "0.1.0" => v0_1_0::PluginPre::new(pre).map(Pre::V0_1_0),
+                "0.2.0" => v0_2_0::PluginPre::new(pre).map(Pre::V0_2_0),
+                other => Err(wasmtime::Error::msg(format!("the host has no bindings for contract {other}"))),
+            })
             .map_err(|e| HostError::Invalid {
                 plugin: label.to_string(),
                 reason: format!("{e:#}"),

@@ -76,33 +76,44 @@ pub(crate) struct CaClient {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, WasiBody>,
 }
 
+/// A connector for http and https, trusting the CA certificates in
+/// `ca_file` (PEM) when given, else the public web roots.
+pub(crate) fn https_connector(ca_file: Option<&Path>) -> Result<hyper_rustls::HttpsConnector<HttpConnector>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let roots = match ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| format!("ca_file {} is not PEM certificates: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("ca_file {} holds a certificate rustls refuses: {e}", path.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("ca_file {} holds no certificate", path.display()));
+            }
+            roots
+        }
+        None => rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
+    };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .build())
+}
+
 impl CaClient {
     pub(crate) fn from_pem_file(path: &Path) -> Result<CaClient, String> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let pem = std::fs::read(path).map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| format!("ca_file {} is not PEM certificates: {e}", path.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("ca_file {} holds a certificate rustls refuses: {e}", path.display()))?;
-        }
-        if roots.is_empty() {
-            return Err(format!("ca_file {} holds no certificate", path.display()));
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(CaClient {
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client: Client::builder(TokioExecutor::new()).build(https_connector(Some(path))?),
         })
     }
 

@@ -44,7 +44,7 @@ fn inputs() -> Vec<String> {
         .filter(|n| n.ends_with(".py") && !n.starts_with("test_"))
         .collect();
     py.sort();
-    let wit = "../wit/drover-plugin@0.1.0";
+    let wit = "../wit/drover-plugin@0.2.0";
     let mut deps: Vec<String> = std::fs::read_dir(dir.join(wit).join("deps"))
         .unwrap()
         .map(|e| format!("{wit}/deps/{}", e.unwrap().file_name().to_string_lossy()))

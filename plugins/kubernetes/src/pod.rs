@@ -470,6 +470,10 @@ pub fn driver_pod(ps: &PodSettings, key: &str, app: &Application) -> Result<Valu
     };
     push("--master", format!("k8s://{}", ps.api_url));
     push("--deploy-mode", "client".into());
+    // Spark 3.3+ (SPARK-25355): the driver's spark-submit impersonates.
+    if let Some(user) = &app.proxy_user {
+        push("--proxy-user", user.clone());
+    }
     for (k, v) in &props {
         push("--conf", format!("{k}={v}"));
     }
@@ -495,7 +499,8 @@ pub fn driver_pod(ps: &PodSettings, key: &str, app: &Application) -> Result<Valu
     args.extend(app.args.iter().cloned());
 
     let mut env = vec![
-        json!({"name": "SPARK_USER", "value": "drover"}),
+        // Spark sets the submitting user here; under --proxy-user, the proxy.
+        json!({"name": "SPARK_USER", "value": app.proxy_user.as_deref().unwrap_or("drover")}),
         json!({"name": "SPARK_APPLICATION_ID", "value": app_id}),
         json!({"name": "SPARK_DRIVER_BIND_ADDRESS",
                "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}}),
@@ -659,6 +664,7 @@ mod tests {
             files: vec![],
             py_files: vec!["/jobs/deps.zip".into()],
             env: vec![("TZ".into(), "UTC".into())],
+            proxy_user: None,
         }
     }
 

@@ -61,7 +61,8 @@ export function createBatch(key, app, opts = {}) {
     numExecutors: app.executor.instances ?? undefined,
     queue,
     name: key,
-    proxyUser: opts.proxyUser,
+    // The application's own proxy user (contract 0.2.0) wins over the backend's default.
+    proxyUser: app.proxyUser ?? opts.proxyUser,
     conf: Object.fromEntries([...conf].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
   };
   for (const [k, v] of Object.entries(body)) {

@@ -37,6 +37,13 @@ export function problems(settings, app) {
       ));
     }
   }
+  if (app.proxyUser !== undefined && /\s/.test(app.proxyUser)) {
+    out.push(problem(
+      'proxy_user',
+      `${JSON.stringify(app.proxyUser)} has white space in it; Livy would pass it to spark-submit as it is`,
+      'set proxy_user to a single word, e.g. "etl"',
+    ));
+  }
   if (app.deployMode !== 'cluster') {
     out.push(problem('deploy_mode', `deploy mode ${app.deployMode} is not supported: ${DEPLOY_MODE}`, DEPLOY_MODE_HINT));
   }

@@ -181,3 +181,9 @@ test('URLs split as wasi:http wants them', () => {
     assert.throws(() => parseUrl(bad), (e) => e.kind === 'invalid', bad);
   }
 });
+
+test("the application's proxy user wins over the backend's", () => {
+  const a = { ...app(), proxyUser: 'analyst' };
+  assert.equal(api.createBatch('k-1', a, { proxyUser: 'etl' }).proxyUser, 'analyst');
+  assert.equal(api.createBatch('k-1', app(), { proxyUser: 'etl' }).proxyUser, 'etl');
+});

@@ -108,7 +108,8 @@ pub fn create_batch(key: &str, app: &Application, opts: &BatchOptions) -> Create
         num_executors: app.executor.instances,
         queue,
         name: key.into(),
-        proxy_user: opts.proxy_user.clone(),
+        // The application's own proxy user wins over the backend's default.
+        proxy_user: app.proxy_user.clone().or_else(|| opts.proxy_user.clone()),
         conf,
     }
 }
@@ -384,6 +385,18 @@ pub(crate) mod tests {
                 },
             })
         );
+    }
+
+    #[test]
+    fn the_applications_proxy_user_wins_over_the_backends() {
+        let opts = BatchOptions { proxy_user: Some("etl".into()), queue: None };
+        let mut a = app();
+        a.proxy_user = Some("analyst".into());
+        let body = serde_json::to_value(create_batch("k-1", &a, &opts)).unwrap();
+        assert_eq!(body["proxyUser"], "analyst");
+        a.proxy_user = None;
+        let body = serde_json::to_value(create_batch("k-1", &a, &opts)).unwrap();
+        assert_eq!(body["proxyUser"], "etl", "the backend's setting is the default");
     }
 
     #[test]

@@ -52,7 +52,8 @@ impl Backend for Plugin {
                 ),
                 ConfigKey::new(
                     "proxy_user",
-                    "The user Livy runs each batch as (proxyUser); default: Livy's own.",
+                    "The user Livy runs each batch as (proxyUser) when the application names no \
+                     proxy_user; default: Livy's own.",
                     false,
                 ),
                 ConfigKey::new(

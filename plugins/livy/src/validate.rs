@@ -35,6 +35,15 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
             ));
         }
     }
+    if let Some(user) = &app.proxy_user
+        && user.chars().any(char::is_whitespace)
+    {
+        problems.push(Problem::new(
+            "proxy_user",
+            format!("{user:?} has white space in it; Livy would pass it to spark-submit as it is"),
+            "set proxy_user to a single word, e.g. \"etl\"",
+        ));
+    }
     if app.deploy_mode != DeployMode::Cluster {
         problems.push(Problem::new(
             "deploy_mode",

@@ -361,6 +361,12 @@ pub fn emr_problems(
             ));
         }
     }
+    problems.extend(crate::spark::refuse_proxy_user(
+        app,
+        "EMR",
+        "the service runs every job as the backend's execution role; there is no user to impersonate",
+        "remove proxy_user; the job's identity is the backend's execution_role_arn",
+    ));
     problems
 }
 

@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// One cluster manager's side of the contract
-/// (`plugins/wit/drover-plugin@0.1.0/plugin.wit`, interface `backend`, whose
+/// (`plugins/wit/drover-plugin@0.2.0/plugin.wit`, interface `backend`, whose
 /// comments say what each call must do). Each call gets a fresh instance, so
 /// the methods take no `self`.
 pub trait Backend {

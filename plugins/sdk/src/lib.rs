@@ -3,7 +3,7 @@
 //! A plugin is a `cdylib` built for `wasm32-wasip2` that implements
 //! [`Backend`] and calls [`export!`]; [`backend`] turns the contract's raw
 //! arguments into what its methods take, once for every plugin. The WIT lives in the contract's
-//! versioned home (`plugins/wit/drover-plugin@0.1.0`), which the host reads
+//! versioned home (`plugins/wit/drover-plugin@0.2.0`), which the host reads
 //! too, so host and guests cannot drift apart: this crate only generates the
 //! guest bindings from it.
 //!
@@ -35,7 +35,7 @@ pub mod spark;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-/// Bindings generated from `plugins/wit/drover-plugin@0.1.0/plugin.wit`
+/// Bindings generated from `plugins/wit/drover-plugin@0.2.0/plugin.wit`
 /// (world `plugin`, which exports the `backend` interface).
 ///
 /// The contract's types are at this module's root (`bindings::Application`,
@@ -49,7 +49,7 @@ pub mod bindings {
     #[allow(missing_docs, clippy::all)]
     pub mod generated {
         wit_bindgen::generate!({
-            path: "../wit/drover-plugin@0.1.0",
+            path: "../wit/drover-plugin@0.2.0",
             world: "plugin",
             pub_export_macro: true,
             default_bindings_module: "drover_plugin_sdk::bindings::generated",

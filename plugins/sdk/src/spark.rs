@@ -96,6 +96,18 @@ pub fn refuse(app: &Application, backend: &str, unsupported: &[Unsupported]) -> 
         .collect()
 }
 
+/// A problem on `proxy_user` when `app` names one, for a cluster that cannot
+/// run an application as another user: `why` says what it does instead.
+pub fn refuse_proxy_user(app: &Application, backend: &str, why: &str, hint: &str) -> Option<Problem> {
+    app.proxy_user.as_ref().map(|user| {
+        Problem::new(
+            "proxy_user",
+            format!("proxy_user \"{user}\" is not supported on {backend}: {why}"),
+            hint,
+        )
+    })
+}
+
 /// The spark-submit invocation for `app`.
 ///
 /// `spark_submit` is the backend's command setting, split on whitespace: the
@@ -120,6 +132,9 @@ pub fn spark_submit_command(
     push("--master", master);
     push("--deploy-mode", deploy_mode);
     push("--name", &app.name);
+    if let Some(user) = &app.proxy_user {
+        push("--proxy-user", user);
+    }
     if let Some(class) = &app.main_class {
         push("--class", class);
     }

@@ -32,6 +32,7 @@ pub fn app() -> Application {
         files: vec![],
         py_files: vec![],
         env: vec![("TZ".into(), "UTC".into())],
+        proxy_user: None,
     }
 }
 
@@ -63,6 +64,7 @@ pub fn s3_app(mode: DeployMode) -> Application {
         files: vec![],
         py_files: vec![],
         env: vec![("TZ".into(), "UTC".into())],
+        proxy_user: None,
     }
 }
 
@@ -87,6 +89,7 @@ pub fn bare_app(resource: &str, mode: DeployMode) -> Application {
         files: vec![],
         py_files: vec![],
         env: vec![],
+        proxy_user: None,
     }
 }
 
@@ -144,14 +147,19 @@ pub fn flags_app(base: &str, mode: DeployMode) -> Application {
         files: vec![format!("{base}/conf/app.conf")],
         py_files: vec![format!("{base}/py/deps.zip")],
         env: vec![("TZ".into(), "UTC".into())],
+        proxy_user: Some("analyst".into()),
     }
 }
 
 /// `app` without the properties a backend refused (the `conf.<key>` fields
-/// of `problems`): what that backend renders for the golden test.
+/// of `problems`) and without a refused `proxy_user`: what that backend
+/// renders for the golden test.
 pub fn without_refused(mut app: Application, problems: &[crate::Problem]) -> Application {
     app.conf
         .retain(|(k, _)| !problems.iter().any(|p| p.field == format!("conf.{k}")));
+    if problems.iter().any(|p| p.field == "proxy_user") {
+        app.proxy_user = None;
+    }
     app
 }
 
@@ -211,6 +219,16 @@ impl FlagRow {
         self.cell.to_ascii_lowercase().starts_with("not sent")
     }
 
+    /// Whether `problem` is about this row: on `conf.<property>` for a flag
+    /// folded into a Spark property, else on the DAG field itself
+    /// (`proxy_user`, a field of the contract's application).
+    pub fn is_field_of(&self, problem: &crate::Problem) -> bool {
+        match &self.property {
+            Some(p) => problem.field == format!("conf.{p}"),
+            None => problem.field == self.field,
+        }
+    }
+
     /// The literal strings (in backticks) the cell says the rendered request
     /// contains.
     pub fn tokens(&self) -> Vec<&str> {
@@ -265,10 +283,7 @@ pub fn check_flags_column(
 ) {
     let mut wrong = Vec::new();
     for row in flags_table(doc, column) {
-        let refused_by_plugin = row
-            .property
-            .as_ref()
-            .is_some_and(|p| problems.iter().any(|x| x.field == format!("conf.{p}")));
+        let refused_by_plugin = problems.iter().any(|x| row.is_field_of(x));
         if row.refused(mode) != refused_by_plugin {
             wrong.push(format!(
                 "{}: the table says {:?}, the plugin {} it in {mode:?} mode",
@@ -292,9 +307,7 @@ pub fn check_flags_column(
         }
     }
     for p in problems {
-        let listed = flags_table(doc, column)
-            .iter()
-            .any(|r| r.property.as_ref().is_some_and(|k| p.field == format!("conf.{k}")));
+        let listed = flags_table(doc, column).iter().any(|r| r.is_field_of(p));
         if !listed {
             wrong.push(format!("the plugin refuses {} ({}), which the table does not list", p.field, p.message));
         }

@@ -297,6 +297,7 @@ mod tests {
             files: vec!["/conf/app.conf".into()],
             py_files: vec![],
             env: vec![("TZ".into(), "UTC".into())],
+            proxy_user: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! What the master would refuse, found at DAG load time without a network call.
 
-use drover_plugin_sdk::spark::{Unsupported, YARN_QUEUE, extension, refuse};
+use drover_plugin_sdk::spark::{Unsupported, YARN_QUEUE, extension, refuse, refuse_proxy_user};
 use drover_plugin_sdk::{Application, DeployMode, Problem, Settings};
 
 pub const SERVICE_MODE: &str =
@@ -48,6 +48,12 @@ pub fn problems(settings: &Settings, app: &Application) -> Vec<Problem> {
                      spark.master.rest.enabled=true), or use deploy_mode = \"client\"",
                 ));
             }
+            problems.extend(refuse_proxy_user(
+                app,
+                "Spark standalone in cluster mode",
+                "the REST submission names no user, and the worker runs the driver as its own user",
+                "use deploy_mode = \"client\" (spark-submit --proxy-user), or remove proxy_user",
+            ));
         }
     }
     problems.extend(refuse(app, "Spark standalone", &UNSUPPORTED));

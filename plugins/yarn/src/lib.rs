@@ -119,7 +119,7 @@ impl Backend for Yarn {
                 )))
             }
             DeployMode::Cluster => {
-                let url = rm(settings, "/ws/v1/cluster/apps/new-application")?;
+                let url = as_proxy(app, rm(settings, "/ws/v1/cluster/apps/new-application")?);
                 let reply = http::request(Method::Post, &url, &[JSON], None)?;
                 let new: NewApplication = ok(&reply, &url)?.json(&url)?;
                 let context =
@@ -127,7 +127,7 @@ impl Backend for Yarn {
                 let body = serde_json::to_vec(&context).map_err(|e| {
                     PluginError::Invalid(format!("cannot encode the submission: {e}"))
                 })?;
-                let url = rm(settings, "/ws/v1/cluster/apps")?;
+                let url = submission_url(settings, app)?;
                 let reply = http::request(
                     Method::Post,
                     &url,
@@ -240,6 +240,25 @@ fn rm_url(settings: &Settings) -> Result<&str, PluginError> {
     Ok(url)
 }
 
+/// Where the submission context is posted: `POST /ws/v1/cluster/apps`, as
+/// the proxy user when the application names one.
+pub(crate) fn submission_url(settings: &Settings, app: &Application) -> Result<String, PluginError> {
+    Ok(as_proxy(app, rm(settings, "/ws/v1/cluster/apps")?))
+}
+
+/// Hadoop's proxy-user impersonation, spark-submit's `--proxy-user` over
+/// REST: `doAs=<user>` asks the ResourceManager to act for that user (its
+/// `hadoop.proxyuser.<submitter>.*` settings must allow the submitter).
+fn as_proxy(app: &Application, url: String) -> String {
+    match &app.proxy_user {
+        Some(user) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}doAs={}", http::encode_component(user))
+        }
+        None => url,
+    }
+}
+
 /// `path` on the ResourceManager, with `user.name` when the backend names a user.
 fn rm(settings: &Settings, path: &str) -> Result<String, PluginError> {
     Ok(with_user(settings, http::join(rm_url(settings)?, path)))
@@ -293,3 +312,22 @@ fn app_report(settings: &Settings, id: &str) -> Result<AppInfo, PluginError> {
 }
 
 drover_plugin_sdk::export!(Yarn);
+
+#[cfg(test)]
+mod tests {
+    use drover_plugin_sdk::testing::{app, settings};
+
+    use super::submission_url;
+
+    #[test]
+    fn a_proxy_user_is_asked_for_with_do_as_beside_the_submitting_user() {
+        let s = settings(&[("rm_url", "http://rm:8088"), ("user", "drover")]);
+        let mut a = app();
+        assert_eq!(submission_url(&s, &a).unwrap(), "http://rm:8088/ws/v1/cluster/apps?user.name=drover");
+        a.proxy_user = Some("ana lyst".into());
+        assert_eq!(
+            submission_url(&s, &a).unwrap(),
+            "http://rm:8088/ws/v1/cluster/apps?user.name=drover&doAs=ana%20lyst"
+        );
+    }
+}

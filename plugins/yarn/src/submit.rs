@@ -358,7 +358,9 @@ pub fn submission_context(
         key: "SPARK_YARN_MODE".into(),
         value: "true".into(),
     });
-    if let Some(user) = settings.get("user") {
+    // The user the application runs as: the proxy user the submission
+    // impersonates (`doAs`), else the submitting user.
+    if let Some(user) = app.proxy_user.as_deref().or(settings.get("user")) {
         environment.push(Entry {
             key: "SPARK_USER".into(),
             value: user.into(),
@@ -529,6 +531,7 @@ pub(crate) mod tests {
             files: vec![],
             py_files: vec![],
             env: vec![("TZ".into(), "UTC".into())],
+            proxy_user: None,
         }
     }
 

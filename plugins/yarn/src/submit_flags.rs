@@ -8,7 +8,7 @@ use std::path::Path;
 use drover_plugin_sdk::DeployMode;
 use drover_plugin_sdk::testing::{check_flags_column, flags_app, flags_doc, golden, settings, without_refused};
 
-use crate::{submit, validate};
+use crate::{submission_url, submit, validate};
 
 #[test]
 fn every_submit_flag_renders_as_the_golden_and_the_docs_table_say() {
@@ -20,8 +20,13 @@ fn every_submit_flag_renders_as_the_golden_and_the_docs_table_say() {
     let context =
         submit::submission_context(&s, "application_1767225600000_0001", "k-1", &without_refused(app, &problems))
             .unwrap();
-    let rendered = serde_json::to_string_pretty(&context).unwrap() + "\n";
-    golden(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/submit-flags.cluster.json"), &rendered);
+    let app = without_refused(flags_app("hdfs://nn", DeployMode::Cluster), &problems);
+    let rendered = format!(
+        "POST {}\n{}\n",
+        submission_url(&s, &app).unwrap(),
+        serde_json::to_string_pretty(&context).unwrap()
+    );
+    golden(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/submit-flags.cluster.txt"), &rendered);
     check_flags_column(&doc, "YARN", DeployMode::Cluster, &problems, Some(&rendered));
     let client = validate::problems(&s, &flags_app("hdfs://nn", DeployMode::Client));
     check_flags_column(&doc, "YARN", DeployMode::Client, &client, None);

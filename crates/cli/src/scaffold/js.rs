@@ -73,7 +73,7 @@ fn js_project(name: &str) -> anyhow::Result<Vec<(String, String)>> {
     let package = "plugins/livy-js/package.json";
     let quoted = format!("\"name\": \"{SOURCE_NAME}\"");
     let text = rewrite(PACKAGE, &quoted, &format!("\"name\": \"{name}\""), package)?;
-    let text = rewrite(&text, "--wit ../wit/drover-plugin@0.1.0", "--wit wit", package)?;
+    let text = rewrite(&text, "--wit ../wit/drover-plugin@0.2.0", "--wit wit", package)?;
     let text = rewrite(&text, &format!("--out {SOURCE_NAME}.wasm"), &format!("--out {name}.wasm"), package)?;
     let lock = rewrite(LOCK, &quoted, &format!("\"name\": \"{name}\""), "plugins/livy-js/package-lock.json")?;
     let plugin = rewrite(
@@ -151,7 +151,7 @@ serves one under `/livy`), with the same cap:
   component's exports are synchronous. Failures become drover's error kinds.
 - `src/errors.js`: `PluginError`; a call fails by throwing one (its `payload`
   is the WIT `plugin-error`). Any other exception traps the call.
-- `wit/`: the contract (`drover:plugin@0.1.0`) with the WASI packages it imports.
+- `wit/`: the contract (`drover:plugin@0.2.0`) with the WASI packages it imports.
   A plugin must export its `backend` interface; do not edit these files.
 "#
     )

@@ -16,35 +16,35 @@ use anyhow::{Context, bail};
 pub(crate) const CONTRACT: &[(&str, &str)] = &[
     (
         "plugin.wit",
-        include_str!("../../../../plugins/wit/drover-plugin@0.1.0/plugin.wit"),
+        include_str!("../../../../plugins/wit/drover-plugin@0.2.0/plugin.wit"),
     ),
     (
         "deps/cli.wit",
-        include_str!("../../../../plugins/wit/drover-plugin@0.1.0/deps/cli.wit"),
+        include_str!("../../../../plugins/wit/drover-plugin@0.2.0/deps/cli.wit"),
     ),
     (
         "deps/clocks.wit",
-        include_str!("../../../../plugins/wit/drover-plugin@0.1.0/deps/clocks.wit"),
+        include_str!("../../../../plugins/wit/drover-plugin@0.2.0/deps/clocks.wit"),
     ),
     (
         "deps/filesystem.wit",
-        include_str!("../../../../plugins/wit/drover-plugin@0.1.0/deps/filesystem.wit"),
+        include_str!("../../../../plugins/wit/drover-plugin@0.2.0/deps/filesystem.wit"),
     ),
     (
         "deps/http.wit",
-        include_str!("../../../../plugins/wit/drover-plugin@0.1.0/deps/http.wit"),
+        include_str!("../../../../plugins/wit/drover-plugin@0.2.0/deps/http.wit"),
     ),
     (
         "deps/io.wit",
-        include_str!("../../../../plugins/wit/drover-plugin@0.1.0/deps/io.wit"),
+        include_str!("../../../../plugins/wit/drover-plugin@0.2.0/deps/io.wit"),
     ),
     (
         "deps/random.wit",
-        include_str!("../../../../plugins/wit/drover-plugin@0.1.0/deps/random.wit"),
+        include_str!("../../../../plugins/wit/drover-plugin@0.2.0/deps/random.wit"),
     ),
     (
         "deps/sockets.wit",
-        include_str!("../../../../plugins/wit/drover-plugin@0.1.0/deps/sockets.wit"),
+        include_str!("../../../../plugins/wit/drover-plugin@0.2.0/deps/sockets.wit"),
     ),
 ];
 

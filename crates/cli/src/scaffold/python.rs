@@ -184,7 +184,7 @@ component); drover keeps the result in its plugin cache.
 - `transport.py`: HTTP over `wasi:http` (the only way out of the sandbox),
   its failures mapped onto the contract's error kinds.
 - `test_plugin.py`: unit tests of the pure modules.
-- `wit/`: the contract (`drover:plugin@0.1.0`) with the WASI packages it
+- `wit/`: the contract (`drover:plugin@0.2.0`) with the WASI packages it
   imports; the component is built against its world `{WORLD}`. Do not edit
   these files.
 

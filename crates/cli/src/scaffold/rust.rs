@@ -130,7 +130,7 @@ fn plugin_lib() -> anyhow::Result<String> {
 /// its paths inside this crate.
 fn sdk_mod() -> anyhow::Result<String> {
     let file = "plugins/sdk/src/lib.rs";
-    let text = rewrite(SDK_LIB, "path: \"../wit/drover-plugin@0.1.0\"", "path: \"wit\"", file)?;
+    let text = rewrite(SDK_LIB, "path: \"../wit/drover-plugin@0.2.0\"", "path: \"wit\"", file)?;
     // Exported only inside this crate: a `#[macro_export]` made by a macro
     // cannot be named by path in its own crate.
     let text = rewrite(&text, "pub_export_macro: true", "pub_export_macro: false", file)?;
@@ -314,7 +314,7 @@ Settings: `url` (the Livy server's base URL, required), `proxy_user` and
 - `src/api.rs`: Livy's wire format and its states mapped onto drover's.
 - `src/validate.rs`: what drover reports at DAG load time, without a network call.
 - `src/sdk/`: HTTP over `wasi:http`, settings, and the bindings generated from `wit/`.
-- `wit/`: the contract (`drover:plugin@0.1.0`) with the WASI packages it imports.
+- `wit/`: the contract (`drover:plugin@0.2.0`) with the WASI packages it imports.
   A plugin must export its `backend` interface; do not edit these files.
 "#
     )
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn the_template_embeds_every_file_of_its_sources() {
-        assert_eq!(names(CONTRACT, &[]), listing("plugins/wit/drover-plugin@0.1.0"));
+        assert_eq!(names(CONTRACT, &[]), listing("plugins/wit/drover-plugin@0.2.0"));
         // aws.rs (SigV4 for the AWS plugins) is left out: the Livy plugin does not use it.
         assert_eq!(names(SDK_MODULES, &["lib.rs", "aws.rs"]), listing("plugins/sdk/src"));
         assert_eq!(names(LIVY_MODULES, &["lib.rs"]), listing("plugins/livy/src"));

@@ -281,13 +281,15 @@ async fn spark_driver_plan(
             .map_err(|e| format!("Exception in thread \"main\" {e}"))?,
         None => parsed.primary_resource.clone(),
     };
-    LaunchPlan::resolve(&App {
+    let mut plan = LaunchPlan::resolve(&App {
         resource: &resource,
         main_class: parsed.main_class.as_deref(),
         args: &parsed.app_args,
         conf: &conf,
     })
-    .map_err(|e| format!("Exception in thread \"main\" {}", e.java_exception()))
+    .map_err(|e| format!("Exception in thread \"main\" {}", e.java_exception()))?;
+    plan.env.extend(parsed.user_env());
+    Ok(plan)
 }
 
 /// A container's environment: literal values and the downward API fields the

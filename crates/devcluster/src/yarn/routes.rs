@@ -87,7 +87,9 @@ async fn submit(
     })?;
     let ctx = parse_submission(&body)?;
     let id = ctx.id.clone();
-    rm.submit(ctx, q.user.unwrap_or_else(|| STATIC_USER.to_owned()))?;
+    // The application belongs to the user the request acts for.
+    let user = q.do_as.or(q.user).unwrap_or_else(|| STATIC_USER.to_owned());
+    rm.submit(ctx, user)?;
     let location = format!("{}/ws/v1/cluster/apps/{id}", rm.base_url());
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response())
 }

@@ -227,6 +227,11 @@ impl IntoResponse for RmError {
 pub(super) struct UserQuery {
     #[serde(rename = "user.name")]
     pub(super) user: Option<String>,
+    /// Hadoop's proxy-user impersonation (`doAs`, read case-insensitively
+    /// by its authentication filter). The stand-in lets any user act for
+    /// any other, as a cluster whose `hadoop.proxyuser.*` allow everyone.
+    #[serde(rename = "doAs", alias = "doas", alias = "DOAS")]
+    pub(super) do_as: Option<String>,
 }
 
 

@@ -64,6 +64,7 @@ impl Stand {
             worker_cores: cores,
             worker_memory_mb: memory_mb,
             s3: None,
+            s3_bind: None,
         })
         .await
         .unwrap();

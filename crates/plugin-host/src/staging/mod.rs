@@ -74,6 +74,11 @@ pub struct StagingConfig {
     pub keep: bool,
     /// The deadline of one file's upload.
     pub timeout: Duration,
+    /// PEM certificates of the CA that signed an https staging endpoint's
+    /// certificate (a private S3 such as MinIO, a NameNode's HTTPS port),
+    /// trusted instead of the public web roots. Default: the backend's
+    /// `ca_file`.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The file system staged files go to.
@@ -119,6 +124,9 @@ pub struct S3Target {
 /// S3's smallest part but the last (5 MiB).
 pub const MIN_PART_SIZE: u64 = 5 << 20;
 const DEFAULT_PART_SIZE: u64 = 8 << 20;
+const DEFAULT_HDFS_DIR: &str = "/user/drover/.sparkStaging";
+const DEFAULT_S3_PREFIX: &str = "staging";
+const DEFAULT_REGION: &str = "us-east-1";
 
 /// The table as written; [`StagingConfig`] is what it means.
 #[derive(Deserialize)]
@@ -136,6 +144,7 @@ struct StagingTable {
     part_size: Option<u64>,
     access_key_id: Option<String>,
     secret_env: Option<BTreeMap<String, String>>,
+    ca_file: Option<std::path::PathBuf>,
     #[serde(default)]
     keep: bool,
     #[serde(default = "default_timeout", deserialize_with = "humantime_de")]
@@ -177,7 +186,7 @@ impl TryFrom<StagingTable> for StagingConfig {
                 misplaced(&s3_keys, "WebHDFS", "those are S3 staging keys; remove them, or stage to s3 instead")?;
                 Target::WebHdfs(WebHdfsTarget {
                     webhdfs,
-                    dir: t.dir.unwrap_or_else(|| "/user/drover/.sparkStaging".into()),
+                    dir: t.dir.unwrap_or_else(|| DEFAULT_HDFS_DIR.into()),
                     fs: t.fs,
                     user: t.user,
                 })
@@ -202,8 +211,8 @@ impl TryFrom<StagingTable> for StagingConfig {
                 Target::S3(S3Target {
                     endpoint,
                     bucket,
-                    prefix: t.prefix.unwrap_or_else(|| "staging".into()).trim_matches('/').to_string(),
-                    region: t.region.unwrap_or_else(|| "us-east-1".into()),
+                    prefix: t.prefix.unwrap_or_else(|| DEFAULT_S3_PREFIX.into()).trim_matches('/').to_string(),
+                    region: t.region.unwrap_or_else(|| DEFAULT_REGION.into()),
                     scheme: t.scheme,
                     part_size,
                     access_key_id: t.access_key_id,
@@ -212,11 +221,50 @@ impl TryFrom<StagingTable> for StagingConfig {
                 })
             }
         };
-        Ok(StagingConfig { target, keep: t.keep, timeout: t.timeout })
+        Ok(StagingConfig { target, keep: t.keep, timeout: t.timeout, ca_file: t.ca_file })
     }
 }
 
 impl StagingConfig {
+    /// Staging to the NameNode's WebHDFS at `webhdfs`, every other key at
+    /// its default, as a table with only `webhdfs` would say.
+    pub fn to_webhdfs(webhdfs: &str) -> StagingConfig {
+        StagingConfig {
+            target: Target::WebHdfs(WebHdfsTarget {
+                webhdfs: webhdfs.to_string(),
+                dir: DEFAULT_HDFS_DIR.into(),
+                fs: None,
+                user: None,
+            }),
+            keep: false,
+            ca_file: None,
+            timeout: default_timeout(),
+        }
+    }
+
+    /// Staging to `bucket` on the S3 endpoint `endpoint`, signing with
+    /// `access_key_id` and the secret in the environment variable
+    /// `secret_env`, every other key at its default, as a table with only
+    /// those keys would say.
+    pub fn to_s3(endpoint: &str, bucket: &str, access_key_id: &str, secret_env: &str) -> StagingConfig {
+        StagingConfig {
+            target: Target::S3(S3Target {
+                endpoint: endpoint.to_string(),
+                bucket: bucket.to_string(),
+                prefix: DEFAULT_S3_PREFIX.into(),
+                region: DEFAULT_REGION.into(),
+                scheme: None,
+                part_size: DEFAULT_PART_SIZE,
+                access_key_id: Some(access_key_id.to_string()),
+                secret_env: BTreeMap::from([("secret_access_key".to_string(), secret_env.to_string())]),
+                credentials: None,
+            }),
+            keep: false,
+            ca_file: None,
+            timeout: default_timeout(),
+        }
+    }
+
     /// The address staging requests go to, allowed with the backend's hosts
     /// by default.
     pub fn address(&self) -> &str {
@@ -434,9 +482,9 @@ impl Stager {
     ) -> Result<Stager, String> {
         config.resolve_credentials(settings, &|k| std::env::var(k).ok())?;
         let fs = match &config.target {
-            Target::WebHdfs(t) => Fs::WebHdfs { client: WebHdfs::new(t, allowed)?, dir: t.dir.clone(), fs: t.fs.clone() },
+            Target::WebHdfs(t) => Fs::WebHdfs { client: WebHdfs::new(t, allowed, config.ca_file.as_deref())?, dir: t.dir.clone(), fs: t.fs.clone() },
             Target::S3(t) => Fs::S3 {
-                client: S3::new(t, allowed)?,
+                client: S3::new(t, allowed, config.ca_file.as_deref())?,
                 bucket: t.bucket.clone(),
                 prefix: t.prefix.clone(),
                 scheme: t.scheme.unwrap_or_else(|| UriScheme::for_plugin(plugin)),
@@ -643,6 +691,17 @@ mod tests {
     }
 
     #[test]
+    fn the_constructors_say_what_a_table_with_their_keys_says() {
+        let w = table(serde_json::json!({"webhdfs": "http://nn:9870"})).unwrap();
+        assert_eq!(format!("{:?}", StagingConfig::to_webhdfs("http://nn:9870")), format!("{w:?}"));
+        let s = table(serde_json::json!({
+            "s3": "http://s3:9000", "bucket": "b", "access_key_id": "AK", "secret_env": {"secret_access_key": "VAR"},
+        }))
+        .unwrap();
+        assert_eq!(format!("{:?}", StagingConfig::to_s3("http://s3:9000", "b", "AK", "VAR")), format!("{s:?}"));
+    }
+
+    #[test]
     fn refuses_both_kinds_neither_and_keys_of_the_other_kind() {
         let both = table(serde_json::json!({"webhdfs": "http://nn:9870", "s3": "http://s3", "bucket": "b"})).unwrap_err();
         assert!(both.contains("both webhdfs and s3"), "{both}");
@@ -711,6 +770,7 @@ mod tests {
             executor: Default::default(),
             jars: vec![],
             env: Default::default(),
+            proxy_user: None,
         };
         let k8s = Stager::new(config.clone(), allowed.clone(), "kubernetes", &[]).unwrap();
         let (out, planned) = k8s.plan("k1", &app);
@@ -740,6 +800,7 @@ mod tests {
             executor: Default::default(),
             jars: vec![],
             env: Default::default(),
+            proxy_user: None,
         }
     }
 

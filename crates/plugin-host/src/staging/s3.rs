@@ -98,7 +98,9 @@ pub(crate) fn parts(size: u64, part_size: u64) -> u64 {
 }
 
 impl S3 {
-    pub(crate) fn new(target: &S3Target, allowed: Arc<Vec<HostRule>>) -> Result<S3, String> {
+    /// `ca_file`: the CA an https endpoint's certificate is checked
+    /// against instead of the public web roots.
+    pub(crate) fn new(target: &S3Target, allowed: Arc<Vec<HostRule>>, ca_file: Option<&Path>) -> Result<S3, String> {
         let base: Uri = target
             .endpoint
             .parse()
@@ -115,13 +117,7 @@ impl S3 {
         let c = target.credentials.as_ref().ok_or("staging to S3 has no credentials")?;
         let credentials =
             Credentials::new(&c.access_key_id, &c.secret_access_key, c.session_token.clone(), None, "drover-staging");
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+        let https = crate::policy::https_connector(ca_file)?;
         Ok(S3 {
             base,
             bucket: target.bucket.clone(),
@@ -181,7 +177,9 @@ impl S3 {
         let unsignable = |e: &dyn std::fmt::Display| StageError::Rejected(format!("cannot sign {method} {url}: {e}"));
         let mut settings = SigningSettings::default();
         // S3's own rules: the path signed as sent, and the payload's hash
-        // (here: that it is not hashed) in x-amz-content-sha256.
+        // (here: that it is not hashed) in x-amz-content-sha256. The
+        // devcluster's S3 reader (`s3/fetch.rs`) signs the same way; the
+        // two crates share no crate that could hold it.
         settings.percent_encoding_mode = PercentEncodingMode::Single;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;

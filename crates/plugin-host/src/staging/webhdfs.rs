@@ -16,6 +16,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::client::legacy::Client;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncRead, ReadBuf};
@@ -39,17 +40,23 @@ pub(crate) struct WebHdfs {
     base: Uri,
     user: Option<String>,
     allowed: Arc<Vec<HostRule>>,
-    client: Client<HttpConnector, Payload>,
+    client: Client<HttpsConnector<HttpConnector>, Payload>,
 }
 
 impl WebHdfs {
-    pub(crate) fn new(config: &WebHdfsTarget, allowed: Arc<Vec<HostRule>>) -> Result<WebHdfs, String> {
+    /// `ca_file`: the CA an https NameNode's (and its DataNodes')
+    /// certificates are checked against instead of the public web roots.
+    pub(crate) fn new(config: &WebHdfsTarget, allowed: Arc<Vec<HostRule>>, ca_file: Option<&Path>) -> Result<WebHdfs, String> {
         let base: Uri = config
             .webhdfs
             .parse()
             .map_err(|e| format!("staging webhdfs `{}` is not a URL: {e}", config.webhdfs))?;
-        if base.scheme_str() != Some("http") || base.host().is_none() {
-            return Err(format!("staging webhdfs `{}` must be an http:// URL with a host", config.webhdfs));
+        if !matches!(base.scheme_str(), Some("http" | "https")) || base.host().is_none() {
+            return Err(format!(
+                "staging webhdfs `{}` must be an http:// or https:// URL with a host (https: the NameNode's \
+                 dfs.namenode.https-address)",
+                config.webhdfs
+            ));
         }
         if !config.dir.starts_with('/') {
             return Err(format!("staging dir `{}` must be an absolute path", config.dir));
@@ -58,7 +65,7 @@ impl WebHdfs {
             base,
             user: config.user.clone(),
             allowed,
-            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            client: Client::builder(TokioExecutor::new()).build(crate::policy::https_connector(ca_file)?),
         })
     }
 

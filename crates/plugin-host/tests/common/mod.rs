@@ -19,5 +19,6 @@ pub fn app(name: &str, main_class: Option<&str>) -> Application {
         files: vec![],
         py_files: vec![],
         env: Default::default(),
+        proxy_user: None,
     }
 }

@@ -2,15 +2,15 @@
 //! does before it runs: the Kubernetes stand-in's driver pods (Spark's
 //! submission client in the pod downloads remote `--jars`, `--files` and
 //! `--py-files` into the working directory, SPARK-33782) and the EMR
-//! stand-ins' job runs (EMRFS) fetch each object from the S3 endpoint the
-//! devcluster is configured with ([`crate::DevClusterConfig::s3`]) into the
-//! driver's directory and run the copies. The items of `spark.archives` are
-//! unpacked there, each into a directory named by its `#alias` or its file
-//! name, as spark-submit does for `--archives`. The S3 is someone else's (moto in
-//! the tests, MinIO); the stand-in only reads from it, path-style, signing
-//! with `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` when they are set and
-//! the stand-in's own made-up account otherwise (moto takes any signature; a
-//! real node reads with its instance role).
+//! stand-ins' job runs (EMRFS) fetch each object from the devcluster's S3
+//! (its own endpoint, or the one it is configured with,
+//! [`crate::DevClusterConfig::s3`]) into the driver's directory and run the
+//! copies. The items of `spark.archives` are unpacked there, each into a
+//! directory named by its `#alias` or its file name, as spark-submit does
+//! for `--archives`. The stand-in only reads, path-style, signing with
+//! `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` when they are set and the
+//! stand-in's own made-up account otherwise (moto and the devcluster's own
+//! S3 take any signature; a real node reads with its instance role).
 //!
 //! Without an endpoint nothing is fetched, and a driver naming `s3:` fails
 //! as a cluster without the file system would (`No FileSystem for scheme`).
@@ -59,7 +59,10 @@ impl S3Source {
     }
 
     /// The SigV4 headers of `GET url` (S3's rules: the path as sent, the
-    /// payload not hashed).
+    /// payload not hashed). drover's S3 stager signs with the same settings
+    /// (drover-plugin-host, `staging/s3.rs`); they are written twice because
+    /// neither crate may depend on the other and no crate both depend on is
+    /// a home for AWS signing.
     fn signed_headers(&self, url: &str) -> Result<Vec<(String, String)>, String> {
         let mut settings = SigningSettings::default();
         settings.percent_encoding_mode = PercentEncodingMode::Single;
