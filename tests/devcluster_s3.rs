@@ -16,22 +16,13 @@ use drover_devcluster::{DevCluster, DevClusterConfig, S3Announcement};
 use drover_plugin_host::{DriverPhase, Limits, PluginHost, S3Credentials, StagingConfig, Submitted};
 use serde_json::{Value, json};
 use support::drover::{Api, script, start, write};
-use support::fixtures::local_app;
+use support::fixtures::{dev_cluster, local_app};
 use support::moto::boto3;
 use support::wait::{driver_ended, eventually};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 const BUCKET: &str = drover_devcluster::s3::BUCKET;
 
-async fn cluster(dir: &Path) -> DevCluster {
-    DevCluster::start(DevClusterConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        work_dir: dir.to_path_buf(),
-        ..DevClusterConfig::default()
-    })
-    .await
-    .expect("devcluster starts")
-}
 
 /// The boto3 client every script here starts with: the endpoint in
 /// sys.argv[1], credentials nobody checks, and a `code` helper that gives
@@ -63,7 +54,7 @@ async fn run(endpoint: &str, script: &str, args: &[&str]) -> Value {
 #[tokio::test]
 async fn boto3_puts_gets_ranges_lists_in_pages_and_deletes_objects_kept_as_files() {
     let work = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let endpoint = c.own_s3_url().expect("the devcluster serves S3 by default");
     let dir = c.s3_dir().unwrap();
     // A file put into a bucket directory by hand is an object.
@@ -157,7 +148,7 @@ out["copy"] = code(lambda: s3.copy_object(Bucket="itest", Key="copy", CopySource
 #[tokio::test]
 async fn boto3_multipart_uploads_complete_abort_and_refuse_bad_part_lists() {
     let work = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let endpoint = c.own_s3_url().unwrap();
     // 11 MiB: three parts of 5 MiB at most, as s3transfer cuts it.
     let big = work.path().join("big.bin");
@@ -253,7 +244,7 @@ for o in listed:
 async fn the_host_stages_to_the_devclusters_own_s3_and_the_driver_pod_runs_the_copies() {
     let work = tempfile::tempdir().unwrap();
     let apps = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let endpoint = c.own_s3_url().unwrap();
     let host = PluginHost::new(Limits::default(), Some(support::drover::plugin_cache())).expect("plugin host");
     let plugin = host.load_named("kubernetes").await.expect("the bundled kubernetes plugin loads");
@@ -307,7 +298,7 @@ async fn the_host_stages_to_the_devclusters_own_s3_and_the_driver_pod_runs_the_c
 #[tokio::test]
 async fn the_devcluster_says_where_its_s3_is_and_reads_another_when_given_one() {
     let work = tempfile::tempdir().unwrap();
-    let own = cluster(&work.path().join("own")).await;
+    let own = dev_cluster(&work.path().join("own")).await;
     let said: S3Announcement = reqwest::get(format!("{}/devcluster/s3", own.rest_url())).await.unwrap().json().await.unwrap();
     assert_eq!(said, S3Announcement { endpoint: own.own_s3_url(), own: true, bucket: Some(BUCKET.into()) });
     // Pointed at another S3 (here: the first one's), it serves none itself.
@@ -448,7 +439,7 @@ async fn tls_front(upstream: std::net::SocketAddr) -> (u16, String, tokio::task:
 async fn an_https_s3_endpoint_signed_by_a_private_ca_is_trusted_through_ca_file() {
     let work = tempfile::tempdir().unwrap();
     let apps = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let plain = c.own_s3_url().unwrap();
     let upstream: std::net::SocketAddr = plain.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
     let (port, ca_pem, front) = tls_front(upstream).await;

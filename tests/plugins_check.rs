@@ -5,24 +5,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
 use drover::config::{self, StandIn};
 use drover::plugins::{self, CheckArgs, Outcome};
-use drover_devcluster::{DevCluster, DevClusterConfig};
+use drover_devcluster::DevCluster;
 use support::drover::plugin_cache;
+use support::fixtures::dev_cluster;
 
-async fn cluster(work: &Path) -> DevCluster {
-    DevCluster::start(DevClusterConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        work_dir: work.to_path_buf(),
-        ..DevClusterConfig::default()
-    })
-    .await
-    .expect("the stand-in cluster starts")
-}
 
 /// `drover plugins check PLUGIN --against URL` with the settings (and secret
 /// env) of drover's embedded backend `backend` on `cluster`.
@@ -64,7 +56,7 @@ async fn drover(args: Vec<String>) -> Output {
 
 async fn passes(backend: &str, plugin: &str) {
     let work = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let out = drover(check_args(&c, backend, plugin)).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -131,7 +123,7 @@ async fn livy_rust_passes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_misbehaving_plugin_fails_with_reasons() {
     let work = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let url = c.rest_url();
 
     let out = drover(vec![

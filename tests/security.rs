@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use drover_devcluster::{DevCluster, DevClusterConfig};
+use drover_devcluster::DevCluster;
 use support::drover::{Api, TEST_TOKEN, repo_dags, script, start, write};
+use support::fixtures::dev_cluster;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 const DROVER: &str = env!("CARGO_BIN_EXE_drover-cli-under-test");
@@ -121,22 +122,13 @@ impl Logged {
     }
 }
 
-async fn stand_in(dir: &Path) -> DevCluster {
-    DevCluster::start(DevClusterConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        work_dir: dir.join("cluster"),
-        ..DevClusterConfig::default()
-    })
-    .await
-    .expect("stand-in starts")
-}
 
 #[tokio::test]
 async fn a_client_mode_driver_sees_neither_the_api_token_nor_any_backend_secret() {
     let root = tempfile::tempdir().unwrap();
     let dags = tempfile::tempdir().unwrap();
     env_dump_dag(dags.path());
-    let cluster = stand_in(root.path()).await;
+    let cluster = dev_cluster(&root.path().join("cluster")).await;
     // A backend of the user's own whose secret comes from the environment.
     let config = write(
         root.path(),
@@ -195,7 +187,7 @@ secret_env = {{ secret_access_key = "CLUSTER_SECRET_ACCESS_KEY" }}
 #[tokio::test]
 async fn the_standalone_login_link_is_a_one_time_code_and_never_the_token() {
     let root = tempfile::tempdir().unwrap();
-    let cluster = stand_in(root.path()).await;
+    let cluster = dev_cluster(&root.path().join("cluster")).await;
     let (mut drover, url, printed, logged) = standalone_process(
         &root.path().join("home"),
         &repo_dags(),

@@ -11,24 +11,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use drover_dag::{Application, DeployMode};
-use drover_devcluster::{DevCluster, DevClusterConfig};
+use drover_devcluster::DevCluster;
 use drover_plugin_host::{Backend, DriverPhase, ErrorKind, Limits, PluginHost, StagingConfig, Submitted};
 use support::drover::script as write;
-use support::fixtures::local_app;
+use support::fixtures::{dev_cluster, local_app};
 use support::wait::{driver_ended as wait_ended, eventually};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const STAGING_DIR: &str = "/user/drover/.sparkStaging";
 
-async fn cluster(dir: &Path) -> DevCluster {
-    DevCluster::start(DevClusterConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        work_dir: dir.to_path_buf(),
-        ..DevClusterConfig::default()
-    })
-    .await
-    .expect("devcluster starts")
-}
 
 /// The bundled yarn plugin on the stand-in's ResourceManager at `rm_url`,
 /// staging to the stand-in's WebHDFS.
@@ -76,7 +67,7 @@ fn try_dirs(cluster: &DevCluster) -> Vec<String> {
 async fn the_stand_in_webhdfs_serves_the_hdfs_pypi_client() {
     let python = support::peers::python_with("hdfs").unwrap();
     let work = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let script = r#"
 import faulthandler, sys, hdfs
 faulthandler.dump_traceback_later(60, exit=True)  # a hang fails the test, with where it hung
@@ -123,7 +114,7 @@ print("gone:", c.status("/user/drover/t", strict=False))
 async fn cluster_mode_stages_local_files_to_webhdfs_and_removes_them_after_the_try() {
     let work = tempfile::tempdir().unwrap();
     let apps = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let backend = yarn(&c, &c.rest_url()).await;
     let app = local_app(apps.path(), DeployMode::Cluster);
     let key = "drover-staging-1";
@@ -154,7 +145,7 @@ async fn a_local_archive_is_staged_and_unpacked_under_its_alias_where_the_driver
     use std::io::Write as _;
     let work = tempfile::tempdir().unwrap();
     let apps = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let backend = yarn(&c, &c.rest_url()).await;
     let archive = apps.path().join("env.zip");
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
@@ -194,7 +185,7 @@ async fn a_staged_file_that_changed_after_staging_is_refused_by_the_node_manager
     // The stand-in checks size and modification time as a NodeManager does,
     // so staging that sent 0 (as the plugin did before issue 15) fails here.
     let work = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let host = PluginHost::new(Limits::default(), Some(support::drover::plugin_cache())).unwrap();
     let plugin = host.load_named("yarn").await.unwrap();
     let authority = c.addr().to_string();
@@ -226,7 +217,7 @@ async fn a_staged_file_that_changed_after_staging_is_refused_by_the_node_manager
 async fn a_try_sent_again_after_a_crash_between_upload_and_submit_stages_its_files_once() {
     let work = tempfile::tempdir().unwrap();
     let apps = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let app = local_app(apps.path(), DeployMode::Cluster);
     let key = "drover-crashed-1";
     // The first drover uploads, then never submits: its ResourceManager is
@@ -258,7 +249,7 @@ async fn a_try_sent_again_after_a_crash_between_upload_and_submit_stages_its_fil
 async fn staging_goes_only_to_allowed_hosts_and_a_missing_file_fails_the_try() {
     let work = tempfile::tempdir().unwrap();
     let apps = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let host = PluginHost::new(Limits::default(), Some(support::drover::plugin_cache())).unwrap();
     let plugin = host.load_named("yarn").await.unwrap();
     let allowed = c.addr().to_string();
@@ -311,7 +302,7 @@ async fn a_drover_killed_while_the_driver_runs_removes_its_staged_files_after_th
     use support::child::{kill9, start_drover};
 
     let root = tempfile::tempdir().unwrap();
-    let c = cluster(&root.path().join("cluster")).await;
+    let c = dev_cluster(&root.path().join("cluster")).await;
     let dags = root.path().join("dags");
     std::fs::create_dir_all(&dags).unwrap();
     let mut app = local_app(&dags, DeployMode::Cluster);
@@ -345,7 +336,7 @@ async fn a_drover_killed_between_upload_and_submit_sends_the_try_again_without_d
     use support::proxy::Proxy;
 
     let root = tempfile::tempdir().unwrap();
-    let c = cluster(&root.path().join("cluster")).await;
+    let c = dev_cluster(&root.path().join("cluster")).await;
     // The plugin reaches the ResourceManager through a proxy that holds the
     // answer to `new-application`, the plugin's first request: drover has
     // staged by then and not yet submitted.
@@ -386,7 +377,7 @@ async fn a_file_larger_than_the_plugins_memory_is_staged_by_streaming_it() {
     // that streams it (and keeps it out of the plugin) can stage it.
     let work = tempfile::tempdir().unwrap();
     let apps = tempfile::tempdir().unwrap();
-    let c = cluster(work.path()).await;
+    let c = dev_cluster(work.path()).await;
     let backend = yarn(&c, &c.rest_url())
         .await
         .with_limits(Limits { memory_bytes: 16 << 20, ..Limits::default() });

@@ -128,3 +128,14 @@ pub fn chains_dag(dags: &Path, id: &str, retries: usize) -> usize {
     write(dags, &format!("{id}.toml"), &text);
     count + 1
 }
+
+/// The stand-in cluster on 127.0.0.1 (any free ports), drivers under `work`.
+pub async fn dev_cluster(work: &Path) -> drover_devcluster::DevCluster {
+    drover_devcluster::DevCluster::start(drover_devcluster::DevClusterConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        work_dir: work.to_path_buf(),
+        ..drover_devcluster::DevClusterConfig::default()
+    })
+    .await
+    .expect("the stand-in cluster starts")
+}

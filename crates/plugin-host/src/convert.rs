@@ -10,8 +10,31 @@ use crate::types::Application;
 
 /// The translations every contract version shares, over the `wit` module
 /// in scope where it is expanded.
+///
+/// `application` fills the fields every version has, and the ones named in
+/// the invocation (those a version added, which drover's [`Application`]
+/// has under the same name).
 macro_rules! conversions {
-    () => {
+    ($($added:ident),* $(,)?) => {
+        /// An application (rendered, or a template for validation) as plugins receive it.
+        pub(crate) fn application(a: &Application) -> wit::Application {
+            wit::Application {
+                name: a.name.clone(),
+                resource: a.resource.clone(),
+                main_class: a.main_class.clone(),
+                args: a.args.clone(),
+                conf: pairs(&a.conf),
+                deploy_mode: mode_into(a.deploy_mode),
+                driver: resources(&a.driver),
+                executor: resources(&a.executor),
+                jars: a.jars.clone(),
+                files: a.files.clone(),
+                py_files: a.py_files.clone(),
+                env: pairs(&a.env),
+                $($added: a.$added.clone(),)*
+            }
+        }
+
         use crate::error::ErrorKind;
         use crate::types::{
             ConfigKey, DeployMode, DriverPhase, DriverStatus, LocalLaunch, LogChunk, PluginInfo,
@@ -132,31 +155,12 @@ fn pairs(m: &BTreeMap<String, String>) -> Vec<(String, String)> {
 
 /// Contract 0.1.0. Its `application` has no proxy user: the host refuses
 /// such an application before it reaches a 0.1.0 plugin
-/// ([`crate::Backend::validate`]).
+/// ([`crate::Plugin::cannot_carry`]).
 pub(crate) mod v0_1_0 {
     use super::{Application, pairs};
     use crate::bindings::v0_1_0 as wit;
 
     conversions!();
-
-    /// An application (rendered, or a template for validation) as plugins receive it.
-    pub(crate) fn application(a: &Application) -> wit::Application {
-        debug_assert!(a.proxy_user.is_none(), "refused before a 0.1.0 plugin sees it");
-        wit::Application {
-            name: a.name.clone(),
-            resource: a.resource.clone(),
-            main_class: a.main_class.clone(),
-            args: a.args.clone(),
-            conf: pairs(&a.conf),
-            deploy_mode: mode_into(a.deploy_mode),
-            driver: resources(&a.driver),
-            executor: resources(&a.executor),
-            jars: a.jars.clone(),
-            files: a.files.clone(),
-            py_files: a.py_files.clone(),
-            env: pairs(&a.env),
-        }
-    }
 }
 
 /// Contract 0.2.0.
@@ -164,24 +168,5 @@ pub(crate) mod v0_2_0 {
     use super::{Application, pairs};
     use crate::bindings::v0_2_0 as wit;
 
-    conversions!();
-
-    /// An application (rendered, or a template for validation) as plugins receive it.
-    pub(crate) fn application(a: &Application) -> wit::Application {
-        wit::Application {
-            name: a.name.clone(),
-            resource: a.resource.clone(),
-            main_class: a.main_class.clone(),
-            args: a.args.clone(),
-            conf: pairs(&a.conf),
-            deploy_mode: mode_into(a.deploy_mode),
-            driver: resources(&a.driver),
-            executor: resources(&a.executor),
-            jars: a.jars.clone(),
-            files: a.files.clone(),
-            py_files: a.py_files.clone(),
-            env: pairs(&a.env),
-            proxy_user: a.proxy_user.clone(),
-        }
-    }
+    conversions!(proxy_user);
 }
