@@ -318,7 +318,7 @@ async fn three_drovers_under_kills_and_pauses_lose_nothing_and_submit_nothing_tw
         }
         tokio::time::sleep(rng.millis(300, 2500)).await;
         let name = members[i].name;
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             members[i].drover.signal("-STOP")?;
             let j = serving(&members, Some(i)).await?;
             // Stopped for three lease TTLs in all, while the successor works.
