@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use support::drover::{Api, script, start, write};
 use support::fixtures::{dev_cluster, local_app};
 use support::moto::boto3;
-use support::wait::{driver_ended, eventually};
+use support::wait::{driver_ended, eventually, succeeded_stdout};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 const BUCKET: &str = drover_devcluster::s3::BUCKET;
@@ -280,10 +280,7 @@ async fn the_host_stages_to_the_devclusters_own_s3_and_the_driver_pod_runs_the_c
     let pods = reqwest::get(format!("{}/api/v1/namespaces/default/pods", c.rest_url())).await.unwrap().text().await.unwrap();
     assert!(pods.contains(&format!("s3a://{BUCKET}/{prefix}main.sh")), "{pods}");
 
-    let st = driver_ended(&backend, &id).await;
-    assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
-    let log = backend.logs(&id, "stdout", 0, 1 << 16).await.expect("logs");
-    let log = String::from_utf8_lossy(&log.data);
+    let log = succeeded_stdout(&backend, &id).await;
     assert!(log.contains("main ran with an-arg"), "{log}");
     assert!(!log.contains(&apps.path().display().to_string()), "the pod ran the fetched copy, not the original: {log}");
     assert!(log.contains("from the staged py-file") && log.contains("from the staged file"), "{log}");

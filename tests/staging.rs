@@ -15,7 +15,7 @@ use drover_devcluster::DevCluster;
 use drover_plugin_host::{Backend, DriverPhase, ErrorKind, Limits, PluginHost, StagingConfig, Submitted};
 use support::drover::script as write;
 use support::fixtures::{dev_cluster, local_app};
-use support::wait::{driver_ended as wait_ended, eventually};
+use support::wait::{driver_ended as wait_ended, eventually, succeeded_stdout};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const STAGING_DIR: &str = "/user/drover/.sparkStaging";
@@ -127,10 +127,7 @@ async fn cluster_mode_stages_local_files_to_webhdfs_and_removes_them_after_the_t
     // checks both before it runs the AM).
     let (dir, names) = staged(&c, key);
     assert_eq!(names, ["data.txt", "dep.py", "main.sh"], "{}", dir.display());
-    let st = wait_ended(&backend, &id).await;
-    assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
-    let log = backend.logs(&id, "stdout", 0, 1 << 16).await.expect("logs");
-    let log = String::from_utf8_lossy(&log.data);
+    let log = succeeded_stdout(&backend, &id).await;
     assert!(log.contains("main ran with an-arg"), "{log}");
     assert!(log.contains("from the staged py-file") && log.contains("from the staged file"), "{log}");
     // The scheduler removes them as it records the try's end.
@@ -168,10 +165,7 @@ async fn a_local_archive_is_staged_and_unpacked_under_its_alias_where_the_driver
     // The driver finds env/ only if the plugin sent the staged archive as an
     // ARCHIVE resource named `env` with its real size and time: the stand-in
     // NodeManager checks both, then unpacks it into the container.
-    let st = wait_ended(&backend, &id).await;
-    assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
-    let log = backend.logs(&id, "stdout", 0, 1 << 16).await.expect("logs");
-    let log = String::from_utf8_lossy(&log.data);
+    let log = succeeded_stdout(&backend, &id).await;
     assert!(log.contains("from the staged archive") && log.contains("from deep in the archive"), "{log}");
     // The scheduler removes them as it records the try's end.
     backend.remove_staged(key).await;

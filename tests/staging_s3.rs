@@ -20,7 +20,7 @@ use drover_plugin_host::{Backend, DriverPhase, ErrorKind, Limits, PluginHost, S3
 use support::moto::{Moto, boto3};
 use support::drover::script as write;
 use support::fixtures::local_app;
-use support::wait::driver_ended as wait_ended;
+use support::wait::{driver_ended as wait_ended, succeeded_stdout};
 
 const BUCKET: &str = "drover-staging";
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -192,10 +192,7 @@ async fn cluster_mode_on_kubernetes_stages_small_and_multipart_files_to_s3_and_r
     assert!(pods.contains(&format!("s3a://{BUCKET}/{prefix}main.sh")), "{pods}");
     assert!(pods.contains(&format!("s3a://{BUCKET}/{prefix}dep.py")), "{pods}");
 
-    let st = wait_ended(&backend, &id).await;
-    assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
-    let log = backend.logs(&id, "stdout", 0, 1 << 16).await.expect("logs");
-    let log = String::from_utf8_lossy(&log.data);
+    let log = succeeded_stdout(&backend, &id).await;
     assert!(log.contains("main ran with an-arg"), "{log}");
     assert!(!log.contains(&apps.path().display().to_string()), "the driver ran the fetched copy, not the original: {log}");
     assert!(log.contains("from the staged py-file") && log.contains("from the staged file"), "{log}");
@@ -239,10 +236,7 @@ async fn a_local_tar_gz_archive_is_staged_to_s3_and_unpacked_under_its_alias_in_
     assert!(pods.contains(&format!("spark.archives=s3a://{BUCKET}/{prefix}deps.tar.gz#deps")), "{pods}");
     assert!(!pods.contains(&archive.display().to_string()), "no local path reaches the cluster: {pods}");
 
-    let st = wait_ended(&backend, &id).await;
-    assert_eq!(st.phase, DriverPhase::Succeeded, "{st:?}");
-    let log = backend.logs(&id, "stdout", 0, 1 << 16).await.expect("logs");
-    let log = String::from_utf8_lossy(&log.data);
+    let log = succeeded_stdout(&backend, &id).await;
     assert!(log.contains("from the staged archive") && log.contains("from deep in the archive"), "{log}");
     // The scheduler removes them as it records the try's end.
     backend.remove_staged(key).await;

@@ -47,3 +47,12 @@ pub async fn driver_ended(backend: &drover_plugin_host::Backend, id: &str) -> dr
     })
     .await
 }
+
+/// Waits for the driver `id` to end, asserts it succeeded, and answers its
+/// stdout (the first 64 KiB).
+pub async fn succeeded_stdout(backend: &drover_plugin_host::Backend, id: &str) -> String {
+    let st = driver_ended(backend, id).await;
+    assert_eq!(st.phase, drover_plugin_host::DriverPhase::Succeeded, "{st:?}");
+    let log = backend.logs(id, "stdout", 0, 1 << 16).await.expect("logs");
+    String::from_utf8_lossy(&log.data).into_owned()
+}

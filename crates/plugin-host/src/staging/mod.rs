@@ -758,19 +758,8 @@ mod tests {
             .with_credentials(S3Credentials::new("id".into(), "secret".into(), None));
         let allowed = Arc::new(Vec::new());
         let app = Application {
-            resource: "/apps/main.py".into(),
             py_files: vec!["file:/apps/dep.py".into(), "/other/dep.py".into(), "s3://kept/x.zip".into()],
-            files: vec!["/apps/data.txt#in.txt".into(), "/apps/main.py".into()],
-            name: "a".into(),
-            main_class: None,
-            args: vec![],
-            conf: Default::default(),
-            deploy_mode: crate::types::DeployMode::Cluster,
-            driver: Default::default(),
-            executor: Default::default(),
-            jars: vec![],
-            env: Default::default(),
-            proxy_user: None,
+            ..app("/apps/main.py", &["/apps/data.txt#in.txt", "/apps/main.py"], None)
         };
         let k8s = Stager::new(config.clone(), allowed.clone(), "kubernetes", &[]).unwrap();
         let (out, planned) = k8s.plan("k1", &app);
